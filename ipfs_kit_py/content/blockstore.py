@@ -1,0 +1,145 @@
+"""Blocks on disk, laid out as Kubo's flatfs datastore lays them out.
+
+``blocks/<shard>/<KEY>.data`` where KEY is the base32 (upper, unpadded) form
+of the block's multihash and shard is the two characters before its last one
+(flatfs ``next-to-last/2``). Blocks are keyed by multihash, as in Kubo, so the
+same bytes under a CIDv0 and a CIDv1 are stored once.
+
+Writes go to a temporary file in the same directory and are renamed into
+place: a crash never leaves a file under a real name whose bytes do not hash
+to that name.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ..errors import BlockNotFound, CorruptBlock
+from .cid import CID, RAW
+
+SHARDING = "/repo/flatfs/shard/v1/next-to-last/2\n"
+
+
+def multihash_key(multihash: bytes) -> str:
+    return base64.b32encode(multihash).decode().rstrip("=")
+
+
+def key_multihash(key: str) -> bytes:
+    return base64.b32decode(key + "=" * (-len(key) % 8))
+
+
+class Blockstore:
+    """A flatfs-compatible block store rooted at ``path`` (the repo's ``blocks/``)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, sync: bool = False) -> None:
+        self.path = Path(path)
+        self.sync = sync
+        self.path.mkdir(parents=True, exist_ok=True)
+        shard_file = self.path / "SHARDING"
+        if not shard_file.exists():
+            shard_file.write_text(SHARDING)
+        self._dirs: set[str] = set()
+        self._tmp_counter = 0
+        self._lock = threading.Lock()
+
+    def _file(self, cid: CID) -> tuple[Path, str]:
+        key = multihash_key(cid.multihash)
+        shard = key[-3:-1]
+        return self.path / shard / f"{key}.data", shard
+
+    def has(self, cid: CID) -> bool:
+        return self._file(cid)[0].exists()
+
+    def size(self, cid: CID) -> int:
+        try:
+            return self._file(cid)[0].stat().st_size
+        except FileNotFoundError:
+            raise BlockNotFound(f"block {cid} not found") from None
+
+    def get(self, cid: CID, *, verify: bool = False) -> bytes:
+        try:
+            with open(self._file(cid)[0], "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise BlockNotFound(f"block {cid} not found") from None
+        if verify and not cid.verify(data):
+            raise CorruptBlock(f"block {cid} on disk does not match its hash")
+        return data
+
+    def put(self, cid: CID, data: bytes | Iterable[bytes], *, verify: bool = False) -> bool:
+        """Store a block given whole or as pieces; return False if it was already there."""
+        parts = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
+        if verify and not cid.verify(b"".join(parts)):
+            raise CorruptBlock(f"block bytes do not match {cid}")
+        final, shard = self._file(cid)
+        if final.exists():
+            return False
+        if shard not in self._dirs:
+            (self.path / shard).mkdir(exist_ok=True)
+            self._dirs.add(shard)
+        with self._lock:
+            self._tmp_counter += 1
+            tmp = final.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{self._tmp_counter}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.writev(fd, parts) if len(parts) > 1 else os.write(fd, parts[0])
+            if self.sync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        os.replace(tmp, final)
+        return True
+
+    def delete(self, cid: CID) -> bool:
+        try:
+            self._file(cid)[0].unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+    def multihashes(self) -> Iterator[bytes]:
+        """Every stored block's multihash (flatfs keeps no codec, as in Kubo)."""
+        for shard in sorted(os.scandir(self.path), key=lambda e: e.name):
+            if not shard.is_dir():
+                continue
+            for entry in os.scandir(shard.path):
+                name = entry.name
+                if name.endswith(".data") and not name.startswith("."):
+                    try:
+                        yield key_multihash(name[:-5])
+                    except ValueError:
+                        continue
+
+    def cids(self) -> Iterator[CID]:
+        """Stored blocks as CIDv1 raw, which is what Kubo's ``refs local`` reports."""
+        for mh in self.multihashes():
+            yield CID(1, RAW, mh)
+
+    def stat(self) -> tuple[int, int]:
+        """(number of blocks, total bytes)."""
+        count = total = 0
+        for shard in os.scandir(self.path):
+            if shard.is_dir():
+                for entry in os.scandir(shard.path):
+                    if entry.name.endswith(".data") and not entry.name.startswith("."):
+                        count += 1
+                        total += entry.stat().st_size
+        return count, total
+
+    def remove_temp_files(self) -> int:
+        """Remove leftovers of interrupted writes (called when a repo opens)."""
+        removed = 0
+        for shard in os.scandir(self.path):
+            if shard.is_dir():
+                for entry in os.scandir(shard.path):
+                    if entry.name.startswith(".tmp-"):
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed

@@ -1,0 +1,210 @@
+"""Walking UnixFS DAGs: links, path resolution, listings, stat, export to disk."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CorruptBlock, InvalidArgument, NotFound, PathError
+from .blockstore import Blockstore
+from .cid import CID, DAG_PB, RAW
+from .dagpb import (
+    DIRECTORY,
+    FILE,
+    HAMT_SHARD,
+    SYMLINK,
+    TYPE_NAMES,
+    PBNode,
+    decode_node,
+    decode_unixfs,
+)
+from .reader import UnixFSReader
+
+
+def links(store: Blockstore, cid: CID) -> list[CID]:
+    """The CIDs a block links to (raw blocks have none)."""
+    if cid.codec == RAW:
+        return []
+    if cid.codec != DAG_PB:
+        raise CorruptBlock(f"cannot walk {cid.codec_name} block {cid}")
+    return [lk.cid for lk in decode_node(store.get(cid)).links]
+
+
+def walk(store: Blockstore, root: CID, *, skip: Callable[[CID], bool] | None = None) -> Iterator[CID]:
+    """Every CID of the DAG under ``root``, depth first, parents before children,
+    each once. ``skip(cid)`` prunes a subtree (used by GC marking)."""
+    seen: set[bytes] = set()
+    stack = [root]
+    while stack:
+        cid = stack.pop()
+        if cid.multihash in seen or (skip is not None and skip(cid)):
+            continue
+        seen.add(cid.multihash)
+        yield cid
+        stack.extend(reversed(links(store, cid)))
+
+
+def load(store: Blockstore, cid: CID) -> tuple[PBNode | None, int]:
+    """(decoded node or None for raw blocks, UnixFS type)."""
+    if cid.codec == RAW:
+        return None, FILE
+    if cid.codec != DAG_PB:
+        raise CorruptBlock(f"{cid} is {cid.codec_name}, not UnixFS")
+    node = decode_node(store.get(cid))
+    return node, decode_unixfs(node.data).type
+
+
+def split_path(path: str) -> tuple[CID, list[str]]:
+    """``/ipfs/CID/a/b``, ``CID/a/b`` or ``CID`` into (CID, [a, b])."""
+    p = path.strip()
+    if p.startswith("/ipfs/"):
+        p = p[6:]
+    elif p.startswith("/"):
+        if p.startswith("/ipns/"):
+            raise PathError("IPNS paths are not supported")
+        p = p[1:]
+    parts = [x for x in p.split("/") if x]
+    if not parts:
+        raise PathError(f"invalid path {path!r}")
+    return CID.decode(parts[0]), parts[1:]
+
+
+def resolve(store: Blockstore, path: str | CID) -> CID:
+    """Follow directory links from a CID along a path."""
+    if isinstance(path, CID):
+        return path
+    cid, parts = split_path(path)
+    for name in parts:
+        node, type_ = load(store, cid)
+        if type_ == HAMT_SHARD:
+            raise PathError("HAMT-sharded directories are not supported yet")
+        if type_ != DIRECTORY or node is None:
+            raise PathError(f"{cid} is not a directory, cannot resolve {name!r}")
+        for lk in node.links:
+            if lk.name == name:
+                cid = lk.cid
+                break
+        else:
+            raise NotFound(f"no link named {name!r} under {cid}")
+    return cid
+
+
+@dataclass(slots=True)
+class Stat:
+    cid: CID
+    type: str  # file, directory, symlink, raw
+    size: int  # file bytes (0 for directories)
+    cumulative_size: int  # block bytes of the whole DAG (Tsize)
+    blocks: int  # number of links of the root
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "Hash": str(self.cid),
+            "Type": self.type,
+            "Size": self.size,
+            "CumulativeSize": self.cumulative_size,
+            "Blocks": self.blocks,
+        }
+
+
+def stat(store: Blockstore, cid: CID) -> Stat:
+    block_size = store.size(cid)
+    if cid.codec == RAW:
+        return Stat(cid, "file", block_size, block_size, 0)
+    node, type_ = load(store, cid)
+    assert node is not None
+    u = decode_unixfs(node.data)
+    cumulative = block_size + sum(lk.tsize for lk in node.links)
+    if type_ in (DIRECTORY, HAMT_SHARD):
+        return Stat(cid, "directory", 0, cumulative, len(node.links))
+    size = u.filesize if u.filesize is not None else len(u.data or b"")
+    if type_ == SYMLINK:
+        size = len(u.data or b"")
+    return Stat(cid, TYPE_NAMES.get(type_, "file"), size, cumulative, len(node.links))
+
+
+@dataclass(slots=True)
+class LsEntry:
+    name: str
+    cid: CID
+    size: int
+    type: int  # UnixFS type number as Kubo reports it: 1 directory, 2 file, 4 symlink
+    target: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"Name": self.name, "Hash": str(self.cid), "Size": self.size, "Type": self.type, "Target": self.target}
+
+
+def ls(store: Blockstore, cid: CID, *, resolve_children: bool = True) -> list[LsEntry]:
+    node, type_ = load(store, cid)
+    if node is None:
+        return []
+    if type_ == HAMT_SHARD:
+        raise PathError("HAMT-sharded directories are not supported yet")
+    out = []
+    for lk in node.links:
+        size, t, target = lk.tsize, FILE, ""
+        if resolve_children and store.has(lk.cid):
+            if lk.cid.codec == RAW:
+                size = store.size(lk.cid)
+            else:
+                child, t = load(store, lk.cid)
+                u = decode_unixfs(child.data)  # type: ignore[union-attr]
+                size = u.filesize or 0 if t == FILE else 0
+                if t == SYMLINK:
+                    target = (u.data or b"").decode("utf-8", "replace")
+                if t == HAMT_SHARD:
+                    t = DIRECTORY
+        out.append(LsEntry(lk.name, lk.cid, size, t, target))
+    return out
+
+
+def safe_name(name: str) -> str:
+    """Refuse link names that would escape the output directory when written to disk."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise PathError(f"refusing unsafe name {name!r} in DAG")
+    return name
+
+
+def export(
+    store: Blockstore,
+    cid: CID,
+    dest: str | os.PathLike[str],
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write the file or directory tree at ``cid`` to ``dest``; return bytes written.
+
+    Names are checked before anything is written under them, so a DAG with
+    ``..`` or ``/`` in a link name cannot write outside ``dest``.
+    """
+    written = 0
+    stack: list[tuple[CID, Path]] = [(cid, Path(dest))]
+    while stack:
+        c, out = stack.pop()
+        node, type_ = load(store, c)
+        if type_ in (DIRECTORY, HAMT_SHARD):
+            if type_ == HAMT_SHARD:
+                raise PathError("HAMT-sharded directories are not supported yet")
+            out.mkdir(parents=True, exist_ok=True)
+            for lk in node.links:  # type: ignore[union-attr]
+                stack.append((lk.cid, out / safe_name(lk.name)))
+        elif type_ == SYMLINK:
+            target = (decode_unixfs(node.data).data or b"").decode()  # type: ignore[union-attr]
+            if out.is_symlink() or out.exists():
+                out.unlink()
+            os.symlink(target, out)
+        else:
+            reader = UnixFSReader(store, c)
+            tmp = out.with_name(out.name + ".part")
+            with open(tmp, "wb") as f:
+                for piece in reader.iter_range():
+                    f.write(piece)
+                    written += len(piece)
+                    if progress:
+                        progress(written)
+            os.replace(tmp, out)
+    if not Path(dest).exists():
+        raise InvalidArgument(f"nothing was written for {cid}")
+    return written

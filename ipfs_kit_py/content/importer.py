@@ -1,0 +1,387 @@
+"""UnixFS importer: bytes and directory trees in, Kubo-identical CIDs out.
+
+Push-style so that every source fits: a local file, an HTTP multipart stream,
+a libp2p stream. ``FileImporter.write()`` takes bytes as they come, cuts fixed
+size chunks, and builds the balanced DAG bottom-up while it goes; it holds at
+most one chunk plus one pending link list per tree level in memory.
+
+The balanced layout groups leaves ``max_links`` at a time into parents, level
+by level, exactly like go-unixfs' balanced builder and js-ipfs-unixfs-importer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat as stat_mod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InvalidArgument
+from .blockstore import Blockstore
+from .cid import CID, DAG_PB, RAW
+from .dagpb import (
+    DIRECTORY,
+    FILE,
+    SYMLINK,
+    PBLink,
+    UnixFSData,
+    encode_node,
+    encode_unixfs,
+    file_leaf_parts,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """How bytes become a DAG: the knobs of ``ipfs add``."""
+
+    name: str
+    cid_version: int = 0
+    raw_leaves: bool = False
+    chunk_size: int = 262144
+    max_links: int = 174
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}: CIDv{self.cid_version}, {'raw' if self.raw_leaves else 'dag-pb'} leaves, "
+            f"size-{self.chunk_size} chunks, {self.max_links} links per node"
+        )
+
+
+PROFILES: dict[str, Profile] = {
+    "v0": Profile("v0", 0, False, 262144, 174),
+    "v1raw": Profile("v1raw", 1, True, 262144, 174),
+    "v1-2025": Profile("v1-2025", 1, True, 1048576, 1024),
+}
+MAX_CHUNK_SIZE = 1024 * 1024  # Kubo refuses larger chunks: bitswap caps blocks at 2 MiB
+
+
+def parse_chunker(chunker: str | None) -> int | None:
+    """``size-N`` (Kubo's fixed-size chunker) to N; None passes through."""
+    if chunker is None or chunker == "":
+        return None
+    if chunker == "default":
+        return 262144
+    if chunker.startswith("size-"):
+        try:
+            n = int(chunker[5:])
+        except ValueError:
+            raise InvalidArgument(f"invalid chunker {chunker!r}: size must be an integer") from None
+        if not 0 < n <= MAX_CHUNK_SIZE:
+            raise InvalidArgument(f"chunker size must be between 1 and {MAX_CHUNK_SIZE} bytes")
+        return n
+    raise InvalidArgument(f"unsupported chunker {chunker!r}: only size-N is supported")
+
+
+def resolve_profile(
+    profile: str | None = None,
+    *,
+    cid_version: int | None = None,
+    raw_leaves: bool | None = None,
+    chunker: str | None = None,
+) -> Profile:
+    """A named profile adjusted by Kubo's flags, with Kubo's rule that
+    ``--cid-version=1`` implies raw leaves unless ``--raw-leaves=false`` is given."""
+    base = PROFILES.get(profile or "v0")
+    if base is None:
+        raise InvalidArgument(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    version = base.cid_version if cid_version is None else cid_version
+    if version not in (0, 1):
+        raise InvalidArgument(f"unsupported CID version {version}")
+    raw = base.raw_leaves if raw_leaves is None else raw_leaves
+    if raw_leaves is None and cid_version == 1 and base.cid_version == 0:
+        raw = True
+    if version == 0 and raw:
+        version = 1  # Kubo: raw leaves cannot be addressed by CIDv0, so the root becomes v1
+    size = parse_chunker(chunker) or base.chunk_size
+    if (version, raw, size) == (base.cid_version, base.raw_leaves, base.chunk_size):
+        return base
+    return Profile("custom", version, raw, size, base.max_links)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A node just written: its CID, cumulative DAG size (Tsize) and file bytes."""
+
+    cid: CID
+    tsize: int
+    size: int
+
+
+BlockSink = Callable[[CID, list[bytes]], None]
+
+
+class FileImporter:
+    """Streams one file into blocks. ``store=None`` only hashes (``--only-hash``)."""
+
+    def __init__(
+        self,
+        store: Blockstore | None,
+        profile: Profile = PROFILES["v0"],
+        *,
+        on_block: BlockSink | None = None,
+    ) -> None:
+        self.profile = profile
+        self._store = store
+        self._on_block = on_block
+        self._buf = bytearray()
+        self._levels: list[list[Entry]] = [[]]
+        self.bytes_written = 0
+        self.blocks = 0
+        self._node_version = profile.cid_version
+
+    def _put(self, cid: CID, parts: list[bytes]) -> None:
+        self.blocks += 1
+        if self._store is not None:
+            self._store.put(cid, parts)
+        if self._on_block is not None:
+            self._on_block(cid, parts)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        size = self.profile.chunk_size
+        self.bytes_written += len(data)
+        mv = memoryview(data)
+        if self._buf:
+            need = size - len(self._buf)
+            self._buf += mv[:need]
+            mv = mv[need:]
+            if len(self._buf) < size:
+                return
+            self._leaf(bytes(self._buf))
+            self._buf.clear()
+        while len(mv) >= size:
+            self._leaf(mv[:size])
+            mv = mv[size:]
+        if len(mv):
+            self._buf += mv
+
+    def _leaf(self, chunk: bytes | memoryview) -> None:
+        n = len(chunk)
+        if self.profile.raw_leaves:
+            cid = CID(1, RAW, b"\x12\x20" + hashlib.sha256(chunk).digest())
+            self._put(cid, [chunk])
+            entry = Entry(cid, n, n)
+        else:
+            prefix, suffix = file_leaf_parts(n)
+            h = hashlib.sha256(prefix)
+            h.update(chunk)
+            h.update(suffix)
+            cid = CID.from_digest(h.digest(), DAG_PB, self._node_version)
+            self._put(cid, [prefix, chunk, suffix])
+            entry = Entry(cid, len(prefix) + n + len(suffix), n)
+        self._push(0, entry)
+
+    def _push(self, level: int, entry: Entry) -> None:
+        levels = self._levels
+        levels[level].append(entry)
+        if len(levels[level]) == self.profile.max_links:
+            parent = self._parent(levels[level])
+            levels[level] = []
+            if level + 1 == len(levels):
+                levels.append([])
+            self._push(level + 1, parent)
+
+    def _parent(self, children: list[Entry]) -> Entry:
+        filesize = sum(c.size for c in children)
+        data = encode_unixfs(UnixFSData(FILE, filesize=filesize, blocksizes=[c.size for c in children]))
+        block = encode_node([PBLink(c.cid, "", c.tsize) for c in children], data)
+        cid = CID.hash(block, DAG_PB, self._node_version)
+        self._put(cid, [block])
+        return Entry(cid, len(block) + sum(c.tsize for c in children), filesize)
+
+    def finish(self) -> Entry:
+        """Flush the last chunk and the partial levels; return the root."""
+        if self._buf or self.blocks == 0:
+            self._leaf(bytes(self._buf))
+            self._buf.clear()
+        levels = self._levels
+        i = 0
+        while True:
+            top = i == len(levels) - 1
+            if top and len(levels[i]) == 1:
+                return levels[i][0]
+            if levels[i]:
+                parent = self._parent(levels[i])
+                levels[i] = []
+                if top:
+                    levels.append([])
+                levels[i + 1].append(parent)
+            i += 1
+
+
+def import_bytes(data: bytes, store: Blockstore | None, profile: Profile = PROFILES["v0"]) -> Entry:
+    imp = FileImporter(store, profile)
+    imp.write(data)
+    return imp.finish()
+
+
+def import_symlink(target: str, store: Blockstore | None, profile: Profile) -> Entry:
+    block = encode_node([], encode_unixfs(UnixFSData(SYMLINK, data=target.encode())))
+    cid = CID.hash(block, DAG_PB, profile.cid_version)
+    if store is not None:
+        store.put(cid, [block])
+    return Entry(cid, len(block), 0)
+
+
+def _name_key(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
+
+
+class DirectoryBuilder:
+    """Collects files and directories by path, then writes directory nodes bottom-up.
+
+    Holds only names and CIDs, never file bytes. Links are sorted by the UTF-8
+    bytes of their names, as go-merkledag sorts them.
+    """
+
+    def __init__(self, store: Blockstore | None, profile: Profile = PROFILES["v0"]) -> None:
+        self._store = store
+        self.profile = profile
+        self.root: dict[str, dict | Entry] = {}
+        self.written: list[tuple[str, Entry]] = []  # every directory, deepest first
+
+    @staticmethod
+    def split(path: str) -> list[str]:
+        parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+        for p in parts:
+            if p == "..":
+                raise InvalidArgument(f"path {path!r} escapes its root")
+        return parts
+
+    def _dir(self, parts: list[str], path: str) -> dict:
+        node = self.root
+        for p in parts:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise InvalidArgument(f"{path!r}: {p!r} is a file, not a directory")
+            node = child
+        return node
+
+    def add_dir(self, path: str) -> None:
+        self._dir(self.split(path), path)
+
+    def add(self, path: str, entry: Entry) -> None:
+        parts = self.split(path)
+        if not parts:
+            raise InvalidArgument("a file needs a name")
+        parent = self._dir(parts[:-1], path)
+        if isinstance(parent.get(parts[-1]), dict):
+            raise InvalidArgument(f"{path!r} is already a directory")
+        parent[parts[-1]] = entry
+
+    def finish(self) -> Entry:
+        return self._write(self.root, "")
+
+    def _write(self, tree: dict, path: str) -> Entry:
+        links = []
+        for name in sorted(tree, key=_name_key):
+            child = tree[name]
+            entry = self._write(child, f"{path}/{name}" if path else name) if isinstance(child, dict) else child
+            links.append(PBLink(entry.cid, name, entry.tsize))
+        block = encode_node(links, encode_unixfs(UnixFSData(DIRECTORY)))
+        cid = CID.hash(block, DAG_PB, self.profile.cid_version)
+        if self._store is not None:
+            self._store.put(cid, [block])
+        entry = Entry(cid, len(block) + sum(lk.tsize for lk in links), 0)
+        self.written.append((path, entry))
+        return entry
+
+
+ProgressFn = Callable[[str, int], None]
+READ_SIZE = 1024 * 1024
+
+
+def import_file(
+    path: str | os.PathLike[str],
+    store: Blockstore | None,
+    profile: Profile = PROFILES["v0"],
+    progress: ProgressFn | None = None,
+    name: str = "",
+) -> Entry:
+    imp = FileImporter(store, profile)
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(max(READ_SIZE, profile.chunk_size))
+        mv = memoryview(buf)
+        while n := f.readinto(buf):
+            imp.write(mv[:n])
+            if progress:
+                progress(name, imp.bytes_written)
+    return imp.finish()
+
+
+def walk(root: Path, hidden: bool) -> Iterable[tuple[str, Path, str]]:
+    """Yield (relative path, absolute path, kind) for a directory tree; kind is file, dir or symlink."""
+    stack = [(root, "")]
+    while stack:
+        d, rel = stack.pop()
+        with os.scandir(d) as it:
+            entries = sorted(it, key=lambda e: _name_key(e.name))
+        for e in entries:
+            if not hidden and e.name.startswith("."):
+                continue
+            r = f"{rel}/{e.name}" if rel else e.name
+            mode = e.stat(follow_symlinks=False).st_mode
+            if stat_mod.S_ISLNK(mode):
+                yield r, Path(e.path), "symlink"
+            elif stat_mod.S_ISDIR(mode):
+                yield r, Path(e.path), "dir"
+                stack.append((Path(e.path), r))
+            elif stat_mod.S_ISREG(mode):
+                yield r, Path(e.path), "file"
+
+
+def import_path(
+    path: str | os.PathLike[str],
+    store: Blockstore | None,
+    profile: Profile = PROFILES["v0"],
+    *,
+    recursive: bool = False,
+    hidden: bool = False,
+    wrap: bool = False,
+    progress: ProgressFn | None = None,
+    on_entry: Callable[[str, Entry], None] | None = None,
+) -> Entry:
+    """``ipfs add [-r] [--hidden] [-w] PATH``: report each file and directory to ``on_entry``
+    (Kubo prints them in the same order) and return the root."""
+    p = Path(path)
+    base = p.name
+    if p.is_dir():
+        if not recursive:
+            raise InvalidArgument(f"{p} is a directory, use -r to add directories")
+        builder = DirectoryBuilder(store, profile)
+        for rel, ap, kind in walk(p, hidden):
+            if kind == "dir":
+                builder.add_dir(rel)
+                continue
+            if kind == "symlink":
+                entry = import_symlink(os.readlink(ap), store, profile)
+            else:
+                entry = import_file(ap, store, profile, progress, f"{base}/{rel}")
+            builder.add(rel, entry)
+            if on_entry:
+                on_entry(f"{base}/{rel}", entry)
+        root = builder.finish()
+        if on_entry:
+            for rel, entry in builder.written:
+                if rel:
+                    on_entry(f"{base}/{rel}", entry)
+        if wrap:
+            wrapper = DirectoryBuilder(store, profile)
+            wrapper.root[base] = root  # a written directory goes in as a leaf entry
+            if on_entry:
+                on_entry(base, root)
+            return wrapper.finish()
+        if on_entry:
+            on_entry(base, root)
+        return root
+    entry = import_file(p, store, profile, progress, base)
+    if on_entry:
+        on_entry(base, entry)
+    if wrap:
+        wrapper = DirectoryBuilder(store, profile)
+        wrapper.add(base, entry)
+        return wrapper.finish()
+    return entry
+

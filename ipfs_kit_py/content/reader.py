@@ -1,0 +1,160 @@
+"""A seekable, file-like reader over a UnixFS file DAG.
+
+Reading byte N descends from the root using each node's blocksizes, so it
+touches only the blocks on the path to N: seeking into a large video is
+O(depth), never a scan. Internal nodes are cached (they are few and small);
+leaves are not.
+"""
+
+from __future__ import annotations
+
+import io
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..errors import CorruptBlock, InvalidArgument
+from .blockstore import Blockstore
+from .cid import CID, DAG_PB, RAW
+from .dagpb import DIRECTORY, FILE, HAMT_SHARD, SYMLINK, decode_node, decode_unixfs
+from .dagpb import RAW as UNIXFS_RAW
+
+
+@dataclass(slots=True)
+class _FileNode:
+    data: bytes  # bytes held by the node itself (leaves; rarely internal nodes)
+    children: list[CID]
+    starts: list[int]  # offset of each child, relative to the end of ``data``
+    size: int
+
+
+def load_file_node(store: Blockstore, cid: CID, verify: bool = False) -> _FileNode:
+    block = store.get(cid, verify=verify)
+    if cid.codec == RAW:
+        return _FileNode(block, [], [], len(block))
+    if cid.codec != DAG_PB:
+        raise CorruptBlock(f"{cid} is {cid.codec_name}, not a UnixFS file")
+    node = decode_node(block)
+    u = decode_unixfs(node.data)
+    if u.type in (DIRECTORY, HAMT_SHARD):
+        raise InvalidArgument(f"{cid} is a directory, not a file")
+    if u.type == SYMLINK:
+        data = u.data or b""
+        return _FileNode(data, [], [], len(data))
+    if u.type not in (FILE, UNIXFS_RAW):
+        raise CorruptBlock(f"{cid} has unsupported UnixFS type {u.type}")
+    data = u.data or b""
+    if len(u.blocksizes) != len(node.links):
+        raise CorruptBlock(f"{cid}: {len(node.links)} links but {len(u.blocksizes)} blocksizes")
+    starts, pos = [], 0
+    for bs in u.blocksizes:
+        starts.append(pos)
+        pos += bs
+    size = u.filesize if u.filesize is not None else len(data) + pos
+    return _FileNode(data, [lk.cid for lk in node.links], starts, size)
+
+
+class UnixFSReader(io.RawIOBase):
+    """``open()``-like access to the file at ``cid``: read, seek, tell, readinto."""
+
+    def __init__(self, store: Blockstore, cid: CID | str, *, verify: bool = False, cache_nodes: int = 64) -> None:
+        super().__init__()
+        self.store = store
+        self.cid = CID.decode(cid)
+        self.verify = verify
+        self._cache: OrderedDict[CID, _FileNode] = OrderedDict()
+        self._cache_nodes = cache_nodes
+        self._root = load_file_node(store, self.cid, verify)
+        self.size = self._root.size
+        self._pos = 0
+
+    # -- io.RawIOBase -------------------------------------------------------
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self.size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = pos
+        return pos
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        mv = memoryview(buf).cast("B")
+        done = 0
+        while done < len(mv) and self._pos < self.size:
+            piece = self._piece_at(self._pos, len(mv) - done)
+            if not piece:
+                break
+            mv[done : done + len(piece)] = piece
+            done += len(piece)
+            self._pos += len(piece)
+        return done
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = max(self.size - self._pos, 0)
+        out = bytearray()
+        while len(out) < size and self._pos < self.size:
+            piece = self._piece_at(self._pos, size - len(out))
+            if not piece:
+                break
+            out += piece
+            self._pos += len(piece)
+        return bytes(out)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    # -- traversal ----------------------------------------------------------
+    def _node(self, cid: CID) -> _FileNode:
+        node = self._cache.get(cid)
+        if node is not None:
+            self._cache.move_to_end(cid)
+            return node
+        node = load_file_node(self.store, cid, self.verify)
+        if node.children:  # only internal nodes are worth keeping
+            self._cache[cid] = node
+            if len(self._cache) > self._cache_nodes:
+                self._cache.popitem(last=False)
+        return node
+
+    def _piece_at(self, pos: int, max_len: int) -> memoryview:
+        """Up to ``max_len`` bytes starting at ``pos``, from the single leaf holding ``pos``."""
+        node = self._root
+        while True:
+            if pos < len(node.data):
+                return memoryview(node.data)[pos : pos + max_len]
+            rel = pos - len(node.data)
+            if not node.children:
+                return memoryview(b"")
+            i = bisect_right(node.starts, rel) - 1
+            if i < 0:
+                return memoryview(b"")
+            pos = rel - node.starts[i]
+            node = self._node(node.children[i])
+
+    def iter_range(self, offset: int = 0, length: int | None = None) -> Iterator[memoryview]:
+        """Yield the bytes of [offset, offset+length) leaf by leaf, without copying."""
+        end = self.size if length is None else min(self.size, offset + length)
+        pos = offset
+        while pos < end:
+            piece = self._piece_at(pos, end - pos)
+            if not piece:
+                raise CorruptBlock(f"{self.cid}: DAG ends at byte {pos} of {self.size}")
+            yield piece
+            pos += len(piece)

@@ -1,0 +1,79 @@
+"""Typed errors shared by every channel.
+
+Each carries the HTTP status a Kubo-compatible API answers with, so every
+controller turns a model error into the same response without a lookup table.
+"""
+
+from __future__ import annotations
+
+
+class IPFSKitError(Exception):
+    """Base class of every error ipfs_kit_py raises on purpose."""
+
+    status = 500
+    code = "error"
+
+    def to_dict(self) -> dict[str, object]:
+        # Kubo's error shape: {"Message", "Code", "Type"}
+        return {"Message": str(self), "Code": 0, "Type": "error"}
+
+
+class InvalidCID(IPFSKitError, ValueError):
+    status = 400
+    code = "invalid_cid"
+
+
+class InvalidArgument(IPFSKitError, ValueError):
+    status = 400
+    code = "invalid_argument"
+
+
+class NotFound(IPFSKitError, KeyError):
+    status = 404
+    code = "not_found"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class BlockNotFound(NotFound):
+    code = "block_not_found"
+
+
+class CorruptBlock(IPFSKitError):
+    """A block whose bytes do not hash to its CID."""
+
+    status = 400
+    code = "corrupt_block"
+
+
+class InvalidCAR(IPFSKitError):
+    status = 400
+    code = "invalid_car"
+
+
+class PathError(IPFSKitError):
+    status = 400
+    code = "invalid_path"
+
+
+class Unauthorized(IPFSKitError):
+    status = 403
+    code = "unauthorized"
+
+
+class LimitExceeded(IPFSKitError):
+    status = 429
+    code = "limit_exceeded"
+
+
+class RepoLocked(IPFSKitError):
+    status = 409
+    code = "repo_locked"
+
+
+class ChannelUnavailable(IPFSKitError):
+    """A transport (libp2p, WebSocket, WebRTC, HTTP) cannot be used."""
+
+    status = 503
+    code = "channel_unavailable"

@@ -1,0 +1,541 @@
+"""IPFSModel: the one operation set behind every channel.
+
+HTTP routes, the WebSocket general channel, the libp2p ``/ipfs-kit/mcp/1.0.0``
+protocol and the CLI are thin adapters over these async methods. Disk work
+runs in worker threads so the event loop keeps serving. Every change is
+published on the event bus (content added/removed, pin status changed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .content import dag
+from .content.car import CarParser, write_car
+from .content.cid import CID, DAG_PB, RAW, SHA2_256
+from .content.importer import (
+    DirectoryBuilder,
+    Entry,
+    FileImporter,
+    Profile,
+    import_path,
+    resolve_profile,
+)
+from .content.index import DIRECT, RECURSIVE, Metadata
+from .content.reader import UnixFSReader
+from .content.sniff import sniff
+from .errors import BlockNotFound, CorruptBlock, InvalidArgument, NotFound
+from .events import EventBus, NotificationType, get_event_bus
+from .repo import Repo
+
+SNIFF_BYTES = 512
+
+
+@dataclass(frozen=True, slots=True)
+class AddOptions:
+    profile: str | None = None
+    cid_version: int | None = None
+    raw_leaves: bool | None = None
+    chunker: str | None = None
+    pin: bool = True
+    only_hash: bool = False
+    wrap_with_directory: bool = False
+    recursive: bool = False
+    hidden: bool = False
+
+    def resolve(self, default_profile: str) -> Profile:
+        return resolve_profile(
+            self.profile or default_profile,
+            cid_version=self.cid_version,
+            raw_leaves=self.raw_leaves,
+            chunker=self.chunker,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    name: str
+    cid: CID
+    size: int  # file bytes (0 for directories)
+    tsize: int  # cumulative DAG size, as Kubo's "Size" field of add
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"Name": self.name, "Hash": str(self.cid), "Size": str(self.tsize)}
+
+
+class _GCLock:
+    """Adds and imports share; GC excludes them, so it never collects blocks of
+    content that is being added but not yet pinned."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class AddSession:
+    """A streaming add of one or more files (and directories) as they arrive, as
+    the HTTP multipart upload drives it. ``write`` runs in a worker thread."""
+
+    def __init__(self, model: IPFSModel, options: AddOptions) -> None:
+        self.model = model
+        self.options = options
+        self.profile = options.resolve(model.repo.settings.add.profile)
+        self._store = None if options.only_hash else model.repo.blocks
+        self._dirs = DirectoryBuilder(self._store, self.profile)
+        self._file: FileImporter | None = None
+        self._name = ""
+        self._head = b""
+        self.results: list[AddResult] = []
+        self._roots: dict[str, Entry] = {}
+        self._gc = model._gc.shared()
+        self._gc.__enter__()
+        self._closed = False
+
+    def start_file(self, name: str) -> None:
+        if self._file is not None:
+            raise InvalidArgument("previous file not finished")
+        self._file = FileImporter(self._store, self.profile)
+        self._name = name
+        self._head = b""
+
+    async def write(self, data: bytes) -> int:
+        """Feed bytes of the current file; return the bytes written so far."""
+        if self._file is None:
+            raise InvalidArgument("no file started")
+        if len(self._head) < SNIFF_BYTES:
+            self._head += bytes(data[: SNIFF_BYTES - len(self._head)])
+        if len(data) >= 65536:
+            await asyncio.to_thread(self._file.write, data)
+        else:
+            self._file.write(data)
+        return self._file.bytes_written
+
+    async def finish_file(self) -> AddResult:
+        if self._file is None:
+            raise InvalidArgument("no file started")
+        entry = await asyncio.to_thread(self._file.finish)
+        name, self._file = self._name, None
+        result = AddResult(name, entry.cid, entry.size, entry.tsize)
+        self.results.append(result)
+        parts = DirectoryBuilder.split(name) if name else []
+        if len(parts) > 1 or (parts and self.options.wrap_with_directory):
+            self._dirs.add(name, entry)
+        self._roots[name] = entry
+        if not self.options.only_hash:
+            self.model.repo.index.record(
+                str(entry.cid), name=parts[-1] if parts else None, size=entry.size,
+                content_type=sniff(self._head, name or None),
+            )
+        return result
+
+    def add_dir(self, name: str) -> None:
+        self._dirs.add_dir(name)
+
+    async def commit(self) -> list[AddResult]:
+        """Write directory nodes, pin the roots, publish events; return every entry
+        in Kubo's order (files, then directories, the root last)."""
+        try:
+            results = list(self.results)
+            if self._dirs.root:
+                await asyncio.to_thread(self._dirs.finish)
+                written = self._dirs.written
+                top = [(p, e) for p, e in written if p and "/" not in p]
+                for path, entry in written:
+                    if path:
+                        results.append(AddResult(path, entry.cid, 0, entry.tsize))
+                if self.options.wrap_with_directory:
+                    root = written[-1][1]
+                    results.append(AddResult("", root.cid, 0, root.tsize))
+                    roots = [root]
+                else:
+                    roots = [e for _, e in top]
+                    # files at the top level (no directory) are roots too
+                    roots += [self._roots[r.name] for r in self.results if "/" not in r.name]
+            else:
+                roots = [self._roots[r.name] for r in self.results]
+            if not self.options.only_hash:
+                for entry in roots:
+                    await self.model._after_add(entry, pin=self.options.pin)
+            return results
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._gc.__exit__(None, None, None)
+
+
+class IPFSModel:
+    """The operations on a repo, as async methods, each publishing its events."""
+
+    def __init__(self, repo: Repo, bus: EventBus | None = None) -> None:
+        self.repo = repo
+        self.store = repo.blocks
+        self.index = repo.index
+        self.bus = bus or get_event_bus()
+        self._gc = _GCLock()
+
+    def emit(self, type_: NotificationType, data: dict[str, Any]) -> None:
+        self.bus.publish(type_, data)
+
+    # -- add ---------------------------------------------------------------------------
+    def begin_add(self, options: AddOptions | None = None) -> AddSession:
+        return AddSession(self, options or AddOptions())
+
+    async def add_bytes(self, data: bytes, name: str = "", options: AddOptions | None = None) -> AddResult:
+        session = self.begin_add(options)
+        session.start_file(name)
+        await session.write(data)
+        await session.finish_file()
+        results = await session.commit()
+        return results[-1]
+
+    async def add_path(
+        self,
+        path: str | Path,
+        options: AddOptions | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> list[AddResult]:
+        """``ipfs add [-r] PATH``: every file and directory added, the root last."""
+        opts = options or AddOptions()
+        profile = opts.resolve(self.repo.settings.add.profile)
+        store = None if opts.only_hash else self.store
+        results: list[AddResult] = []
+
+        def on_entry(name: str, entry: Entry) -> None:
+            results.append(AddResult(name, entry.cid, entry.size, entry.tsize))
+
+        def run() -> Entry:
+            with self._gc.shared():
+                root = import_path(
+                    path, store, profile, recursive=opts.recursive, hidden=opts.hidden,
+                    wrap=opts.wrap_with_directory, progress=progress, on_entry=on_entry,
+                )
+                if not opts.only_hash:
+                    parent = Path(path).parent
+                    for r in results:
+                        disk = parent / r.name
+                        if disk.is_file() and not disk.is_symlink():
+                            with open(disk, "rb") as f:
+                                ctype = sniff(f.read(SNIFF_BYTES), r.name)
+                        else:
+                            ctype = None
+                        self.index.record(str(r.cid), name=disk.name or None, size=r.size, content_type=ctype)
+                return root
+
+        root = await asyncio.to_thread(run)
+        if opts.wrap_with_directory:
+            results.append(AddResult("", root.cid, 0, root.tsize))
+        if not opts.only_hash:
+            await self._after_add(root, pin=opts.pin)
+        return results
+
+    async def _after_add(self, entry: Entry, *, pin: bool) -> None:
+        cid = str(entry.cid)
+        if pin:
+            old = self.index.pin(cid, RECURSIVE)
+            if old != RECURSIVE:
+                self.emit(NotificationType.PIN_STATUS_CHANGED,
+                          {"cid": cid, "pinned": True, "type": RECURSIVE, "previous": old})
+        md = self.index.get_metadata(cid)
+        self.emit(NotificationType.CONTENT_ADDED, {
+            "cid": cid, "size": entry.size, "cumulative_size": entry.tsize, "pinned": pin,
+            "name": md.name if md else None, "content_type": md.content_type if md else None,
+        })
+
+    # -- read --------------------------------------------------------------------------
+    def resolve(self, path: str | CID) -> CID:
+        return dag.resolve(self.store, path)
+
+    def open(self, path: str | CID) -> UnixFSReader:
+        """A seekable file object over the content (sync; for gateways, media decoding)."""
+        return UnixFSReader(self.store, self.resolve(path))
+
+    async def cat(self, path: str | CID, offset: int = 0, length: int | None = None,
+                  chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """The bytes of a file, streamed; reading happens in worker threads."""
+        if offset < 0 or (length is not None and length < 0):
+            raise InvalidArgument("offset and length must be non-negative")
+        reader = await asyncio.to_thread(self.open, path)
+        it = reader.iter_range(offset, length)
+
+        def next_batch() -> bytes:
+            out = bytearray()
+            for piece in it:
+                out += piece
+                if len(out) >= chunk_size:
+                    break
+            return bytes(out)
+
+        while batch := await asyncio.to_thread(next_batch):
+            yield batch
+
+    async def get(self, path: str | CID, dest: str | Path, progress: Callable[[int], None] | None = None) -> int:
+        cid = await asyncio.to_thread(self.resolve, path)
+        return await asyncio.to_thread(dag.export, self.store, cid, dest, progress)
+
+    async def ls(self, path: str | CID) -> list[dag.LsEntry]:
+        def run() -> list[dag.LsEntry]:
+            return dag.ls(self.store, self.resolve(path))
+
+        return await asyncio.to_thread(run)
+
+    async def stat(self, path: str | CID) -> dag.Stat:
+        return await asyncio.to_thread(lambda: dag.stat(self.store, self.resolve(path)))
+
+    # -- pins ----------------------------------------------------------------------------
+    async def pin_add(self, path: str | CID, recursive: bool = True) -> CID:
+        def run() -> CID:
+            cid = self.resolve(path)
+            if recursive:
+                for c in dag.walk(self.store, cid):  # Kubo checks the whole DAG is present
+                    if not self.store.has(c):
+                        raise BlockNotFound(f"block {c} of {cid} is not in the repo")
+            elif not self.store.has(cid):
+                raise BlockNotFound(f"block {cid} not found")
+            return cid
+
+        cid = await asyncio.to_thread(run)
+        type_ = RECURSIVE if recursive else DIRECT
+        old = self.index.pin(str(cid), type_)
+        if old != self.index.pin_type(str(cid)):
+            self.emit(NotificationType.PIN_STATUS_CHANGED,
+                      {"cid": str(cid), "pinned": True, "type": self.index.pin_type(str(cid)), "previous": old})
+        return cid
+
+    async def pin_rm(self, path: str | CID) -> CID:
+        cid = self.resolve(path)
+        old = self.index.unpin(str(cid))
+        if old is None:
+            raise NotFound(f"{cid} is not pinned")
+        self.emit(NotificationType.PIN_STATUS_CHANGED, {"cid": str(cid), "pinned": False, "type": None, "previous": old})
+        self.emit(NotificationType.CONTENT_REMOVED, {"cid": str(cid), "reason": "unpinned"})
+        return cid
+
+    async def pin_ls(self, type_: str = "all", path: str | CID | None = None) -> list[tuple[str, str]]:
+        if type_ not in ("all", RECURSIVE, DIRECT, "indirect"):
+            raise InvalidArgument(f"invalid pin type {type_!r}")
+        if path is not None:
+            cid = str(self.resolve(path))
+            t = self.index.pin_type(cid)
+            if t is None or (type_ not in ("all", t)):
+                raise NotFound(f"{cid} is not pinned")
+            return [(cid, t)]
+        if type_ == "indirect":
+            return []
+        return self.index.pins(type_)
+
+    # -- metadata ------------------------------------------------------------------------
+    async def metadata_get(self, cid: str | CID) -> Metadata:
+        c = str(CID.decode(cid))
+        md = self.index.get_metadata(c)
+        if md is None:
+            if not self.store.has(CID.decode(c)):
+                raise NotFound(f"no content or metadata for {c}")
+            md = Metadata(c)
+        return md
+
+    async def metadata_set(self, cid: str | CID, values: dict[str, Any], replace: bool = False) -> Metadata:
+        if not isinstance(values, dict):
+            raise InvalidArgument("metadata values must be an object of key/value pairs")
+        c = str(CID.decode(cid))
+        return self.index.update_user(c, values, replace=replace)
+
+    # -- blocks --------------------------------------------------------------------------
+    async def block_get(self, cid: str | CID) -> bytes:
+        c = CID.decode(cid)
+        return await asyncio.to_thread(self.store.get, c)
+
+    async def block_put(self, data: bytes, codec: str = "raw", mhtype: str = "sha2-256",
+                        cid_version: int = 1, pin: bool = False) -> CID:
+        codecs = {"raw": RAW, "dag-pb": DAG_PB, "protobuf": DAG_PB}
+        if codec not in codecs:
+            raise InvalidArgument(f"unsupported codec {codec!r}: raw or dag-pb")
+        if mhtype not in ("sha2-256",):
+            raise InvalidArgument(f"unsupported multihash {mhtype!r}: only sha2-256")
+        if len(data) > 2 << 20:
+            raise InvalidArgument("block too large: the limit is 2 MiB")
+        if codecs[codec] == DAG_PB:
+            dag.decode_node(data)  # refuse bytes that are not dag-pb
+        version = 0 if (cid_version == 0 and codecs[codec] == DAG_PB) else 1
+        cid = CID.hash(data, codecs[codec], version)
+        await asyncio.to_thread(self.store.put, cid, data)
+        if pin:
+            await self.pin_add(cid, recursive=False)
+        return cid
+
+    async def block_stat(self, cid: str | CID) -> tuple[CID, int]:
+        c = CID.decode(cid)
+        return c, await asyncio.to_thread(self.store.size, c)
+
+    async def block_rm(self, cid: str | CID) -> CID:
+        c = CID.decode(cid)
+        if self.index.pin_type(str(c)):
+            raise InvalidArgument(f"{c} is pinned: unpin it first")
+        if not await asyncio.to_thread(self.store.delete, c):
+            raise BlockNotFound(f"block {c} not found")
+        self.emit(NotificationType.CONTENT_REMOVED, {"cid": str(c), "reason": "block_rm"})
+        return c
+
+    # -- garbage collection ----------------------------------------------------------------
+    async def gc(self) -> list[CID]:
+        """Remove every block not reachable from a pin; return the removed CIDs."""
+
+        def run() -> list[CID]:
+            with self._gc.exclusive():
+                keep: set[bytes] = set()
+                for cid_s, type_ in self.index.pins():
+                    cid = CID.decode(cid_s)
+                    if type_ == DIRECT:
+                        keep.add(cid.multihash)
+                        continue
+                    for c in dag.walk(self.store, cid, skip=lambda c: c.multihash in keep):
+                        keep.add(c.multihash)
+                removed = []
+                for mh in list(self.store.multihashes()):
+                    if mh not in keep:
+                        cid = CID(1, RAW, mh)
+                        self.store.delete(cid)
+                        removed.append(cid)
+                return removed
+
+        removed = await asyncio.to_thread(run)
+        gone = {c.multihash for c in removed}
+        for md in self.index.list_metadata(limit=1_000_000):
+            c = CID.decode(md.cid)
+            if c.multihash in gone:
+                self.index.delete_metadata(md.cid)
+                self.emit(NotificationType.CONTENT_REMOVED, {"cid": md.cid, "reason": "gc"})
+        return removed
+
+    # -- CAR -------------------------------------------------------------------------------
+    def car_blocks(self, root: CID) -> Iterator[tuple[CID, bytes]]:
+        for cid in dag.walk(self.store, root):
+            yield cid, self.store.get(cid)
+
+    async def car_export(self, path: str | CID) -> AsyncIterator[bytes]:
+        """The DAG under ``path`` as a CAR v1 stream (blocks depth-first, root first)."""
+        root = await asyncio.to_thread(self.resolve, path)
+        it = write_car([root], self.car_blocks(root))
+
+        def next_batch() -> bytes:
+            out = bytearray()
+            for piece in it:
+                out += piece
+                if len(out) >= 1 << 20:
+                    break
+            return bytes(out)
+
+        while batch := await asyncio.to_thread(next_batch):
+            yield batch
+
+    async def car_import(self, chunks: AsyncIterator[bytes] | Iterable[bytes], pin_roots: bool = True) -> tuple[list[CID], int]:
+        """Import a CAR stream, verifying every block. A truncated or corrupt CAR
+        stores nothing new: blocks already written for it are removed again."""
+        parser = CarParser(verify=True)
+        staged: list[tuple[CID, bytes]] = []
+        staged_bytes = 0
+        spilled: list[CID] = []
+        with self._gc.shared():
+            try:
+                async for chunk in _aiter(chunks):
+                    for cid, block in parser.feed(chunk):
+                        staged.append((cid, block))
+                        staged_bytes += len(block)
+                    if staged_bytes > 64 << 20:  # bound memory: big CARs go to disk as they come
+                        spilled += await asyncio.to_thread(self._spill, staged)
+                        staged, staged_bytes = [], 0
+                parser.close()
+            except BaseException:
+                await asyncio.to_thread(self._unspill, spilled)
+                raise
+            await asyncio.to_thread(self._spill, staged)
+            roots = parser.roots or []
+            count = parser.blocks
+            if pin_roots:
+                for r in roots:
+                    if not self.store.has(r):
+                        raise CorruptBlock(f"CAR root {r} is not among its blocks")
+                    await self._after_add(Entry(r, 0, 0), pin=True)
+        return roots, count
+
+    def _spill(self, blocks: list[tuple[CID, bytes]]) -> list[CID]:
+        new = []
+        for cid, data in blocks:
+            if self.store.put(cid, data):
+                new.append(cid)
+        return new
+
+    def _unspill(self, cids: list[CID]) -> None:
+        for cid in cids:
+            if not self.index.pin_type(str(cid)):
+                self.store.delete(cid)
+
+    # -- repo ------------------------------------------------------------------------------
+    async def repo_stat(self) -> dict[str, Any]:
+        count, size = await asyncio.to_thread(self.store.stat)
+        return {"NumObjects": count, "RepoSize": size, "RepoPath": str(self.repo.path), "Version": "fs-repo@ipfs-kit-1"}
+
+    async def repo_verify(self) -> tuple[int, list[str]]:
+        """Check every block against its hash; return (blocks checked, corrupt keys)."""
+
+        def run() -> tuple[int, list[str]]:
+            bad, n = [], 0
+            for mh in self.store.multihashes():
+                n += 1
+                cid = CID(1, RAW, mh)
+                try:
+                    if cid.hash_code == SHA2_256:
+                        self.store.get(cid, verify=True)
+                except CorruptBlock:
+                    bad.append(str(cid))
+            return n, bad
+
+        return await asyncio.to_thread(run)
+
+    def uptime(self) -> float:
+        return time.time() - getattr(self, "_started", time.time())
+
+
+async def _aiter(chunks: AsyncIterator[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:
+    if hasattr(chunks, "__aiter__"):
+        async for c in chunks:  # type: ignore[union-attr]
+            yield c
+    else:
+        for c in chunks:  # type: ignore[union-attr]
+            yield c
