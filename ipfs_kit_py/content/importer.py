@@ -96,9 +96,11 @@ def resolve_profile(
     if version == 0 and raw:
         version = 1  # Kubo: raw leaves cannot be addressed by CIDv0, so the root becomes v1
     size = parse_chunker(chunker) or base.chunk_size
-    if (version, raw, size) == (base.cid_version, base.raw_leaves, base.chunk_size):
-        return base
-    return Profile("custom", version, raw, size, base.max_links)
+    knobs = (version, raw, size, base.max_links)
+    for named in (base, *PROFILES.values()):
+        if (named.cid_version, named.raw_leaves, named.chunk_size, named.max_links) == knobs:
+            return named
+    return Profile("custom", *knobs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install everything the tests need (Python packages, Debian's chromium for the
+# browser test, the npm Kubo RPC client for the compatibility test) and run the
+# whole suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else return 1; fi; }
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium for the WebRTC browser test" >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || true
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+    || echo "warning: could not install chromium; the browser test will be skipped" >&2
+fi
+if [ -f tests/js/package-lock.json ] && command -v npm >/dev/null; then
+  if [ ! -d tests/js/node_modules ] || [ tests/js/package-lock.json -nt tests/js/node_modules ]; then
+    npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+  fi
+fi
+.venv/bin/python -m ruff check ipfs_kit_py tests benchmarks examples
+exec .venv/bin/python -m pytest "$@"
