@@ -15,7 +15,9 @@ from __future__ import annotations
 import base64
 import os
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import BlockNotFound, CorruptBlock
@@ -143,3 +145,36 @@ class Blockstore:
                         os.unlink(entry.path)
                         removed += 1
         return removed
+
+
+class BlockWriter:
+    """Writes blocks on background threads so hashing and disk I/O overlap.
+
+    At most ``max_pending`` blocks wait in memory (the importer's memory bound);
+    ``put`` blocks the caller when that many are in flight. Both hashlib and
+    file writes release the GIL, so two threads use both cores of a small machine.
+    ``flush`` waits for every write and re-raises the first error.
+    """
+
+    _pool: ThreadPoolExecutor | None = None
+    _pool_lock = threading.Lock()
+
+    def __init__(self, store: Blockstore, max_pending: int = 8) -> None:
+        self.store = store
+        self.max_pending = max_pending
+        self._pending: deque[Future[bool]] = deque()
+        with BlockWriter._pool_lock:
+            if BlockWriter._pool is None:
+                BlockWriter._pool = ThreadPoolExecutor(2, thread_name_prefix="block-writer")
+        self._executor = BlockWriter._pool
+
+    def put(self, cid: CID, parts: list[bytes]) -> None:
+        while len(self._pending) >= self.max_pending:
+            self._pending.popleft().result()
+        # views of a mutable buffer are copied: the caller may reuse it once we return
+        owned = [p if isinstance(p, bytes) or (isinstance(p, memoryview) and p.readonly) else bytes(p) for p in parts]
+        self._pending.append(self._executor.submit(self.store.put, cid, owned))
+
+    def flush(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidArgument
-from .blockstore import Blockstore
+from .blockstore import Blockstore, BlockWriter
 from .cid import CID, DAG_PB, RAW
 from .dagpb import (
     DIRECTORY,
@@ -126,7 +126,7 @@ class FileImporter:
         on_block: BlockSink | None = None,
     ) -> None:
         self.profile = profile
-        self._store = store
+        self._writer = BlockWriter(store) if store is not None else None
         self._on_block = on_block
         self._buf = bytearray()
         self._levels: list[list[Entry]] = [[]]
@@ -136,8 +136,8 @@ class FileImporter:
 
     def _put(self, cid: CID, parts: list[bytes]) -> None:
         self.blocks += 1
-        if self._store is not None:
-            self._store.put(cid, parts)
+        if self._writer is not None:
+            self._writer.put(cid, parts)
         if self._on_block is not None:
             self._on_block(cid, parts)
 
@@ -203,7 +203,7 @@ class FileImporter:
         while True:
             top = i == len(levels) - 1
             if top and len(levels[i]) == 1:
-                return levels[i][0]
+                return self._done(levels[i][0])
             if levels[i]:
                 parent = self._parent(levels[i])
                 levels[i] = []
@@ -211,6 +211,11 @@ class FileImporter:
                     levels.append([])
                 levels[i + 1].append(parent)
             i += 1
+
+    def _done(self, root: Entry) -> Entry:
+        if self._writer is not None:
+            self._writer.flush()  # the root is returned only once every block is on disk
+        return root
 
 
 def import_bytes(data: bytes, store: Blockstore | None, profile: Profile = PROFILES["v0"]) -> Entry:
@@ -303,11 +308,11 @@ def import_file(
     name: str = "",
 ) -> Entry:
     imp = FileImporter(store, profile)
+    read_size = max(READ_SIZE, profile.chunk_size)
     with open(path, "rb", buffering=0) as f:
-        buf = bytearray(max(READ_SIZE, profile.chunk_size))
-        mv = memoryview(buf)
-        while n := f.readinto(buf):
-            imp.write(mv[:n])
+        # fresh immutable bytes per read: chunks can be handed to the writer threads uncopied
+        while data := f.read(read_size):
+            imp.write(data)
             if progress:
                 progress(name, imp.bytes_written)
     return imp.finish()
