@@ -59,6 +59,7 @@ class WebSocketSettings:
     ping_timeout: float = 20.0
     compression: bool = True  # permessage-deflate when the client offers it
     max_cat_size: int = 16 << 20  # largest content `cat` sends over the general channel
+    status_interval: float = 60.0  # seconds between system_status events (0: only at start and stop)
 
 
 @dataclass
