@@ -1,0 +1,496 @@
+"""``ipfs-kit``: Kubo's command line verbs over an ipfs_kit_py repo.
+
+Like Kubo, each command talks to the server running on the repo when there is
+one (it holds ``<repo>/repo.lock`` and wrote its address to ``<repo>/api``), and
+opens the repo directly otherwise. Either way the command is written once,
+against ``ContentBackend`` (``HTTPClient`` or ``LocalClient``).
+
+Output follows Kubo's (``added <cid> <name>``, ``pinned <cid> recursively``...);
+binary answers (cat, block get, dag export) go to stdout untouched; progress
+bars go to stderr and only on a terminal; errors print ``Error: ...`` on stderr
+and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from .client import ContentBackend, open_backend
+from .client.types import Progress as ProgressFn
+from .content.importer import walk
+from .errors import InvalidArgument, IPFSKitError
+from .model import AddOptions
+
+T = TypeVar("T")
+READ_SIZE = 1 << 20
+
+err_console = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="ipfs-kit",
+    help="IPFS content stored as Kubo stores it: add, cat, get, pin, blocks, CAR, and the server.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+pin_app = typer.Typer(help="Pin content so gc keeps it; unpin it; list pins.", no_args_is_help=True)
+block_app = typer.Typer(help="Raw blocks: get, put, stat.", no_args_is_help=True)
+dag_app = typer.Typer(help="DAGs as CAR v1 files: export, import.", no_args_is_help=True)
+repo_app = typer.Typer(help="The repo: gc, stat, verify.", no_args_is_help=True)
+metadata_app = typer.Typer(help="Metadata of a CID: get, set.", no_args_is_help=True)
+app.add_typer(pin_app, name="pin")
+app.add_typer(block_app, name="block")
+app.add_typer(dag_app, name="dag")
+app.add_typer(repo_app, name="repo")
+app.add_typer(metadata_app, name="metadata")
+
+
+@dataclass
+class State:
+    repo: Path | None
+    api: str | None
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    repo: Annotated[Path | None, typer.Option(
+        "--repo", help="Repo directory (default $IPFS_KIT_PATH, else ~/.ipfs_kit).", show_default=False)] = None,
+    api: Annotated[str | None, typer.Option(
+        "--api", help="Use the server at this URL (http://host:port or host:port) instead of the repo's.",
+        show_default=False)] = None,
+) -> None:
+    ctx.obj = State(repo, api)
+
+
+def run(ctx: typer.Context, op: Callable[[ContentBackend], Awaitable[T]]) -> T:
+    """Open the backend for the repo (server or local), run one operation, close it."""
+    state = ctx.find_object(State) or State(None, None)
+
+    async def go() -> T:
+        backend = await open_backend(state.repo, state.api)
+        try:
+            return await op(backend)
+        finally:
+            await backend.close()
+
+    return asyncio.run(go())
+
+
+# -- output helpers ----------------------------------------------------------------------------
+def show_progress(quiet: bool = False) -> bool:
+    return not quiet and err_console.is_terminal
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, total: int | None, enabled: bool) -> Iterator[ProgressFn | None]:
+    """A rich progress bar on stderr (terminals only); yields the callback to feed it."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.update(task, completed=n)
+
+
+def write_out(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+
+
+async def stream_out(chunks: AsyncIterator[bytes]) -> None:
+    async for chunk in chunks:
+        write_out(chunk)
+    sys.stdout.buffer.flush()
+
+
+async def read_stream(f: object) -> AsyncIterator[bytes]:
+    read = f.read  # type: ignore[attr-defined]
+    while chunk := await asyncio.to_thread(read, READ_SIZE):
+        yield chunk
+
+
+def tree_size(path: Path, hidden: bool) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for _, p, kind in walk(path, hidden) if kind == "file")
+    return path.stat().st_size if path.is_file() else 0
+
+
+# -- content -------------------------------------------------------------------------------
+@app.command()
+def add(
+    ctx: typer.Context,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or directories; stdin when none or '-'.",
+                                                       show_default=False)] = None,
+    recursive: Annotated[bool, typer.Option("-r", "--recursive", help="Add directories recursively.")] = False,
+    hidden: Annotated[bool, typer.Option("-H", "--hidden", help="Include files whose names start with '.'.")] = False,
+    wrap: Annotated[bool, typer.Option("-w", "--wrap-with-directory", help="Wrap in a directory.")] = False,
+    only_hash: Annotated[bool, typer.Option("-n", "--only-hash", help="Only compute the CIDs; store nothing.")] = False,
+    cid_version: Annotated[int | None, typer.Option("--cid-version", help="CID version (1 implies raw leaves).",
+                                                    show_default=False)] = None,
+    raw_leaves: Annotated[bool | None, typer.Option("--raw-leaves/--no-raw-leaves", help="Raw leaf blocks.",
+                                                    show_default=False)] = None,
+    chunker: Annotated[str | None, typer.Option("--chunker", help="Chunker: size-N.", show_default=False)] = None,
+    pin: Annotated[bool, typer.Option("--pin/--no-pin", help="Pin what is added.")] = True,
+    quieter: Annotated[bool, typer.Option("-Q", "--quieter", help="Print only the root CID.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the CIDs.")] = False,
+    profile: Annotated[str | None, typer.Option("--profile", help="v0 (default), v1raw or v1-2025.",
+                                                show_default=False)] = None,
+) -> None:
+    """Add files or directories (like 'ipfs add'): prints 'added <cid> <name>'."""
+    options = AddOptions(profile=profile, cid_version=cid_version, raw_leaves=raw_leaves, chunker=chunker,
+                         pin=pin, only_hash=only_hash, wrap_with_directory=wrap, recursive=recursive,
+                         hidden=hidden)
+    options.resolve("v0")  # refuse bad profile/chunker/version flags before touching anything
+    files = [p for p in paths or [] if str(p) != "-"]
+    use_stdin = not paths or len(files) < len(paths)
+    if use_stdin and files:
+        raise InvalidArgument("cannot add stdin and paths in one command")
+    if wrap and len(files) > 1:
+        raise InvalidArgument("-w with several paths is not supported: add them from one directory")
+    for p in files:
+        if not p.exists() and not p.is_symlink():
+            raise InvalidArgument(f"{p}: no such file or directory")
+        if p.is_dir() and not recursive:
+            raise InvalidArgument(f"{p} is a directory, use -r to add directories")
+    bar = show_progress(quiet or quieter)
+    total = None if use_stdin or not bar else sum(tree_size(p, hidden) for p in files)
+
+    async def op(b: ContentBackend) -> list:
+        with progress_bar("adding", total, bar) as progress:
+            if use_stdin:
+                return [await b.add_stream(read_stream(sys.stdin.buffer), "", options, progress)]
+            results = []
+            for p in files:
+                results += await b.add_path(p, options, progress)
+            return results
+
+    results = run(ctx, op)
+    if quieter:
+        print(results[-1].cid)
+        return
+    for r in results:
+        print(r.cid if quiet else f"added {r.cid} {r.name or r.cid}")
+
+
+@app.command()
+def cat(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="CID or /ipfs/ path of a file.")],
+    offset: Annotated[int, typer.Option("-o", "--offset", help="Byte offset to begin reading from.")] = 0,
+    length: Annotated[int | None, typer.Option("-l", "--length", help="Maximum number of bytes to read.",
+                                               show_default=False)] = None,
+) -> None:
+    """Write the bytes of a file to stdout."""
+    run(ctx, lambda b: stream_out(b.cat(path, offset, length)))
+
+
+@app.command()
+def get(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="CID or /ipfs/ path of a file or directory.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write (default: the last path "
+                                                "component, in the current directory).", show_default=False)] = None,
+) -> None:
+    """Download a file or directory tree to disk."""
+    dest = output or Path(path.rstrip("/").rsplit("/", 1)[-1])
+    bar = show_progress()
+
+    async def op(b: ContentBackend) -> int:
+        total = None
+        if bar:
+            s = await b.stat(path)
+            total = s.size if s.type == "file" else s.cumulative_size
+        print(f"Saving file(s) to {dest}", flush=True)
+        with progress_bar("getting", total, bar) as progress:
+            return await b.get(path, dest, progress)
+
+    run(ctx, op)
+
+
+@app.command()
+def ls(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="CID or /ipfs/ path of a directory.")],
+    headers: Annotated[bool, typer.Option("-v", "--headers", help="Print table headers.")] = False,
+) -> None:
+    """List the links of a directory: '<cid> <size> <name>' (directories end with '/')."""
+    entries = run(ctx, lambda b: b.ls(path))
+    rows = [(e.cid, "-" if e.is_dir else str(e.size), e.name + ("/" if e.is_dir else "")) for e in entries]
+    if headers:
+        rows.insert(0, ("Hash", "Size", "Name"))
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(2)]
+    for cid, size, name in rows:
+        print(f"{cid:<{widths[0]}} {size:<{widths[1]}} {name}")
+
+
+@app.command()
+def stat(ctx: typer.Context, path: Annotated[str, typer.Argument(help="CID or /ipfs/ path.")]) -> None:
+    """Size and type of a file or directory (like 'ipfs files stat')."""
+    s = run(ctx, lambda b: b.stat(path))
+    print(f"{s.cid}\nSize: {s.size}\nCumulativeSize: {s.cumulative_size}\nChildBlocks: {s.blocks}\nType: {s.type}")
+
+
+# -- pins ----------------------------------------------------------------------------------
+@pin_app.command("add")
+def pin_add(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="CIDs or /ipfs/ paths.")],
+    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", "-r",
+                                            help="Pin the whole DAG (else only the block).")] = True,
+) -> None:
+    """Pin content (recursively by default)."""
+
+    async def op(b: ContentBackend) -> list[str]:
+        return [c for p in paths for c in await b.pin_add(p, recursive)]
+
+    for cid in run(ctx, op):
+        print(f"pinned {cid} {'recursively' if recursive else 'directly'}")
+
+
+@pin_app.command("rm")
+def pin_rm(ctx: typer.Context, paths: Annotated[list[str], typer.Argument(help="CIDs or /ipfs/ paths.")]) -> None:
+    """Unpin content (the next 'repo gc' removes its blocks)."""
+
+    async def op(b: ContentBackend) -> list[str]:
+        return [c for p in paths for c in await b.pin_rm(p)]
+
+    for cid in run(ctx, op):
+        print(f"unpinned {cid}")
+
+
+@pin_app.command("ls")
+def pin_ls(
+    ctx: typer.Context,
+    paths: Annotated[list[str] | None, typer.Argument(help="Only these CIDs.", show_default=False)] = None,
+    type_: Annotated[str, typer.Option("-t", "--type", help="all, recursive, direct or indirect.")] = "all",
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the CIDs.")] = False,
+) -> None:
+    """List pins: '<cid> <type>'."""
+
+    async def op(b: ContentBackend) -> list:
+        if not paths:
+            return await b.pin_ls(type_)
+        return [pin for p in paths for pin in await b.pin_ls(type_, p)]
+
+    for p in run(ctx, op):
+        print(p.cid if quiet else f"{p.cid} {p.type}")
+
+
+# -- blocks --------------------------------------------------------------------------------
+@block_app.command("get")
+def block_get(ctx: typer.Context, cid: Annotated[str, typer.Argument(help="CID of the block.")]) -> None:
+    """Write a raw block to stdout."""
+    write_out(run(ctx, lambda b: b.block_get(cid)))
+    sys.stdout.buffer.flush()
+
+
+@block_app.command("put")
+def block_put(
+    ctx: typer.Context,
+    file: Annotated[Path | None, typer.Argument(help="File holding the block (stdin when none or '-').",
+                                                show_default=False)] = None,
+    cid_codec: Annotated[str, typer.Option("--cid-codec", help="raw or dag-pb.")] = "raw",
+    mhtype: Annotated[str, typer.Option("--mhtype", help="Multihash (sha2-256).")] = "sha2-256",
+    pin: Annotated[bool, typer.Option("--pin/--no-pin", help="Pin the block.")] = False,
+) -> None:
+    """Store a raw block; print its CID."""
+    data = sys.stdin.buffer.read() if file is None or str(file) == "-" else file.read_bytes()
+    print(run(ctx, lambda b: b.block_put(data, cid_codec, mhtype, pin)).cid)
+
+
+@block_app.command("stat")
+def block_stat(ctx: typer.Context, cid: Annotated[str, typer.Argument(help="CID of the block.")]) -> None:
+    """Print a block's key and size."""
+    s = run(ctx, lambda b: b.block_stat(cid))
+    print(f"Key: {s.cid}\nSize: {s.size}")
+
+
+# -- dag -----------------------------------------------------------------------------------
+@dag_app.command("export")
+def dag_export(ctx: typer.Context, path: Annotated[str, typer.Argument(help="Root CID or /ipfs/ path.")]) -> None:
+    """Write the DAG under a root to stdout as a CAR v1 stream."""
+    run(ctx, lambda b: stream_out(b.dag_export(path)))
+
+
+@dag_app.command("import")
+def dag_import(
+    ctx: typer.Context,
+    files: Annotated[list[Path] | None, typer.Argument(help="CAR files (stdin when none or '-').",
+                                                       show_default=False)] = None,
+    pin_roots: Annotated[bool, typer.Option("--pin-roots/--no-pin-roots", help="Pin the CAR's roots.")] = True,
+    stats: Annotated[bool, typer.Option("--stats", help="Print the number of blocks imported.")] = False,
+) -> None:
+    """Import CAR v1 files, verifying every block; pin their roots."""
+
+    async def op(b: ContentBackend) -> list:
+        if not files or [str(f) for f in files] == ["-"]:
+            return [await b.dag_import(read_stream(sys.stdin.buffer), pin_roots)]
+        return [await b.dag_import(f, pin_roots) for f in files]
+
+    for result in run(ctx, op):
+        if pin_roots:
+            for root in result.roots:
+                error = result.pin_errors.get(root)
+                print(f"Pinned root\t{root}\t{'FAILED: ' + error if error else 'success'}")
+        if stats and result.blocks is not None:
+            print(f"Imported {result.blocks} blocks")
+
+
+# -- repo ----------------------------------------------------------------------------------
+@repo_app.command("gc")
+def repo_gc(ctx: typer.Context,
+            quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the CIDs.")] = False) -> None:
+    """Remove every block not reachable from a pin."""
+    for cid in run(ctx, lambda b: b.repo_gc()):
+        print(cid if quiet else f"removed {cid}")
+
+
+@repo_app.command("stat")
+def repo_stat(ctx: typer.Context) -> None:
+    """Number of blocks and bytes in the repo."""
+    s = run(ctx, lambda b: b.repo_stat())
+    print(f"NumObjects: {s.num_objects}\nRepoSize:   {s.repo_size}\nStorageMax: {s.storage_max}\n"
+          f"RepoPath:   {s.repo_path}\nVersion:    {s.version}")
+
+
+@repo_app.command("verify")
+def repo_verify(ctx: typer.Context) -> None:
+    """Check every block against its hash."""
+    r = run(ctx, lambda b: b.repo_verify())
+    for cid in r.corrupt:
+        print(f"block {cid} was corrupt")
+    if not r.ok:
+        raise IPFSKitError(f"verify complete, {len(r.corrupt)} of {r.checked} blocks were corrupt")
+    print(f"verify complete, all {r.checked} blocks validated.")
+
+
+# -- node ----------------------------------------------------------------------------------
+@app.command("id")
+def id_(ctx: typer.Context) -> None:
+    """The node's identity (JSON, as 'ipfs id')."""
+    print(json.dumps(run(ctx, lambda b: b.id()).to_kubo(), indent=2))
+
+
+@app.command()
+def version(
+    ctx: typer.Context,
+    number: Annotated[bool, typer.Option("-n", "--number", help="Print only the version number.")] = False,
+) -> None:
+    """Print the version (of the server when one runs on the repo)."""
+    v = run(ctx, lambda b: b.version())
+    print(v.version if number else f"ipfs-kit version {v.version}")
+
+
+@metadata_app.command("get")
+def metadata_get(ctx: typer.Context, cid: Annotated[str, typer.Argument(help="CID.")]) -> None:
+    """Print the metadata of a CID as JSON."""
+    print(json.dumps(run(ctx, lambda b: b.metadata_get(cid)).to_dict(), indent=2))
+
+
+@metadata_app.command("set")
+def metadata_set(
+    ctx: typer.Context,
+    cid: Annotated[str, typer.Argument(help="CID.")],
+    pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE pairs (VALUE parsed as JSON when it can be).")],
+    replace: Annotated[bool, typer.Option("--replace", help="Replace all user keys instead of merging.")] = False,
+) -> None:
+    """Set user key/values on a CID."""
+    values: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            values[key] = json.loads(raw)
+        except ValueError:
+            values[key] = raw
+    print(json.dumps(run(ctx, lambda b: b.metadata_set(cid, values, replace)).to_dict(), indent=2))
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).",
+                                             show_default=False)] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 8000; 0 picks a free one).",
+                                             show_default=False)] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Verbose logging.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="SECTION.NAME=VALUE",
+                                                   help="Any setting, e.g. --set libp2p.enabled=false.",
+                                                   show_default=False)] = None,
+) -> None:
+    """Run the server on the repo (same as 'python -m ipfs_kit_py.mcp.server')."""
+    from .mcp import server
+
+    state = ctx.find_object(State) or State(None, None)
+    argv: list[str] = []
+    if host is not None:
+        argv += ["--host", host]
+    if port is not None:
+        argv += ["--port", str(port)]
+    if state.repo is not None:
+        argv += ["--repo", str(state.repo)]
+    if debug:
+        argv.append("--debug")
+    for item in set_ or []:
+        argv += ["--set", item]
+    raise typer.Exit(server.main(argv))
+
+
+# -- entry point ---------------------------------------------------------------------------
+def _error(message: str) -> int:
+    err_console.print(f"Error: {message}", markup=False, soft_wrap=True)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0, or 1 on any error, with 'Error: ...' on stderr)."""
+    try:
+        rv = app(args=argv, prog_name="ipfs-kit", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.NoArgsIsHelpError as e:
+        e.show()
+        return 0
+    except click.ClickException as e:
+        e.show()
+        return 1
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _error("interrupted")
+        return 130
+    except IPFSKitError as e:
+        return _error(str(e))
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly as Unix tools do
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as e:
+        return _error(f"{e.strerror or e}{': ' + str(e.filename) if e.filename else ''}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

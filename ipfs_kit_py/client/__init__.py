@@ -1,0 +1,66 @@
+"""Clients of an ipfs_kit_py node.
+
+- ``HTTPClient``: the operation set over a server's Kubo-compatible ``/api/v0``.
+- ``LocalClient``: the same operations on a repo opened in-process (no server).
+- ``open_backend``: pick one as Kubo's CLI does: the server running on the
+  repo when there is one, else the repo itself.
+
+Later channels (WebSocket notifications, WebRTC streaming, libp2p transfer)
+add their own modules here; ``ipfs_kit_py.high_level_api.IPFSSimpleAPI``
+puts them behind one object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from ..errors import RepoLocked
+from ..repo import api_url_for
+from .base import CarSource, ContentBackend
+from .http import HTTPClient, normalize_url
+from .local import LocalClient
+from .types import (
+    Added,
+    BlockStat,
+    CarImport,
+    LsEntry,
+    Metadata,
+    NodeId,
+    Pin,
+    Progress,
+    RepoStat,
+    Stat,
+    VerifyResult,
+    VersionInfo,
+)
+
+__all__ = [
+    "Added", "BlockStat", "CarImport", "CarSource", "ContentBackend", "HTTPClient", "LocalClient",
+    "LsEntry", "Metadata", "NodeId", "Pin", "Progress", "RepoStat", "Stat", "VerifyResult",
+    "VersionInfo", "normalize_url", "open_backend",
+]
+
+SERVER_START_WAIT = 5.0  # seconds to wait for a server that holds the lock but has no api file yet
+
+
+async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | None = None) -> ContentBackend:
+    """``api`` if given; else the server running on ``repo`` (it holds ``repo.lock`` and
+    wrote ``<repo>/api``); else the repo opened directly."""
+    if api:
+        return HTTPClient(api)
+    url = api_url_for(repo)
+    if url:
+        return HTTPClient(url)
+    try:
+        return LocalClient(repo)
+    except RepoLocked:
+        # a server is starting (it takes the lock before it writes its address)
+        deadline = time.monotonic() + SERVER_START_WAIT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            url = api_url_for(repo)
+            if url:
+                return HTTPClient(url)
+        raise
