@@ -8,6 +8,7 @@ quickly, typically by putting the event on their own bounded queue.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -70,7 +71,14 @@ class EventBus:
     previous run, so that clients resuming with ``since`` are not confused.
     """
 
-    def __init__(self, replay_size: int = 10_000, replay_age: float = 3600.0, first_seq: int = 1) -> None:
+    def __init__(
+        self,
+        replay_size: int = 10_000,
+        replay_age: float = 3600.0,
+        first_seq: int = 1,
+        reserve: Callable[[int], None] | None = None,
+        reserve_block: int = 1000,
+    ) -> None:
         self.replay_size = replay_size
         self.replay_age = replay_age
         self._buffer: deque[Event] = deque(maxlen=replay_size)
@@ -78,6 +86,11 @@ class EventBus:
         self._next_id = 0
         self._seq = first_seq - 1
         self._lock = threading.Lock()
+        # ``reserve(upto)`` durably records that numbers up to ``upto`` may be used, one
+        # block at a time, so a crashed server never hands out a number twice
+        self._reserve = reserve
+        self._reserve_block = max(1, reserve_block)
+        self._reserved = self._seq
 
     @property
     def last_seq(self) -> int:
@@ -97,6 +110,12 @@ class EventBus:
         type_ = NotificationType(type_)
         with self._lock:
             self._seq += 1
+            if self._reserve is not None and self._seq > self._reserved:
+                self._reserved = self._seq + self._reserve_block - 1
+                try:
+                    self._reserve(self._reserved)
+                except Exception:
+                    logging.getLogger(__name__).exception("could not reserve event sequence numbers")
             event = Event(type_, self._seq, time.time(), dict(data or {}))
             self._buffer.append(event)
             subscribers = list(self._subscribers.values())
@@ -104,8 +123,6 @@ class EventBus:
             try:
                 callback(event)
             except Exception:  # one broken subscriber never stops the others
-                import logging
-
                 logging.getLogger(__name__).exception("event subscriber failed")
         return event
 
@@ -119,6 +136,30 @@ class EventBus:
         with self._lock:
             self._trim()
             return self._buffer[0].seq if self._buffer else self._seq + 1
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The replayable events as dicts (saved by the node at a clean stop)."""
+        with self._lock:
+            self._trim()
+            return [e.to_dict() for e in self._buffer]
+
+    def restore(self, events: Iterable[Mapping[str, Any]]) -> int:
+        """Refill an empty replay buffer with a previous run's ``snapshot()`` (only
+        events numbered up to ``last_seq``, in order); return how many were kept."""
+        with self._lock:
+            if self._buffer:
+                return 0
+            last = 0
+            for d in events:
+                try:
+                    event = Event(NotificationType(d["type"]), int(d["seq"]), float(d["timestamp"]), dict(d["data"]))
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if last < event.seq <= self._seq:
+                    self._buffer.append(event)
+                    last = event.seq
+            self._trim()
+            return len(self._buffer)
 
     def history(
         self,

@@ -7,12 +7,13 @@ the node; the model never sees it.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from .config import Settings, load_settings
+from .config import Settings
 from .events import EventBus, set_event_bus
 from .model import IPFSModel
 from .repo import Repo
@@ -20,15 +21,28 @@ from .repo import Repo
 log = logging.getLogger(__name__)
 
 SEQ_STATE_KEY = "events.last_seq"
+SEQ_RESERVED_KEY = "events.seq_reserved"
+REPLAY_STATE_KEY = "events.replay"
 
 
 class Node:
     def __init__(self, repo_path: str | Path | None = None, settings: Settings | None = None) -> None:
         self.repo = Repo(repo_path, settings)
         self.settings = self.repo.settings if settings is None else settings
-        last = int(self.repo.index.get_state(SEQ_STATE_KEY) or 0)
-        # continue the previous run's sequence so resuming clients never see numbers reused
-        self.bus = EventBus(self.settings.events.replay_size, self.settings.events.replay_age, first_seq=last + 1)
+        index = self.repo.index
+        last = int(index.get_state(SEQ_STATE_KEY) or 0)
+        reserved = int(index.get_state(SEQ_RESERVED_KEY) or 0)
+        # continue the previous run's sequence so resuming clients never see numbers reused,
+        # even after a crash (numbers are reserved in blocks before use)
+        self.bus = EventBus(
+            self.settings.events.replay_size, self.settings.events.replay_age, first_seq=max(last, reserved) + 1,
+            reserve=lambda upto: index.set_state(SEQ_RESERVED_KEY, str(upto)),
+        )
+        if reserved <= last:  # the last run stopped cleanly: its saved replay buffer is complete
+            try:
+                self.bus.restore(json.loads(index.get_state(REPLAY_STATE_KEY) or "[]"))
+            except ValueError:
+                log.warning("saved event replay buffer is unreadable; starting with an empty one")
         set_event_bus(self.bus)
         self.model = IPFSModel(self.repo, self.bus)
         self.started_at = time.time()
@@ -56,8 +70,16 @@ class Node:
                     await stop()
                 except Exception:
                     log.exception("service %s failed to stop cleanly", name)
-        self.repo.index.set_state(SEQ_STATE_KEY, str(self.bus.last_seq))
+        self._save_events()
+
+    def _save_events(self) -> None:
+        """Save the replay buffer and the last sequence number (reserved last: if this
+        is interrupted, the next start sees reserved > last and reports a gap)."""
+        index, last = self.repo.index, str(self.bus.last_seq)
+        index.set_state(REPLAY_STATE_KEY, json.dumps(self.bus.snapshot(), default=str))
+        index.set_state(SEQ_STATE_KEY, last)
+        index.set_state(SEQ_RESERVED_KEY, last)
 
     def close(self) -> None:
-        self.repo.index.set_state(SEQ_STATE_KEY, str(self.bus.last_seq))
+        self._save_events()
         self.repo.close()
