@@ -1,0 +1,163 @@
+// Acceptance check: the unchanged npm kubo-rpc-client against an ipfs_kit_py server.
+// Usage: node kubo_client_check.mjs http://127.0.0.1:PORT
+// Exits non-zero on the first failed assertion (and prints which one).
+import { createHash } from 'node:crypto'
+import assert from 'node:assert/strict'
+import { create } from 'kubo-rpc-client'
+
+const url = process.argv[2]
+if (!url) {
+  console.error('usage: node kubo_client_check.mjs SERVER_URL')
+  process.exit(2)
+}
+const ipfs = create({ url, timeout: 30000 })
+
+// the vectors' generator: SHA-256 counter mode over SEED, first n bytes
+function streamBytes (n) {
+  const seed = Buffer.from('ipfs-cid-oracle-v1')
+  const out = Buffer.alloc(Math.ceil(n / 32) * 32)
+  for (let i = 0; i * 32 < n; i++) {
+    const ctr = Buffer.alloc(8)
+    ctr.writeBigUInt64BE(BigInt(i))
+    createHash('sha256').update(seed).update(ctr).digest().copy(out, i * 32)
+  }
+  return out.subarray(0, n)
+}
+
+async function collect (it) {
+  const chunks = []
+  for await (const c of it) chunks.push(c)
+  return Buffer.concat(chunks.map((c) => Buffer.from(c)))
+}
+
+async function all (it) {
+  const out = []
+  for await (const x of it) out.push(x)
+  return out
+}
+
+const checks = []
+function check (name, fn) { checks.push([name, fn]) }
+
+const HELLO = 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o' // "hello world\n", Kubo default
+const TESTDIR = {
+  v0: 'QmanwfLab4Xkvps4uhqm5XkYTFrdbT3VxNCobEPswxg8cj',
+  v1raw: 'bafybeidwkavlxteoibeemyhaitsvpkhi3ibj5vw4pismhj4x6dg4sn7vy4'
+}
+const testdir = () => [
+  { path: 'testdir/a.txt', content: new TextEncoder().encode('hello world\n') },
+  { path: 'testdir/b.bin', content: streamBytes(300000) },
+  { path: 'testdir/sub/c.txt', content: new TextEncoder().encode('nested file\n') }
+]
+
+check('version', async () => {
+  const v = await ipfs.version()
+  assert.equal(typeof v.version, 'string')
+  assert.ok(v.version.length > 0)
+})
+
+check('id', async () => {
+  const id = await ipfs.id()
+  assert.ok(id.id.toString().length > 10, 'peer id parsed')
+  assert.ok(Array.isArray(id.addresses))
+  assert.equal(typeof id.agentVersion, 'string')
+})
+
+check('add bytes (v0) and cat', async () => {
+  const r = await ipfs.add('hello world\n')
+  assert.equal(r.cid.toString(), HELLO)
+  assert.equal(r.path, HELLO)
+  assert.equal(r.size, 20)
+  assert.equal((await collect(ipfs.cat(r.cid))).toString(), 'hello world\n')
+  assert.equal((await collect(ipfs.cat(r.cid, { offset: 6, length: 5 }))).toString(), 'world')
+})
+
+check('add with cidVersion 1 gives a raw leaf', async () => {
+  const r = await ipfs.add(streamBytes(1000), { cidVersion: 1 })
+  assert.equal(r.cid.version, 1)
+  assert.equal(r.cid.code, 0x55)
+})
+
+check('add with progress reports bytes', async () => {
+  const seen = []
+  const data = streamBytes(1 << 20)
+  const r = await ipfs.add(data, { progress: (bytes) => seen.push(bytes) })
+  assert.ok(seen.length > 0, 'progress callback was called')
+  assert.equal(seen[seen.length - 1], data.length)
+  assert.ok((await collect(ipfs.cat(r.cid))).equals(data))
+})
+
+check('addAll directory = Kubo vector (v0 and v1raw)', async () => {
+  const res = await all(ipfs.addAll(testdir()))
+  const root = res.find((e) => e.path === 'testdir')
+  assert.ok(root, 'root entry present: ' + JSON.stringify(res.map((e) => e.path)))
+  assert.equal(root.cid.toString(), TESTDIR.v0)
+  assert.deepEqual(res.map((e) => e.path).sort(), ['testdir', 'testdir/a.txt', 'testdir/b.bin', 'testdir/sub', 'testdir/sub/c.txt'])
+  const v1 = await all(ipfs.addAll(testdir(), { cidVersion: 1 }))
+  assert.equal(v1.find((e) => e.path === 'testdir').cid.toString(), TESTDIR.v1raw)
+})
+
+check('ls directory', async () => {
+  const entries = await all(ipfs.ls(TESTDIR.v0))
+  assert.deepEqual(entries.map((e) => e.name), ['a.txt', 'b.bin', 'sub'])
+  assert.equal(entries.find((e) => e.name === 'sub').type, 'dir')
+  assert.equal(entries.find((e) => e.name === 'b.bin').type, 'file')
+  assert.equal(entries.find((e) => e.name === 'b.bin').size, 300000)
+  const nested = await collect(ipfs.cat(`/ipfs/${TESTDIR.v0}/sub/c.txt`))
+  assert.equal(nested.toString(), 'nested file\n')
+})
+
+check('pin add / ls / rm', async () => {
+  const { cid } = await ipfs.add('pin me\n', { pin: false })
+  let pins = await all(ipfs.pin.ls({ type: 'recursive' }))
+  assert.ok(!pins.some((p) => p.cid.equals(cid)), 'not pinned before pin.add')
+  assert.equal((await ipfs.pin.add(cid)).toString(), cid.toString())
+  pins = await all(ipfs.pin.ls({ paths: [cid] }))
+  assert.equal(pins.length, 1)
+  assert.equal(pins[0].type, 'recursive')
+  pins = await all(ipfs.pin.ls())
+  assert.ok(pins.some((p) => p.cid.equals(cid)))
+  assert.equal((await ipfs.pin.rm(cid)).toString(), cid.toString())
+  pins = await all(ipfs.pin.ls({ type: 'recursive' }))
+  assert.ok(!pins.some((p) => p.cid.equals(cid)), 'unpinned')
+  await assert.rejects(ipfs.pin.rm(cid), 'second pin.rm fails')
+})
+
+check('block put / get / stat', async () => {
+  const data = new TextEncoder().encode('a raw block')
+  const cid = await ipfs.block.put(data)
+  assert.equal(cid.version, 1)
+  assert.equal(cid.code, 0x55)
+  assert.deepEqual(Buffer.from(await ipfs.block.get(cid)), Buffer.from(data))
+  const st = await ipfs.block.stat(cid)
+  assert.equal(st.cid.toString(), cid.toString())
+  assert.equal(st.size, data.length)
+})
+
+check('dag export / import', async () => {
+  const car = await collect(ipfs.dag.export(TESTDIR.v0))
+  assert.ok(car.length > 300000)
+  const res = await all(ipfs.dag.import([car]))
+  assert.equal(res.length, 1)
+  assert.equal(res[0].root.cid.toString(), TESTDIR.v0)
+  assert.equal(res[0].root.pinErrorMsg, '')
+})
+
+check('errors are reported', async () => {
+  await assert.rejects(collect(ipfs.cat('not-a-cid')))
+  await assert.rejects(collect(ipfs.cat('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyka')))
+  await assert.rejects(ipfs.block.stat('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyka'))
+})
+
+let failed = 0
+for (const [name, fn] of checks) {
+  try {
+    await fn()
+    console.log(`ok   ${name}`)
+  } catch (err) {
+    failed++
+    console.log(`FAIL ${name}: ${err && err.stack ? err.stack : err}`)
+  }
+}
+console.log(`${checks.length - failed}/${checks.length} checks passed`)
+process.exit(failed ? 1 : 0)
