@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CorruptBlock, InvalidArgument, NotFound, PathError
+from . import hamt
 from .blockstore import Blockstore
 from .cid import CID, DAG_PB, RAW
 from .dagpb import (
@@ -56,6 +57,13 @@ def load(store: Blockstore, cid: CID) -> tuple[PBNode | None, int]:
     return node, decode_unixfs(node.data).type
 
 
+def dir_links(store: Blockstore, cid: CID, node: PBNode, type_: int) -> list[PBLink]:
+    """The entries of a directory, basic or HAMT-sharded, with their real names."""
+    if type_ == HAMT_SHARD:
+        return sorted(hamt.entries(store, cid), key=lambda lk: lk.name.encode("utf-8", "surrogateescape"))
+    return node.links
+
+
 def split_path(path: str) -> tuple[CID, list[str]]:
     """``/ipfs/CID/a/b``, ``CID/a/b`` or ``CID`` into (CID, [a, b])."""
     p = path.strip()
@@ -79,15 +87,14 @@ def resolve(store: Blockstore, path: str | CID) -> CID:
     for name in parts:
         node, type_ = load(store, cid)
         if type_ == HAMT_SHARD:
-            raise PathError("HAMT-sharded directories are not supported yet")
-        if type_ != DIRECTORY or node is None:
-            raise PathError(f"{cid} is not a directory, cannot resolve {name!r}")
-        for lk in node.links:
-            if lk.name == name:
-                cid = lk.cid
-                break
+            found = hamt.lookup(store, cid, name)
+        elif type_ == DIRECTORY and node is not None:
+            found = next((lk for lk in node.links if lk.name == name), None)
         else:
+            raise PathError(f"{cid} is not a directory, cannot resolve {name!r}")
+        if found is None:
             raise NotFound(f"no link named {name!r} under {cid}")
+        cid = found.cid
     return cid
 
 
@@ -141,10 +148,8 @@ def ls(store: Blockstore, cid: CID, *, resolve_children: bool = True) -> list[Ls
     node, type_ = load(store, cid)
     if node is None:
         return []
-    if type_ == HAMT_SHARD:
-        raise PathError("HAMT-sharded directories are not supported yet")
     out = []
-    for lk in node.links:
+    for lk in dir_links(store, cid, node, type_):
         size, t, target = lk.tsize, FILE, ""
         if resolve_children and store.has(lk.cid):
             if lk.cid.codec == RAW:
@@ -185,10 +190,8 @@ def export(
         c, out = stack.pop()
         node, type_ = load(store, c)
         if type_ in (DIRECTORY, HAMT_SHARD):
-            if type_ == HAMT_SHARD:
-                raise PathError("HAMT-sharded directories are not supported yet")
             out.mkdir(parents=True, exist_ok=True)
-            for lk in node.links:  # type: ignore[union-attr]
+            for lk in dir_links(store, c, node, type_):  # type: ignore[arg-type]
                 stack.append((lk.cid, out / safe_name(lk.name)))
         elif type_ == SYMLINK:
             target = (decode_unixfs(node.data).data or b"").decode()  # type: ignore[union-attr]

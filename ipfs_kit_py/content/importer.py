@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidArgument
+from . import hamt
 from .blockstore import Blockstore, BlockWriter
 from .cid import CID, DAG_PB, RAW
 from .dagpb import (
@@ -42,6 +43,9 @@ class Profile:
     raw_leaves: bool = False
     chunk_size: int = 262144
     max_links: int = 174
+    # when a directory becomes a HAMT: "links" (boxo: name + CID bytes >= 256 KiB)
+    # or "block" (IPIP-499 unixfs-v1-2025: the dag-pb block would exceed 256 KiB)
+    shard_by: str = "links"
 
     def describe(self) -> str:
         return (
@@ -53,7 +57,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "v0": Profile("v0", 0, False, 262144, 174),
     "v1raw": Profile("v1raw", 1, True, 262144, 174),
-    "v1-2025": Profile("v1-2025", 1, True, 1048576, 1024),
+    "v1-2025": Profile("v1-2025", 1, True, 1048576, 1024, "block"),
 }
 MAX_CHUNK_SIZE = 1024 * 1024  # Kubo refuses larger chunks: bitswap caps blocks at 2 MiB
 
@@ -96,9 +100,9 @@ def resolve_profile(
     if version == 0 and raw:
         version = 1  # Kubo: raw leaves cannot be addressed by CIDv0, so the root becomes v1
     size = parse_chunker(chunker) or base.chunk_size
-    knobs = (version, raw, size, base.max_links)
+    knobs = (version, raw, size, base.max_links, base.shard_by)
     for named in (base, *PROFILES.values()):
-        if (named.cid_version, named.raw_leaves, named.chunk_size, named.max_links) == knobs:
+        if (named.cid_version, named.raw_leaves, named.chunk_size, named.max_links, named.shard_by) == knobs:
             return named
     return Profile("custom", *knobs)
 
@@ -288,10 +292,18 @@ class DirectoryBuilder:
             entry = self._write(child, f"{path}/{name}" if path else name) if isinstance(child, dict) else child
             links.append(PBLink(entry.cid, name, entry.tsize))
         block = encode_node(links, encode_unixfs(UnixFSData(DIRECTORY)))
-        cid = CID.hash(block, DAG_PB, self.profile.cid_version)
-        if self._store is not None:
-            self._store.put(cid, [block])
-        entry = Entry(cid, len(block) + sum(lk.tsize for lk in links), 0)
+        if self.profile.shard_by == "block":
+            shard = len(block) > hamt.SHARDING_THRESHOLD
+        else:
+            shard = hamt.estimated_size(links) >= hamt.SHARDING_THRESHOLD
+        if shard:
+            cid, tsize, _ = hamt.build(links, self._store, self.profile.cid_version)
+            entry = Entry(cid, tsize, 0)
+        else:
+            cid = CID.hash(block, DAG_PB, self.profile.cid_version)
+            if self._store is not None:
+                self._store.put(cid, [block])
+            entry = Entry(cid, len(block) + sum(lk.tsize for lk in links), 0)
         self.written.append((path, entry))
         return entry
 
