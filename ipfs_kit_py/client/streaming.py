@@ -1,0 +1,285 @@
+"""WebRTC streaming client: play a CID from a node in Python, or fetch it over a data channel.
+
+``stream_content(url, cid)`` asks the node for an offer on ``/ws/webrtc`` (the
+seed's flow), answers it, and returns a ``MediaStream``: ``async for frame in
+stream`` yields decoded ``av.VideoFrame`` objects; ``await stream.stats()``,
+``await stream.fetch(cid)`` (data channel, verified against the CID),
+``await stream.set_quality(q)`` and ``await stream.close()``.
+ICE host addresses and servers come from the ``webrtc`` settings
+(``IPFS_KIT_WEBRTC_ICE_HOSTS`` etc.) unless given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import av
+import websockets
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from ..config import WebRTCSettings, load_settings
+from ..errors import ChannelUnavailable, InvalidArgument, IPFSKitError, LimitExceeded, NotFound
+from ..webrtc.datachannel import LABEL, CarReceiver
+from ..webrtc.ice import rtc_configuration
+
+FRAME_BUFFER = 60  # decoded video frames kept for a slow consumer (older ones are dropped)
+ERRORS: dict[str, type[IPFSKitError]] = {"not_found": NotFound, "block_not_found": NotFound,
+                                         "limit_exceeded": LimitExceeded}
+
+
+def signaling_url(url: str) -> str:
+    """``http://host:port`` (or ``ws://...``) -> ``ws://host:port/ws/webrtc``."""
+    if "://" not in url:
+        url = "http://" + url
+    scheme, rest = url.split("://", 1)
+    ws_scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(scheme)
+    if ws_scheme is None:
+        raise InvalidArgument(f"unsupported URL scheme {scheme!r}")
+    host = rest.split("/", 1)[0]
+    return f"{ws_scheme}://{host}/ws/webrtc"
+
+
+def error_from(reply: dict[str, Any]) -> IPFSKitError:
+    cls = ERRORS.get(str(reply.get("code")), IPFSKitError)
+    err = cls(f"{reply.get('code')}: {reply.get('error')}")
+    err.code = str(reply.get("code"))  # type: ignore[misc]
+    return err
+
+
+class Signaling:
+    """One signaling WebSocket: requests with ids matched to replies, other messages queued."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(256)
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def connect(cls, url: str, timeout: float = 10) -> Signaling:
+        try:
+            ws = await asyncio.wait_for(websockets.connect(signaling_url(url), max_size=1 << 22), timeout)
+        except (OSError, TimeoutError, websockets.WebSocketException) as e:
+            raise ChannelUnavailable(f"cannot reach WebRTC signaling at {url}: {e}") from None
+        return cls(ws)
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                msg = json.loads(raw)
+                fut = self._pending.pop(msg.get("id"), None) if "id" in msg else None
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+                elif self.events.full():
+                    self.events.get_nowait()
+                    self.events.put_nowait(msg)
+                else:
+                    self.events.put_nowait(msg)
+        except (websockets.WebSocketException, OSError):
+            pass
+        finally:
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(ChannelUnavailable("signaling connection closed"))
+
+    async def request(self, msg: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+        """Send ``msg`` and return its reply; an ``error`` reply raises."""
+        rid = next(self._ids)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            await self.ws.send(json.dumps({**msg, "id": rid}))
+        except websockets.WebSocketException as e:
+            self._pending.pop(rid, None)
+            raise ChannelUnavailable(f"signaling connection closed: {e}") from None
+        reply = await asyncio.wait_for(fut, timeout)
+        if reply.get("type") == "error":
+            raise error_from(reply)
+        return reply
+
+    async def close(self) -> None:
+        await self.ws.close()
+        with contextlib.suppress(Exception):
+            await self._reader
+
+
+class MediaStream:
+    """A running WebRTC session with the node."""
+
+    def __init__(self, signaling: Signaling, pc: RTCPeerConnection, pc_id: str, cid: str,
+                 media: dict[str, Any] | None) -> None:
+        self.signaling, self.pc, self.pc_id, self.cid, self.media = signaling, pc, pc_id, cid, media
+        self.frames: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue(FRAME_BUFFER)
+        self.frames_received = 0
+        self.frames_dropped = 0
+        self.audio_frames = 0
+        self.started = time.monotonic()
+        self.first_frame_at: float | None = None
+        self.connected = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._channel: Any = None
+        self._channel_open = asyncio.Event()
+        self._transfer: CarReceiver | None = None
+        self._dc_lock = asyncio.Lock()
+        self._rid = itertools.count(1)
+        self.closed = False
+
+        @pc.on("track")
+        def _on_track(track: MediaStreamTrack) -> None:
+            self._tasks.append(asyncio.create_task(self._pump(track)))
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            if pc.connectionState == "connected":
+                self.connected.set()
+
+        @pc.on("datachannel")
+        def _dc(channel: Any) -> None:
+            if channel.label == LABEL:
+                self._attach(channel)
+
+    def _attach(self, channel: Any) -> None:
+        self._channel = channel
+
+        @channel.on("open")
+        def _open() -> None:
+            self._channel_open.set()
+
+        @channel.on("message")
+        def _message(message: str | bytes) -> None:
+            if self._transfer is None:
+                return
+            if isinstance(message, str):
+                self._transfer.on_text(json.loads(message))
+            else:
+                self._transfer.on_binary(message)
+
+        if channel.readyState == "open":
+            self._channel_open.set()
+
+    async def _pump(self, track: MediaStreamTrack) -> None:
+        """Move decoded frames off the receiver (it buffers without bound) into our bounded queue."""
+        try:
+            while True:
+                frame = await track.recv()
+                if track.kind == "audio":
+                    self.audio_frames += 1
+                    continue
+                self.frames_received += 1
+                if self.first_frame_at is None:
+                    self.first_frame_at = time.monotonic()
+                if self.frames.full():
+                    self.frames.get_nowait()
+                    self.frames_dropped += 1
+                self.frames.put_nowait(frame)
+        except MediaStreamError:
+            pass
+        finally:
+            if track.kind == "video":
+                with contextlib.suppress(asyncio.QueueFull):
+                    self.frames.put_nowait(None)
+
+    async def __aiter__(self) -> AsyncIterator[av.VideoFrame]:
+        while not self.closed:
+            frame = await self.frames.get()
+            if frame is None:
+                return
+            yield frame
+
+    async def next_frame(self, timeout: float = 10) -> av.VideoFrame:
+        frame = await asyncio.wait_for(self.frames.get(), timeout)
+        if frame is None:
+            raise MediaStreamError("stream ended")
+        return frame
+
+    @property
+    def time_to_first_frame(self) -> float | None:
+        return None if self.first_frame_at is None else self.first_frame_at - self.started
+
+    async def stats(self) -> dict[str, Any]:
+        """Local receive figures and the server's view of the session (``stats_request``)."""
+        inbound = {}
+        for s in (await self.pc.getStats()).values():
+            if s.type == "inbound-rtp":
+                inbound[s.kind] = {"packets_received": s.packetsReceived, "packets_lost": s.packetsLost,
+                                   "jitter": s.jitter}
+        server = await self.signaling.request({"type": "stats_request", "pc_id": self.pc_id})
+        return {"pc_id": self.pc_id, "cid": self.cid, "frames_received": self.frames_received,
+                "frames_dropped": self.frames_dropped, "audio_frames": self.audio_frames,
+                "time_to_first_frame": self.time_to_first_frame, "connection_state": self.pc.connectionState,
+                "inbound": inbound, "server": server["stats"]}
+
+    async def set_quality(self, quality: str) -> dict[str, Any]:
+        return await self.signaling.request({"type": "quality_change", "pc_id": self.pc_id, "quality": quality})
+
+    async def fetch(self, cid: str, timeout: float = 60) -> bytes:
+        """The content of ``cid`` over this session's data channel, verified block by block."""
+        if self._channel is None:
+            raise ChannelUnavailable("this stream was opened without a data channel")
+        await asyncio.wait_for(self._channel_open.wait(), timeout)
+        async with self._dc_lock:
+            rid = next(self._rid)
+            self._transfer = CarReceiver(cid, rid)
+            self._channel.send(json.dumps({"type": "get", "id": rid, "cid": cid}))
+            try:
+                return await asyncio.wait_for(self._transfer.result, timeout)
+            finally:
+                self._transfer = None
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await self.signaling.request({"type": "close", "pc_id": self.pc_id}, timeout=5)
+        for t in self._tasks:
+            t.cancel()
+        await self.pc.close()
+        await self.signaling.close()
+
+    async def __aenter__(self) -> MediaStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def stream_content(url: str, cid: str, *, tracks: tuple[str, ...] = ("video", "audio"),
+                         codec: str = "h264", quality: str = "auto", start: float = 0.0, loop: bool = False,
+                         datachannel: bool = True, settings: WebRTCSettings | None = None,
+                         timeout: float = 30) -> MediaStream:
+    """Open a WebRTC session playing ``cid`` from the node at ``url``; see the module docstring."""
+    sig = await Signaling.connect(url)
+    pc: RTCPeerConnection | None = None
+    try:
+        offer = await sig.request({"type": "offer_request", "cid": cid, "tracks": list(tracks), "codec": codec,
+                                   "quality": quality, "start": start, "loop": loop,
+                                   "datachannel": datachannel}, timeout)
+        pc = RTCPeerConnection(rtc_configuration(settings or load_settings().webrtc))
+        stream = MediaStream(sig, pc, offer["pc_id"], cid, offer.get("media"))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await sig.request({"type": "answer", "pc_id": offer["pc_id"], "sdp": pc.localDescription.sdp}, timeout)
+        return stream
+    except BaseException:
+        if pc is not None:
+            await pc.close()
+        await sig.close()
+        raise
+
+
+async def fetch_content(url: str, cid: str, *, settings: WebRTCSettings | None = None, timeout: float = 60) -> bytes:
+    """The content of ``cid`` over a WebRTC data channel (no media), verified against the CID."""
+    stream = await stream_content(url, cid, tracks=(), datachannel=True, settings=settings, timeout=timeout)
+    try:
+        return await stream.fetch(cid, timeout)
+    finally:
+        await stream.close()

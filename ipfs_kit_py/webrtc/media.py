@@ -1,0 +1,346 @@
+"""Media tracks that play IPFS content: demux with PyAV straight from the DAG reader.
+
+``IPFSMediaStreamTrack`` is an aiortc ``MediaStreamTrack`` (video or audio). A
+worker thread per track opens the content through the seekable UnixFS reader
+(no temp files, no whole-file reads), demuxes, and decodes/encodes off the
+event loop; ``recv()`` takes the next item from a bounded queue and paces it by
+its timestamp against a clock shared by the tracks of one session.
+
+Video leaves the track in one of three forms:
+- passthrough: stored H.264 without B-frames, sent as ``av.Packet`` after the
+  ``h264_mp4toannexb`` filter (no re-encoding, about a tenth of the CPU);
+- transcode: decoded and re-encoded by the track's own libx264 encoder at the
+  bitrate the controller chose, also as ``av.Packet`` (so REMB cannot override
+  it: aiortc only packetizes packets);
+- frames: decoded ``av.VideoFrame`` for aiortc's own encoder (a peer that did
+  not negotiate H.264, e.g. VP8 only).
+Passthrough and transcode switch at the next source keyframe when the target
+bitrate crosses the source's bitrate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import fractions
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from ..errors import InvalidArgument
+
+log = logging.getLogger(__name__)
+
+PASSTHROUGH, TRANSCODE, FRAMES = "passthrough", "transcode", "frames"
+QUEUE_ITEMS = 32  # per track: about one second of video decoded or demuxed ahead
+AUDIO_RATE = 48000
+
+
+class NotMedia(InvalidArgument):
+    """The content is not audio or video PyAV can decode."""
+
+    code = "not_media"
+
+
+@dataclass
+class MediaInfo:
+    format: str
+    duration: float | None
+    video_codec: str | None = None
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    video_bitrate: int = 0  # bits/s of the stored video (estimated from size/duration when unknown)
+    b_frames: bool = False
+    audio_codec: str | None = None
+    sample_rate: int = 0
+
+    @property
+    def passthrough(self) -> bool:
+        """True when stored video can be sent as-is over H.264 RTP."""
+        return self.video_codec == "h264" and not self.b_frames
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format, "duration": self.duration, "video_codec": self.video_codec,
+            "width": self.width, "height": self.height, "fps": self.fps,
+            "video_bitrate": self.video_bitrate, "b_frames": self.b_frames,
+            "audio_codec": self.audio_codec, "sample_rate": self.sample_rate,
+            "passthrough": self.passthrough,
+        }
+
+
+def probe(reader: IO[bytes], size: int | None = None) -> MediaInfo:
+    """Describe the media in ``reader``; raises ``NotMedia`` for anything else (blocking)."""
+    try:
+        container = av.open(reader, mode="r")
+    except (av.error.FFmpegError, ValueError) as e:
+        raise NotMedia(f"content is not audio or video: {e}") from None
+    try:
+        v = container.streams.video[0] if container.streams.video else None
+        a = container.streams.audio[0] if container.streams.audio else None
+        if v is None and a is None:
+            raise NotMedia("content has no audio or video stream")
+        duration = container.duration / av.time_base if container.duration else None
+        info = MediaInfo(format=container.format.name, duration=duration)
+        if v is not None:
+            cc = v.codec_context
+            info.video_codec = cc.name
+            info.width, info.height = cc.width, cc.height
+            info.fps = float(v.average_rate or v.guessed_rate or 30)
+            info.b_frames = bool(cc.has_b_frames) or (cc.profile or "").lower() not in (
+                "baseline", "constrained baseline", "")
+            info.video_bitrate = int(cc.bit_rate or 0) or (
+                int(size * 8 / duration) if size and duration else 0)
+            if not info.width or not info.height:
+                raise NotMedia("video stream has no picture size")
+        if a is not None:
+            info.audio_codec = a.codec_context.name
+            info.sample_rate = a.codec_context.sample_rate
+        return info
+    finally:
+        container.close()
+
+
+class SessionClock:
+    """Wall-clock pacing shared by the tracks of a session: media time t is sent at start + t."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+
+    async def wait(self, t: float) -> None:
+        loop = asyncio.get_running_loop()
+        if self.start is None:
+            self.start = loop.time() - t
+        delay = self.start + t - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+_EOF = object()
+
+
+class IPFSMediaStreamTrack(MediaStreamTrack):
+    """Video or audio of one IPFS file, paced in real time.
+
+    ``open_reader`` returns a fresh seekable file object over the content
+    (``lambda: model.open(cid)``). ``output`` is decided after negotiation:
+    ``packets`` (H.264 negotiated: passthrough or own encoder) or ``frames``.
+    """
+
+    def __init__(self, kind: str, open_reader: Callable[[], IO[bytes]], info: MediaInfo,
+                 clock: SessionClock | None = None, *, start: float = 0.0, loop: bool = False,
+                 target_bitrate: int | None = None, allow_passthrough: bool = True) -> None:
+        super().__init__()
+        if kind not in ("video", "audio"):
+            raise ValueError("kind must be video or audio")
+        self.kind = kind
+        self.info = info
+        self.open_reader = open_reader
+        self.clock = clock or SessionClock()
+        self.start_at = max(0.0, float(start))
+        self.loop = loop
+        self.output = "packets"  # or "frames"; set before the first recv()
+        self.allow_passthrough = allow_passthrough and info.passthrough
+        # the bitrate the controller wants; None: the source's (passthrough when allowed)
+        self.target_bitrate = target_bitrate
+        self.mode: str | None = None  # current video mode, changes at keyframes
+        self.frames_sent = 0
+        self.first_frame_at: float | None = None
+        self.error: BaseException | None = None
+        self._queue: asyncio.Queue[Any] | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- the aiortc side ----------------------------------------------------------------
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._queue is None:
+            self._queue = asyncio.Queue(QUEUE_ITEMS)
+            loop = asyncio.get_running_loop()
+            self._thread = threading.Thread(target=self._run, args=(loop,), daemon=True,
+                                            name=f"ipfs-{self.kind}-{self.id[:8]}")
+            self._thread.start()
+        item = await self._queue.get()
+        if item is _EOF:
+            self.stop()
+            raise MediaStreamError
+        await self.clock.wait(float(item.pts * item.time_base))
+        self.frames_sent += 1
+        if self.first_frame_at is None:
+            self.first_frame_at = time.monotonic()
+        return item
+
+    def stop(self) -> None:
+        self._stopping.set()
+        super().stop()
+
+    def desired_mode(self) -> str:
+        if self.output == "frames":
+            return FRAMES
+        if self.allow_passthrough and (
+                self.target_bitrate is None or self.target_bitrate >= self.info.video_bitrate * 0.9):
+            return PASSTHROUGH
+        return TRANSCODE
+
+    def stats(self) -> dict[str, Any]:
+        return {"kind": self.kind, "mode": self.mode, "frames_sent": self.frames_sent,
+                "target_bitrate": self.target_bitrate, "source_bitrate": self.info.video_bitrate}
+
+    # -- the worker thread ----------------------------------------------------------------
+    def _put(self, loop: asyncio.AbstractEventLoop, item: Any) -> bool:
+        """Block until the queue takes ``item``; False when the track stopped meanwhile."""
+        assert self._queue is not None
+        fut = asyncio.run_coroutine_threadsafe(self._queue.put(item), loop)
+        while True:
+            try:
+                fut.result(0.25)
+                return True
+            except concurrent.futures.TimeoutError:
+                if self._stopping.is_set() or loop.is_closed():
+                    fut.cancel()
+                    return False
+            except (concurrent.futures.CancelledError, RuntimeError):
+                return False
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            if self.kind == "video":
+                self._run_video(loop)
+            else:
+                self._run_audio(loop)
+        except Exception as e:  # a broken file ends the track; the session reports it
+            log.warning("%s track of %s failed: %s", self.kind, self.id, e)
+            self.error = e
+        if not self._stopping.is_set():
+            self._put(loop, _EOF)
+
+    def _open(self, kind: str) -> tuple[Any, Any]:
+        container = av.open(self.open_reader(), mode="r")
+        stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
+        stream.thread_type = "SLICE"  # frame threading would delay every decoded frame
+        if self.start_at:
+            container.seek(int(self.start_at / stream.time_base), stream=stream, backward=True)
+        return container, stream
+
+    def _run_video(self, loop: asyncio.AbstractEventLoop) -> None:
+        container, stream = self._open("video")
+        tb = stream.time_base
+        bsf = av.BitStreamFilterContext("h264_mp4toannexb", stream) if self.info.passthrough else None
+        encoder: Encoder | None = None
+        base: int | None = None  # source pts that becomes 0
+        offset = 0  # added when looping
+        end = 0
+        try:
+            while not self._stopping.is_set():
+                for packet in container.demux(stream):
+                    if self._stopping.is_set():
+                        return
+                    if packet.pts is None or packet.size == 0:
+                        continue
+                    if packet.is_keyframe:
+                        self.mode = self.desired_mode()
+                    if self.mode is None:
+                        continue  # wait for the first keyframe
+                    if base is None:
+                        base = packet.pts
+                    pts = packet.pts - base + offset
+                    if pts < 0:  # before the requested start position
+                        if self.mode != PASSTHROUGH:
+                            for _ in packet.decode():
+                                pass
+                        continue
+                    end = max(end, pts + (packet.duration or 0))
+                    out: list[Any] = []
+                    if self.mode == PASSTHROUGH and bsf is not None:
+                        for p in bsf.filter(packet):
+                            p.pts = p.dts = pts
+                            p.time_base = tb
+                            out.append(p)
+                    else:
+                        for frame in packet.decode():
+                            frame.pts = pts if frame.pts is None else frame.pts - base + offset
+                            frame.time_base = tb
+                            if self.mode == FRAMES:
+                                out.append(frame)
+                                continue
+                            bitrate = self.target_bitrate or self.info.video_bitrate or 1_000_000
+                            if encoder is None or not encoder.matches(frame, bitrate):
+                                encoder = Encoder(frame, bitrate, tb, self.info.fps)
+                            for p in encoder.encode(frame):
+                                p.time_base = tb
+                                out.append(p)
+                    for item in out:
+                        if not self._put(loop, item):
+                            return
+                if not self.loop:
+                    return
+                container.seek(0, stream=stream)
+                offset, base = end, None
+        finally:
+            container.close()
+
+    def _run_audio(self, loop: asyncio.AbstractEventLoop) -> None:
+        container, stream = self._open("audio")
+        resampler = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE)
+        rate_tb = fractions.Fraction(1, AUDIO_RATE)
+        base: float | None = None
+        offset = 0  # samples, when looping
+        sent = 0
+        try:
+            while not self._stopping.is_set():
+                for frame in container.decode(stream):
+                    if self._stopping.is_set():
+                        return
+                    t = float(frame.pts * frame.time_base) if frame.pts is not None else None
+                    if t is not None and base is None:
+                        base = t
+                    if t is not None and t < self.start_at:
+                        continue
+                    for out in resampler.resample(frame):
+                        out.pts = offset + sent
+                        out.time_base = rate_tb
+                        sent += out.samples
+                        if not self._put(loop, out):
+                            return
+                if not self.loop:
+                    return
+                container.seek(0, stream=stream)
+                offset, sent = offset + sent, 0
+        finally:
+            container.close()
+
+
+class Encoder:
+    """The track's own H.264 encoder (baseline, no B-frames, one keyframe a second)."""
+
+    def __init__(self, frame: av.VideoFrame, bitrate: int, time_base: fractions.Fraction, fps: float) -> None:
+        self.width, self.height, self.bitrate = frame.width, frame.height, bitrate
+        cc = av.CodecContext.create("libx264", "w")
+        cc.width, cc.height = frame.width, frame.height
+        cc.pix_fmt = "yuv420p"
+        cc.time_base = time_base
+        cc.framerate = fractions.Fraction(round(fps or 30), 1)
+        cc.bit_rate = bitrate
+        cc.gop_size = max(1, round(fps or 30))
+        cc.max_b_frames = 0
+        cc.profile = "Baseline"
+        cc.options = {"tune": "zerolatency", "preset": "veryfast", "level": "31",
+                      "x264-params": f"vbv-maxrate={bitrate // 1000}:vbv-bufsize={bitrate // 2000}"}
+        self.cc = cc
+
+    def matches(self, frame: av.VideoFrame, bitrate: int) -> bool:
+        # a new bitrate reopens the encoder, which starts with a keyframe
+        return frame.width == self.width and frame.height == self.height and bitrate == self.bitrate
+
+    def encode(self, frame: av.VideoFrame) -> list[av.Packet]:
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        return list(self.cc.encode(frame))

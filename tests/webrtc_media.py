@@ -1,0 +1,59 @@
+"""Test media for the WebRTC tests, generated with PyAV (FFmpeg's testsrc and sine sources)."""
+
+from __future__ import annotations
+
+import fractions
+import io
+
+import av
+
+
+def make_mp4(seconds: float = 3.0, *, fps: int = 30, width: int = 640, height: int = 480, gop: int = 15,
+             bitrate: int = 1_500_000, audio: bool = True, codec: str = "libx264", b_frames: int = 0) -> bytes:
+    """An MP4: H.264 (baseline, no B-frames unless asked) with short GOPs, plus AAC audio."""
+    out_buf = io.BytesIO()
+    out = av.open(out_buf, "w", format="mp4")
+    v = out.add_stream(codec, rate=fps)
+    v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+    v.bit_rate = bitrate
+    v.codec_context.gop_size = gop
+    v.codec_context.max_b_frames = b_frames
+    if codec == "libx264":
+        v.codec_context.profile = "Baseline" if not b_frames else "High"
+        v.codec_context.options = {"preset": "ultrafast", "bf": str(b_frames), "keyint_min": str(gop)}
+    a = out.add_stream("aac", rate=48000) if audio else None
+    if a is not None:
+        a.layout = "stereo"
+
+    src = av.open(f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}", format="lavfi")
+    for i, frame in enumerate(src.decode(video=0)):
+        f = frame.reformat(format="yuv420p")
+        f.pts, f.time_base = i, fractions.Fraction(1, fps)
+        for p in v.encode(f):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    src.close()
+    if a is not None:
+        asrc = av.open(f"sine=frequency=440:sample_rate=48000:duration={seconds}", format="lavfi")
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
+        for frame in asrc.decode(audio=0):
+            for r in resampler.resample(frame):
+                for p in a.encode(r):
+                    out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+        asrc.close()
+    out.close()
+    return out_buf.getvalue()
+
+
+if __name__ == "__main__":
+    import time
+
+    t = time.perf_counter()
+    data = make_mp4()
+    print(len(data), "bytes in", round(time.perf_counter() - t, 2), "s")
+    c = av.open(io.BytesIO(data))
+    print(c.streams.video[0].codec_context.profile, c.streams.video[0].codec_context.has_b_frames,
+          [s.codec_context.name for s in c.streams])
