@@ -17,6 +17,7 @@ from .dagpb import (
     HAMT_SHARD,
     SYMLINK,
     TYPE_NAMES,
+    PBLink,
     PBNode,
     decode_node,
     decode_unixfs,
