@@ -1,0 +1,17 @@
+"""Documentation that is generated from code stays in step with it."""
+
+from __future__ import annotations
+
+from conftest import ROOT
+
+from ipfs_kit_py.config import describe_settings, render_settings_doc
+
+
+def test_configuration_doc_is_current() -> None:
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    assert doc == render_settings_doc(), "regenerate: python -m ipfs_kit_py.config > docs/configuration.md"
+
+
+def test_every_setting_is_explained() -> None:
+    missing = [env for env, _, _, help_ in describe_settings() if not help_]
+    assert missing == [], f"add a trailing # comment to these settings: {missing}"
