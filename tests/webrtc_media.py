@@ -57,3 +57,20 @@ if __name__ == "__main__":
     c = av.open(io.BytesIO(data))
     print(c.streams.video[0].codec_context.profile, c.streams.video[0].codec_context.has_b_frames,
           [s.codec_context.name for s in c.streams])
+
+
+def add_to_repo(repo, items: dict[str, bytes]) -> dict[str, str]:
+    """Add ``items`` (name -> bytes) to the repo through the model, before its server starts
+    (a stopped server releases the repo); returns name -> CID."""
+    import asyncio
+
+    from ipfs_kit_py.node import Node
+
+    async def run() -> dict[str, str]:
+        node = Node(repo)
+        try:
+            return {name: str((await node.model.add_bytes(data, name)).cid) for name, data in items.items()}
+        finally:
+            node.close()
+
+    return asyncio.run(run())

@@ -310,18 +310,16 @@ class WebRTCStreamingManager:
         session = await self._prepare(cid, options, client_id, send)
         pc = session.pc
         try:
+            # our sendonly transceivers (with the codec preference) are matched to the offer's sections
+            self._add_tracks(session)
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as e:
                 raise SignalingError("invalid_sdp", f"offer rejected: {e}") from None
-            for t in pc.getTransceivers():
-                track = session.tracks.get(t.kind)
-                if track is not None and t.kind not in session.transceivers:
-                    t.sender.replaceTrack(track)
-                    t.direction = "sendonly"
-                    session.transceivers[t.kind] = t
-                    if t.kind == "video":
-                        self._prefer_codec(t, session.options.codec)
+            for kind, t in list(session.transceivers.items()):
+                if t.mid is None:  # the offer has no section for this kind
+                    del session.transceivers[kind]
+                    session.tracks.pop(kind).stop()
             if not session.transceivers and not options.datachannel:
                 raise SignalingError("no_media_section", "the offer has no audio or video section to receive into")
             await pc.setLocalDescription(await pc.createAnswer())

@@ -110,7 +110,7 @@ async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node:
 
 
 def _static(name: str) -> str:
-    return resources.files(__package__).joinpath("static", name).read_text()
+    return resources.files(__package__).joinpath("static").joinpath(name).read_text()
 
 
 def register(app: FastAPI, node: Node) -> None:
