@@ -191,7 +191,7 @@ class KuboRPC:
                     if progress:
                         yield {"Name": name, "Bytes": result.size}
                     if not quieter and not silent:
-                        yield _add_line(result.to_dict())
+                        yield _add_line(result.to_dict(), file=True)
                 if files == 0 and dirs == 0:
                     raise InvalidArgument("no file in the request body (expected multipart file parts)")
                 results = await session.commit()
@@ -200,10 +200,10 @@ class KuboRPC:
             if silent:
                 return
             if quieter:
-                yield _add_line(results[-1].to_dict())
+                yield _add_line(results[-1].to_dict(), file=len(results) == files)
                 return
             for r in results[files:]:  # directories (files were sent as they finished)
-                yield _add_line(r.to_dict())
+                yield _add_line(r.to_dict(), file=False)
 
         return await ndjson_response(lines())
 
@@ -254,6 +254,7 @@ class KuboRPC:
         paths = a.args() or [a.arg()]
         objects = []
         for path in paths:
+            await self.model.stat(path)  # 404 for an absent root (model.ls does not read raw leaves)
             entries = await self.model.ls(path)
             objects.append({"Hash": path, "Links": [e.to_dict() for e in entries]})
         return JSONResponse({"Objects": objects})
@@ -312,7 +313,7 @@ class KuboRPC:
             async for data in part_data(events):
                 buf += data
                 if len(buf) > MAX_BLOCK:
-                    raise LimitExceeded(f"block too large: the limit is {MAX_BLOCK} bytes")
+                    raise InvalidArgument(f"block too large: the limit is {MAX_BLOCK} bytes")
             cid = await self.model.block_put(bytes(buf), codec=codec, mhtype=mhtype, cid_version=version, pin=pin)
             out.append({"Key": str(cid), "Size": len(buf)})
         if not out:
@@ -461,8 +462,8 @@ class KuboRPC:
 
 
 # -- small helpers -----------------------------------------------------------------------------
-def _add_line(d: dict[str, Any]) -> dict[str, Any]:
-    if not d["Name"]:  # an unnamed upload is named by its CID, as Kubo does
+def _add_line(d: dict[str, Any], file: bool) -> dict[str, Any]:
+    if file and not d["Name"]:  # an unnamed file is named by its CID, as Kubo does (a wrapping root stays "")
         d["Name"] = d["Hash"]
     return d
 
