@@ -131,11 +131,11 @@ def curl_seconds(url: str, runs: int) -> float:
 
 def peak_rss_add(path: Path, work: Path) -> float:
     code = (
-        "import asyncio,resource,sys,tempfile\n"
+        "import asyncio,sys,tempfile\n"
         "from ipfs_kit_py.model import IPFSModel\nfrom ipfs_kit_py.repo import Repo\n"
         "r=Repo(tempfile.mkdtemp(dir=sys.argv[2]))\n"
         "asyncio.run(IPFSModel(r).add_path(sys.argv[1]))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print(open(\"/proc/self/status\").read().split(\"VmHWM:\")[1].split()[0])\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(path), str(work)], capture_output=True, text=True, check=True, cwd=ROOT)
     return int(out.stdout.strip().splitlines()[-1]) / 1024

@@ -294,16 +294,21 @@ class IPFSModel:
         reader = await asyncio.to_thread(self.open, path)
         it = reader.iter_range(offset, length)
 
-        def next_batch() -> bytes:
-            out = bytearray()
+        def next_batch() -> list[bytes]:
+            # a thread hop per ~chunk_size bytes, not per block; whole-block views
+            # are handed on as the block's own bytes object (no copy)
+            out, size = [], 0
             for piece in it:
-                out += piece
-                if len(out) >= chunk_size:
+                obj = piece.obj
+                out.append(obj if isinstance(obj, bytes) and len(piece) == len(obj) else bytes(piece))
+                size += len(piece)
+                if size >= chunk_size:
                     break
-            return bytes(out)
+            return out
 
         while batch := await asyncio.to_thread(next_batch):
-            yield batch
+            for data in batch:
+                yield data
 
     async def get(self, path: str | CID, dest: str | Path, progress: Callable[[int], None] | None = None) -> int:
         cid = await asyncio.to_thread(self.resolve, path)

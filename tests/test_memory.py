@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import ROOT
 
 SCRIPT = """
-import asyncio, os, resource, sys
+import asyncio, os, sys
 from ipfs_kit_py.model import IPFSModel
 from ipfs_kit_py.repo import Repo
 
@@ -28,7 +28,9 @@ async def main():
     return n
 
 n = asyncio.run(main())
-print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+# VmHWM: peak RSS of this address space (ru_maxrss would include the parent's peak across exec)
+hwm_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+print(n, hwm_kb // 1024)
 """
 
 
