@@ -79,6 +79,10 @@ class Libp2pSettings:
     bootstrap_peers: list[str] = field(default_factory=list)  # multiaddrs (with /p2p/ID) dialled at start
     mdns: bool = False  # find peers on the local network with mDNS
     mcp_allowlist: list[str] = field(default_factory=list)  # peer IDs allowed to change this node
+    max_streams_per_peer: int = 64  # concurrent inbound streams one peer may hold open; more are reset
+    max_message: int = 4 << 20  # bytes of one framed message on the ipfs-kit protocols; larger resets the stream
+    accept_push: bool = True  # accept /ipfs-kit/content/1.0.0 pushes (verified, then pinned)
+    transfer_timeout: float = 600.0  # seconds a libp2p transfer may take before it fails
 
 
 @dataclass

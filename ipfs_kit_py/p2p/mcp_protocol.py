@@ -1,0 +1,121 @@
+"""``/ipfs-kit/mcp/1.0.0``: the operation table (``ipfs_kit_py.operations``) over libp2p.
+
+The seed's form: the client writes ONE JSON object and reads ONE JSON object,
+no framing. The request names the operation in ``action``; its parameters are
+either the other top-level fields (``{"action": "get_content", "cid": ...}``)
+or an object under ``params``. An optional ``id`` is echoed back. The answer
+is the operation's result object, or ``{"error": message, "code": code}``;
+then the server closes the stream.
+
+Read-only operations are open to every peer; mutating ones (``pin_add``,
+``add``, ``metadata_set``, ``gc``, ...) only to peer IDs on
+``libp2p.mcp_allowlist``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from .. import operations
+from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, Unauthorized
+from ..model import IPFSModel
+from .stream import P2PStream
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_ID = "/ipfs-kit/mcp/1.0.0"
+MAX_REQUEST = 1 << 20  # bytes of one request; content travels in the answer, not the request
+MAX_RESPONSE = 10 * 1024 * 1024  # the seed's client reads at most 10 MB
+RESERVED = {"action", "params", "id"}
+
+
+def parse_request(data: bytes) -> tuple[str, dict[str, Any], Any]:
+    """(operation, params, request id) from a request, or InvalidArgument."""
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidArgument(f"request is not valid JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise InvalidArgument("request must be a JSON object")
+    action = obj.get("action")
+    if not isinstance(action, str):
+        raise InvalidArgument("request needs a string 'action'")
+    if "params" in obj:
+        params = obj["params"]
+        if not isinstance(params, dict):
+            raise InvalidArgument("'params' must be a JSON object")
+        extra = sorted(set(obj) - RESERVED)
+        if extra:
+            raise InvalidArgument(f"give parameters either in 'params' or at top level, not both: {extra}")
+    else:
+        params = {k: v for k, v in obj.items() if k not in RESERVED}
+    return action, params, obj.get("id")
+
+
+def authorize(action: str, peer_id: str, allowlist: list[str] | set[str]) -> None:
+    op = operations.OPERATIONS.get(action)
+    if op is not None and op.mutating and peer_id not in allowlist:
+        raise Unauthorized(f"peer {peer_id} may not run {action!r}: it changes the node (not on libp2p.mcp_allowlist)")
+
+
+def error_response(e: BaseException) -> dict[str, Any]:
+    if isinstance(e, IPFSKitError):
+        return {"error": str(e), "code": e.code}
+    return {"error": f"internal error: {type(e).__name__}", "code": "error"}
+
+
+def complete_json(buf: bytes | bytearray) -> bool:
+    """True once ``buf`` holds one whole JSON value (so we answer without waiting for EOF)."""
+    try:
+        json.loads(buf)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return True
+
+
+async def read_request(stream: P2PStream) -> bytes:
+    buf = bytearray()
+    while True:
+        chunk = await stream.read_some(64 * 1024)
+        if not chunk:
+            return bytes(buf)
+        buf += chunk
+        if len(buf) > MAX_REQUEST:
+            raise LimitExceeded(f"request larger than {MAX_REQUEST} bytes")
+        if chunk.rstrip().endswith((b"}", b"]", b'"')) and complete_json(buf):
+            return bytes(buf)
+
+
+async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str], data: bytes) -> dict[str, Any]:
+    """The response object for one request (never raises for bad input)."""
+    req_id = None
+    try:
+        action, params, req_id = parse_request(data)
+        authorize(action, peer_id, allowlist)
+        result = await operations.call(model, action, params)
+        out = result if isinstance(result, dict) else {"result": result}
+    except Exception as e:  # noqa: BLE001 - every failure becomes an error answer
+        if not isinstance(e, IPFSKitError):
+            log.exception("mcp operation failed")
+        out = error_response(e)
+    if req_id is not None:
+        out = {**out, "id": req_id}
+    return out
+
+
+async def handle(stream: P2PStream, model: IPFSModel, allowlist: list[str] | set[str]) -> None:
+    try:
+        data = await read_request(stream)
+    except LimitExceeded as e:
+        await stream.write(json.dumps(error_response(e)).encode())
+        await stream.reset()
+        return
+    response = await answer(model, stream.peer_id, allowlist, data)
+    body = json.dumps(response, separators=(",", ":")).encode()
+    if len(body) > MAX_RESPONSE:
+        body = json.dumps(error_response(LimitExceeded(
+            f"response of {len(body)} bytes exceeds {MAX_RESPONSE}: use /ipfs-kit/content/1.0.0"))).encode()
+    await stream.write(body)
+    await stream.close()

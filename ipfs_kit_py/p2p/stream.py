@@ -1,0 +1,170 @@
+"""``P2PStream``: one libp2p stream, used from asyncio.
+
+Every call crosses into the trio thread through the bridge. ``read(n)``
+behaves like ``file.read(n)``: it waits until ``n`` bytes arrived or the
+remote closed its side, so a one-request/one-response exchange (the seed's
+``stream.read(10 * 1024 * 1024)``) gets the whole response. ``read_some(n)``
+returns as soon as any data is there. ``close()`` closes our writing side;
+the remote can still answer, and we can still read. ``reset()`` aborts both
+directions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
+
+from .bridge import TrioBridge
+from .framing import FrameDecoder, decode_payload, encode_block, encode_json
+
+READ_CHUNK = 256 * 1024
+
+
+class StreamResetError(ConnectionResetError):
+    """The stream was reset by the remote peer (or by us)."""
+
+
+class IncompleteReadError(EOFError):
+    def __init__(self, partial: bytes, expected: int) -> None:
+        super().__init__(f"stream ended after {len(partial)} of {expected} bytes")
+        self.partial = partial
+        self.expected = expected
+
+
+async def trio_read_some(raw: Any, n: int) -> bytes:
+    try:
+        return bytes(await raw.read(n))
+    except StreamEOF:
+        return b""
+    except StreamReset as e:
+        raise StreamResetError(str(e) or "stream reset") from None
+    except (StreamClosed, StreamError) as e:
+        raise StreamResetError(str(e) or "stream closed") from None
+
+
+async def trio_read_upto(raw: Any, n: int) -> bytes:
+    """Read until ``n`` bytes (``n < 0``: until EOF) or EOF, in the trio thread."""
+    parts: list[bytes] = []
+    got = 0
+    while n < 0 or got < n:
+        data = await trio_read_some(raw, READ_CHUNK if n < 0 else min(READ_CHUNK, n - got))
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+async def trio_write(raw: Any, data: bytes) -> None:
+    try:
+        await raw.write(data)
+    except (StreamClosed, StreamReset, StreamError) as e:
+        raise StreamResetError(str(e) or "stream closed") from None
+
+
+async def trio_close(raw: Any) -> None:
+    try:
+        await raw.close()
+    except Exception:  # noqa: BLE001 - closing a broken stream is not an error
+        pass
+
+
+async def trio_reset(raw: Any) -> None:
+    try:
+        await raw.reset()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+class P2PStream:
+    """An open libp2p stream to ``peer_id`` speaking ``protocol``."""
+
+    def __init__(self, bridge: TrioBridge, raw: Any, peer_id: str, protocol: str) -> None:
+        self._bridge = bridge
+        self.raw = raw
+        self.peer_id = peer_id
+        self.protocol = protocol
+        self.closed = False
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        await self._bridge.call(trio_write, self.raw, bytes(data))
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all until EOF when ``n < 0``); fewer only at EOF; b"" at EOF."""
+        return await self._bridge.call(trio_read_upto, self.raw, n)
+
+    async def read_some(self, n: int = READ_CHUNK) -> bytes:
+        """Whatever is available, at most ``n`` bytes; b"" at EOF."""
+        return await self._bridge.call(trio_read_some, self.raw, n)
+
+    async def readexactly(self, n: int) -> bytes:
+        data = await self.read(n)
+        if len(data) < n:
+            raise IncompleteReadError(data, n)
+        return data
+
+    async def close(self) -> None:
+        """Close our side for writing (the peer sees EOF)."""
+        if not self.closed:
+            self.closed = True
+            await self._bridge.call(trio_close, self.raw)
+
+    async def reset(self) -> None:
+        self.closed = True
+        await self._bridge.call(trio_reset, self.raw)
+
+    def __repr__(self) -> str:
+        return f"<P2PStream {self.protocol} peer={self.peer_id}>"
+
+
+class FramedStream:
+    """Length-prefixed messages (see :mod:`.framing`) over a :class:`P2PStream`.
+
+    Outgoing frames are batched up to ``flush_size`` bytes per write, so many
+    small blocks cost one crossing into the libp2p thread; call :meth:`flush`
+    (``send_json`` does) before waiting for an answer.
+    """
+
+    def __init__(self, stream: P2PStream, max_frame: int, flush_size: int = 256 * 1024) -> None:
+        self.stream = stream
+        self.decoder = FrameDecoder(max_frame)
+        self._ready: list[bytes] = []
+        self._out: list[bytes] = []
+        self._out_len = 0
+        self.flush_size = flush_size
+
+    async def recv(self) -> Any:
+        """The next message (dict or :class:`~.framing.Block`); ``None`` at a clean EOF.
+
+        Raises :class:`~.framing.FramingError` on a bad frame and
+        :class:`IncompleteReadError` when the stream ends inside a frame.
+        """
+        while not self._ready:
+            data = await self.stream.read_some()
+            if not data:
+                if self.decoder.pending:
+                    raise IncompleteReadError(b"", self.decoder.pending)
+                return None
+            self._ready.extend(self.decoder.feed(data))
+        return decode_payload(self._ready.pop(0))
+
+    async def send_raw(self, frame: bytes) -> None:
+        self._out.append(frame)
+        self._out_len += len(frame)
+        if self._out_len >= self.flush_size:
+            await self.flush()
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        await self.send_raw(encode_json(message))
+        await self.flush()
+
+    async def send_block(self, cid: Any, data: bytes) -> None:
+        await self.send_raw(encode_block(cid, data))
+
+    async def flush(self) -> None:
+        if self._out:
+            data = b"".join(self._out)
+            self._out.clear()
+            self._out_len = 0
+            await self.stream.write(data)
