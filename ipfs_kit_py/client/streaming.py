@@ -115,8 +115,9 @@ class MediaStream:
     """A running WebRTC session with the node."""
 
     def __init__(self, signaling: Signaling, pc: RTCPeerConnection, pc_id: str, cid: str,
-                 media: dict[str, Any] | None) -> None:
+                 media: dict[str, Any] | None, datachannel: bool = True) -> None:
         self.signaling, self.pc, self.pc_id, self.cid, self.media = signaling, pc, pc_id, cid, media
+        self.datachannel = datachannel
         self.frames: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue(FRAME_BUFFER)
         self.frames_received = 0
         self.frames_dropped = 0
@@ -131,6 +132,10 @@ class MediaStream:
         self._dc_lock = asyncio.Lock()
         self._rid = itertools.count(1)
         self.closed = False
+        self.ended = False
+        self.error: dict[str, Any] | None = None  # the server's ``error`` message, if any
+        self.quality_changes: list[dict[str, Any]] = []  # the server's ``quality_changed`` messages
+        self._tasks.append(asyncio.create_task(self._watch()))
 
         @pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
@@ -165,6 +170,21 @@ class MediaStream:
         if channel.readyState == "open":
             self._channel_open.set()
 
+    async def _watch(self) -> None:
+        """Server messages about this session: quality changes, the end of the content, errors."""
+        while True:
+            msg = await self.signaling.events.get()
+            if msg.get("pc_id") != self.pc_id:
+                continue
+            if msg.get("type") == "quality_changed":
+                self.quality_changes.append(msg)
+            elif msg.get("type") in ("ended", "error"):
+                self.ended = True
+                if msg["type"] == "error":
+                    self.error = msg
+                with contextlib.suppress(asyncio.QueueFull):
+                    self.frames.put_nowait(None)
+
     async def _pump(self, track: MediaStreamTrack) -> None:
         """Move decoded frames off the receiver (it buffers without bound) into our bounded queue."""
         try:
@@ -189,6 +209,8 @@ class MediaStream:
 
     async def __aiter__(self) -> AsyncIterator[av.VideoFrame]:
         while not self.closed:
+            if self.ended and self.frames.empty():
+                return
             frame = await self.frames.get()
             if frame is None:
                 return
@@ -197,7 +219,7 @@ class MediaStream:
     async def next_frame(self, timeout: float = 10) -> av.VideoFrame:
         frame = await asyncio.wait_for(self.frames.get(), timeout)
         if frame is None:
-            raise MediaStreamError("stream ended")
+            raise MediaStreamError(f"stream ended{': ' + str(self.error['error']) if self.error else ''}")
         return frame
 
     @property
@@ -222,9 +244,12 @@ class MediaStream:
 
     async def fetch(self, cid: str, timeout: float = 60) -> bytes:
         """The content of ``cid`` over this session's data channel, verified block by block."""
-        if self._channel is None:
+        if not self.datachannel:
             raise ChannelUnavailable("this stream was opened without a data channel")
-        await asyncio.wait_for(self._channel_open.wait(), timeout)
+        try:
+            await asyncio.wait_for(self._channel_open.wait(), timeout)
+        except TimeoutError:
+            raise ChannelUnavailable("the data channel did not open") from None
         async with self._dc_lock:
             rid = next(self._rid)
             self._transfer = CarReceiver(cid, rid)
@@ -264,7 +289,7 @@ async def stream_content(url: str, cid: str, *, tracks: tuple[str, ...] = ("vide
                                    "quality": quality, "start": start, "loop": loop,
                                    "datachannel": datachannel}, timeout)
         pc = RTCPeerConnection(rtc_configuration(settings or load_settings().webrtc))
-        stream = MediaStream(sig, pc, offer["pc_id"], cid, offer.get("media"))
+        stream = MediaStream(sig, pc, offer["pc_id"], cid, offer.get("media"), datachannel)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         await sig.request({"type": "answer", "pc_id": offer["pc_id"], "sdp": pc.localDescription.sdp}, timeout)
