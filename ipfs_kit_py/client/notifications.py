@@ -86,7 +86,8 @@ class NotificationSubscription:
         self.max_backoff = max_backoff
         self.open_timeout = open_timeout
         self.gaps: list[dict[str, Any]] = []
-        self.connects = 0  # successful subscriptions so far (1 + reconnects)
+        self.connects = 0  # connections made so far (1 + reconnects)
+        self.lags = 0  # `lagged` notices answered (this client read too slowly for a while)
         self.subscribed = asyncio.Event()  # set while a subscription is confirmed
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -170,6 +171,7 @@ class NotificationSubscription:
         if welcome.get("type") != "welcome":
             raise ValueError(f"expected welcome, got {welcome!r}")
         server_seq = int(welcome["last_seq"])
+        self.connects += 1
         if self.last_seq is None:
             self.last_seq = server_seq  # a new subscription starts from now, losing nothing after it
         elif server_seq < self.last_seq:
@@ -189,9 +191,9 @@ class NotificationSubscription:
                 self.last_seq = msg["seq"]
                 await self._deliver(msg)
             elif kind == "subscription_confirmed":
-                self.connects += 1
                 self.subscribed.set()
             elif kind == "lagged":
+                self.lags += 1
                 log.info("notifications lagged at seq %s: resuming", msg.get("first_missed_seq"))
                 await self._subscribe(ws)
             elif kind == "resume_gap":
