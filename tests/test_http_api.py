@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-from conftest import VECTORS, ServerProcess, start_server, stream_bytes
+from conftest import VECTORS, ServerProcess, stream_bytes
 
 from ipfs_kit_py.content.car import read_car
 
@@ -448,6 +448,14 @@ def test_large_streamed_add_and_cat(server: ServerProcess, tmp_path: Path) -> No
             yield hashlib.sha256(i.to_bytes(4, "big")).digest() * (piece // 32)
         yield f"\r\n--{boundary}--\r\n".encode()
 
+    def peak_rss() -> int:  # the server's high-water mark, bytes
+        for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmHWM")
+
+    httpx.post(f"{server.url}/api/v0/cat", params={"arg": HELLO_V0}, timeout=10)  # warm up the routes
+    before = peak_rss()
     want = hashlib.sha256()
     for i in range(size // piece):
         want.update(hashlib.sha256(i.to_bytes(4, "big")).digest() * (piece // 32))
@@ -461,3 +469,6 @@ def test_large_streamed_add_and_cat(server: ServerProcess, tmp_path: Path) -> No
             got.update(chunk)
             n += len(chunk)
     assert n == size and got.hexdigest() == want.hexdigest()
+    grown = peak_rss() - before
+    print(f"peak RSS growth {grown >> 20} MiB")
+    assert grown < 40 << 20, f"server peak RSS grew by {grown >> 20} MiB for a 64 MiB add + cat"
