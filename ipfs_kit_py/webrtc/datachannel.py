@@ -21,7 +21,7 @@ from typing import Any
 from aiortc import RTCDataChannel
 
 from ..content.car import CarParser
-from ..content.cid import DAG_PB, RAW, CID
+from ..content.cid import CID, DAG_PB, RAW
 from ..content.dagpb import decode_node, decode_unixfs
 from ..errors import CorruptBlock, IPFSKitError
 
