@@ -188,6 +188,19 @@ class IPFSSimpleAPI:
     #   transfer_via_libp2p(cid, target_peer)      -> client/transfer.py (libp2p)
     #   transfer_content(cid, target_peer)         -> client/transfer.py (fallback chain)
 
+    async def subscribe_to_notifications(self, callback: Callable[[dict[str, Any]], Any],
+                                         notification_types: list[str] | str | None = None,
+                                         filters: dict[str, Any] | None = None, **options: Any) -> Any:
+        """Call ``callback(event)`` (sync or async) for every matching event, exactly once and in
+        order, reconnecting and resuming by sequence number by itself. Returns the subscription:
+        ``await sub.stop()`` (or ``close()``) ends it; closing the API ends it too. ``options``:
+        since, on_gap, min_backoff, max_backoff, open_timeout (client/notifications.py)."""
+        from .client.notifications import subscribe
+
+        sub = await subscribe(self.base_url, callback, notification_types, filters, **options)
+        self._on_close(sub.stop)
+        return sub
+
     async def stream_content(self, cid: str, **options: Any) -> Any:
         """Play ``cid`` over WebRTC: a ``MediaStream`` (``async for frame in stream``, ``stats()``,
         ``fetch(cid)`` over its data channel, ``close()``); options: tracks, codec, quality, start, loop."""

@@ -255,3 +255,31 @@ async def test_stop_ends_delivery_and_start_fails_cleanly(shared_server: ServerP
     # nothing listening: a clear error, no background task left running
     with pytest.raises(ChannelUnavailable):
         await subscribe("http://127.0.0.1:9", print, open_timeout=0.5)
+
+
+async def test_high_level_api_subscribe_to_notifications(shared_server: ServerProcess,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from ipfs_kit_py.high_level_api import IPFSSimpleAPI
+
+    # the seed's lines, as written
+    api = IPFSSimpleAPI(mcp_url=shared_server.url)
+    await api.subscribe_to_notifications(callback=print)
+
+    got: list[dict[str, Any]] = []
+    sub = await api.subscribe_to_notifications(got.append, ["content_added"], {"name": "hl.txt"})
+    async with await WSClient.connect(shared_server.host_port) as ops:
+        cid = await ops.add(os.urandom(64), "hl.txt")
+        await ops.add(os.urandom(64), "other.txt")
+    await wait_for(lambda: len(got) == 1)
+    assert got[0]["type"] == "content_added" and got[0]["data"]["cid"] == cid
+    out = ""
+
+    def printed() -> bool:
+        nonlocal out
+        out += capsys.readouterr().out
+        return cid in out and "'content_added'" in out
+
+    await wait_for(printed)
+    await sub.stop()
+    await api.close()  # ends the print subscription too
+    assert not sub.running
