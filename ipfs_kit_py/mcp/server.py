@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -135,8 +136,16 @@ async def serve(node: Node, *, ready: asyncio.Event | None = None) -> None:
         node.close()
 
 
+def _sigterm(signum: int, frame: object) -> None:
+    # uvicorn re-raises the SIGTERM it handled after its clean shutdown; with the default
+    # disposition that kills the process before serve()'s finally (repo unlock, api file
+    # removal, event sequence saved) runs. Make it a KeyboardInterrupt, handled like SIGINT.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
     repo = args.repo or default_repo_path()
     try:
         settings = settings_from_args(args, repo)
