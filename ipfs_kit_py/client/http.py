@@ -131,10 +131,13 @@ def error_from_kubo(status: int, body: dict[str, Any] | str) -> errors.IPFSKitEr
     return err
 
 
+_STATUS_OF_CODE = {1: 400, 3: 404}  # go-ipfs-cmds ErrClient, ErrNotFound
+
+
 def _raise_line(obj: Any) -> None:
     """NDJSON streams report a failure after the 200 status as an error object line."""
     if isinstance(obj, dict) and "Message" in obj and obj.get("Type") == "error":
-        raise error_from_kubo(500, obj)
+        raise error_from_kubo(_STATUS_OF_CODE.get(obj.get("Code"), 500), obj)
 
 
 # -- multipart --------------------------------------------------------------------------------
@@ -446,10 +449,10 @@ class HTTPClient:
 
     # -- metadata (ipfs-kit extension, see docs/protocols/http.md) ---------------------------
     async def metadata_get(self, cid: str) -> Metadata:
-        return metadata_from_dict(await self._json("metadata/get", _params(arg=cid)))
+        return metadata_from_dict(await self._json("ipfs-kit/metadata/get", _params(arg=cid)))
 
     async def metadata_set(self, cid: str, values: dict[str, Any], replace: bool = False) -> Metadata:
         body = json.dumps(values).encode()
         return metadata_from_dict(await self._json(
-            "metadata/set", _params(arg=cid, replace=replace), content=body,
+            "ipfs-kit/metadata/set", _params(arg=cid, replace=replace), content=body,
             headers={"Content-Type": "application/json"}))
