@@ -44,7 +44,8 @@ class AdaptiveBitrateController:
         if max_bitrate <= 0 or min_bitrate <= 0 or min_bitrate > max_bitrate:
             raise ValueError("need 0 < min_bitrate <= max_bitrate")
         self.min_bitrate, self.max_bitrate = min_bitrate, max_bitrate
-        self.levels = sorted({b for b in ladder if min_bitrate <= b < max_bitrate} | {min_bitrate, max_bitrate})
+        # ladder steps within 10% of the top are the top (passthrough) in all but name
+        self.levels = sorted({b for b in ladder if min_bitrate <= b < max_bitrate * 0.9} | {min_bitrate, max_bitrate})
         self.loss_high, self.loss_low, self.rtt_high = loss_high, loss_low, rtt_high
         self.increase, self.hold_ticks = increase, hold_ticks
         self.estimate = float(initial or max_bitrate)
