@@ -8,17 +8,19 @@ ipfs-kit protocols over the model; HTTP routes for transfers and peers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..errors import ChannelUnavailable, InvalidArgument, IPFSKitError
+from ..errors import ChannelUnavailable, InvalidArgument, IPFSKitError, NotFound
 from ..events import NotificationType
 from ..node import Node
-from . import mcp_protocol
-from .peer import IPFSLibp2pPeer
+from . import content_protocol, mcp_protocol, metadata_protocol
+from .peer import IPFSLibp2pPeer, split_peer_addr
 from .stream import P2PStream
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,12 @@ class Libp2pService:
             identity_dir=node.repo.path, enable_mdns=s.mdns,
             max_streams_per_peer=s.max_streams_per_peer, on_event=self._on_peer_event,
         )
-        if s.role in SERVING_ROLES:
+        self.transfers: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self.content = content_protocol.ContentServer(node.model, s.max_message, s.accept_push)
+        if s.role in SERVING_ROLES:  # a leecher serves nothing
             self.peer.register_protocol_handler(mcp_protocol.PROTOCOL_ID, self._handle_mcp)
+            self.peer.register_protocol_handler(content_protocol.PROTOCOL_ID, self.content.handle)
+            self.peer.register_protocol_handler(metadata_protocol.PROTOCOL_ID, self._handle_metadata)
 
     # -- what /api/v0/id reads ------------------------------------------------------------
     def get_id(self) -> str:
@@ -56,6 +62,8 @@ class Libp2pService:
         log.info("libp2p peer %s listening on %s", self.get_id(), ", ".join(self.get_addrs()))
 
     async def stop(self) -> None:
+        for task in list(self.transfers.values()):
+            task.cancel()
         await self.peer.stop()
 
     def _on_peer_event(self, type_: str, data: dict[str, Any]) -> None:
@@ -65,13 +73,72 @@ class Libp2pService:
     async def _handle_mcp(self, stream: P2PStream) -> None:
         await mcp_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist))
 
+    async def _handle_metadata(self, stream: P2PStream) -> None:
+        await metadata_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist),
+                                       self.settings.max_message)
+
     # -- connections ------------------------------------------------------------------------
     async def connect(self, addr: str) -> str:
-        from .peer import split_peer_addr
-
         pid, _ = split_peer_addr(None, addr)
         await self.peer.connect_to_peer(pid, addr)
         return pid
+
+    async def resolve_peer(self, peer: str) -> str:
+        """A peer ID we can open streams to: dial ``/…/p2p/<id>`` addresses first."""
+        if peer.startswith("/"):
+            try:
+                return await self.connect(peer)
+            except ValueError as e:
+                raise InvalidArgument(str(e)) from None
+            except ConnectionError as e:
+                raise ChannelUnavailable(f"peer unreachable: {e}") from None
+        if peer not in self.peer.get_connected_peers():
+            raise ChannelUnavailable(f"not connected to {peer}: give its multiaddr (/ip4/…/tcp/…/p2p/{peer})")
+        return peer
+
+    # -- transfers --------------------------------------------------------------------------
+    async def _run_transfer(self, transfer_id: str, coro: Any) -> dict[str, Any]:
+        if transfer_id in self.transfers:
+            coro.close()
+            raise InvalidArgument(f"transfer {transfer_id} is already running")
+        task = asyncio.ensure_future(asyncio.wait_for(coro, self.settings.transfer_timeout))
+        self.transfers[transfer_id] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if task.cancelled():  # cancel_transfer()
+                raise ChannelUnavailable(f"transfer {transfer_id} was cancelled") from None
+            task.cancel()  # our caller went away: stop the transfer too
+            raise
+        except TimeoutError:
+            raise ChannelUnavailable(f"transfer {transfer_id} timed out") from None
+        finally:
+            self.transfers.pop(transfer_id, None)
+
+    async def transfer_via_libp2p(self, cid: str, target_peer: str, *, pin: bool = True,
+                                  transfer_id: str | None = None) -> dict[str, Any]:
+        """Push ``cid``'s DAG to ``target_peer`` (peer ID or multiaddr), which verifies and pins it."""
+        tid = transfer_id or uuid.uuid4().hex[:16]
+        pid = await self.resolve_peer(target_peer)
+        return await self._run_transfer(tid, content_protocol.push(
+            self.peer, self.node.model, pid, cid, pin=pin, max_message=self.settings.max_message, transfer_id=tid))
+
+    async def fetch_via_libp2p(self, cid: str, source_peer: str, *, offset: int | None = None,
+                               length: int | None = None, pin: bool = False,
+                               transfer_id: str | None = None) -> dict[str, Any]:
+        """Fetch ``cid`` (whole DAG or the blocks of a byte range) from ``source_peer`` into our store."""
+        tid = transfer_id or uuid.uuid4().hex[:16]
+        pid = await self.resolve_peer(source_peer)
+        return await self._run_transfer(tid, content_protocol.fetch(
+            self.peer, self.node.model, pid, cid, offset=offset, length=length, pin=pin,
+            max_message=self.settings.max_message, transfer_id=tid))
+
+    def cancel_transfer(self, transfer_id: str) -> bool:
+        task = self.transfers.get(transfer_id)
+        if task is None:
+            return False
+        task.cancel()
+        return True
 
 
 def _error(e: Exception) -> Response:
@@ -118,3 +185,67 @@ def register(app: FastAPI, node: Node) -> None:
         except Exception as e:  # noqa: BLE001
             return _error(e)
 
+
+    def _query_int(request: Request, name: str) -> int | None:
+        v = request.query_params.get(name)
+        if v is None:
+            return None
+        try:
+            n = int(v)
+        except ValueError:
+            raise InvalidArgument(f"{name} must be an integer") from None
+        if n < 0:
+            raise InvalidArgument(f"{name} must not be negative")
+        return n
+
+    def _query_bool(request: Request, name: str, default: bool) -> bool:
+        v = request.query_params.get(name)
+        return default if v is None else v.lower() in ("1", "true", "yes", "on")
+
+    def _need(request: Request, name: str) -> str:
+        v = request.query_params.get(name)
+        if not v:
+            raise InvalidArgument(f"argument {name!r} is required")
+        return v
+
+    @app.post("/api/v0/libp2p/transfer", tags=["libp2p"],
+              summary="Push a CID to a peer over /ipfs-kit/content/1.0.0: arg=<cid>&peer=<multiaddr or peer ID>"
+                      "[&pin=true][&id=<transfer id>]; the peer verifies every block and pins the DAG")
+    async def libp2p_transfer(request: Request) -> Response:
+        try:
+            result = await _svc(node).transfer_via_libp2p(
+                _need(request, "arg"), _need(request, "peer"), pin=_query_bool(request, "pin", True),
+                transfer_id=request.query_params.get("id"))
+            return JSONResponse(result)
+        except Exception as e:  # noqa: BLE001
+            return _error(e)
+
+    @app.post("/api/v0/libp2p/fetch", tags=["libp2p"],
+              summary="Fetch a CID from a peer over /ipfs-kit/content/1.0.0: arg=<cid>&peer=<multiaddr or peer ID>"
+                      "[&offset=n][&length=n][&pin=false][&id=<transfer id>]")
+    async def libp2p_fetch(request: Request) -> Response:
+        try:
+            result = await _svc(node).fetch_via_libp2p(
+                _need(request, "arg"), _need(request, "peer"), offset=_query_int(request, "offset"),
+                length=_query_int(request, "length"), pin=_query_bool(request, "pin", False),
+                transfer_id=request.query_params.get("id"))
+            return JSONResponse(result)
+        except Exception as e:  # noqa: BLE001
+            return _error(e)
+
+    @app.post("/api/v0/libp2p/transfer/cancel", tags=["libp2p"], summary="Cancel a running transfer: arg=<transfer id>")
+    async def libp2p_cancel(request: Request) -> Response:
+        try:
+            tid = _need(request, "arg")
+            if not _svc(node).cancel_transfer(tid):
+                raise NotFound(f"no running transfer {tid}")
+            return JSONResponse({"cancelled": tid})
+        except Exception as e:  # noqa: BLE001
+            return _error(e)
+
+    @app.post("/api/v0/libp2p/transfers", tags=["libp2p"], summary="Running transfers")
+    async def libp2p_transfers() -> Response:
+        try:
+            return JSONResponse({"transfers": sorted(_svc(node).transfers)})
+        except Exception as e:  # noqa: BLE001
+            return _error(e)
