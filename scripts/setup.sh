@@ -11,7 +11,12 @@ spec="."
 [ "${1:-}" = "test" ] && spec=".[test]"
 stamp=".venv/.installed-$(echo "$spec" | tr -c 'a-z' '_')"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+  echo "installing Python packages into .venv (log: .venv/pip-install.log)" >&2
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
+         && .venv/bin/python -m pip install --disable-pip-version-check -e "$spec"; } > .venv/pip-install.log 2>&1; then
+    grep -v "is ignored: it is neither a file nor a directory" .venv/pip-install.log | tail -30 >&2
+    echo "error: pip install failed" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

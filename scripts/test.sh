@@ -18,5 +18,9 @@ if [ -f tests/js/package-lock.json ] && command -v npm >/dev/null; then
     npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
   fi
 fi
-.venv/bin/python -m ruff check ipfs_kit_py tests benchmarks examples
-exec .venv/bin/python -m pytest "$@"
+lint=0
+.venv/bin/python -m ruff check --quiet ipfs_kit_py tests benchmarks examples || lint=$?
+tests=0
+.venv/bin/python -m pytest "$@" || tests=$?
+[ "$lint" = 0 ] || echo "ruff found problems (above)" >&2
+[ "$tests" = 0 ] && [ "$lint" = 0 ]
