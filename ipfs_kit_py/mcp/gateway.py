@@ -301,16 +301,10 @@ class Gateway:
         headers["Content-Length"] = str(length)
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers, media_type=ctype)
-        body = _read_range(reader, offset, length)
+        # model.cat descends straight to the leaf holding ``offset`` (UnixFS blocksizes),
+        # so a seek costs O(depth) block reads, and streams whole blocks without copies
+        body = self.model.cat(r.cid, offset, length)
         return StreamingResponse(body, status_code=status, headers=headers, media_type=ctype)
-
-
-async def _read_range(reader: object, offset: int, length: int) -> AsyncIterator[bytes]:
-    """Stream [offset, offset+length) of an open UnixFSReader: it descends straight
-    to the leaf holding ``offset`` (blocksizes), so a seek costs O(depth) block reads."""
-    it = reader.iter_range(offset, length)  # type: ignore[attr-defined]
-    while batch := await asyncio.to_thread(_batch, it):
-        yield batch
 
 
 def _batch(it: Iterator[bytes | memoryview]) -> bytes:
