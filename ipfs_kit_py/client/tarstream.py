@@ -94,9 +94,10 @@ def safe_parts(name: str) -> list[str]:
     return parts
 
 
-def _inside(root: Path, path: Path) -> bool:
+def _inside(base: str, path: Path) -> bool:
+    """Whether ``path`` resolves (following symlinks) to ``base`` or below it."""
     real = os.path.realpath(path)
-    return real == str(root) or real.startswith(str(root) + os.sep)
+    return real == base or real.startswith(base + os.sep)
 
 
 def extract_tar(fileobj: io.RawIOBase | io.BufferedIOBase, dest: str | os.PathLike[str],
@@ -107,19 +108,18 @@ def extract_tar(fileobj: io.RawIOBase | io.BufferedIOBase, dest: str | os.PathLi
     name) becomes ``dest`` itself.
     """
     out = Path(dest)
-    root: Path | None = None
+    base: str | None = None  # real path of dest once the root entry made it
     written = 0
     with tarfile.open(fileobj=fileobj, mode="r|") as tar:
         for member in tar:
             parts = safe_parts(member.name)
             target = out.joinpath(*parts[1:])
-            if root is None:
+            if base is None:
                 if len(parts) != 1:
                     raise PathError(f"tar stream does not start with its root entry: {member.name!r}")
                 out.parent.mkdir(parents=True, exist_ok=True)
-                root = Path(os.path.realpath(out.parent))
-            if not _inside(root, target.parent):
-                raise PathError(f"refusing to write {member.name!r} through a symlink")
+            elif len(parts) == 1 or not _inside(base, target.parent):
+                raise PathError(f"refusing to write {member.name!r} outside {out}")
             if member.isdir():
                 if target.is_symlink():
                     raise PathError(f"refusing to write {member.name!r} through a symlink")
@@ -141,6 +141,8 @@ def extract_tar(fileobj: io.RawIOBase | io.BufferedIOBase, dest: str | os.PathLi
                 os.symlink(member.linkname, target)
             else:
                 raise PathError(f"refusing tar entry {member.name!r} of type {member.type!r}")
-    if root is None:
+            if base is None:
+                base = os.path.realpath(out)
+    if base is None:
         raise PathError("empty tar stream")
     return written
