@@ -490,6 +490,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except OSError as e:
         return _error(f"{e.strerror or e}{': ' + str(e.filename) if e.filename else ''}")
+    except Exception as e:  # a bug: still one line, as Kubo prints errors (IPFS_KIT_TRACEBACK=1 for more)
+        if os.environ.get("IPFS_KIT_TRACEBACK"):
+            raise
+        return _error(f"{type(e).__name__}: {e}")
 
 
 if __name__ == "__main__":

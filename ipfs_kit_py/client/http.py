@@ -260,6 +260,8 @@ class HTTPClient:
             raise errors.ChannelUnavailable(f"cannot reach the ipfs-kit server at {self.base_url}: {e}") from None
         except httpx.TimeoutException as e:
             raise errors.ChannelUnavailable(f"{self.base_url} did not answer in time ({type(e).__name__})") from None
+        except httpx.TransportError as e:
+            raise errors.ChannelUnavailable(f"connection to {self.base_url} broke: {e}") from None
         try:
             if resp.status_code >= 400:
                 body = await resp.aread()
@@ -287,7 +289,10 @@ class HTTPClient:
         async with self._stream(path, params, **kw) as resp:
             async for line in resp.aiter_lines():
                 if line.strip():
-                    obj = json.loads(line)
+                    try:
+                        obj = json.loads(line)
+                    except ValueError:
+                        raise errors.IPFSKitError(f"{path}: malformed answer line {line[:200]!r}") from None
                     _raise_line(obj)
                     yield obj
 
