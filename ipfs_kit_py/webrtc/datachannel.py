@@ -26,7 +26,7 @@ from ..content.dagpb import decode_node, decode_unixfs
 from ..errors import CorruptBlock, IPFSKitError
 
 LABEL = "ipfs-kit"
-CHUNK = 16 * 1024  # bytes per message: every SCTP implementation accepts this
+CHUNK = 64 * 1024  # bytes per message (aiortc and Chromium accept 64 KiB)
 HIGH_WATER = 1 << 20  # bytes queued in the channel before the sender waits
 LOW_WATER = 256 * 1024
 
