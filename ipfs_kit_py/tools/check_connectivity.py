@@ -101,13 +101,12 @@ async def check_webrtc(url: str, timeout: float) -> tuple[str, dict[str, Any]]:
     stream = await stream_test_pattern(url, timeout=timeout)
     try:
         first_ms = None
-        n = 0
+        n, size = 0, ""
         async for frame in stream:
             first_ms = first_ms or (time.perf_counter() - t) * 1000
-            n += 1
+            n, size = n + 1, f"{frame.width}x{frame.height}"
             if n >= frames:
                 break
-        size = f"{frame.width}x{frame.height}"
     finally:
         await stream.close()
     return f"{n} frames decoded ({size}), first after {first_ms:.0f} ms", {"first_frame_ms": first_ms}
