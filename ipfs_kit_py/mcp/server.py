@@ -36,6 +36,7 @@ CHANNELS = [
     "ipfs_kit_py.mcp.ws_hub",
     "ipfs_kit_py.webrtc.signaling",
     "ipfs_kit_py.p2p.service",
+    "ipfs_kit_py.transfer",
 ]
 
 

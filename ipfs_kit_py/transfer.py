@@ -1,0 +1,254 @@
+"""``transfer_content``: push a CID to another ipfs_kit_py node, libp2p first, then
+WebSocket, then HTTP (the seed's fallback chain).
+
+The target is described by its peer ID, multiaddrs and HTTP URL; whatever the
+caller leaves out is learnt from the target's own ``/api/v0/id`` answer. Each
+channel moves the same thing, the DAG under the CID, and the receiver verifies
+every block against its CID and pins the root whichever channel carried it:
+
+- libp2p: ``/ipfs-kit/content/1.0.0`` push (the libp2p service);
+- WebSocket: a CAR as binary frames over the target's general channel ``/ws``
+  (action ``dag_import``);
+- HTTP: a CAR posted to the target's ``/api/v0/dag/import``.
+
+Every attempt is reported: in the returned :class:`TransferReport`, and as
+``transfer_started`` / ``transfer_progress`` / ``transfer_completed`` /
+``transfer_failed`` events on this node's bus.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+import websockets
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from .content.cid import CID
+from .errors import ChannelUnavailable, InvalidArgument, IPFSKitError
+from .events import NotificationType
+from .node import Node
+
+CHANNELS = ("libp2p", "websocket", "http")
+PROGRESS_EVERY = 0.5  # seconds between transfer_progress events
+WS_FRAME = 256 * 1024
+
+
+@dataclass
+class Target:
+    peer_id: str | None = None
+    multiaddrs: list[str] = field(default_factory=list)
+    url: str | None = None  # the target's HTTP base URL (its WebSocket address derives from it)
+
+    @classmethod
+    def parse(cls, target: str | Target | dict[str, Any]) -> Target:
+        """A peer ID, a multiaddr ending in ``/p2p/<id>``, an ``http(s)://`` URL, or the fields."""
+        if isinstance(target, Target):
+            return target
+        if isinstance(target, dict):
+            return cls(target.get("peer_id"), list(target.get("multiaddrs") or []), target.get("url"))
+        t = (target or "").strip()
+        if not t:
+            raise InvalidArgument("a transfer needs a target: peer ID, multiaddr or URL")
+        if t.startswith(("http://", "https://")):
+            return cls(url=t.rstrip("/"))
+        if t.startswith("/"):
+            if "/p2p/" not in t:
+                raise InvalidArgument(f"multiaddr {t!r} has no /p2p/<peer-id>")
+            return cls(peer_id=t.rsplit("/p2p/", 1)[1], multiaddrs=[t])
+        return cls(peer_id=t)
+
+
+@dataclass
+class Attempt:
+    channel: str
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+@dataclass
+class TransferReport:
+    transfer_id: str
+    cid: str
+    channel: str  # the channel that carried the content
+    attempts: list[Attempt]
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TransferError(IPFSKitError):
+    """Every channel failed; ``attempts`` says how each one did."""
+
+    status = 502
+    code = "transfer_failed"
+
+    def __init__(self, message: str, attempts: list[Attempt]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "Attempts": [asdict(a) for a in self.attempts]}
+
+
+class _Progress:
+    """transfer_* events of one attempt over WebSocket or HTTP."""
+
+    def __init__(self, node: Node, transfer_id: str, cid: str, target: Target, channel: str) -> None:
+        self.node, self.bytes, self._last = node, 0, 0.0
+        self.base = {"transfer_id": transfer_id, "cid": cid, "peer_id": target.peer_id,
+                     "url": target.url, "direction": "send", "kind": "push", "protocol": channel}
+
+    def emit(self, type_: NotificationType, **extra: Any) -> None:
+        self.node.bus.publish(type_, {**self.base, "bytes": self.bytes, **extra})
+
+    async def count(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            self.bytes += len(chunk)
+            now = time.monotonic()
+            if now - self._last >= PROGRESS_EVERY:
+                self._last = now
+                self.emit(NotificationType.TRANSFER_PROGRESS)
+            yield chunk
+
+
+async def resolve_target(target: Target, timeout: float = 10.0) -> Target:
+    """Fill in the peer ID and multiaddrs from the target's own ``/api/v0/id``."""
+    if target.url and not target.peer_id:
+        try:
+            async with httpx.AsyncClient(timeout=timeout) as client:
+                ident = (await client.post(f"{target.url}/api/v0/id")).json()
+            target.peer_id = ident.get("ID") or None
+            target.multiaddrs = target.multiaddrs or [a for a in ident.get("Addresses") or [] if "/p2p/" in a]
+        except (httpx.HTTPError, ValueError):
+            pass  # the HTTP leg will report the target as unreachable
+    return target
+
+
+async def via_libp2p(node: Node, cid: str, target: Target, transfer_id: str) -> int:
+    svc = node.services.get("libp2p")
+    if svc is None:
+        raise ChannelUnavailable("libp2p is disabled on this node")
+    if not target.peer_id:
+        raise ChannelUnavailable("the target's peer ID is unknown (give its URL or peer ID)")
+    for addr in target.multiaddrs:
+        try:
+            await svc.connect(addr)
+            break
+        except Exception:  # try the next address; the push reports the final failure
+            continue
+    result = await svc.transfer_via_libp2p(cid, target.peer_id, transfer_id=transfer_id)
+    return int(result.get("bytes", 0))
+
+
+async def via_websocket(node: Node, cid: str, target: Target, transfer_id: str, timeout: float) -> int:
+    if not target.url:
+        raise ChannelUnavailable("the target's HTTP/WebSocket address is unknown (give its URL)")
+    progress = _Progress(node, transfer_id, cid, target, "websocket")
+    progress.emit(NotificationType.TRANSFER_STARTED)
+    ws_url = target.url.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws"
+    try:
+        async with websockets.connect(ws_url, open_timeout=timeout, max_size=None) as ws:
+            await ws.send(json.dumps({"action": "dag_import", "id": transfer_id, "pin_roots": True}))
+            pending = b""
+            async for chunk in progress.count(node.model.car_export(cid)):
+                pending += chunk
+                while len(pending) >= WS_FRAME:
+                    await ws.send(pending[:WS_FRAME])
+                    pending = pending[WS_FRAME:]
+            if pending:
+                await ws.send(pending)
+            await ws.send(b"")  # an empty binary frame ends the CAR
+            while True:
+                reply = json.loads(await ws.recv())
+                if reply.get("id") == transfer_id:
+                    break
+    except (OSError, websockets.WebSocketException) as e:
+        progress.emit(NotificationType.TRANSFER_FAILED, error=f"WebSocket: {e}")
+        raise ChannelUnavailable(f"WebSocket to {ws_url} failed: {e}") from None
+    if reply.get("type") != "result":
+        progress.emit(NotificationType.TRANSFER_FAILED, error=reply.get("message", "refused"))
+        raise ChannelUnavailable(f"target refused the CAR over WebSocket: {reply.get('message')}")
+    progress.emit(NotificationType.TRANSFER_COMPLETED)
+    return progress.bytes
+
+
+async def via_http(node: Node, cid: str, target: Target, transfer_id: str, timeout: float) -> int:
+    from .client.http import HTTPClient
+
+    if not target.url:
+        raise ChannelUnavailable("the target's HTTP address is unknown (give its URL)")
+    progress = _Progress(node, transfer_id, cid, target, "http")
+    progress.emit(NotificationType.TRANSFER_STARTED)
+    client = HTTPClient(target.url, timeout=timeout)
+    try:
+        result = await client.dag_import(progress.count(node.model.car_export(cid)), pin_roots=True)
+    except Exception as e:
+        progress.emit(NotificationType.TRANSFER_FAILED, error=f"HTTP: {e}")
+        raise
+    finally:
+        await client.close()
+    if cid not in result.roots and str(CID.decode(cid)) not in result.roots:
+        progress.emit(NotificationType.TRANSFER_FAILED, error="target did not import the root")
+        raise ChannelUnavailable(f"target imported {result.roots}, not {cid}")
+    progress.emit(NotificationType.TRANSFER_COMPLETED)
+    return progress.bytes
+
+
+async def transfer_content(
+    node: Node, cid: str, target_peer: str | Target | dict[str, Any],
+    channels: tuple[str, ...] = CHANNELS, timeout: float = 60.0,
+) -> TransferReport:
+    """Transfer content with the protocol fallback chain; raise TransferError if every channel fails."""
+    cid = str(CID.decode(cid))
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown or not channels:
+        raise InvalidArgument(f"unknown channel(s) {unknown}: choose from {', '.join(CHANNELS)}")
+    await node.model.stat(cid)  # NotFound before any network work
+    target = await resolve_target(Target.parse(target_peer))
+    transfer_id = uuid.uuid4().hex[:16]
+    attempts: list[Attempt] = []
+    for channel in channels:
+        t = time.monotonic()
+        try:
+            if channel == "libp2p":
+                sent = await via_libp2p(node, cid, target, transfer_id)
+            elif channel == "websocket":
+                sent = await via_websocket(node, cid, target, transfer_id, timeout)
+            else:
+                sent = await via_http(node, cid, target, transfer_id, timeout)
+        except Exception as e:  # each failure is recorded and the next channel tried
+            attempts.append(Attempt(channel, False, round(time.monotonic() - t, 3), f"{type(e).__name__}: {e}"))
+            node.bus.publish(NotificationType.TRANSFER_FAILED, {
+                "transfer_id": transfer_id, "cid": cid, "peer_id": target.peer_id, "protocol": channel,
+                "error": attempts[-1].error, "next": next(iter(channels[channels.index(channel) + 1:]), None),
+            })
+            continue
+        attempts.append(Attempt(channel, True, round(time.monotonic() - t, 3)))
+        return TransferReport(transfer_id, cid, channel, attempts, sent)
+    raise TransferError(f"every channel failed to transfer {cid}: "
+                        + "; ".join(f"{a.channel}: {a.error}" for a in attempts), attempts)
+
+
+def register(app: FastAPI, node: Node) -> None:
+    @app.post("/api/v0/ipfs-kit/transfer", tags=["ipfs-kit"],
+              summary="Push a CID to another node: libp2p, else WebSocket, else HTTP")
+    async def transfer(request: Request) -> JSONResponse:
+        q = request.query_params
+        try:
+            cid, target = q.get("arg"), q.get("target")
+            if not cid or not target:
+                raise InvalidArgument("arguments 'arg' (CID) and 'target' (peer ID, multiaddr or URL) are required")
+            channels = tuple(c for c in (q.get("channels") or ",".join(CHANNELS)).split(",") if c)
+            report = await transfer_content(node, cid, target, channels)
+        except IPFSKitError as e:
+            return JSONResponse(e.to_dict(), status_code=e.status)
+        return JSONResponse(report.to_dict())
