@@ -239,3 +239,31 @@ def test_unpinned_then_collected_content_is_gone(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/ipfs/{cid}").status_code == 404
     body, ctype = multipart([("again", b"temporary\n")])
     assert json.loads(post(server, "add", content=body, headers={"Content-Type": ctype}).text)["Hash"] == cid
+
+
+def test_missing_block_cuts_the_stream_and_ranges_read_only_their_blocks(server: ServerProcess) -> None:
+    """A leaf removed from disk: a full read is cut mid-stream (never a short 200),
+    while ranges that do not touch that leaf still succeed (only their blocks are read)."""
+    from ipfs_kit_py.content.blockstore import multihash_key
+
+    leaf = 262144
+    data = stream_bytes(12 * leaf)
+    cid = add(server, [("twelve", data)])[-1]["Hash"]
+    leaves = post(server, "ls", {"arg": cid}).json()["Objects"][0]["Links"]
+    assert len(leaves) == 12
+    key = multihash_key(CID.decode(leaves[8]["Hash"]).multihash)
+    [block_file] = list((server.repo / "blocks").rglob(f"{key}.data"))
+    block_file.unlink()
+    ok = httpx.get(f"{server.url}/ipfs/{cid}", headers={"Range": f"bytes=0-{8 * leaf - 1}"}, timeout=10)
+    assert ok.status_code == 206 and ok.content == data[: 8 * leaf]
+    tail = httpx.get(f"{server.url}/ipfs/{cid}", headers={"Range": f"bytes={9 * leaf}-"}, timeout=10)
+    assert tail.status_code == 206 and tail.content == data[9 * leaf :]
+    # the missing leaf is past the first streamed batch: the status (200) is already sent
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(f"{server.url}/ipfs/{cid}", timeout=10)
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(f"{server.url}/api/v0/cat", params={"arg": cid}, timeout=10)
+    # a range starting in the missing leaf fails before any header: a clear status
+    r = httpx.get(f"{server.url}/ipfs/{cid}", headers={"Range": f"bytes={8 * leaf + 5}-{8 * leaf + 9}"}, timeout=10)
+    assert r.status_code == 404 and "not found" in r.text
+    assert httpx.get(f"{server.url}/ipfs/{cid}", headers={"Range": "bytes=0-9"}, timeout=10).content == data[:10]

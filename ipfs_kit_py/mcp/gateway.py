@@ -303,7 +303,7 @@ class Gateway:
             return Response(status_code=status, headers=headers, media_type=ctype)
         # model.cat descends straight to the leaf holding ``offset`` (UnixFS blocksizes),
         # so a seek costs O(depth) block reads, and streams whole blocks without copies
-        body = self.model.cat(r.cid, offset, length)
+        body = await first_then(self.model.cat(r.cid, offset, length))  # a missing first block: a status, not a cut
         return StreamingResponse(body, status_code=status, headers=headers, media_type=ctype)
 
 

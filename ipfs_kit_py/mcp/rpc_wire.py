@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.datastructures import QueryParams
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -91,15 +92,21 @@ def error_code(exc: BaseException) -> int:
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, ClientDisconnect):
+        return {"Message": "client disconnected before the request body ended", "Code": ERR_CLIENT, "Type": "error"}
     return {"Message": str(exc) or type(exc).__name__, "Code": error_code(exc), "Type": "error"}
 
 
 def error_status(exc: BaseException) -> int:
+    if isinstance(exc, ClientDisconnect):
+        return 400
     return exc.status if isinstance(exc, IPFSKitError) else 500
 
 
 def error_response(exc: BaseException) -> JSONResponse:
-    if not isinstance(exc, IPFSKitError):
+    if isinstance(exc, ClientDisconnect):
+        log.info("client disconnected during its upload")
+    elif not isinstance(exc, IPFSKitError):
         log.exception("unexpected error in an API call", exc_info=exc)
     return JSONResponse(error_body(exc), status_code=error_status(exc))
 
@@ -163,7 +170,7 @@ async def ndjson_stream(objects: AsyncIterator[dict[str, Any]]) -> AsyncIterator
         async for obj in objects:
             yield ndjson_line(obj)
     except Exception as e:  # noqa: BLE001 - every error is reported to the client
-        if not isinstance(e, IPFSKitError):
+        if not isinstance(e, IPFSKitError | ClientDisconnect):
             log.exception("error in a streamed API call")
         yield ndjson_line(error_body(e))
         raise AbortedStream(str(e)) from e
