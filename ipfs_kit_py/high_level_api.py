@@ -89,9 +89,11 @@ class IPFSSimpleAPI:
 
     async def close(self) -> None:
         closers, self._closers = self._closers, []
-        for closer in reversed(closers):
-            await closer()
-        await self.client.close()
+        try:
+            for closer in reversed(closers):
+                await closer()
+        finally:
+            await self.client.close()
 
     async def __aenter__(self) -> IPFSSimpleAPI:
         return self

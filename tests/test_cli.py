@@ -77,12 +77,19 @@ def test_mode_is_what_it_claims(mode: Mode) -> None:
     """With a server running the CLI must go through it (the server holds the repo
     lock, so only HTTP can work, and only the server has a peer ID)."""
     ident = json.loads(mode.out("id"))
-    if mode.server:
-        assert (mode.repo / "api").read_text().strip() == mode.server.url
-        assert ident["ID"].startswith("12D3Koo")
-    else:
+    if mode.server is None:
         assert ident["ID"] == "" and not (mode.repo / "api").exists()
-    assert mode.out("version", "-n").strip()
+        return
+    assert (mode.repo / "api").read_text().strip() == mode.server.url
+    assert ident["ID"].startswith("12D3Koo")
+    # --api reaches a server from anywhere: an empty repo path only serves as a default
+    other_repo = mode.tmp / "empty"
+    cid = mode.out("add", "-Q", input=b"via --api").strip()
+    for url in (mode.server.url, mode.server.host_port):
+        assert mode.run("--api", url, "cat", cid, repo=other_repo).stdout == b"via --api"
+    assert not (other_repo / "blocks").exists()
+    r = httpx.post(f"{mode.server.url}/api/v0/pin/ls", params={"arg": cid}, timeout=5)
+    assert cid in r.json()["Keys"]
 
 
 @pytest.mark.parametrize("flags,profile", [((), "v0"), (("--cid-version", "1"), "v1raw"),
@@ -249,19 +256,6 @@ def test_progress_bar_only_on_a_terminal(mode: Mode) -> None:
     assert proc.returncode == 0
     assert out.decode() == f"added {FILE['1MiB']['cid']['v0']} tty.bin\n"  # stdout stays clean
     assert b"adding" in seen  # the bar was drawn on the terminal (stderr)
-
-
-def test_api_option_and_host_port(mode: Mode, tmp_path: Path) -> None:
-    if mode.server is None:
-        pytest.skip("needs the server")
-    other_repo = tmp_path / "empty"  # no server, no content: only --api can find the content
-    cid = mode.out("add", "-Q", input=b"via --api")
-    for url in (mode.server.url, mode.server.host_port):
-        p = mode.run("--api", url, "cat", cid.strip(), repo=other_repo)
-        assert p.stdout == b"via --api"
-    assert not (other_repo / "blocks").exists()
-    r = httpx.post(f"{mode.server.url}/api/v0/pin/ls", params={"arg": cid.strip()}, timeout=5)
-    assert cid.strip() in r.json()["Keys"]
 
 
 def test_serve_command(tmp_path: Path) -> None:
