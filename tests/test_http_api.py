@@ -265,6 +265,27 @@ def test_get_tar(srv: ServerProcess) -> None:
     assert_kubo_error(post(srv, "get", {"arg": root, "compress": "true"}), 400)
 
 
+def test_get_refuses_names_that_escape(srv: ServerProcess) -> None:
+    """A DAG whose directory links are named '..' or 'a/b' (crafted, put as raw blocks)."""
+    from ipfs_kit_py.content.cid import CID
+    from ipfs_kit_py.content.dagpb import DIRECTORY, PBLink, UnixFSData, encode_node, encode_unixfs
+
+    add(srv, [("h", b"hello world\n")])
+    for evil in ("..", "a/b", "../../etc/passwd"):
+        node = encode_node([PBLink(CID.decode(HELLO_V0), evil, 20)], encode_unixfs(UnixFSData(DIRECTORY)))
+        body, ctype = multipart([("", node)])
+        root = post(srv, "block/put", {"format": "v0"}, content=body, headers={"Content-Type": ctype}).json()["Key"]
+        r = post(srv, "get", {"arg": root})
+        assert "unsafe name" in assert_kubo_error(r, 400)["Message"]
+        # a nested bad name is found after the stream started: the TAR is cut, never completed
+        outer = encode_node([PBLink(CID.decode(root), "ok", 100)], encode_unixfs(UnixFSData(DIRECTORY)))
+        body, ctype = multipart([("", outer)])
+        top = post(srv, "block/put", {"format": "v0"}, content=body, headers={"Content-Type": ctype}).json()["Key"]
+        with pytest.raises(httpx.RemoteProtocolError):
+            post(srv, "get", {"arg": top})
+    assert post(srv, "cat", {"arg": HELLO_V0}).text == "hello world\n"
+
+
 def test_ls(srv: ServerProcess) -> None:
     root = add(srv, _testdir_entries())[-1]["Hash"]
     objs = post(srv, "ls", {"arg": root}).json()["Objects"]

@@ -231,10 +231,11 @@ class KuboRPC:
         while stack:
             cid, name, type_ = stack.pop()
             if type_ in (1, 5):  # directory (5: HAMT shard)
-                yield tar_stream.dir_header(name)
                 entries = await self.model.ls(cid)
-                for e in reversed(entries):
+                for e in entries:  # every name is checked before the directory is written
                     _safe(e.name)
+                yield tar_stream.dir_header(name)
+                for e in reversed(entries):
                     stack.append((e.cid, f"{name}/{e.name}", e.type))
             elif type_ == 4:  # symlink
                 target = (await asyncio.to_thread(self._read_all, cid)).decode("utf-8", "replace")

@@ -107,6 +107,14 @@ check('ls directory', async () => {
   assert.equal(nested.toString(), 'nested file\n')
 })
 
+check('get returns a TAR of the directory', async () => {
+  const tar = await collect(ipfs.get(TESTDIR.v0))
+  assert.equal(tar.length % 512, 0)
+  assert.equal(tar.subarray(257, 262).toString(), 'ustar')
+  assert.ok(tar.includes(Buffer.from('nested file\n')))
+  assert.ok(tar.includes(Buffer.from(`${TESTDIR.v0}/sub/c.txt`)))
+})
+
 check('pin add / ls / rm', async () => {
   const { cid } = await ipfs.add('pin me\n', { pin: false })
   let pins = await all(ipfs.pin.ls({ type: 'recursive' }))
