@@ -78,8 +78,8 @@ class Connection:
         self._wake.set()
 
     async def wait_room(self) -> None:
-        """Wait while CONTROL_LIMIT replies are already queued (backpressure on this client)."""
-        while self.queue.control >= proto.CONTROL_LIMIT and not self.closed:
+        """Wait while the queue holds too many replies (backpressure on this client only)."""
+        while self.queue.full() and not self.closed:
             self._room.clear()
             await self._room.wait()
         if self.closed:
@@ -103,7 +103,7 @@ class Connection:
                     self._wake.clear()
                     await self._wake.wait()
                 kind, payload = queue.pop()
-                if queue.control < proto.CONTROL_LIMIT:
+                if not queue.full():
                     self._room.set()
                 if kind == proto.BINARY:
                     await ws_send({"type": "websocket.send", "bytes": payload})

@@ -31,7 +31,8 @@ EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in NotificationType)
 SUBSCRIPTION_ACTIONS = ("subscribe", "unsubscribe", "get_history", "ping")
 HISTORY_DEFAULT_LIMIT = 100
 HISTORY_MAX_LIMIT = 1000
-CONTROL_LIMIT = 8  # replies and content frames queued per connection before its reader waits
+CONTROL_LIMIT = 8  # replies and content frames queued per connection before its reader waits...
+CONTROL_BYTES = 1 << 20  # ...or this many bytes of them
 
 _Id = str | int | None
 _SCALARS = (str, int, float, bool, type(None))
@@ -273,7 +274,8 @@ class SendQueue:
       client costs at most ``max_events`` messages of memory and never blocks
       the publisher or anyone else;
     - replies and binary frames are never dropped: the connection's reader waits
-      while ``control`` >= CONTROL_LIMIT (backpressure onto that client only).
+      while ``full()`` (CONTROL_LIMIT items or CONTROL_BYTES bytes queued), so they
+      hold less than CONTROL_BYTES plus one reply (backpressure onto that client only).
     """
 
     def __init__(self, max_events: int) -> None:
@@ -281,16 +283,22 @@ class SendQueue:
         self.items: deque[tuple[int, Any, bool]] = deque()  # (kind, payload, is_event)
         self.events = 0
         self.control = 0
+        self.control_bytes = 0
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def full(self) -> bool:
+        return self.control >= CONTROL_LIMIT or self.control_bytes >= CONTROL_BYTES
+
     def push_control(self, message: Mapping[str, Any] | bytes) -> None:
         if isinstance(message, (bytes, bytearray, memoryview)):
-            self.items.append((BINARY, bytes(message), False))
+            item = (BINARY, bytes(message), False)
         else:
-            self.items.append((TEXT, encode(message), False))
+            item = (TEXT, encode(message), False)
+        self.items.append(item)
         self.control += 1
+        self.control_bytes += len(item[1])
 
     def offer_event(self, sub: Subscription, seq: int, text: str) -> bool:
         """Queue an event the subscription wants; False (and a lag marker) when full."""
@@ -311,6 +319,8 @@ class SendQueue:
             self.events -= 1
         else:
             self.control -= 1
+            if kind != LAG:
+                self.control_bytes -= len(payload)
         if kind == LAG:
             return TEXT, encode(lagged(payload, self.max_events))
         return kind, payload
