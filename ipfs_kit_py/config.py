@@ -33,6 +33,7 @@ class ServerSettings:
     port: int = 8000  # TCP port of the server (0 picks a free one; the repo's `api` file tells which)
     debug: bool = False  # verbose logging
     max_request_body: int = 0  # bytes an upload may carry (0: no limit; uploads are streamed, never buffered)
+    upload_idle_timeout: float = 60.0  # seconds an upload may send nothing before it is aborted with 408 (0: never)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-from conftest import VECTORS, ServerProcess, stream_bytes
+from conftest import VECTORS, ServerProcess, start_server, stream_bytes
 
 from ipfs_kit_py.content.car import read_car
 
@@ -228,6 +228,28 @@ def test_broken_upload_does_not_disturb_another_client(srv: ServerProcess) -> No
     time.sleep(0.2)
     assert post(srv, "version").status_code == 200
     assert post(srv, "cat", {"arg": HELLO_V0}).status_code in (200, 404)
+
+
+def test_stalled_upload_is_aborted_and_does_not_block_gc(tmp_path: Path) -> None:
+    """An upload that stops sending holds the add's GC lock only until
+    server.upload_idle_timeout; then it gets 408 and GC proceeds."""
+    srv = start_server(tmp_path / "repo", env={"IPFS_KIT_SERVER_UPLOAD_IDLE_TIMEOUT": "1.5",
+                                              "IPFS_KIT_LIBP2P_ENABLED": "false"})
+    try:
+        u = urlsplit(srv.url)
+        head = (f"POST /api/v0/add HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: multipart/form-data; boundary=S\r\n"
+                f"Content-Length: 1000000\r\n\r\n--S\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s\"\r\n\r\n").encode()
+        with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+            s.sendall(head + b"x" * 1000)
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            gc = post(srv, "repo/gc")  # waits for the stalled add, which the server then aborts
+            waited = time.monotonic() - t0
+            assert gc.status_code == 200 and 0.5 < waited < 10, waited
+            reply = s.recv(65536).decode()
+        assert reply.startswith("HTTP/1.1 408") and '"Type":"error"' in reply
+    finally:
+        srv.stop()
 
 
 # -- cat, get, ls ---------------------------------------------------------------------------------

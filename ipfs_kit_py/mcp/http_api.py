@@ -38,6 +38,11 @@ AGENT_VERSION = f"ipfs-kit-py/{__version__}"
 PROTOCOL_VERSION = "ipfs/0.1.0"
 
 
+class UploadTimeout(IPFSKitError):
+    status = 408
+    code = "upload_timeout"
+
+
 @dataclass(frozen=True)
 class Opt:
     """A documented query option of a route (shown in the OpenAPI schema at /docs)."""
@@ -137,6 +142,28 @@ class KuboRPC:
           "Merge (or with replace=true, replace) user key/values; body: JSON object", ARG,
           Opt("replace", "boolean"))
 
+    # -- uploads -------------------------------------------------------------------------------
+    async def _upload(self, request: Request) -> AsyncIterator[bytes]:
+        """The request body as it arrives, bounded in size (``server.max_request_body``)
+        and in idle time (``server.upload_idle_timeout``): a stalled upload is aborted,
+        so it cannot hold the add's GC lock (or a connection) forever."""
+        s = self.node.settings.server
+        limit, idle = s.max_request_body, s.upload_idle_timeout
+        chunks = request.stream().__aiter__()
+        total = 0
+        while True:
+            try:
+                async with asyncio.timeout(idle if idle > 0 else None):
+                    chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise UploadTimeout(f"the upload sent nothing for {idle:g} s: aborted") from None
+            total += len(chunk)
+            if limit and total > limit:
+                raise LimitExceeded(f"request body exceeds the server's limit of {limit} bytes")
+            yield chunk
+
     # -- add -----------------------------------------------------------------------------------
     async def add(self, request: Request, a: Args) -> Response:
         if a.bool("trickle", "t"):
@@ -159,13 +186,12 @@ class KuboRPC:
         progress = bool(a.bool("progress", "p"))
         quieter = bool(a.bool("quieter", "Q"))
         silent = bool(a.bool("silent"))
-        limit = self.node.settings.server.max_request_body
         session = self.model.begin_add(options)  # validates the options (400 before reading)
 
         async def lines() -> AsyncIterator[dict[str, Any]]:
             files = dirs = 0
             try:
-                events = iter_events(_limited(request.stream(), limit), request.headers.get("content-type"))
+                events = iter_events(self._upload(request), request.headers.get("content-type"))
                 async for ev in events:
                     if ev.kind != "begin":
                         raise MalformedMultipart("part data outside a part")
@@ -306,7 +332,7 @@ class KuboRPC:
             raise InvalidArgument("only 32-byte sha2-256 digests are supported (mhlen=32)")
         pin = bool(a.bool("pin"))
         out = []
-        events = iter_events(request.stream(), request.headers.get("content-type"))
+        events = iter_events(self._upload(request), request.headers.get("content-type"))
         async for ev in events:
             if ev.kind != "begin":
                 raise MalformedMultipart("part data outside a part")
@@ -357,7 +383,7 @@ class KuboRPC:
             roots: list[CID] = []
             blocks = 0
             block_bytes = 0
-            events = iter_events(request.stream(), request.headers.get("content-type"))
+            events = iter_events(self._upload(request), request.headers.get("content-type"))
             async for ev in events:
                 if ev.kind != "begin":
                     raise MalformedMultipart("part data outside a part")
@@ -453,9 +479,13 @@ class KuboRPC:
     async def metadata_set(self, request: Request, a: Args) -> Response:
         import json
 
-        raw = await _read_limited(request, 1 << 20)
+        raw = bytearray()
+        async for chunk in self._upload(request):
+            raw += chunk
+            if len(raw) > 1 << 20:
+                raise LimitExceeded("metadata body exceeds 1 MiB")
         try:
-            values = json.loads(raw or b"{}")
+            values = json.loads(bytes(raw) or b"{}")
         except ValueError as e:
             raise InvalidArgument(f"body is not valid JSON: {e}") from None
         md = await self.model.metadata_set(a.arg("cid"), values, replace=bool(a.bool("replace")))
@@ -512,24 +542,6 @@ class _BlockBytes:
             except IPFSKitError:
                 self._parser = None  # the model reports the error
         return chunk
-
-
-async def _limited(body: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
-    total = 0
-    async for chunk in body:
-        total += len(chunk)
-        if limit and total > limit:
-            raise LimitExceeded(f"request body exceeds the server's limit of {limit} bytes")
-        yield chunk
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    buf = bytearray()
-    async for chunk in request.stream():
-        buf += chunk
-        if len(buf) > limit:
-            raise LimitExceeded(f"request body exceeds {limit} bytes")
-    return bytes(buf)
 
 
 def _addresses(svc: Any) -> list[str]:
