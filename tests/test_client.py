@@ -260,3 +260,25 @@ def test_get_extracts_kubo_tar(tmp_path: Path) -> None:
     assert extract_tar(io.BytesIO(data), tmp_path / "o") == 100_005
     assert (tmp_path / "o" / "d" / "b").read_bytes() == b"b" * 100_000
     assert os.readlink(tmp_path / "o" / "ln") == "a.txt"
+
+
+async def test_car_streams_between_nodes(shared_server: ServerProcess, tmp_path: Path) -> None:
+    """A DAG moves between two repos as a CAR streamed end to end (what a transfer over
+    HTTP does): server -> local repo, then local repo -> server after the server lost it."""
+    from ipfs_kit_py.client import LocalClient
+
+    data = os.urandom(700_000)
+    async with HTTPClient(shared_server.url) as remote:
+        cid = (await remote.add_bytes(data, "moved.bin")).cid
+        local = LocalClient(tmp_path / "other-repo")
+        try:
+            imported = await local.dag_import(remote.dag_export(cid))
+            assert imported.roots == [cid] and imported.blocks == 4
+            await remote.pin_rm(cid)
+            await remote.repo_gc()
+            with pytest.raises(NotFound):
+                await remote.stat(cid)
+            assert (await remote.dag_import(local.dag_export(cid))).roots == [cid]
+        finally:
+            await local.close()
+        assert b"".join([c async for c in remote.cat(cid)]) == data
