@@ -83,6 +83,15 @@ async def test_bad_requests_get_clear_errors(srv) -> None:
             r = await raw.ask({"type": "answer", "pc_id": offer["pc_id"], "sdp": "v=0\r\nm=garbage\r\n"})
             assert r["code"] == "not_found"
             assert (await raw.ask({"type": "stats_request", "pc_id": offer["pc_id"]}))["code"] == "not_found"
+            # trickle ICE: a broken candidate is an error, end-of-candidates is fine
+            offer = await raw.ask({"type": "offer_request", "cid": cids["video.mp4"]})
+            r = await raw.ask({"type": "candidate", "pc_id": offer["pc_id"], "candidate": {"candidate": "candidate:x"}})
+            assert r["code"] == "invalid_argument" and "candidate" in r["error"]
+            r = await raw.ask({"type": "candidate", "pc_id": offer["pc_id"], "candidate": None})
+            assert r == {"type": "candidate_ack", "pc_id": offer["pc_id"]}
+            r = await raw.ask({"type": "quality_change", "pc_id": offer["pc_id"], "quality": "best"})
+            assert r["code"] == "invalid_argument"
+            assert (await raw.ask({"type": "close", "pc_id": offer["pc_id"]}))["type"] == "closed"
             assert (await raw.ask({"type": "ping"}))["type"] == "pong"  # the connection survived it all
         await frames_flow(survivor)
     finally:

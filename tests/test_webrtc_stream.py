@@ -76,6 +76,11 @@ async def test_stream_content_decodes_frames_in_passthrough(srv) -> None:
         assert stream.media["video_codec"] == "h264" and stream.media["passthrough"] is True
         await asyncio.sleep(0.5)
         assert stream.audio_frames > 0  # the AAC track arrives as Opus and decodes
+        changed = await stream.set_quality("low")  # a fixed preset: re-encoded at 400 kbit/s
+        assert changed["new_bitrate"] == 400_000 and changed["new_mode"] == "transcode"
+        await asyncio.sleep(1.0)  # switches at the next keyframe
+        check_picture(await collect(stream, 10))
+        assert (await stream.stats())["server"]["tracks"]["video"]["mode"] == "transcode"
 
 
 async def test_b_frames_are_transcoded(srv) -> None:

@@ -341,8 +341,8 @@ class WebRTCStreamingManager:
         text = str(candidate["candidate"])
         try:
             c = candidate_from_sdp(text.removeprefix("candidate:"))
-        except (ValueError, IndexError) as e:
-            raise InvalidArgument(f"malformed ICE candidate: {e}") from None
+        except Exception as e:  # aiortc's parser asserts, indexes and converts as it goes
+            raise InvalidArgument(f"malformed ICE candidate {text[:100]!r}: {e!r}") from None
         c.sdpMid = candidate.get("sdpMid")
         c.sdpMLineIndex = candidate.get("sdpMLineIndex")
         await session.pc.addIceCandidate(c)

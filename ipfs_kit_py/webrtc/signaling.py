@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -21,6 +23,8 @@ from fastapi.responses import HTMLResponse, Response
 from ..errors import IPFSKitError
 from ..node import Node
 from .manager import SignalingError, StreamOptions, WebRTCStreamingManager
+
+log = logging.getLogger(__name__)
 
 REQUEST_TYPES = ("offer_request", "offer", "answer", "candidate", "close", "stats_request", "quality_change", "ping")
 
@@ -75,18 +79,24 @@ async def dispatch(manager: WebRTCStreamingManager, msg: dict[str, Any], client_
 
 async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node: Node) -> None:
     await ws.accept()
-    client_id = uuid.uuid4().hex
-    lock = asyncio.Lock()
     hub = node.services.get("websocket")
-    track = getattr(hub, "track_connection", None)
-    untrack = getattr(hub, "untrack_connection", None)
+    if hub is not None and hasattr(hub, "connection"):
+        # join the hub's registry: counted with the other WebSockets, ordered bounded sends
+        async with hub.connection(ws, "webrtc") as conn:
+            await _serve(ws, manager, conn.id, conn.send)
+        return
+    lock = asyncio.Lock()
 
     async def send(message: dict[str, Any]) -> None:
         async with lock:
             await ws.send_text(json.dumps(message))
 
-    if callable(track):
-        track(ws, channel="webrtc", client_id=client_id)
+    await _serve(ws, manager, uuid.uuid4().hex, send)
+
+
+async def _serve(ws: WebSocket, manager: WebRTCStreamingManager, client_id: str,
+                 send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    """Read requests until the client goes away, then close exactly its sessions."""
     try:
         while True:
             raw = await ws.receive()
@@ -98,15 +108,16 @@ async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node:
                 reply = await dispatch(manager, msg, client_id, send)
             except (IPFSKitError, ValueError) as e:
                 reply = error_reply(e, msg)
+            except Exception as e:  # a bug must not cost the client its connection
+                log.exception("webrtc signaling request %r failed", msg and msg.get("type"))
+                reply = error_reply(e, msg)
             if msg is not None and "id" in msg:
                 reply["id"] = msg["id"]
             await send(reply)
-    except (WebSocketDisconnect, RuntimeError):
+    except (WebSocketDisconnect, RuntimeError, ConnectionError):
         pass
     finally:
         await manager.close_client(client_id)
-        if callable(untrack):
-            untrack(ws)
 
 
 def _static(name: str) -> str:
