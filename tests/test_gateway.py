@@ -93,6 +93,9 @@ def test_head_has_headers_and_no_body(site: dict[str, str]) -> None:
     r = gw(site, f"/ipfs/{site['video']}", "HEAD", headers={"Range": "bytes=10-19"})
     assert r.status_code == 206 and r.headers["content-range"] == f"bytes 10-19/{BIG}" and r.content == b""
     assert gw(site, f"/ipfs/{MISSING}", "HEAD").status_code == 404
+    # the spec's only-if-cached probe: 412 when the content is not here, 200 when it is
+    assert gw(site, f"/ipfs/{MISSING}", "HEAD", headers={"Cache-Control": "only-if-cached"}).status_code == 412
+    assert gw(site, f"/ipfs/{site['png']}", "HEAD", headers={"Cache-Control": "only-if-cached"}).status_code == 200
 
 
 def test_if_none_match_304(site: dict[str, str]) -> None:

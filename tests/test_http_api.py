@@ -78,6 +78,14 @@ def test_version_and_post_only(srv: ServerProcess) -> None:
     assert httpx.get(f"{srv.url}/api/v0/cat?arg={HELLO_V0}").status_code == 405
 
 
+def test_cross_origin_requests_are_refused(srv: ServerProcess) -> None:
+    evil = post(srv, "pin/ls", headers={"Origin": "http://evil.example"})
+    assert_kubo_error(evil, 403)
+    assert_kubo_error(post(srv, "version", headers={"Origin": "null"}), 403)
+    assert post(srv, "version", headers={"Origin": srv.url}).status_code == 200  # same origin
+    assert post(srv, "version").status_code == 200  # no Origin: not a browser
+
+
 def test_id(srv: ServerProcess) -> None:
     body = post(srv, "id").json()
     assert set(body) >= {"ID", "PublicKey", "Addresses", "AgentVersion", "ProtocolVersion"}

@@ -47,6 +47,13 @@ class RangeNotSatisfiable(IPFSKitError):
     code = "range_not_satisfiable"
 
 
+class NotCached(IPFSKitError):
+    """``Cache-Control: only-if-cached`` for content this node does not hold."""
+
+    status = 412
+    code = "not_cached"
+
+
 # -- protocol logic (no I/O) ---------------------------------------------------------------
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """``Range: bytes=a-b`` -> (start, end inclusive), or None for the whole body.
@@ -185,7 +192,12 @@ class Gateway:
     async def _handle(self, request: Request, rest: str) -> Response:
         q = request.query_params
         fmt = response_format(q.get("format"), request.headers.get("accept"))
-        r = await self._resolve(request, rest)
+        try:
+            r = await self._resolve(request, rest)
+        except NotFound:
+            if "only-if-cached" in request.headers.get("cache-control", ""):
+                raise NotCached("not in this node's repo") from None  # the spec's probe answer
+            raise
         common = {"X-Ipfs-Path": request.url.path, "X-Ipfs-Roots": ",".join(str(c) for c in r.chain),
                   "Cache-Control": IMMUTABLE, "Vary": "Accept"}
         if fmt == "raw":
