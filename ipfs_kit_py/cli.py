@@ -467,10 +467,25 @@ def _error(message: str) -> int:
     return 1
 
 
+KUBO_BOOL_FLAGS = ("pin", "raw-leaves", "recursive", "pin-roots")
+
+
+def kubo_bools(argv: list[str]) -> list[str]:
+    """Kubo's ``--pin=false`` spelling to ``--no-pin`` (and ``--pin=true`` to ``--pin``)."""
+    out = []
+    for a in argv:
+        name, sep, value = a.partition("=")
+        if sep and name[2:] in KUBO_BOOL_FLAGS and name.startswith("--") and value.lower() in ("true", "false"):
+            a = name if value.lower() == "true" else "--no-" + name[2:]
+        out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0, or 1 on any error, with 'Error: ...' on stderr)."""
     try:
-        rv = app(args=argv, prog_name="ipfs-kit", standalone_mode=False)
+        args = kubo_bools(sys.argv[1:] if argv is None else argv)
+        rv = app(args=args, prog_name="ipfs-kit", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except click.exceptions.NoArgsIsHelpError as e:
         e.show()

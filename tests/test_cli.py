@@ -147,6 +147,10 @@ def test_only_hash_stores_nothing(mode: Mode) -> None:
     assert mode.out("repo", "stat") == before
     p = mode.run("block", "stat", cid, ok=False)
     assert p.returncode == 1 and b"not found" in p.stderr.lower()
+    # stored but not pinned, with Kubo's spelling of the flag
+    assert mode.out("add", "-Q", "--pin=false", f).strip() == cid
+    p = mode.run("pin", "ls", cid, ok=False)
+    assert p.returncode == 1 and b"not pinned" in p.stderr
 
 
 def test_cat_offset_length(mode: Mode) -> None:

@@ -8,7 +8,8 @@ every call is a POST with query arguments (``arg`` for positional ones);
 ``ipfs_kit_py.errors``. Uploads are streamed from disk a chunk at a time, so
 adding a file of any size holds only one chunk in memory; downloads likewise.
 
-It works against Kubo itself too, for the operations the two share.
+Only the documented Kubo wire format is assumed, so it should work against Kubo
+for the operations the two share; it is tested against ipfs_kit_py's server.
 """
 
 from __future__ import annotations
