@@ -163,3 +163,29 @@ async def test_seed_snippet_works_as_written(srv) -> None:
             assert (frame.width, frame.height) == (640, 480)
             await pc.close()
     assert response["type"] == "offer"
+
+
+async def test_sessions_are_announced_on_the_notification_hub(srv) -> None:
+    server, cids = srv
+    types = ["webrtc_offer", "webrtc_connected", "webrtc_error", "webrtc_quality_changed"]
+    async with websockets.connect(f"ws://{server.host_port}/ws/notifications") as hub:
+        await hub.send(json.dumps({"id": 1, "action": "subscribe", "notification_types": types}))
+        async with asyncio.timeout(5):
+            while (reply := json.loads(await hub.recv())).get("id") != 1:
+                pass  # the hub's welcome
+        assert reply.get("type") != "error", reply
+        stream = await stream_content(server.url, cids["video.mp4"], tracks=("video",))
+        try:
+            await stream.next_frame()
+            await stream.set_quality("medium")
+        finally:
+            await stream.close()
+        seen: dict[str, dict] = {}
+        async with asyncio.timeout(10):
+            while len(seen) < 3:
+                event = json.loads(await hub.recv())
+                if event.get("type") in types and event["data"].get("pc_id") == stream.pc_id:
+                    seen[event["type"]] = event["data"]
+        assert seen["webrtc_offer"]["cid"] == cids["video.mp4"] and seen["webrtc_offer"]["offerer"] == "server"
+        assert seen["webrtc_connected"]["codec"] == "video/H264"
+        assert seen["webrtc_quality_changed"]["new_bitrate"] == 1_000_000
