@@ -149,9 +149,11 @@ def test_cancel_a_running_transfer(pair: tuple[ServerProcess, ServerProcess]) ->
     assert r.status_code == 200
     t.join(30)
     assert results and results[0].status_code == 503 and "cancelled" in results[0].json()["Message"]
-    time.sleep(0.5)
-    assert not pinned(b, cid)  # partial content is never pinned
+    deadline = time.monotonic() + 15  # the receiver drains what was in flight, then sees the reset
+    while events(b, cid)[-1]["type"] != "transfer_failed" and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert events(b, cid)[-1]["type"] == "transfer_failed"
+    assert not pinned(b, cid)  # partial content is never pinned
     assert httpx.post(f"{a.url}/api/v0/libp2p/transfer/cancel", params={"arg": "cancel-me"}).status_code == 404
 
 
@@ -183,6 +185,15 @@ async def test_metadata_protocol(pair: tuple[ServerProcess, ServerProcess]) -> N
         assert (await framed.recv())["type"] == "metadata"
 
 
+async def error_or_reset(framed: FramedStream) -> str:
+    """A protocol violation gets an error message then a reset; the reset may overtake the message."""
+    try:
+        answer = await framed.recv()
+    except ConnectionError:
+        return "reset"
+    return "reset" if answer is None else answer["code"]
+
+
 async def test_corrupt_block_and_disconnect_mid_push(pair: tuple[ServerProcess, ServerProcess]) -> None:
     a, b = pair
     data = stream_bytes(1_500_000) + b"corrupt"
@@ -203,15 +214,13 @@ async def test_corrupt_block_and_disconnect_mid_push(pair: tuple[ServerProcess, 
             assert (await framed.recv())["type"] == "accept"
             await framed.send_raw(encode_block(cids[1], b"not the right bytes"))
             await framed.flush()
-            answer = await framed.recv()
-            assert answer["type"] == "error" and answer["code"] == "corrupt_block"
+            assert await error_or_reset(framed) in ("corrupt_block", "reset")
             # 2. a malicious size field: reset, nothing stored
             framed = FramedStream(await peer.new_stream(info_b["ID"], content_protocol.PROTOCOL_ID), 4 << 20)
             await framed.send_json({"type": "push", "cid": cid})
             assert (await framed.recv())["type"] == "accept"
             await framed.stream.write(encode_varint(1 << 50) + b"\x01")
-            answer = await framed.recv()
-            assert answer["type"] == "error" and answer["code"] == "error"
+            assert await error_or_reset(framed) in ("error", "reset")
             # 3. half the blocks, then the connection drops
             framed = FramedStream(await peer.new_stream(info_b["ID"], content_protocol.PROTOCOL_ID), 4 << 20)
             await framed.send_json({"type": "push", "cid": cid})
@@ -228,4 +237,5 @@ async def test_corrupt_block_and_disconnect_mid_push(pair: tuple[ServerProcess, 
     assert len(failed) == 3 and "does not match" in failed[0]
     # the node still serves after all that
     r = transfer(a, cid, info_b["Addresses"][0])
-    assert r.status_code == 200 and pinned(b, cid)
+    assert r.status_code == 200, r.text
+    assert pinned(b, cid)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import trio
 from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
 
 from .bridge import TrioBridge
@@ -56,25 +57,38 @@ async def trio_read_upto(raw: Any, n: int) -> bytes:
     return b"".join(parts)
 
 
+WRITE_TIMEOUT = 60.0  # seconds one write may wait for the peer's flow-control window
+
+
 async def trio_write(raw: Any, data: bytes) -> None:
-    try:
-        await raw.write(data)
-    except (StreamClosed, StreamReset, StreamError) as e:
-        raise StreamResetError(str(e) or "stream closed") from None
+    # Shielded: a write cancelled halfway through would leave half a yamux/Noise
+    # frame on the connection and break every other stream on it. A cancelled
+    # caller stops waiting at once (the bridge); the write itself finishes or
+    # times out, and the caller then resets the stream.
+    with trio.CancelScope(shield=True), trio.move_on_after(WRITE_TIMEOUT) as scope:
+        try:
+            await raw.write(data)
+        except (StreamClosed, StreamReset, StreamError) as e:
+            raise StreamResetError(str(e) or "stream closed") from None
+    if scope.cancelled_caught:
+        await trio_reset(raw)
+        raise StreamResetError(f"write blocked for {WRITE_TIMEOUT}s: peer not reading; stream reset")
 
 
 async def trio_close(raw: Any) -> None:
-    try:
-        await raw.close()
-    except Exception:  # noqa: BLE001 - closing a broken stream is not an error
-        pass
+    with trio.CancelScope(shield=True), trio.move_on_after(10):  # never half a frame (see trio_write)
+        try:
+            await raw.close()
+        except Exception:  # noqa: BLE001 - closing a broken stream is not an error
+            pass
 
 
 async def trio_reset(raw: Any) -> None:
-    try:
-        await raw.reset()
-    except Exception:  # noqa: BLE001
-        pass
+    with trio.CancelScope(shield=True), trio.move_on_after(10):
+        try:
+            await raw.reset()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 class P2PStream:
