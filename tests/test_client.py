@@ -21,6 +21,7 @@ from ipfs_kit_py.errors import (
     BlockNotFound,
     ChannelUnavailable,
     InvalidArgument,
+    InvalidCAR,
     InvalidCID,
     IPFSKitError,
     NotFound,
@@ -163,8 +164,9 @@ async def test_typed_errors(shared_server: ServerProcess) -> None:
             await api.stat("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
         with pytest.raises(InvalidArgument):
             await api.add(b"x", chunker="rabin")
-        with pytest.raises(IPFSKitError):
+        with pytest.raises(InvalidCAR) as e:
             await api.import_car(b"\x00not a car")
+        assert e.value.status == 400
         # the server is still fine after the bad requests
         assert await api.cat((await api.add(b"still fine")).cid) == b"still fine"
     with socket.socket() as s:  # a port nobody listens on
@@ -221,6 +223,7 @@ def test_kubo_error_mapping() -> None:
                                             "Type": "error"}), BlockNotFound)
     assert isinstance(error_from_kubo(500, {"Message": "not pinned or pinned indirectly", "Code": 0,
                                             "Type": "error"}), NotFound)
+    assert isinstance(error_from_kubo(400, {"Message": "no link named 'x' under Qm..", "Type": "error"}), NotFound)
     err = error_from_kubo(502, "Bad Gateway")
     assert type(err) is IPFSKitError and err.status == 502
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
@@ -108,24 +109,33 @@ _BY_STATUS: dict[int, type[errors.IPFSKitError]] = {
 }
 
 
+# What a message says, for servers (Kubo among them) that answer most failures with a
+# bare 500: the first pattern found in the lower-cased message decides.
+_BY_MESSAGE: list[tuple[re.Pattern[str], type[errors.IPFSKitError]]] = [
+    (re.compile(r"invalid cid|selected encoding not supported|unsupported multibase"), errors.InvalidCID),
+    (re.compile(r"\bcar\b"), errors.InvalidCAR),
+    (re.compile(r"does not match|corrupt"), errors.CorruptBlock),
+    (re.compile(r"block .*not found|block was not found"), errors.BlockNotFound),
+    (re.compile(r"not found|not pinned|no link named"), errors.NotFound),
+    (re.compile(r"not a directory|unsafe name|ipns paths"), errors.PathError),
+]
+
+
 def error_from_kubo(status: int, body: dict[str, Any] | str) -> errors.IPFSKitError:
-    """The typed exception for an error answer: our own error code when the server
-    sent one, else the HTTP status, refined by Kubo's messages (Kubo answers most
-    failures with 500, so the message is what tells a bad CID from a missing block)."""
+    """The typed exception for an error answer: our own error code when the server sent
+    one, else what the message says, else the HTTP status. ``.status`` keeps the status."""
     if isinstance(body, dict):
         message = str(body.get("Message") or body.get("message") or body.get("detail") or body)
         code = body.get("Code") if isinstance(body.get("Code"), str) else body.get("Type")
     else:
         message, code = body.strip() or f"HTTP {status}", None
     low = message.lower()
-    cls: type[errors.IPFSKitError]
+    cls: type[errors.IPFSKitError] | None = None
     if isinstance(code, str) and code in _BY_CODE and code != "error":
         cls = _BY_CODE[code]
-    elif "invalid cid" in low or "selected encoding not supported" in low or "invalid path" in low and "cid" in low:
-        cls = errors.InvalidCID
-    elif "not found" in low or "not pinned" in low or status == 404:
-        cls = errors.BlockNotFound if "block" in low else errors.NotFound
     else:
+        cls = next((c for pattern, c in _BY_MESSAGE if pattern.search(low)), None)
+    if cls is None:
         cls = _BY_STATUS.get(status, errors.IPFSKitError)
     err = cls(message)
     err.status = status
