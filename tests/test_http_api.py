@@ -523,3 +523,47 @@ def test_large_streamed_add_and_cat(server: ServerProcess, tmp_path: Path) -> No
     grown = peak_rss() - before
     print(f"peak RSS growth {grown >> 20} MiB")
     assert grown < 40 << 20, f"server peak RSS grew by {grown >> 20} MiB for a 64 MiB add + cat"
+
+
+# -- the streaming multipart parser on its own (no sockets) ----------------------------------------
+def test_multipart_stream_any_split() -> None:
+    from ipfs_kit_py.mcp.multipart import MultipartStream
+
+    body, ctype = multipart([("d", None), ("d/x y%.txt", b"abc\r\n--not-a-boundary"), ("", b"")], boundary="BND")
+    for step in (1, 2, 7, 64, len(body)):
+        m = MultipartStream("BND")
+        events = []
+        for i in range(0, len(body), step):
+            events += m.feed(body[i : i + step])
+        m.close()
+        begins = [e.part for e in events if e.kind == "begin"]
+        assert [p.filename for p in begins] == ["d", "d/x y%.txt", ""]
+        assert [p.is_directory for p in begins] == [True, False, False]
+        data = b"".join(e.data for e in events if e.kind == "data")
+        assert data == b"abc\r\n--not-a-boundary"
+        assert [e.kind for e in events].count("end") == 3
+
+
+def test_multipart_stream_rejects_bad_input() -> None:
+    from ipfs_kit_py.mcp.multipart import (
+        MalformedMultipart,
+        MultipartStream,
+        boundary_of,
+        parse_header_params,
+    )
+
+    assert boundary_of('multipart/form-data; boundary="a;b"') == "a;b"
+    assert parse_header_params('form-data; name="f"; filename="a\\"b"') == {"name": "f", "filename": 'a"b'}
+    for ctype in (None, "application/json", "multipart/form-data"):
+        with pytest.raises(MalformedMultipart):
+            boundary_of(ctype)
+    body, _ = multipart([("a", b"x" * 100)], boundary="B")
+    m = MultipartStream("B")
+    m.feed(body[:-10])
+    with pytest.raises(MalformedMultipart, match="truncated"):
+        m.close()
+    m = MultipartStream("B")
+    with pytest.raises(MalformedMultipart, match="(?i)header"):
+        m.feed(b"--B\r\nX-Big: " + b"y" * 20000 + b"\r\n\r\n")
+    with pytest.raises(MalformedMultipart):
+        MultipartStream("B").feed(b"--B\r\nno-colon-header\r\n\r\n")

@@ -48,9 +48,9 @@ class Part:
 
     @property
     def filename(self) -> str:
-        """The part's path, URL-decoded as Kubo does (``abspath`` is not used)."""
-        d = self.disposition
-        return unquote(d.get("filename", d.get("name", "")))
+        """The part's path, URL-decoded as Kubo does (``abspath`` is not used); ""
+        when the part has no filename (the field name is not a path)."""
+        return unquote(self.disposition.get("filename", ""))
 
     @property
     def is_directory(self) -> bool:
