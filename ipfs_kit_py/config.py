@@ -61,6 +61,7 @@ class WebSocketSettings:
     compression: bool = True  # permessage-deflate when the client offers it
     max_cat_size: int = 16 << 20  # largest content `cat` sends over the general channel
     status_interval: float = 60.0  # seconds between system_status events (0: only at start and stop)
+    send_timeout: float = 60.0  # seconds one send may wait on a client that stopped reading before it is dropped (0: never)
 
 
 @dataclass

@@ -434,3 +434,32 @@ async def test_resume_gap_when_buffer_too_small(tmp_path: Path) -> None:
                 await sub.assert_alive()
     finally:
         srv.stop()
+
+
+async def test_client_that_stops_reading_is_dropped_after_send_timeout(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "repo", env={"IPFS_KIT_WEBSOCKET_QUEUE_SIZE": "8",
+                                               "IPFS_KIT_WEBSOCKET_SEND_TIMEOUT": "1",
+                                               "IPFS_KIT_WEBSOCKET_STATUS_INTERVAL": "0.3"})
+    stalled = await _stalled_client(srv.host_port)
+    try:
+        async with await WSClient.connect(srv.host_port) as ops:
+            async with await WSClient.connect(srv.host_port, "/ws/notifications") as watcher:
+                await watcher.subscribe(["system_status"])
+                for i in range(300):  # enough ~16 KB events to fill every buffer on the way
+                    await ops.add(os.urandom(8), "d" * 16000 + str(i))
+                deadline = time.monotonic() + 15
+                while True:
+                    (ev,) = await watcher.events(1)
+                    if ev["data"]["connections"] == {"general": 1, "notifications": 1}:
+                        break  # the stalled connection is gone from the hub
+                    assert time.monotonic() < deadline, ev
+                await ops.assert_alive()
+        # when it reads again it gets what was already sent, then the stream ends without a close frame
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(stalled.recv(), 10)
+        assert stalled.close_code == 1006
+        assert "Exception in ASGI application" not in srv.log.read_text()
+    finally:
+        stalled.transport.abort()
+        srv.stop()

@@ -67,6 +67,8 @@ class Connection:
         self.sub: proto.Subscription | None = None
         self.created = time.time()
         self.closed = False
+        self.stalled = False  # dropped because one send waited longer than send_timeout
+        self.sending_since: float | None = None  # monotonic time the current send started
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -105,10 +107,12 @@ class Connection:
                 kind, payload = queue.pop()
                 if not queue.full():
                     self._room.set()
+                self.sending_since = time.monotonic()
                 if kind == proto.BINARY:
                     await ws_send({"type": "websocket.send", "bytes": payload})
                 else:
                     await ws_send({"type": "websocket.send", "text": payload})
+                self.sending_since = None
         except asyncio.CancelledError:
             raise
         except Exception as e:  # the client went away mid-send: the reader sees the disconnect
@@ -133,6 +137,8 @@ class WebSocketManager:
         self._token: int | None = None
         self._dispatched = 0  # last event sequence number handed to the connections
         self._status_task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._owners: dict[str, asyncio.Task[Any]] = {}  # connection id -> task serving it
 
     # -- service lifecycle (Node.start / Node.stop) -------------------------------------
     async def start(self) -> None:
@@ -143,12 +149,15 @@ class WebSocketManager:
         self.emit_status("started")
         if self.settings.status_interval > 0:
             self._status_task = asyncio.create_task(self._status_loop())
+        if self.settings.send_timeout > 0:
+            self._watchdog = asyncio.create_task(self._watch_stalls())
 
     async def stop(self) -> None:
-        if self._status_task is not None:
-            self._status_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._status_task
+        for task in (self._status_task, self._watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.emit_status("stopping")
         if self._token is not None:
             self.bus.unsubscribe(self._token)
@@ -176,16 +185,44 @@ class WebSocketManager:
             count, size = await asyncio.to_thread(self.model.store.stat)
             self.emit_status("running", repo={"objects": count, "size": size})
 
+    async def _watch_stalls(self) -> None:
+        """Drop connections whose client stopped reading: one send waiting longer than
+        send_timeout. No close frame can reach such a client; when it reads again it
+        gets what was already written, then the end of the TCP stream (1006)."""
+        limit = self.settings.send_timeout
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = time.monotonic()
+            for conn in list(self.connections.values()):
+                since = conn.sending_since
+                if since is not None and now - since > limit and not conn.stalled:
+                    log.info("connection %s (%s): client stopped reading for %.0fs, dropping it",
+                             conn.id, conn.kind, now - since)
+                    conn.stalled = True
+                    owner = self._owners.get(conn.id)
+                    if owner is not None:
+                        owner.cancel()
+
     # -- connection registry ---------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def connection(self, websocket: WebSocket, kind: str) -> AsyncIterator[Connection]:
-        """Track an accepted WebSocket for the duration of the block (see module doc)."""
+        """Track an accepted WebSocket for the duration of the block (see module doc).
+        A stalled connection is ended by cancelling the block; the cancellation stops
+        at this context manager, so the code after the block runs normally."""
         conn = Connection(f"{self._prefix}-{next(self._ids)}", kind, websocket, self.settings.queue_size)
         self.connections[conn.id] = conn
+        owner = asyncio.current_task()
+        if owner is not None:
+            self._owners[conn.id] = owner
         conn._writer = asyncio.create_task(conn._write_loop())
         try:
             yield conn
+        except asyncio.CancelledError:
+            if not conn.stalled or owner is None:
+                raise
+            owner.uncancel()
         finally:
+            self._owners.pop(conn.id, None)
             self.connections.pop(conn.id, None)
             conn.closed = True
             conn.sub = None
