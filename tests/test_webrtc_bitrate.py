@@ -120,3 +120,52 @@ async def test_loss_lowers_bitrate_and_recovery_raises_it(srv) -> None:
             await stream.next_frame(timeout=5)
     finally:
         await stream.close()
+
+
+@pytest.fixture(scope="module")
+def rendition_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str, str]]:
+    repo = tmp_path_factory.mktemp("webrtc-renditions") / "repo"
+    repo.mkdir()
+    cids = add_to_repo(
+        repo,
+        {"video.mp4": make_mp4(4, bitrate=2_000_000, audio=False),
+         "video-240p.mp4": make_mp4(4, width=320, height=240, bitrate=400_000, audio=False)},
+        metadata=lambda c: {"video.mp4": {"renditions": [{"cid": c["video-240p.mp4"], "bitrate": 400_000}]}},
+    )
+    server = start_server(repo)
+    try:
+        yield server, cids["video.mp4"], cids["video-240p.mp4"]
+    finally:
+        server.stop()
+
+
+async def wait_size(stream: MediaStream, size: tuple[int, int], timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        frame = await stream.next_frame(timeout=5)
+        if (frame.width, frame.height) == size:
+            return
+    raise AssertionError(f"no {size} frame within {timeout}s")
+
+
+async def test_passthrough_switches_between_stored_renditions(rendition_srv) -> None:
+    server, cid, low = rendition_srv
+    stream = await stream_content(server.url, cid, tracks=("video",), loop=True)
+    try:
+        path = LossyPath(stream)
+        await wait_size(stream, (640, 480), 10)
+        path.rate = 0.3
+        down = await wait_change(stream, 0, lambda c: c["new_bitrate"] < c["old_bitrate"], 10)
+        assert down["new_bitrate"] == 400_000 and down["new_mode"] == "passthrough"
+        assert down["old_rendition"] is None and down["new_rendition"] == low
+        await wait_size(stream, (320, 240), 5)  # the stored 240p rendition, not re-encoded
+        stats = (await stream.stats())["server"]["tracks"]["video"]
+        assert stats["mode"] == "passthrough" and stats["rendition"] == low
+
+        path.rate = 0.0
+        seen = len(stream.quality_changes)
+        up = await wait_change(stream, seen, lambda c: c["new_bitrate"] > c["old_bitrate"], 20)
+        assert up["new_rendition"] is None and up["new_mode"] == "passthrough"
+        await wait_size(stream, (640, 480), 5)
+    finally:
+        await stream.close()

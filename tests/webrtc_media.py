@@ -59,9 +59,10 @@ if __name__ == "__main__":
           [s.codec_context.name for s in c.streams])
 
 
-def add_to_repo(repo, items: dict[str, bytes]) -> dict[str, str]:
+def add_to_repo(repo, items: dict[str, bytes], metadata=None) -> dict[str, str]:
     """Add ``items`` (name -> bytes) to the repo through the model, before its server starts
-    (a stopped server releases the repo); returns name -> CID."""
+    (a stopped server releases the repo); returns name -> CID. ``metadata(cids)`` may return
+    {name: values} to store as the metadata of those items."""
     import asyncio
 
     from ipfs_kit_py.node import Node
@@ -69,7 +70,10 @@ def add_to_repo(repo, items: dict[str, bytes]) -> dict[str, str]:
     async def run() -> dict[str, str]:
         node = Node(repo)
         try:
-            return {name: str((await node.model.add_bytes(data, name)).cid) for name, data in items.items()}
+            cids = {name: str((await node.model.add_bytes(data, name)).cid) for name, data in items.items()}
+            for name, values in (metadata(cids) if metadata else {}).items():
+                await node.model.metadata_set(cids[name], values)
+            return cids
         finally:
             node.close()
 

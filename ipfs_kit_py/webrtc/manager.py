@@ -30,7 +30,7 @@ from ..model import IPFSModel
 from . import datachannel
 from .bitrate import PRESETS, AdaptiveBitrateController, NetworkReport
 from .ice import rtc_configuration
-from .media import FRAMES, IPFSMediaStreamTrack, MediaInfo, SessionClock, probe
+from .media import FRAMES, IPFSMediaStreamTrack, MediaInfo, Rendition, SessionClock, probe
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +165,7 @@ class WebRTCStreamingManager:
                 reader.close()
 
         info = await asyncio.to_thread(inspect)
+        renditions = await self._renditions(cid, info) if info is not None and info.passthrough else []
         if info is not None:
             if "video" in options.tracks and info.video_codec is None and "audio" not in options.tracks:
                 raise SignalingError("no_video", f"{cid} has no video stream")
@@ -177,14 +178,14 @@ class WebRTCStreamingManager:
             if info is None or (kind == "video" and not info.video_codec) or (kind == "audio" and not info.audio_codec):
                 continue
             session.tracks[kind] = IPFSMediaStreamTrack(
-                kind, lambda: self.model.open(cid), info, clock, start=options.start, loop=options.loop,
-                target_bitrate=fixed, allow_passthrough=fixed is None)
+                kind, lambda c=None: self.model.open(c or cid), info, clock, start=options.start,
+                loop=options.loop, target_bitrate=fixed, allow_passthrough=fixed is None,
+                renditions=renditions if kind == "video" else None)
         if not session.tracks and not options.datachannel:
             await self.close_session(session.pc_id, "nothing to stream")
             raise SignalingError("not_media", f"{cid} has none of the requested tracks {list(options.tracks)}")
         if info is not None and info.video_codec and options.quality == "auto":
-            top = max(info.video_bitrate, 300_000)
-            session.controller = AdaptiveBitrateController(top, min_bitrate=min(250_000, top))
+            session.controller = self._controller(info, renditions)
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
@@ -208,6 +209,41 @@ class WebRTCStreamingManager:
             if channel.label == datachannel.LABEL:
                 datachannel.serve_channel(channel, self.model.car_export)
         return session
+
+    async def _renditions(self, cid: str, info: MediaInfo) -> list[Rendition]:
+        """Stored renditions of ``cid`` usable for passthrough switching, from its metadata
+        ``{"renditions": [{"cid": CID, "bitrate": bits/s}, ...]}`` (written at ingest)."""
+        try:
+            md = await self.model.metadata_get(cid)
+        except IPFSKitError:
+            return []
+        out = []
+        for r in (md.user or {}).get("renditions") or []:
+            try:
+                rcid, bitrate = str(r["cid"]), int(r["bitrate"])
+
+                def check(rcid: str = rcid) -> MediaInfo:
+                    reader = self.model.open(rcid)
+                    try:
+                        return probe(reader, reader.size)
+                    finally:
+                        reader.close()
+
+                rinfo = await asyncio.to_thread(check)
+            except (KeyError, TypeError, ValueError, IPFSKitError) as e:
+                log.warning("ignoring rendition %r of %s: %s", r, cid, e)
+                continue
+            if rinfo.passthrough and 0 < bitrate < info.video_bitrate:
+                out.append(Rendition(rcid, bitrate))
+        return out
+
+    @staticmethod
+    def _controller(info: MediaInfo, renditions: list[Rendition]) -> AdaptiveBitrateController:
+        top = max(info.video_bitrate, 300_000)
+        if renditions:  # the levels are the stored renditions
+            return AdaptiveBitrateController(top, min_bitrate=min(r.bitrate for r in renditions),
+                                             ladder=tuple(r.bitrate for r in renditions))
+        return AdaptiveBitrateController(top, min_bitrate=min(250_000, top))
 
     def _add_tracks(self, session: Session) -> None:
         for kind, track in session.tracks.items():
@@ -394,11 +430,13 @@ class WebRTCStreamingManager:
             change = ctl.update(report)
             if change is None:
                 continue
-            old_mode = video.desired_mode()
+            old_mode, old_rendition = video.desired()
             self.apply_bitrate(session, None if change.new >= ctl.max_bitrate else change.new)
+            new_mode, new_rendition = video.desired()
             data = {"pc_id": session.pc_id, "cid": session.cid, "old_bitrate": change.old,
                     "new_bitrate": change.new, "reason": change.reason, "old_mode": old_mode,
-                    "new_mode": video.desired_mode(), "fraction_lost": report.fraction_lost,
+                    "new_mode": new_mode, "old_rendition": old_rendition, "new_rendition": new_rendition,
+                    "fraction_lost": report.fraction_lost,
                     "rtt": report.rtt, "remb": report.remb}
             self.emit(NotificationType.WEBRTC_QUALITY_CHANGED, data)
             await self._notify(session, {"type": "quality_changed", **data})
@@ -428,8 +466,7 @@ class WebRTCStreamingManager:
         fixed = PRESETS.get(quality)
         video.allow_passthrough = fixed is None and video.info.passthrough
         if fixed is None and session.info is not None:
-            top = max(session.info.video_bitrate, 300_000)
-            session.controller = AdaptiveBitrateController(top, min_bitrate=min(250_000, top))
+            session.controller = self._controller(session.info, [r for r in video.renditions if r.cid])
             if session.state == "connected" and not any(
                     t.get_coro().__name__ == "_control" for t in session.tasks if not t.done()):
                 session.tasks.append(asyncio.create_task(self._control(session)))

@@ -40,6 +40,16 @@ log = logging.getLogger(__name__)
 PASSTHROUGH, TRANSCODE, FRAMES = "passthrough", "transcode", "frames"
 QUEUE_ITEMS = 32  # per track: about one second of video decoded or demuxed ahead
 AUDIO_RATE = 48000
+VIDEO_CLOCK = 90000  # output video timestamps: the RTP clock, whatever the source's time base
+VIDEO_TB = fractions.Fraction(1, VIDEO_CLOCK)
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """Another stored encoding of the same video: its CID and bits/s (None: the content itself)."""
+
+    cid: str | None
+    bitrate: int
 
 
 class NotMedia(InvalidArgument):
@@ -129,14 +139,19 @@ _EOF = object()
 class IPFSMediaStreamTrack(MediaStreamTrack):
     """Video or audio of one IPFS file, paced in real time.
 
-    ``open_reader`` returns a fresh seekable file object over the content
-    (``lambda: model.open(cid)``). ``output`` is decided after negotiation:
-    ``packets`` (H.264 negotiated: passthrough or own encoder) or ``frames``.
+    ``open_reader(None)`` returns a fresh seekable file object over the content,
+    ``open_reader(cid)`` one over a stored rendition of it
+    (``lambda c=None: model.open(c or cid)``). ``renditions`` are other
+    encodings of the same video (H.264 without B-frames, same timeline) that
+    passthrough switches to, at a keyframe, when the target bitrate falls.
+    ``output`` is decided after negotiation: ``packets`` (H.264 negotiated:
+    passthrough or own encoder) or ``frames``.
     """
 
-    def __init__(self, kind: str, open_reader: Callable[[], IO[bytes]], info: MediaInfo,
+    def __init__(self, kind: str, open_reader: Callable[[str | None], IO[bytes]], info: MediaInfo,
                  clock: SessionClock | None = None, *, start: float = 0.0, loop: bool = False,
-                 target_bitrate: int | None = None, allow_passthrough: bool = True) -> None:
+                 target_bitrate: int | None = None, allow_passthrough: bool = True,
+                 renditions: list[Rendition] | None = None) -> None:
         super().__init__()
         if kind not in ("video", "audio"):
             raise ValueError("kind must be video or audio")
@@ -151,6 +166,9 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
         # the bitrate the controller wants; None: the source's (passthrough when allowed)
         self.target_bitrate = target_bitrate
         self.mode: str | None = None  # current video mode, changes at keyframes
+        # passthrough sources, lowest bitrate first; None is the content itself
+        self.renditions = sorted([*(renditions or []), Rendition(None, info.video_bitrate)], key=lambda r: r.bitrate)
+        self.rendition: str | None = None  # the one being sent
         self.frames_sent = 0
         self.first_frame_at: float | None = None
         self.error: BaseException | None = None
@@ -182,16 +200,27 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
         self._stopping.set()
         super().stop()
 
-    def desired_mode(self) -> str:
+    def desired(self) -> tuple[str, str | None]:
+        """(mode, rendition CID or None for the content itself) for the current target."""
         if self.output == "frames":
-            return FRAMES
-        if self.allow_passthrough and (
-                self.target_bitrate is None or self.target_bitrate >= self.info.video_bitrate * 0.9):
-            return PASSTHROUGH
-        return TRANSCODE
+            return FRAMES, None
+        if not self.allow_passthrough:
+            return TRANSCODE, None
+        target = self.target_bitrate
+        if target is None or target >= self.info.video_bitrate * 0.9:
+            return PASSTHROUGH, None
+        fitting = [r for r in self.renditions if r.bitrate <= target * 1.1]
+        if fitting:
+            return PASSTHROUGH, fitting[-1].cid
+        if len(self.renditions) > 1:  # below every rendition: the smallest one
+            return PASSTHROUGH, self.renditions[0].cid
+        return TRANSCODE, None
+
+    def desired_mode(self) -> str:
+        return self.desired()[0]
 
     def stats(self) -> dict[str, Any]:
-        return {"kind": self.kind, "mode": self.mode, "frames_sent": self.frames_sent,
+        return {"kind": self.kind, "mode": self.mode, "rendition": self.rendition, "frames_sent": self.frames_sent,
                 "target_bitrate": self.target_bitrate, "source_bitrate": self.info.video_bitrate}
 
     # -- the worker thread ----------------------------------------------------------------
@@ -222,73 +251,89 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
         if not self._stopping.is_set():
             self._put(loop, _EOF)
 
-    def _open(self, kind: str) -> tuple[Any, Any]:
-        container = av.open(self.open_reader(), mode="r")
+    def _open(self, kind: str, rendition: str | None = None, at: float | None = None) -> tuple[Any, Any]:
+        container = av.open(self.open_reader(rendition), mode="r")
         stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
         stream.thread_type = "SLICE"  # frame threading would delay every decoded frame
-        if self.start_at:
-            container.seek(int(self.start_at / stream.time_base), stream=stream, backward=True)
+        if at:
+            container.seek(int(at / stream.time_base), stream=stream, backward=True)
         return container, stream
 
     def _run_video(self, loop: asyncio.AbstractEventLoop) -> None:
-        container, stream = self._open("video")
-        tb = stream.time_base
-        bsf = av.BitStreamFilterContext("h264_mp4toannexb", stream) if self.info.passthrough else None
+        """Demux the current source; at a keyframe where the wanted source changes (another
+        rendition), reopen at that time. Output timestamps are seconds on one timeline
+        (in 1/90000), so switching and looping never move them backwards."""
+        resume: float | None = self.start_at or None  # source time to continue from
+        exact = False  # True after a switch: start at the first keyframe at or after ``resume``
+        base: float | None = None  # source time that became output time 0
+        offset = 0.0  # output seconds added per loop
+        end = 0.0  # output end time so far
         encoder: Encoder | None = None
-        base: int | None = None  # source pts that becomes 0
-        offset = 0  # added when looping
-        end = 0
-        try:
-            while not self._stopping.is_set():
+        while not self._stopping.is_set():
+            mode, source = self.desired()
+            if mode != PASSTHROUGH:
+                source = None  # decoding always starts from the content itself
+            container, stream = self._open("video", source, resume)
+            self.rendition = source
+            tb = stream.time_base
+            bsf = av.BitStreamFilterContext("h264_mp4toannexb", stream) if source or self.info.passthrough else None
+            started, switch_at = False, None
+            try:
                 for packet in container.demux(stream):
                     if self._stopping.is_set():
                         return
                     if packet.pts is None or packet.size == 0:
                         continue
+                    t = float(packet.pts * tb)
+                    if not started:
+                        if not packet.is_keyframe or (exact and resume is not None and t < resume - 0.02):
+                            continue
+                        started = True
+                        if base is None:
+                            base = t
                     if packet.is_keyframe:
-                        self.mode = self.desired_mode()
-                    if self.mode is None:
-                        continue  # wait for the first keyframe
-                    if base is None:
-                        base = packet.pts
-                    pts = packet.pts - base + offset
-                    if pts < 0:  # before the requested start position
-                        if self.mode != PASSTHROUGH:
-                            for _ in packet.decode():
-                                pass
-                        continue
-                    end = max(end, pts + (packet.duration or 0))
+                        want_mode, want_source = self.desired()
+                        if (want_source if want_mode == PASSTHROUGH else None) != source:
+                            switch_at = t  # another source from this keyframe on
+                            break
+                        self.mode = want_mode
+                    assert base is not None
+                    out_t = t - base + offset
+                    end = max(end, out_t + float((packet.duration or 0) * tb))
                     out: list[Any] = []
                     if self.mode == PASSTHROUGH and bsf is not None:
                         for p in bsf.filter(packet):
-                            p.pts = p.dts = pts
-                            p.time_base = tb
+                            p.pts = p.dts = round(out_t * VIDEO_CLOCK)
+                            p.time_base = VIDEO_TB
                             out.append(p)
                     else:
                         for frame in packet.decode():
-                            frame.pts = pts if frame.pts is None else frame.pts - base + offset
-                            frame.time_base = tb
+                            ft = float(frame.pts * tb) - base + offset if frame.pts is not None else out_t
+                            frame.pts = round(ft * VIDEO_CLOCK)
+                            frame.time_base = VIDEO_TB
                             if self.mode == FRAMES:
                                 out.append(frame)
                                 continue
                             bitrate = self.target_bitrate or self.info.video_bitrate or 1_000_000
                             if encoder is None or not encoder.matches(frame, bitrate):
-                                encoder = Encoder(frame, bitrate, tb, self.info.fps)
+                                encoder = Encoder(frame, bitrate, VIDEO_TB, self.info.fps)
                             for p in encoder.encode(frame):
-                                p.time_base = tb
+                                p.time_base = VIDEO_TB
                                 out.append(p)
                     for item in out:
                         if not self._put(loop, item):
                             return
-                if not self.loop:
-                    return
-                container.seek(0, stream=stream)
-                offset, base = end, None
-        finally:
-            container.close()
+            finally:
+                container.close()
+            if switch_at is not None:
+                resume, exact = switch_at, True
+                continue
+            if not self.loop:
+                return
+            resume, exact, base, offset = None, False, None, end
 
     def _run_audio(self, loop: asyncio.AbstractEventLoop) -> None:
-        container, stream = self._open("audio")
+        container, stream = self._open("audio", None, self.start_at)
         resampler = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE)
         rate_tb = fractions.Fraction(1, AUDIO_RATE)
         base: float | None = None
