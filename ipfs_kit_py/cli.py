@@ -21,7 +21,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, BinaryIO, TypeVar
 
 import click
 import typer
@@ -127,9 +127,8 @@ async def stream_out(chunks: AsyncIterator[bytes]) -> None:
     sys.stdout.buffer.flush()
 
 
-async def read_stream(f: object) -> AsyncIterator[bytes]:
-    read = f.read  # type: ignore[attr-defined]
-    while chunk := await asyncio.to_thread(read, READ_SIZE):
+async def read_stream(f: BinaryIO) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(f.read, READ_SIZE):
         yield chunk
 
 

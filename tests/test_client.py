@@ -285,3 +285,10 @@ async def test_car_streams_between_nodes(shared_server: ServerProcess, tmp_path:
         finally:
             await local.close()
         assert b"".join([c async for c in remote.cat(cid)]) == data
+
+
+def test_get_truncated_tar_leaves_no_half_file(tmp_path: Path) -> None:
+    data = _tar(("Qmroot", None, None), ("Qmroot/big", b"x" * 200_000, None))
+    with pytest.raises(IPFSKitError, match="tar"):
+        extract_tar(io.BytesIO(data[:100_000]), tmp_path / "o")
+    assert [p.name for p in (tmp_path / "o").iterdir()] == []

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import PathError
+from ..errors import IPFSKitError, PathError
 
 COPY_SIZE = 1 << 20
 
@@ -107,7 +107,14 @@ def extract_tar(fileobj: io.RawIOBase | io.BufferedIOBase, dest: str | os.PathLi
     As Kubo's ``ipfs get -o``, the first path component (the requested CID or
     name) becomes ``dest`` itself.
     """
-    out = Path(dest)
+    try:
+        return _extract(fileobj, Path(dest), progress)
+    except tarfile.TarError as e:
+        raise IPFSKitError(f"malformed tar stream: {e}") from None
+
+
+def _extract(fileobj: io.RawIOBase | io.BufferedIOBase, out: Path,
+             progress: Callable[[int], None] | None) -> int:
     base: str | None = None  # real path of dest once the root entry made it
     written = 0
     with tarfile.open(fileobj=fileobj, mode="r|") as tar:
@@ -128,13 +135,17 @@ def extract_tar(fileobj: io.RawIOBase | io.BufferedIOBase, dest: str | os.PathLi
                 src = tar.extractfile(member)
                 assert src is not None
                 tmp = target.with_name(target.name + ".part")
-                with open(tmp, "wb") as f:
-                    while piece := src.read(COPY_SIZE):
-                        f.write(piece)
-                        written += len(piece)
-                        if progress:
-                            progress(written)
-                os.replace(tmp, target)
+                try:
+                    with open(tmp, "wb") as f:
+                        while piece := src.read(COPY_SIZE):
+                            f.write(piece)
+                            written += len(piece)
+                            if progress:
+                                progress(written)
+                    os.replace(tmp, target)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)  # a broken stream leaves no half file behind
+                    raise
             elif member.issym():
                 if target.is_symlink() or target.is_file():
                     target.unlink()
