@@ -57,3 +57,27 @@ def test_mcp_request_forms() -> None:
     authorize("pin_add", "peerA", {"peerA"})
     with pytest.raises(Unauthorized):
         authorize("pin_add", "peerB", {"peerA"})
+
+
+def test_bitswap_message_roundtrip() -> None:
+    from ipfs_kit_py.p2p.bitswap import (
+        DONT_HAVE,
+        WANT_HAVE,
+        Message,
+        WantEntry,
+        decode_message,
+        encode_message,
+    )
+
+    leaf = b"leaf bytes"
+    raw = CID.hash(leaf, RAW)
+    v0 = CID(0, 0x70, b"\x12\x20" + bytes(32))
+    msg = Message(wants=[WantEntry(raw, 5, want_type=WANT_HAVE, send_dont_have=True), WantEntry(v0, cancel=True)],
+                  blocks=[(raw, leaf)], presences=[(v0, DONT_HAVE)])
+    back = decode_message(encode_message(msg))
+    assert back.wants == msg.wants and back.presences == msg.presences
+    assert back.blocks == [(raw, leaf)]  # the CID is recomputed from the bytes and the prefix
+    tampered = decode_message(encode_message(Message(blocks=[(raw, b"other bytes")])))
+    assert tampered.blocks[0][0] != raw  # a block never claims a CID its bytes do not hash to
+    with pytest.raises(FramingError):
+        decode_message(b"\x0a\xff\xff\xff")

@@ -20,6 +20,7 @@ from ..errors import ChannelUnavailable, InvalidArgument, IPFSKitError, NotFound
 from ..events import NotificationType
 from ..node import Node
 from . import content_protocol, mcp_protocol, metadata_protocol
+from .bitswap import Bitswap
 from .peer import IPFSLibp2pPeer, split_peer_addr
 from .stream import P2PStream
 
@@ -40,6 +41,8 @@ class Libp2pService:
         )
         self.transfers: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.content = content_protocol.ContentServer(node.model, s.max_message, s.accept_push)
+        # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
+        self.bitswap = Bitswap(self.peer, node.model.store, serve=s.role in SERVING_ROLES)
         if s.role in SERVING_ROLES:  # a leecher serves nothing
             self.peer.register_protocol_handler(mcp_protocol.PROTOCOL_ID, self._handle_mcp)
             self.peer.register_protocol_handler(content_protocol.PROTOCOL_ID, self.content.handle)
@@ -132,6 +135,25 @@ class Libp2pService:
         return await self._run_transfer(tid, content_protocol.fetch(
             self.peer, self.node.model, pid, cid, offset=offset, length=length, pin=pin,
             max_message=self.settings.max_message, transfer_id=tid))
+
+    async def bitswap_fetch(self, cid: str, source_peer: str | None = None, *, pin: bool = False) -> dict[str, Any]:
+        """Fetch ``cid``'s DAG over bitswap from ``source_peer`` (default: every connected peer)."""
+        peers = [await self.resolve_peer(source_peer)] if source_peer else None
+        tid = uuid.uuid4().hex[:16]
+        root = content_protocol.CID.decode(cid)
+        transfer = content_protocol.Transfer(self.node.model, str(root), source_peer or "*", "receive", "bitswap",
+                                             transfer_id=tid)
+        transfer.start()
+        try:
+            blocks, size = await self._run_transfer(tid, self.bitswap.fetch_dag(root, peers))
+            if pin:
+                await self.node.model.pin_add(root)
+        except BaseException as e:
+            transfer.failed(e)
+            raise
+        transfer.blocks, transfer.bytes = blocks, size
+        transfer.completed()
+        return {"cid": str(root), "blocks": blocks, "bytes": size, "transfer_id": tid, "pinned": pin}
 
     def cancel_transfer(self, transfer_id: str) -> bool:
         task = self.transfers.get(transfer_id)
@@ -229,6 +251,17 @@ def register(app: FastAPI, node: Node) -> None:
                 _need(request, "arg"), _need(request, "peer"), offset=_query_int(request, "offset"),
                 length=_query_int(request, "length"), pin=_query_bool(request, "pin", False),
                 transfer_id=request.query_params.get("id"))
+            return JSONResponse(result)
+        except Exception as e:  # noqa: BLE001
+            return _error(e)
+
+    @app.post("/api/v0/libp2p/bitswap/fetch", tags=["libp2p"],
+              summary="Fetch a CID over bitswap (from Kubo or any IPFS peer): arg=<cid>[&peer=<multiaddr or peer ID>]"
+                      "[&pin=false]")
+    async def libp2p_bitswap_fetch(request: Request) -> Response:
+        try:
+            result = await _svc(node).bitswap_fetch(_need(request, "arg"), request.query_params.get("peer"),
+                                                   pin=_query_bool(request, "pin", False))
             return JSONResponse(result)
         except Exception as e:  # noqa: BLE001
             return _error(e)

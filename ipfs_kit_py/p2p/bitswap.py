@@ -1,0 +1,340 @@
+"""Bitswap 1.2.0 (also 1.1.0 / 1.0.0), served from and stored into our blockstore.
+
+Wire format (https://specs.ipfs.tech/bitswap-protocol/): each message is
+``uvarint(len) || protobuf Message``; the protobuf is encoded by hand here.
+Like go-libp2p (Kubo), every peer SENDS on a stream it opened itself and only
+READS streams the other side opened. py-libp2p's bundled bitswap answers on
+the stream Kubo opened, which Kubo never reads, so Kubo cannot fetch from it;
+this implementation replies on its own outbound stream.
+
+Serving (roles master/worker): want-block -> the block (or DONT_HAVE when
+asked), want-have -> HAVE / DONT_HAVE. Fetching: want-block with
+send-dont-have to the given (or all connected) peers; every block received is
+hashed against its CID before it is stored; unwanted blocks are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..content import dag
+from ..content.blockstore import Blockstore
+from ..content.cid import CID, DAG_PB, decode_varint, encode_varint
+from ..content.dagpb import _fields
+from ..errors import BlockNotFound, CorruptBlock
+from .framing import FrameDecoder, FramingError
+from .stream import P2PStream
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ["/ipfs/bitswap/1.2.0", "/ipfs/bitswap/1.1.0", "/ipfs/bitswap/1.0.0"]
+MAX_MESSAGE = (4 << 20) + 1024  # the spec's 4 MiB message, plus slack
+MAX_BLOCKS_PER_MESSAGE = 2 << 20  # bytes of blocks batched into one reply
+WANT_BLOCK, WANT_HAVE = 0, 1
+HAVE, DONT_HAVE = 0, 1
+SHA2_256 = 0x12
+
+
+# -- messages (pure) ----------------------------------------------------------------------------
+@dataclass(slots=True)
+class WantEntry:
+    cid: CID
+    priority: int = 1
+    cancel: bool = False
+    want_type: int = WANT_BLOCK
+    send_dont_have: bool = False
+
+
+@dataclass(slots=True)
+class Message:
+    wants: list[WantEntry] = field(default_factory=list)
+    full: bool = False
+    blocks: list[tuple[CID, bytes]] = field(default_factory=list)
+    presences: list[tuple[CID, int]] = field(default_factory=list)
+
+
+def _pb_bytes(fno: int, data: bytes) -> bytes:
+    return encode_varint(fno << 3 | 2) + encode_varint(len(data)) + data
+
+
+def _pb_int(fno: int, n: int) -> bytes:
+    return encode_varint(fno << 3) + encode_varint(n)
+
+
+def cid_prefix(cid: CID) -> bytes:
+    code, p = decode_varint(cid.multihash, 0)
+    length, _ = decode_varint(cid.multihash, p)
+    return encode_varint(cid.version) + encode_varint(cid.codec) + encode_varint(code) + encode_varint(length)
+
+
+def cid_from_prefix(prefix: bytes, data: bytes) -> CID:
+    version, p = decode_varint(prefix, 0)
+    codec, p = decode_varint(prefix, p)
+    code, p = decode_varint(prefix, p)
+    length, p = decode_varint(prefix, p)
+    if code != SHA2_256 or length != 32:
+        raise CorruptBlock(f"unsupported multihash 0x{code:x}/{length} in a bitswap block")
+    mh = b"\x12\x20" + hashlib.sha256(data).digest()
+    if version == 0:
+        return CID(0, DAG_PB, mh)
+    return CID(1, codec, mh)
+
+
+def encode_message(msg: Message) -> bytes:
+    """The protobuf body (without the length prefix)."""
+    out = bytearray()
+    if msg.wants or msg.full:
+        wl = bytearray()
+        for w in msg.wants:
+            e = _pb_bytes(1, bytes(w.cid)) + _pb_int(2, w.priority)
+            if w.cancel:
+                e += _pb_int(3, 1)
+            if w.want_type:
+                e += _pb_int(4, w.want_type)
+            if w.send_dont_have:
+                e += _pb_int(5, 1)
+            wl += _pb_bytes(1, e)
+        if msg.full:
+            wl += _pb_int(2, 1)
+        out += _pb_bytes(1, bytes(wl))
+    for cid, data in msg.blocks:
+        out += _pb_bytes(3, _pb_bytes(1, cid_prefix(cid)) + _pb_bytes(2, data))
+    for cid, kind in msg.presences:
+        out += _pb_bytes(4, _pb_bytes(1, bytes(cid)) + _pb_int(2, kind))
+    return bytes(out)
+
+
+def decode_message(body: bytes) -> Message:
+    """Parse a Message; blocks get the CID of their bytes (1.0.0 blocks count as CIDv0)."""
+    msg = Message()
+    try:
+        for fno, wt, val in _fields(body):
+            if fno == 1 and wt == 2:
+                for f2, w2, v2 in _fields(val):
+                    if f2 == 1 and w2 == 2:
+                        entry = WantEntry(CID(0, DAG_PB, b""))
+                        for f3, _w3, v3 in _fields(v2):
+                            if f3 == 1:
+                                entry.cid = CID.from_bytes(bytes(v3))
+                            elif f3 == 2:
+                                entry.priority = v3
+                            elif f3 == 3:
+                                entry.cancel = bool(v3)
+                            elif f3 == 4:
+                                entry.want_type = v3
+                            elif f3 == 5:
+                                entry.send_dont_have = bool(v3)
+                        if entry.cid.multihash:
+                            msg.wants.append(entry)
+                    elif f2 == 2:
+                        msg.full = bool(v2)
+            elif fno == 2 and wt == 2:  # bitswap 1.0.0: bare dag-pb block bytes
+                data = bytes(val)
+                msg.blocks.append((CID(0, DAG_PB, b"\x12\x20" + hashlib.sha256(data).digest()), data))
+            elif fno == 3 and wt == 2:
+                prefix, data = b"", b""
+                for f2, _w2, v2 in _fields(val):
+                    if f2 == 1:
+                        prefix = bytes(v2)
+                    elif f2 == 2:
+                        data = bytes(v2)
+                msg.blocks.append((cid_from_prefix(prefix, data), data))
+            elif fno == 4 and wt == 2:
+                cid, kind = None, HAVE
+                for f2, _w2, v2 in _fields(val):
+                    if f2 == 1:
+                        cid = CID.from_bytes(bytes(v2))
+                    elif f2 == 2:
+                        kind = v2
+                if cid is not None:
+                    msg.presences.append((cid, kind))
+    except (ValueError, IndexError) as e:
+        raise FramingError(f"malformed bitswap message: {e}") from None
+    return msg
+
+
+def frame(msg: Message) -> bytes:
+    body = encode_message(msg)
+    return encode_varint(len(body)) + body
+
+
+# -- the engine -------------------------------------------------------------------------------
+class Bitswap:
+    """Bitswap on an :class:`~ipfs_kit_py.p2p.peer.IPFSLibp2pPeer` over a :class:`Blockstore`."""
+
+    def __init__(self, peer: Any, store: Blockstore, *, serve: bool = True) -> None:
+        self.peer = peer
+        self.store = store
+        self.serve = serve
+        self._wants: dict[bytes, asyncio.Future[bytes]] = {}  # multihash -> waiter
+        self._dont_have: dict[bytes, set[str]] = {}
+        self._asked: dict[bytes, set[str]] = {}  # multihash -> peers we asked
+        self._senders: dict[str, P2PStream] = {}
+        self._send_locks: dict[str, asyncio.Lock] = {}
+        self.blocks_received = 0
+        self.blocks_sent = 0
+        self.rejected = 0
+        for pid in PROTOCOLS:
+            peer.register_protocol_handler(pid, self._handle)
+
+    # -- sending (always on our own outbound stream) --
+    async def send(self, peer_id: str, msg: Message) -> None:
+        lock = self._send_locks.setdefault(peer_id, asyncio.Lock())
+        data = frame(msg)
+        async with lock:
+            for attempt in (1, 2):
+                stream = self._senders.get(peer_id)
+                try:
+                    if stream is None:
+                        stream = await self.peer.new_stream(peer_id, PROTOCOLS)
+                        self._senders[peer_id] = stream
+                    await stream.write(data)
+                    return
+                except ConnectionError:
+                    self._senders.pop(peer_id, None)
+                    if attempt == 2:
+                        raise
+
+    # -- receiving --
+    async def _handle(self, stream: P2PStream) -> None:
+        decoder = FrameDecoder(MAX_MESSAGE)
+        while True:
+            data = await stream.read_some()
+            if not data:
+                return
+            for body in decoder.feed(data):  # FramingError: the peer resets this stream only
+                await self._on_message(stream.peer_id, decode_message(body))
+
+    async def _on_message(self, peer_id: str, msg: Message) -> None:
+        if msg.blocks:
+            await self._on_blocks(peer_id, msg.blocks)
+        for cid, kind in msg.presences:
+            if kind == DONT_HAVE:
+                self._dont_have.setdefault(cid.multihash, set()).add(peer_id)
+                fut = self._wants.get(cid.multihash)
+                if fut is not None and not fut.done() and self._asked.get(cid.multihash, set()) <= self._dont_have[cid.multihash]:
+                    fut.set_exception(BlockNotFound(f"no peer has {cid}"))
+        wants = [w for w in msg.wants if not w.cancel]
+        if wants and self.serve:
+            await self._answer_wants(peer_id, wants)
+
+    async def _on_blocks(self, peer_id: str, blocks: list[tuple[CID, bytes]]) -> None:
+        keep = []
+        for cid, data in blocks:
+            fut = self._wants.get(cid.multihash)
+            if fut is None or fut.done():
+                continue  # we did not ask for it: dropped (its CID was computed from its bytes)
+            keep.append((cid, data, fut))
+        if not keep:
+            return
+
+        def put() -> None:
+            for cid, data, _ in keep:
+                self.store.put(cid, data)
+
+        await asyncio.to_thread(put)
+        for _cid, data, fut in keep:
+            self.blocks_received += 1
+            if not fut.done():
+                fut.set_result(data)
+
+    async def _answer_wants(self, peer_id: str, wants: list[WantEntry]) -> None:
+        def lookup() -> tuple[list[tuple[CID, bytes]], list[tuple[CID, int]]]:
+            blocks, presences = [], []
+            for w in wants:
+                has = self.store.has(w.cid)
+                if w.want_type == WANT_BLOCK and has:
+                    blocks.append((w.cid, self.store.get(w.cid)))
+                elif w.want_type == WANT_HAVE and has:
+                    presences.append((w.cid, HAVE))
+                elif not has and w.send_dont_have:
+                    presences.append((w.cid, DONT_HAVE))
+            return blocks, presences
+
+        blocks, presences = await asyncio.to_thread(lookup)
+        batch: list[tuple[CID, bytes]] = []
+        size = 0
+        for cid, data in blocks:
+            if batch and size + len(data) > MAX_BLOCKS_PER_MESSAGE:
+                await self.send(peer_id, Message(blocks=batch))
+                batch, size = [], 0
+            batch.append((cid, data))
+            size += len(data)
+        if batch or presences:
+            await self.send(peer_id, Message(blocks=batch, presences=presences))
+        self.blocks_sent += len(blocks)
+
+    # -- fetching --
+    async def get_blocks(self, cids: Iterable[CID], peers: list[str] | None = None,
+                         timeout: float = 60.0) -> list[bytes]:
+        """Fetch blocks we lack from ``peers`` (default: every connected peer)."""
+        cids = list(cids)
+        targets = peers or self.peer.get_connected_peers()
+        if not targets:
+            raise BlockNotFound("no connected peer to ask")
+        loop = asyncio.get_running_loop()
+        futs = []
+        missing = []
+        for cid in cids:
+            have = await asyncio.to_thread(self.store.has, cid)
+            if have:
+                fut: asyncio.Future[bytes] = loop.create_future()
+                fut.set_result(await asyncio.to_thread(self.store.get, cid))
+            else:
+                fut = self._wants.get(cid.multihash) or loop.create_future()
+                self._wants[cid.multihash] = fut
+                self._asked.setdefault(cid.multihash, set()).update(targets)
+                missing.append(cid)
+            futs.append(fut)
+        if missing:
+            msg = Message(wants=[WantEntry(c, want_type=WANT_BLOCK, send_dont_have=True) for c in missing])
+            for p in targets:
+                try:
+                    await self.send(p, msg)
+                except ConnectionError as e:
+                    log.info("bitswap: cannot send wants to %s: %s", p, e)
+        try:
+            async with asyncio.timeout(timeout):
+                return list(await asyncio.gather(*futs))
+        finally:
+            for cid in missing:
+                fut = self._wants.get(cid.multihash)
+                if fut is not None and fut.done():
+                    self._wants.pop(cid.multihash, None)
+                    self._asked.pop(cid.multihash, None)
+                    self._dont_have.pop(cid.multihash, None)
+            stale = [c for c in missing if c.multihash in self._wants]
+            if stale:  # timed out or failed: cancel what is still wanted
+                for c in stale:
+                    self._wants.pop(c.multihash, None)
+                    self._asked.pop(c.multihash, None)
+                cancel = Message(wants=[WantEntry(c, cancel=True) for c in stale])
+                for p in targets:
+                    try:
+                        await self.send(p, cancel)
+                    except ConnectionError:
+                        pass
+
+    async def fetch_dag(self, root: CID | str, peers: list[str] | None = None, *,
+                        window: int = 32, timeout: float = 120.0) -> tuple[int, int]:
+        """Fetch every block of the DAG under ``root``; returns (blocks, bytes)."""
+        root = CID.decode(root)
+        count = size = 0
+        level = [root]
+        async with asyncio.timeout(timeout):
+            while level:
+                nxt: list[CID] = []
+                for i in range(0, len(level), window):
+                    part = level[i:i + window]
+                    datas = await self.get_blocks(part, peers)
+                    for cid, data in zip(part, datas, strict=True):
+                        count += 1
+                        size += len(data)
+                        nxt.extend(await asyncio.to_thread(dag.links, self.store, cid))
+                level = nxt
+        return count, size
