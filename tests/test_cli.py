@@ -238,16 +238,15 @@ def test_bad_input_exit_1_with_clear_message(mode: Mode) -> None:
     assert p.returncode == 1 and b"-r" in p.stderr
 
 
-def test_progress_bar_only_on_a_terminal(mode: Mode) -> None:
-    f = mode.tmp / "tty.bin"
-    f.write_bytes(MIB)
+def run_on_tty(mode: Mode, *args: str | Path) -> tuple[bytes, bytes]:
+    """Run the CLI with stderr on a pseudo-terminal; return (stdout, what the terminal got)."""
     master, slave = pty.openpty()
-    cmd = [sys.executable, "-m", "ipfs_kit_py.cli", "--repo", str(mode.repo), "add", str(f)]
+    cmd = [sys.executable, "-m", "ipfs_kit_py.cli", "--repo", str(mode.repo), *map(str, args)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=slave, cwd=ROOT,
                             env={**os.environ, "COLUMNS": "100", "TERM": "xterm"})
     os.close(slave)
-    seen = b""
     out = proc.communicate(timeout=60)[0]
+    seen = b""
     while select.select([master], [], [], 0.2)[0]:
         try:
             chunk = os.read(master, 65536)
@@ -257,9 +256,20 @@ def test_progress_bar_only_on_a_terminal(mode: Mode) -> None:
             break
         seen += chunk
     os.close(master)
-    assert proc.returncode == 0
-    assert out.decode() == f"added {FILE['1MiB']['cid']['v0']} tty.bin\n"  # stdout stays clean
-    assert b"adding" in seen  # the bar was drawn on the terminal (stderr)
+    assert proc.returncode == 0, seen.decode(errors="replace")
+    return out, seen
+
+
+def test_progress_bar_only_on_a_terminal(mode: Mode) -> None:
+    f = mode.tmp / "tty.bin"
+    f.write_bytes(MIB)
+    cid = FILE["1MiB"]["cid"]["v0"]
+    out, tty = run_on_tty(mode, "add", f)
+    assert out.decode() == f"added {cid} tty.bin\n"  # stdout stays clean
+    assert b"adding" in tty and b"MB" in tty  # the bar was drawn on the terminal (stderr)
+    out, tty = run_on_tty(mode, "get", cid, "-o", mode.tmp / "tty-got.bin")
+    assert b"getting" in tty and (mode.tmp / "tty-got.bin").read_bytes() == MIB
+    assert run_on_tty(mode, "add", "-q", f)[1] == b""  # -q: no bar
 
 
 def test_serve_command(tmp_path: Path) -> None:
