@@ -328,9 +328,7 @@ class IPFSModel:
         def run() -> CID:
             cid = self.resolve(path)
             if recursive:
-                for c in dag.walk(self.store, cid):  # Kubo checks the whole DAG is present
-                    if not self.store.has(c):
-                        raise BlockNotFound(f"block {c} of {cid} is not in the repo")
+                self._require_dag(cid)  # Kubo checks the whole DAG is present
             elif not self.store.has(cid):
                 raise BlockNotFound(f"block {cid} not found")
             return cid
@@ -493,11 +491,22 @@ class IPFSModel:
             roots = parser.roots or []
             count = parser.blocks
             if pin_roots:
+                # as Kubo: the blocks stay imported, but a root whose DAG is incomplete
+                # is not pinned (GC would then trip over the missing blocks)
                 for r in roots:
-                    if not self.store.has(r):
-                        raise CorruptBlock(f"CAR root {r} is not among its blocks")
+                    await asyncio.to_thread(self._require_dag, r)
+                for r in roots:
                     await self._after_add(Entry(r, 0, 0), pin=True)
         return roots, count
+
+    def _require_dag(self, root: CID) -> None:
+        """Raise BlockNotFound unless every block under ``root`` is in the repo."""
+        try:
+            for c in dag.walk(self.store, root):  # reading a missing node raises
+                if not self.store.has(c):
+                    raise BlockNotFound(f"block {c} is missing")
+        except BlockNotFound as e:
+            raise BlockNotFound(f"the DAG under {root} is incomplete: {e}") from None
 
     def _spill(self, blocks: list[tuple[CID, bytes]]) -> list[CID]:
         new = []

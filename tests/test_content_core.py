@@ -339,3 +339,17 @@ def test_cli_args_override_env_and_repo_lock(tmp_path: Path) -> None:
     r1.unlock()
     assert not r2.is_locked()
     assert NotificationType.CONTENT_ADDED == "content_added"
+
+
+async def test_car_import_refuses_to_pin_an_incomplete_dag(model: tuple[IPFSModel, list[dict]], tmp_path: Path) -> None:
+    m, _ = model
+    src = Blockstore(tmp_path / "src")
+    root = import_bytes(stream_bytes(1_000_000), src).cid
+    blocks = [(c, src.get(c)) for c in dag.walk(src, root)]
+    car = b"".join(write_car([root], blocks[:-1]))  # the last leaf left out
+    with pytest.raises(BlockNotFound, match="incomplete"):
+        await m.car_import([car])
+    assert m.index.pin_type(str(root)) is None
+    assert await m.gc()  # GC still works: the imported blocks are unpinned
+    with pytest.raises(BlockNotFound):
+        await m.ls(CID.hash(b"no such raw block", 0x55))

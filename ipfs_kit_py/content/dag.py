@@ -148,6 +148,7 @@ class LsEntry:
 def ls(store: Blockstore, cid: CID, *, resolve_children: bool = True) -> list[LsEntry]:
     node, type_ = load(store, cid)
     if node is None:
+        store.size(cid)  # a raw block has no links, but it must exist
         return []
     out = []
     for lk in dir_links(store, cid, node, type_):
