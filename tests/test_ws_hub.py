@@ -463,3 +463,32 @@ async def test_client_that_stops_reading_is_dropped_after_send_timeout(tmp_path:
     finally:
         stalled.transport.abort()
         srv.stop()
+
+
+async def test_protocol_keepalive_pings_and_drops_silent_client(tmp_path: Path) -> None:
+    """The server pings; a client that never answers gets close code 1011."""
+    srv = start_server(tmp_path / "repo", env={"IPFS_KIT_WEBSOCKET_PING_INTERVAL": "0.2",
+                                               "IPFS_KIT_WEBSOCKET_PING_TIMEOUT": "0.5"})
+    try:
+        host, port = srv.host_port.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(f"GET /ws/notifications HTTP/1.1\r\nHost: {srv.host_port}\r\nUpgrade: websocket\r\n"
+                     f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101")
+        opcodes = []
+        while True:  # read frames (server frames are unmasked), never answering pings
+            b0, b1 = await asyncio.wait_for(reader.readexactly(2), 5)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(await reader.readexactly(2), "big")
+            payload = await reader.readexactly(n)
+            opcodes.append(b0 & 0x0F)
+            if b0 & 0x0F == 0x8:
+                break
+        assert opcodes[0] == 0x1 and 0x9 in opcodes  # welcome (text), then a ping
+        assert int.from_bytes(payload[:2], "big") == 1011
+        writer.close()
+    finally:
+        srv.stop()
