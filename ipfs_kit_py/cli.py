@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, BinaryIO, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -483,18 +482,19 @@ def kubo_bools(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0, or 1 on any error, with 'Error: ...' on stderr)."""
     try:
-        args = kubo_bools(sys.argv[1:] if argv is None else argv)
+        args = kubo_bools(sys.argv[1:] if argv is None else argv) or ["--help"]
         rv = app(args=args, prog_name="ipfs-kit", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
-    except click.exceptions.NoArgsIsHelpError as e:
-        e.show()
-        return 0
-    except click.ClickException as e:
-        e.show()
-        return 1
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         _error("interrupted")
         return 130
+    except typer.exceptions.TyperException as e:  # usage errors: click's message and usage line
+        show = getattr(e, "show", None)
+        if show is not None:
+            show()
+        else:
+            _error(str(e))
+        return 1
     except IPFSKitError as e:
         return _error(str(e))
     except BrokenPipeError:

@@ -236,6 +236,9 @@ def test_bad_input_exit_1_with_clear_message(mode: Mode) -> None:
     d = make_testdir(mode.tmp / "norec")
     p = mode.run("add", d, ok=False)
     assert p.returncode == 1 and b"-r" in p.stderr
+    if mode.server is None:
+        p = mode.run("frob", ok=False)  # usage errors: click's usage line, then the error
+        assert p.returncode == 1 and b"Error: No such command 'frob'" in p.stderr
 
 
 def run_on_tty(mode: Mode, *args: str | Path) -> tuple[bytes, bytes]:
