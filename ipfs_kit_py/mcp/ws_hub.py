@@ -16,7 +16,8 @@ is put, in sequence order, on the bounded :class:`~.ws_protocol.SendQueue` of
 every connection whose subscription matches, serialised once for all of them;
 each connection has one writer task that drains its queue. A slow client only
 fills its own queue: then it gets ``lagged`` and its subscription pauses until
-it subscribes again with ``since``.
+it subscribes again with ``since``. A client that stops reading altogether (one
+send pending longer than ``websocket.send_timeout``) is dropped by a watchdog.
 
 Other WebSocket routes (``/ws/webrtc``, owned by ``ipfs_kit_py.webrtc.signaling``)
 join the same manager so connections are counted and cleaned up in one place::
@@ -27,7 +28,8 @@ join the same manager so connections are counted and cleaned up in one place::
         await conn.send({"type": ...})  # ordered, bounded send through the writer task
         manager.subscribe(conn, {NotificationType.WEBRTC_ERROR}, {"session_id": sid})  # optional
         ...                            # receive with websocket.receive_text() as usual
-    # leaving the block stops the writer and forgets the connection
+    # leaving the block stops the writer and forgets the connection; a stalled
+    # connection is ended by cancelling the block (the code after it still runs)
 
 ``manager.count(kind)`` / ``manager.stats()`` report the connections.
 """
