@@ -292,23 +292,8 @@ class IPFSModel:
         if offset < 0 or (length is not None and length < 0):
             raise InvalidArgument("offset and length must be non-negative")
         reader = await asyncio.to_thread(self.open, path)
-        it = reader.iter_range(offset, length)
-
-        def next_batch() -> list[bytes]:
-            # a thread hop per ~chunk_size bytes, not per block; whole-block views
-            # are handed on as the block's own bytes object (no copy)
-            out, size = [], 0
-            for piece in it:
-                obj = piece.obj
-                out.append(obj if isinstance(obj, bytes) and len(piece) == len(obj) else bytes(piece))
-                size += len(piece)
-                if size >= chunk_size:
-                    break
-            return out
-
-        while batch := await asyncio.to_thread(next_batch):
-            for data in batch:
-                yield data
+        async for data in stream_in_thread(reader.iter_range(offset, length), chunk_size):
+            yield data
 
     async def get(self, path: str | CID, dest: str | Path, progress: Callable[[int], None] | None = None) -> int:
         cid = await asyncio.to_thread(self.resolve, path)
@@ -454,18 +439,8 @@ class IPFSModel:
     async def car_export(self, path: str | CID) -> AsyncIterator[bytes]:
         """The DAG under ``path`` as a CAR v1 stream (blocks depth-first, root first)."""
         root = await asyncio.to_thread(self.resolve, path)
-        it = write_car([root], self.car_blocks(root))
-
-        def next_batch() -> bytes:
-            out = bytearray()
-            for piece in it:
-                out += piece
-                if len(out) >= 1 << 20:
-                    break
-            return bytes(out)
-
-        while batch := await asyncio.to_thread(next_batch):
-            yield batch
+        async for data in stream_in_thread(write_car([root], self.car_blocks(root))):
+            yield data
 
     async def car_import(self, chunks: AsyncIterator[bytes] | Iterable[bytes], pin_roots: bool = True) -> tuple[list[CID], int]:
         """Import a CAR stream, verifying every block. A truncated or corrupt CAR
@@ -544,6 +519,28 @@ class IPFSModel:
 
     def uptime(self) -> float:
         return time.time() - getattr(self, "_started", time.time())
+
+
+async def stream_in_thread(it: Iterator[bytes | memoryview], batch_bytes: int = 1 << 20) -> AsyncIterator[bytes]:
+    """Drive a blocking iterator of byte pieces from worker threads, one thread hop per
+    ~``batch_bytes``, so disk reads never block the event loop. Whole-object views are
+    handed on as their own bytes object (no copy)."""
+
+    def next_batch() -> list[bytes]:
+        out, size = [], 0
+        for piece in it:
+            if isinstance(piece, memoryview):
+                obj = piece.obj
+                piece = obj if isinstance(obj, bytes) and len(piece) == len(obj) else bytes(piece)
+            out.append(piece)
+            size += len(piece)
+            if size >= batch_bytes:
+                break
+        return out
+
+    while batch := await asyncio.to_thread(next_batch):
+        for data in batch:
+            yield data
 
 
 async def _aiter(chunks: AsyncIterator[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:

@@ -30,7 +30,7 @@ from ..content.car import write_car
 from ..content.cid import CID
 from ..content.sniff import sniff
 from ..errors import InvalidArgument, InvalidCID, IPFSKitError, NotFound, PathError
-from ..model import IPFSModel
+from ..model import IPFSModel, stream_in_thread
 from ..node import Node
 from .rpc_wire import first_then, log
 
@@ -39,7 +39,6 @@ RAW_TYPE = "application/vnd.ipld.raw"
 CAR_TYPE = "application/vnd.ipld.car"
 CAR_CONTENT_TYPE = "application/vnd.ipld.car; version=1; order=dfs; dups=n"
 SNIFF_BYTES = 512
-BATCH = 1 << 20  # bytes per worker-thread hop when streaming
 
 
 class RangeNotSatisfiable(IPFSKitError):
@@ -262,9 +261,8 @@ class Gateway:
                 yield c, data
 
     async def _car_stream(self, r: Resolved, scope: str) -> AsyncIterator[bytes]:
-        it = write_car([r.root], self._car_blocks(r, scope))
-        while batch := await asyncio.to_thread(_batch, it):
-            yield batch
+        async for data in stream_in_thread(write_car([r.root], self._car_blocks(r, scope))):
+            yield data
 
     async def _directory(self, request: Request, r: Resolved, common: dict[str, str]) -> Response:
         if not request.url.path.endswith("/"):
@@ -317,15 +315,6 @@ class Gateway:
         # so a seek costs O(depth) block reads, and streams whole blocks without copies
         body = await first_then(self.model.cat(r.cid, offset, length))  # a missing first block: a status, not a cut
         return StreamingResponse(body, status_code=status, headers=headers, media_type=ctype)
-
-
-def _batch(it: Iterator[bytes | memoryview]) -> bytes:
-    out = bytearray()
-    for piece in it:
-        out += piece
-        if len(out) >= BATCH:
-            break
-    return bytes(out)
 
 
 def register(app: FastAPI, node: Node) -> None:
