@@ -567,3 +567,10 @@ def test_multipart_stream_rejects_bad_input() -> None:
         m.feed(b"--B\r\nX-Big: " + b"y" * 20000 + b"\r\n\r\n")
     with pytest.raises(MalformedMultipart):
         MultipartStream("B").feed(b"--B\r\nno-colon-header\r\n\r\n")
+
+
+def test_cross_origin_refused_on_every_api_route(srv: ServerProcess) -> None:
+    """Routes other modules add under /api/v0 (libp2p, transfer) are covered too."""
+    for path in ("ipfs-kit/transfer?arg=x&target=y", "swarm/peers"):
+        r = httpx.post(f"{srv.url}/api/v0/{path}", headers={"Origin": "http://evil.example"}, timeout=10)
+        assert r.status_code == 403 and "cross-origin" in r.json()["Message"]

@@ -40,6 +40,26 @@ CHANNELS = [
 ]
 
 
+class SameOriginAPI:
+    """Refuse cross-origin browser requests to every ``/api/v0/`` route, whichever
+    module registered it (CSRF: a page elsewhere must not drive this node)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/v0/"):
+            from fastapi import Request
+
+            from .http_api import _cross_origin_refused, same_origin
+
+            request = Request(scope)
+            if not same_origin(request):
+                await _cross_origin_refused(request)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(node: Node) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,6 +76,7 @@ def create_app(node: Node) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.node = node
+    app.add_middleware(SameOriginAPI)
     import importlib
 
     for name in CHANNELS:
