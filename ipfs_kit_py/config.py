@@ -85,6 +85,8 @@ class Libp2pSettings:
     max_message: int = 4 << 20  # bytes of one framed message on the ipfs-kit protocols; larger resets the stream
     accept_push: bool = True  # accept /ipfs-kit/content/1.0.0 pushes (verified, then pinned)
     transfer_timeout: float = 600.0  # seconds a libp2p transfer may take before it fails
+    dht_protocol: str = "/ipfs/lan/kad/1.0.0"  # Kubo's LAN DHT; "/ipfs/kad/1.0.0" for the public one
+    provide_pins: bool = True  # announce pinned content on the DHT (roles master/worker)
 
 
 @dataclass

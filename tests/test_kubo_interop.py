@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,3 +96,35 @@ def test_bitswap_unknown_cid_fails_cleanly(kubo: KuboProcess, ours: ServerProces
     missing = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
     r = httpx.post(f"{ours.url}/api/v0/libp2p/bitswap/fetch", params={"arg": missing, "peer": kubo.addr}, timeout=60)
     assert r.status_code in (404, 503), r.text  # DONT_HAVE from Kubo, or the wait timed out
+
+
+def findprovs(srv: ServerProcess, cid: str) -> list[dict]:
+    r = api(srv, "routing/findprovs", arg=cid)
+    assert r.status_code == 200, r.text
+    return [resp for line in r.text.splitlines() if line for resp in json.loads(line)["Responses"]]
+
+
+def test_provider_records_across_kubo_and_us(kubo: KuboProcess, ours: ServerProcess, tmp_path: Path) -> None:
+    assert api(ours, "swarm/connect", arg=kubo.addr).status_code == 200
+    # Kubo -> us: Kubo provides what it adds; our DHT finds Kubo as a provider over /ipfs/lan/kad/1.0.0
+    f = tmp_path / "provided-by-kubo.bin"
+    f.write_bytes(stream_bytes(100_000) + b"dht")
+    kubo_cid = kubo.call("add", path=str(f))
+    assert kubo.peer_id in [p["ID"] for p in findprovs(ours, kubo_cid)]
+    # us -> Kubo: we announce a pin to Kubo; a third node that knows only Kubo learns we provide it
+    data = stream_bytes(700_000) + b"provided by us"
+    cid = httpx.post(f"{ours.url}/api/v0/add", files={"file": ("f", data)}, timeout=60).json()["Hash"]
+    assert api(ours, "routing/provide", arg=cid).json()["Provided"] is True
+    our_id = api(ours, "id").json()["ID"]
+    third = start_server(tmp_path / "third")
+    try:
+        assert api(third, "swarm/connect", arg=kubo.addr).status_code == 200
+        assert our_id not in [p["Peer"] for p in api(third, "swarm/peers").json()["Peers"]]
+        provider = next(p for p in findprovs(third, cid) if p["ID"] == our_id)
+        addr = next(a for a in provider["Addrs"] if a.startswith("/ip4/127.0.0.1/"))
+        target = addr if "/p2p/" in addr else f"{addr}/p2p/{our_id}"
+        r = httpx.post(f"{third.url}/api/v0/libp2p/bitswap/fetch", params={"arg": cid, "peer": target}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert api(third, "cat", arg=cid).content == data
+    finally:
+        third.stop()

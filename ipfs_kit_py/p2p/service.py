@@ -9,6 +9,7 @@ ipfs-kit protocols over the model; HTTP routes for transfers and peers.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from typing import Any
@@ -21,6 +22,7 @@ from ..events import NotificationType
 from ..node import Node
 from . import content_protocol, mcp_protocol, metadata_protocol
 from .bitswap import Bitswap
+from .dht import DHT
 from .peer import IPFSLibp2pPeer, split_peer_addr
 from .stream import P2PStream
 
@@ -43,6 +45,10 @@ class Libp2pService:
         self.content = content_protocol.ContentServer(node.model, s.max_message, s.accept_push)
         # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
         self.bitswap = Bitswap(self.peer, node.model.store, serve=s.role in SERVING_ROLES)
+        self.dht = DHT(self.peer, server=s.role in SERVING_ROLES, protocol_id=s.dht_protocol)
+        self._bus_token: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         if s.role in SERVING_ROLES:  # a leecher serves nothing
             self.peer.register_protocol_handler(mcp_protocol.PROTOCOL_ID, self._handle_mcp)
             self.peer.register_protocol_handler(content_protocol.PROTOCOL_ID, self.content.handle)
@@ -60,14 +66,42 @@ class Libp2pService:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.peer.start()
         self.peer.start_discovery()
         log.info("libp2p peer %s listening on %s", self.get_id(), ", ".join(self.get_addrs()))
+        if self.settings.provide_pins and self.settings.role in SERVING_ROLES:
+            self._bus_token = self.node.bus.subscribe(self._on_bus_event)
+            self._spawn(self._provide_existing_pins())
 
     async def stop(self) -> None:
-        for task in list(self.transfers.values()):
+        if self._bus_token is not None:
+            self.node.bus.unsubscribe(self._bus_token)
+        for task in [*self.transfers.values(), *self._background]:
             task.cancel()
         await self.peer.stop()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _on_bus_event(self, event: Any) -> None:
+        # any thread; newly pinned content is announced on the DHT
+        if event.type == NotificationType.PIN_STATUS_CHANGED and event.data.get("pinned") and self._loop:
+            self._loop.call_soon_threadsafe(self._spawn, self._provide_quietly(str(event.data["cid"])))
+
+    async def _provide_quietly(self, cid: str) -> None:
+        try:
+            await self.dht.provide(cid)
+        except Exception:  # noqa: BLE001 - announcing is best effort
+            log.debug("DHT provide %s failed", cid, exc_info=True)
+
+    async def _provide_existing_pins(self, limit: int = 1000) -> None:
+        await asyncio.sleep(1.0)  # let bootstrap connections come up first
+        pins = await self.node.model.pin_ls("recursive")
+        for cid, _type in pins[:limit]:
+            await self._provide_quietly(cid)
 
     def _on_peer_event(self, type_: str, data: dict[str, Any]) -> None:
         self.node.bus.publish(NotificationType(type_), data)
@@ -280,5 +314,27 @@ def register(app: FastAPI, node: Node) -> None:
     async def libp2p_transfers() -> Response:
         try:
             return JSONResponse({"transfers": sorted(_svc(node).transfers)})
+        except Exception as e:  # noqa: BLE001
+            return _error(e)
+
+    @app.post("/api/v0/routing/findprovs", tags=["libp2p"],
+              summary="Find providers of a CID on the DHT: arg=<cid>[&num-providers=20]; NDJSON like Kubo")
+    async def routing_findprovs(request: Request) -> Response:
+        try:
+            cid = _need(request, "arg")
+            num = _query_int(request, "num-providers") or 20
+            found = await _svc(node).dht.find_providers(cid, num)
+            lines = [json.dumps({"Extra": "", "ID": "", "Responses": [p], "Type": 4}) for p in found]
+            return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson")
+        except Exception as e:  # noqa: BLE001
+            return _error(e)
+
+    @app.post("/api/v0/routing/provide", tags=["libp2p"], summary="Announce a CID we hold on the DHT: arg=<cid>")
+    async def routing_provide(request: Request) -> Response:
+        try:
+            cid = _need(request, "arg")
+            if not await asyncio.to_thread(node.model.store.has, content_protocol.CID.decode(cid)):
+                raise NotFound(f"{cid} is not in this repo")
+            return JSONResponse({"Provided": await _svc(node).dht.provide(cid)})
         except Exception as e:  # noqa: BLE001
             return _error(e)
