@@ -14,7 +14,7 @@ from conftest import ServerProcess, start_server
 from webrtc_media import add_to_repo, make_mp4
 
 from ipfs_kit_py.client.streaming import MediaStream, fetch_content, stream_content
-from ipfs_kit_py.errors import IPFSKitError
+from ipfs_kit_py.errors import InvalidArgument, InvalidCID, IPFSKitError, NotFound
 from ipfs_kit_py.high_level_api import IPFSSimpleAPI
 from ipfs_kit_py.webrtc import ice
 
@@ -81,6 +81,16 @@ async def test_stream_content_decodes_frames_in_passthrough(srv) -> None:
         await asyncio.sleep(1.0)  # switches at the next keyframe
         check_picture(await collect(stream, 10))
         assert (await stream.stats())["server"]["tracks"]["video"]["mode"] == "transcode"
+
+
+async def test_client_raises_typed_errors(srv) -> None:
+    server, cids = srv
+    with pytest.raises(NotFound):
+        await stream_content(server.url, "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
+    with pytest.raises(InvalidArgument, match="not_media"):
+        await stream_content(server.url, cids["notes.txt"])
+    with pytest.raises(InvalidCID):
+        await stream_content(server.url, "not-a-cid")
 
 
 async def test_b_frames_are_transcoded(srv) -> None:

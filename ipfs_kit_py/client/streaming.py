@@ -25,13 +25,24 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..config import WebRTCSettings, load_settings
-from ..errors import ChannelUnavailable, InvalidArgument, IPFSKitError, LimitExceeded, NotFound
+from ..errors import (
+    ChannelUnavailable,
+    InvalidArgument,
+    InvalidCID,
+    IPFSKitError,
+    LimitExceeded,
+    NotFound,
+)
 from ..webrtc.datachannel import LABEL, CarReceiver
 from ..webrtc.ice import rtc_configuration
 
 FRAME_BUFFER = 60  # decoded video frames kept for a slow consumer (older ones are dropped)
-ERRORS: dict[str, type[IPFSKitError]] = {"not_found": NotFound, "block_not_found": NotFound,
-                                         "limit_exceeded": LimitExceeded}
+# the server's error codes as the client's typed exceptions (others: IPFSKitError with .code)
+ERRORS: dict[str, type[IPFSKitError]] = {
+    "not_found": NotFound, "block_not_found": NotFound, "limit_exceeded": LimitExceeded,
+    "invalid_cid": InvalidCID, "invalid_argument": InvalidArgument, "not_media": InvalidArgument,
+    "unavailable": ChannelUnavailable,
+}
 
 
 def signaling_url(url: str) -> str:

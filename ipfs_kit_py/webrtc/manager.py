@@ -158,17 +158,19 @@ class WebRTCStreamingManager:
             raise InvalidArgument("cid is required")
 
         def inspect() -> MediaInfo | None:
+            if not options.tracks:  # data only: any content
+                self.model.resolve(cid)
+                return None
             reader = self.model.open(cid)  # unknown or invalid CIDs raise here
             try:
-                return probe(reader, reader.size) if options.tracks else None
+                return probe(reader, reader.size)
             finally:
                 reader.close()
 
         info = await asyncio.to_thread(inspect)
         renditions = await self._renditions(cid, info) if info is not None and info.passthrough else []
-        if info is not None:
-            if "video" in options.tracks and info.video_codec is None and "audio" not in options.tracks:
-                raise SignalingError("no_video", f"{cid} has no video stream")
+        if len(self.sessions) >= self.settings.max_sessions:  # again: others may have started meanwhile
+            raise LimitExceeded(f"session limit reached ({self.settings.max_sessions} concurrent sessions)")
         pc = RTCPeerConnection(rtc_configuration(self.settings))
         session = Session(uuid.uuid4().hex, cid, client_id, pc, options, send, info)
         self.sessions[session.pc_id] = session
