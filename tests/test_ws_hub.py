@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 from conftest import ServerProcess, start_server
@@ -136,6 +137,37 @@ async def test_every_content_event_from_its_real_cause(shared_server: ServerProc
         statuses = [e["data"]["status"] for e in history["events"]]
         assert statuses[0] == "started"
         assert history["events"][0]["data"]["uptime"] >= 0
+
+
+async def test_events_from_http_add_and_car_import(shared_server: ServerProcess) -> None:
+    """The same events whichever channel causes the change: HTTP add, CAR export/import."""
+    hp, url = shared_server.host_port, shared_server.url
+    data = unique("http") * 100
+    async with (
+        await WSClient.connect(hp) as ops,
+        await WSClient.connect(hp, "/ws/notifications") as sub,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        cid = (await ops.call("add", content=base64.b64encode(data).decode(), only_hash=True))["cid"]
+        await sub.subscribe("all", filters={"cid": cid})
+        r = await http.post(f"{url}/api/v0/add", files={"file": ("http.txt", data)})
+        assert r.status_code == 200 and json.loads(r.text.splitlines()[-1])["Hash"] == cid
+        pin, added = await sub.events(2)
+        assert pin["type"] == "pin_status_changed" and added["type"] == "content_added"
+        assert added["data"]["name"] == "http.txt" and added["data"]["size"] == len(data)
+
+        car = (await http.post(f"{url}/api/v0/dag/export", params={"arg": cid})).content
+        assert (await ops.call("pin_rm", cid=cid))["pins"] == [cid]
+        await ops.call("gc")
+        assert [e["type"] for e in await sub.events(3)] == ["pin_status_changed", "content_removed",
+                                                            "content_removed"]
+        r = await http.post(f"{url}/api/v0/dag/import", files={"file": ("x.car", car)})
+        assert r.status_code == 200, r.text
+        # the HTTP import stores the blocks, then pins each root (as Kubo does)
+        (pin,) = await sub.events(1)
+        assert pin["type"] == "pin_status_changed" and pin["data"]["pinned"] is True
+        assert pin["data"]["cid"] == cid and pin["data"]["previous"] is None
+        await sub.assert_alive()
 
 
 async def test_system_status_periodic(tight_server: ServerProcess) -> None:
