@@ -26,6 +26,7 @@ from .content.importer import (
     FileImporter,
     Profile,
     import_path,
+    import_symlink,
     resolve_profile,
 )
 from .content.index import DIRECT, RECURSIVE, Metadata
@@ -164,6 +165,19 @@ class AddSession:
 
     def add_dir(self, name: str) -> None:
         self._dirs.add_dir(name)
+
+    def add_symlink(self, name: str, target: str) -> AddResult:
+        """A UnixFS symlink node (Kubo's client sends these as ``application/symlink`` parts)."""
+        if self._file is not None:
+            raise InvalidArgument("previous file not finished")
+        entry = import_symlink(target, self._store, self.profile)
+        result = AddResult(name, entry.cid, 0, entry.tsize)
+        self.results.append(result)
+        parts = DirectoryBuilder.split(name) if name else []
+        if len(parts) > 1 or (parts and self.options.wrap_with_directory):
+            self._dirs.add(name, entry)
+        self._roots[name] = entry
+        return result
 
     async def commit(self) -> list[AddResult]:
         """Write directory nodes, pin the roots, publish events; return every entry

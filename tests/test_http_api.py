@@ -574,3 +574,27 @@ def test_cross_origin_refused_on_every_api_route(srv: ServerProcess) -> None:
     for path in ("ipfs-kit/transfer?arg=x&target=y", "swarm/peers"):
         r = httpx.post(f"{srv.url}/api/v0/{path}", headers={"Origin": "http://evil.example"}, timeout=10)
         assert r.status_code == 403 and "cross-origin" in r.json()["Message"]
+
+
+async def test_add_directory_with_symlinks_matches_local_import(srv: ServerProcess, tmp_path) -> None:
+    """Kubo's clients send symlinks as application/symlink parts; the CID equals a local add."""
+    import os
+
+    from ipfs_kit_py.client.http import HTTPClient
+    from ipfs_kit_py.content.importer import import_path
+    from ipfs_kit_py.model import AddOptions
+
+    d = tmp_path / "tree"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub" / "file.txt").write_text("pointed at\n")
+    os.symlink("sub/file.txt", d / "link")
+    os.symlink("../nowhere", d / "sub" / "dangling")
+    client = HTTPClient(srv.url)
+    try:
+        added = await client.add_path(d, AddOptions(recursive=True))
+    finally:
+        await client.close()
+    assert added[-1].cid == str(import_path(d, None, recursive=True).cid)
+    r = post(srv, "ls", params={"arg": f"{added[-1].cid}"}).json()
+    link = next(e for e in r["Objects"][0]["Links"] if e["Name"] == "link")
+    assert link["Type"] == 4 and link["Target"] == "sub/file.txt"

@@ -65,6 +65,9 @@ ARG = Opt("arg", description="IPFS path or CID (/ipfs/CID/path or CID/path)", re
 Handler = Callable[[Request, Args], Awaitable[Response]]
 
 
+MAX_SYMLINK_TARGET = 4096  # bytes (PATH_MAX)
+
+
 def same_origin(request: Request) -> bool:
     """Browsers send ``Origin`` with every POST. Like Kubo (which allows no origin
     unless configured), refuse a request from another origin, so a web page
@@ -220,8 +223,17 @@ class KuboRPC:
                         async for _ in part_data(events):
                             raise MalformedMultipart(f"directory part {part.filename!r} has a body")
                         continue
-                    if part.is_symlink:
-                        raise InvalidArgument("symlinks are not supported by this server's add")
+                    if part.is_symlink:  # the body is the link's target
+                        target = b""
+                        async for data in part_data(events):
+                            target += data
+                            if len(target) > MAX_SYMLINK_TARGET:
+                                raise InvalidArgument(f"symlink target of {part.filename!r} is too long")
+                        result = session.add_symlink(part.filename, target.decode("utf-8", "surrogateescape"))
+                        files += 1
+                        if not quieter and not silent:
+                            yield _add_line(result.to_dict(), file=True)
+                        continue
                     name = part.filename
                     session.start_file(name)
                     reported = 0
