@@ -18,7 +18,6 @@ Every attempt is reported: in the returned :class:`TransferReport`, and as
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -37,7 +36,6 @@ from .node import Node
 
 CHANNELS = ("libp2p", "websocket", "http")
 PROGRESS_EVERY = 0.5  # seconds between transfer_progress events
-WS_FRAME = 256 * 1024
 
 
 @dataclass
@@ -150,33 +148,21 @@ async def via_libp2p(node: Node, cid: str, target: Target, transfer_id: str) -> 
 
 
 async def via_websocket(node: Node, cid: str, target: Target, transfer_id: str, timeout: float) -> int:
+    from .client.ws_rpc import GeneralChannel
+
     if not target.url:
         raise ChannelUnavailable("the target's HTTP/WebSocket address is unknown (give its URL)")
     progress = _Progress(node, transfer_id, cid, target, "websocket")
     progress.emit(NotificationType.TRANSFER_STARTED)
-    ws_url = target.url.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws"
     try:
-        async with websockets.connect(ws_url, open_timeout=timeout, max_size=None) as ws:
-            await ws.send(json.dumps({"action": "dag_import", "id": transfer_id, "pin_roots": True}))
-            pending = b""
-            async for chunk in progress.count(node.model.car_export(cid)):
-                pending += chunk
-                while len(pending) >= WS_FRAME:
-                    await ws.send(pending[:WS_FRAME])
-                    pending = pending[WS_FRAME:]
-            if pending:
-                await ws.send(pending)
-            await ws.send(b"")  # an empty binary frame ends the CAR
-            while True:
-                reply = json.loads(await ws.recv())
-                if reply.get("id") == transfer_id:
-                    break
-    except (OSError, websockets.WebSocketException) as e:
+        async with GeneralChannel(target.url, open_timeout=timeout) as ws:
+            result = await ws.dag_import(progress.count(node.model.car_export(cid)), pin_roots=True)
+    except (OSError, websockets.WebSocketException, IPFSKitError) as e:
         progress.emit(NotificationType.TRANSFER_FAILED, error=f"WebSocket: {e}")
-        raise ChannelUnavailable(f"WebSocket to {ws_url} failed: {e}") from None
-    if reply.get("type") != "result":
-        progress.emit(NotificationType.TRANSFER_FAILED, error=reply.get("message", "refused"))
-        raise ChannelUnavailable(f"target refused the CAR over WebSocket: {reply.get('message')}")
+        raise ChannelUnavailable(f"WebSocket transfer to {target.url} failed: {e}") from None
+    if cid not in (result or {}).get("roots", []):
+        progress.emit(NotificationType.TRANSFER_FAILED, error="target did not import the root")
+        raise ChannelUnavailable(f"target imported {result}, not {cid}")
     progress.emit(NotificationType.TRANSFER_COMPLETED)
     return progress.bytes
 
