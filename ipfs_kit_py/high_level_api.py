@@ -218,6 +218,15 @@ class IPFSSimpleAPI:
 
         return await fetch_content(self.base_url, cid, timeout=timeout)
 
+    async def stream_with_metadata(self, cid: str, **options: Any) -> Any:
+        """A WebRTC stream of ``cid`` and its metadata over the WebSocket, started together:
+        a ``StreamWithMetadata`` (``.stream``, ``.metadata``, ``close()``)."""
+        from .client.hybrid import stream_with_metadata
+
+        both = await stream_with_metadata(cid, self.base_url, **options)
+        self._on_close(both.close)
+        return both
+
 
 class SyncIPFSSimpleAPI:
     """``IPFSSimpleAPI`` with blocking methods, for scripts and notebooks.
