@@ -155,3 +155,60 @@ async def test_operations_call_the_model(tmp_path: Path) -> None:
             await operations.open_content(m, {"cid": added["cid"]}, 4)
     finally:
         node.close()
+
+
+class RecordingWebSocket:
+    """Stands in for the socket only: records what the hub's writer sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    async def send(self, message: dict) -> None:
+        self.sent.append(json.loads(message["text"]))
+
+
+async def test_events_from_many_threads_reach_connections_in_sequence_order(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    from ipfs_kit_py.mcp.ws_hub import WebSocketManager
+
+    node = Node(tmp_path / "repo")
+    node.settings.websocket.queue_size = 4096  # room for all: this test is about order, not lag
+    manager = WebSocketManager(node)
+    await manager.start()
+    try:
+        ws = RecordingWebSocket()
+        async with manager.connection(ws, "test") as conn:  # type: ignore[arg-type]
+            manager.subscribe(conn, {NotificationType.TRANSFER_PROGRESS})
+            start = node.bus.last_seq
+
+            def publish(worker: int) -> None:
+                for i in range(500):
+                    node.bus.publish(NotificationType.TRANSFER_PROGRESS, {"worker": worker, "i": i})
+
+            threads = [threading.Thread(target=publish, args=(w,)) for w in range(4)]
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                await asyncio.sleep(0.01)
+            for _ in range(200):
+                if len(ws.sent) >= 2000:
+                    break
+                await asyncio.sleep(0.01)
+            seqs = [m["seq"] for m in ws.sent]
+            assert seqs == list(range(start + 1, start + 2001))  # every event once, in order
+            for w in range(4):  # and each thread's events in the order it published them
+                assert [m["data"]["i"] for m in ws.sent if m["data"]["worker"] == w] == list(range(500))
+
+            # a callback overtaken by a later one (another thread was faster): the earlier
+            # event is taken from the bus's buffer first, and the late callback is ignored
+            ws.sent.clear()
+            e1 = node.bus.publish(NotificationType.TRANSFER_PROGRESS, {"n": 1})
+            e2 = node.bus.publish(NotificationType.TRANSFER_PROGRESS, {"n": 2})
+            manager._dispatch(e2)  # runs before the callbacks queued for e1 and e2
+            await asyncio.sleep(0.05)
+            assert [m["seq"] for m in ws.sent] == [e1.seq, e2.seq]
+    finally:
+        await manager.stop()
+        node.close()
