@@ -212,3 +212,13 @@ async def test_events_from_many_threads_reach_connections_in_sequence_order(tmp_
     finally:
         await manager.stop()
         node.close()
+
+
+def test_history_reply_is_bounded() -> None:
+    events = [Event(NotificationType.CONTENT_ADDED, i, 0.0, {"name": "x" * 1000}) for i in range(1, 101)]
+    msg = proto.history(req(action="get_history", id=1), events, 1, 100, max_bytes=10_000)
+    assert msg["truncated"] and [e["seq"] for e in msg["events"]] == list(range(92, 101))
+    msg = proto.history(req(action="get_history"), events[:3], 1, 3)
+    assert not msg["truncated"] and len(msg["events"]) == 3
+    one = proto.history(req(action="get_history"), events[:1], 1, 1, max_bytes=10)
+    assert len(one["events"]) == 1  # always at least the newest

@@ -215,8 +215,20 @@ def lagged(first_missed_seq: int, queue_size: int) -> dict[str, Any]:
                        f"subscribe again with since={first_missed_seq - 1} to resume"}
 
 
-def history(req: Request, events: list[Event], oldest_seq: int, last_seq: int) -> dict[str, Any]:
-    return _with_id({"type": "history", "events": [e.to_dict() for e in events],
+def history(req: Request, events: list[Event], oldest_seq: int, last_seq: int,
+            max_bytes: int = CONTROL_BYTES) -> dict[str, Any]:
+    """The newest events that fit in about ``max_bytes`` (at least one), oldest first;
+    ``truncated`` says older matching events were left out (ask again with ``since``)."""
+    kept: list[dict[str, Any]] = []
+    size = 0
+    for event in reversed(events):
+        d = event.to_dict()
+        size += len(encode(d))
+        if kept and size > max_bytes:
+            break
+        kept.append(d)
+    kept.reverse()
+    return _with_id({"type": "history", "events": kept, "truncated": len(kept) < len(events),
                      "oldest_seq": oldest_seq, "last_seq": last_seq}, req.id)
 
 
