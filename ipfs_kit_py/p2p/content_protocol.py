@@ -181,38 +181,54 @@ class Transfer:
 
 # -- sending and receiving blocks ------------------------------------------------------------
 async def send_blocks(framed: FramedStream, store: Blockstore, cids: Iterator[CID], transfer: Transfer) -> None:
-    """Read blocks in batches in a worker thread and send them, one frame each."""
-    done = False
+    """Send one frame per block; blocks are read in batches by a worker thread
+    while the previous batch is on the wire."""
+    queue: asyncio.Queue[list[tuple[CID, bytes]] | None] = asyncio.Queue(maxsize=2)
 
     def next_batch() -> list[tuple[CID, bytes]]:
-        nonlocal done
         out, size = [], 0
         for cid in cids:
             data = store.get(cid)
             out.append((cid, data))
             size += len(data)
             if size >= BATCH_BYTES:
-                return out
-        done = True
+                break
         return out
 
-    while not done:
-        batch = await asyncio.to_thread(next_batch)
-        for cid, data in batch:
-            await framed.send_block(cid, data)
-            transfer.add(len(data))
-    await framed.flush()
+    async def reader() -> None:
+        while batch := await asyncio.to_thread(next_batch):
+            await queue.put(batch)
+        await queue.put(None)
+
+    task = asyncio.ensure_future(reader())
+    try:
+        while (batch := await queue.get()) is not None:
+            for cid, data in batch:
+                await framed.send_block(cid, data)
+                transfer.add(len(data))
+        await task  # re-raises a read error (e.g. a block missing)
+        await framed.flush()
+    finally:
+        task.cancel()
 
 
 async def receive_blocks(framed: FramedStream, store: Blockstore, transfer: Transfer) -> dict[str, Any]:
-    """Verify and store blocks until a JSON message arrives; return that message."""
-    pending: list[Block] = []
-    pending_size = 0
+    """Verify blocks until a JSON message arrives and return that message.
+    Verified blocks are stored in batches by a worker thread while reading goes on;
+    all of them are on disk when this returns or raises (a retry need not resend them)."""
+    queue: asyncio.Queue[list[Block] | None] = asyncio.Queue(maxsize=2)
 
     def store_batch(blocks: list[Block]) -> None:
         for b in blocks:
             store.put(b.cid, b.data)
 
+    async def writer() -> None:
+        while (batch := await queue.get()) is not None:
+            await asyncio.to_thread(store_batch, batch)
+
+    task = asyncio.ensure_future(writer())
+    pending: list[Block] = []
+    pending_size = 0
     try:
         while True:
             msg = await framed.recv()
@@ -225,11 +241,14 @@ async def receive_blocks(framed: FramedStream, store: Blockstore, transfer: Tran
             pending_size += len(msg.data)
             transfer.add(len(msg.data))
             if pending_size >= BATCH_BYTES:
-                batch, pending, pending_size = pending, [], 0
-                await asyncio.to_thread(store_batch, batch)
+                await queue.put(pending)
+                pending, pending_size = [], 0
     finally:
-        if pending:  # blocks already verified are kept (unpinned): a retry need not resend them
-            await asyncio.to_thread(store_batch, pending)
+        if not task.done():
+            await queue.put(pending or None)
+            if pending:
+                await queue.put(None)
+            await asyncio.shield(task)
 
 
 # -- server side -------------------------------------------------------------------------------

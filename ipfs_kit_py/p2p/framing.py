@@ -84,30 +84,40 @@ class FrameDecoder:
     def __init__(self, max_size: int = DEFAULT_MAX_FRAME) -> None:
         self.max_size = max_size
         self._buf = bytearray()
+        self._need = 0  # bytes the frame being received needs in all (0: unknown)
 
     def feed(self, data: bytes) -> list[bytes]:
+        if self._need and len(self._buf) + len(data) < self._need:
+            self._buf += data  # still inside a known frame: nothing to parse yet
+            return []
         self._buf += data
         out: list[bytes] = []
+        pos = 0
         while True:
-            header = self._header()
+            header = self._header(pos)
             if header is None:
-                return out
+                break
             length, start = header
             if len(self._buf) < start + length:
-                return out
+                self._need = start + length - pos
+                break
             out.append(bytes(self._buf[start:start + length]))
-            del self._buf[:start + length]
+            pos = start + length
+            self._need = 0
+        if pos:
+            del self._buf[:pos]
+        return out
 
-    def _header(self) -> tuple[int, int] | None:
+    def _header(self, pos: int) -> tuple[int, int] | None:
         n = shift = 0
-        for i, b in enumerate(self._buf[:MAX_VARINT_BYTES]):
+        for i, b in enumerate(self._buf[pos:pos + MAX_VARINT_BYTES]):
             n |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
                 if n > self.max_size:
                     raise FrameTooLarge(f"frame of {n} bytes exceeds the limit of {self.max_size}")
-                return n, i + 1
-        if len(self._buf) >= MAX_VARINT_BYTES:
+                return n, pos + i + 1
+        if len(self._buf) - pos >= MAX_VARINT_BYTES:
             raise FramingError("length prefix too long")
         return None
 
