@@ -227,6 +227,13 @@ class IPFSSimpleAPI:
         self._on_close(both.close)
         return both
 
+    async def transfer_via_libp2p(self, cid: str, target_peer: str, **options: Any) -> dict[str, Any]:
+        """Have the server push ``cid`` to ``target_peer`` (a ``/p2p/`` multiaddr or a connected peer ID)
+        over /ipfs-kit/content/1.0.0; the target verifies and pins it. Options: pin, transfer_id, timeout."""
+        from .client.transfer import transfer_via_libp2p
+
+        return await transfer_via_libp2p(self.base_url, cid, target_peer, **options)
+
 
 class SyncIPFSSimpleAPI:
     """``IPFSSimpleAPI`` with blocking methods, for scripts and notebooks.

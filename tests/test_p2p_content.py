@@ -239,3 +239,20 @@ async def test_corrupt_block_and_disconnect_mid_push(pair: tuple[ServerProcess, 
     r = transfer(a, cid, info_b["Addresses"][0])
     assert r.status_code == 200, r.text
     assert pinned(b, cid)
+
+
+async def test_seed_api_transfer_via_libp2p(pair: tuple[ServerProcess, ServerProcess]) -> None:
+    from ipfs_kit_py.errors import ChannelUnavailable
+    from ipfs_kit_py.high_level_api import IPFSSimpleAPI
+
+    a, b = pair
+    cid = add(a, stream_bytes(300_000) + b"seed api")
+    api = IPFSSimpleAPI(mcp_url=a.url)
+    try:
+        result = await api.transfer_via_libp2p(cid, ident(b)["Addresses"][0])
+        assert result["cid"] == cid and result["pinned"] is True
+        assert pinned(b, cid)
+        with pytest.raises(ChannelUnavailable):
+            await api.transfer_via_libp2p(cid, IPFSLibp2pPeer().get_id())  # not connected, no address
+    finally:
+        await api.close()

@@ -142,3 +142,13 @@ async def test_leecher_serves_nothing(tmp_path: Path, role: str) -> None:
     finally:
         await peer.stop()
         srv.stop()
+
+
+async def test_connectivity_probe(shared_server: ServerProcess) -> None:
+    from ipfs_kit_py.p2p.check import probe_peer
+
+    info = node_id(shared_server)
+    result = await probe_peer(info["ID"], info["Addresses"], timeout=20)
+    assert result["ping_ms"] > 0 and "get_content" in result["operations"]
+    with pytest.raises(ConnectionError):
+        await probe_peer(info["ID"], ["/ip4/127.0.0.1/tcp/9"], timeout=10)
