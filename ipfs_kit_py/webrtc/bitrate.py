@@ -1,11 +1,14 @@
 """Adaptive bitrate: pure decision logic, fed once a second with the receiver's reports.
 
 The controller keeps a continuous estimate (multiplicative decrease on loss or
-high RTT, gentle increase when the path is clean), caps it by the receiver's
-REMB, and quantizes it to a ladder of levels so that the stream changes only
-on a real step (each change reopens an encoder or switches rendition at a
-keyframe). It does no I/O: the session reads ``getStats()`` and applies the
-decision; the controller, not REMB alone, has the last word.
+high RTT, gentle increase when the path is clean) and quantizes it to a ladder
+of levels so that the stream changes only on a real step (each change reopens
+an encoder or switches rendition at a keyframe); upward it moves one level per
+decision. The receiver's REMB lowers the level when it falls below the level
+being sent; it cannot approve a step up, since a receiver's estimate stays
+within about 1.5x of what it receives. It does no I/O: the session reads
+``getStats()`` and applies the decision; the controller, not REMB alone, has
+the last word.
 """
 
 from __future__ import annotations
@@ -76,10 +79,12 @@ class AdaptiveBitrateController:
             reason = f"loss {loss:.0%}, holding"
         self.estimate = min(max(self.estimate, self.min_bitrate), self.max_bitrate)
         target = self.estimate
-        if report.remb is not None and report.remb < target:
+        if report.remb is not None and report.remb < min(target, self.current):
             target = report.remb
             reason = f"receiver estimate (REMB) {report.remb // 1000} kbps"
         level = self.level_for(target)
+        if level > self.current:  # probe upwards one level at a time
+            level = self.levels[self.levels.index(self.current) + 1]
         if level == self.current:
             return None
         change = BitrateChange(self.current, level, reason, int(self.estimate))
