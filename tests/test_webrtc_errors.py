@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -14,7 +15,10 @@ from conftest import ServerProcess, start_server
 from webrtc_media import add_to_repo, make_mp4
 
 from ipfs_kit_py.client.streaming import stream_content
+from ipfs_kit_py.content import dag
+from ipfs_kit_py.content.cid import CID
 from ipfs_kit_py.errors import LimitExceeded
+from ipfs_kit_py.node import Node
 from ipfs_kit_py.webrtc.ice import rtc_configuration
 
 ABSENT = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"  # valid CID, not stored
@@ -26,7 +30,15 @@ MAX_SESSIONS = 3
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
     repo = tmp_path_factory.mktemp("webrtc-errors") / "repo"
     repo.mkdir()
-    cids = add_to_repo(repo, {"video.mp4": make_mp4(2), "notes.txt": b"plain text, not media\n" * 500})
+    cids = add_to_repo(repo, {"video.mp4": make_mp4(2), "notes.txt": b"plain text, not media\n" * 500,
+                              "long.mp4": make_mp4(6, audio=False)})
+    node = Node(repo)
+    try:  # the chunks of long.mp4, to damage one while it streams
+        leaves = [str(c) for c in dag.links(node.model.store, CID.decode(cids["long.mp4"]))]
+    finally:
+        node.close()
+    assert len(leaves) >= 4
+    cids["long.mp4 leaves"] = leaves  # type: ignore[assignment]
     server = start_server(repo, env={"IPFS_KIT_WEBRTC_OFFER_TIMEOUT": str(OFFER_TIMEOUT),
                                      "IPFS_KIT_WEBRTC_MAX_SESSIONS": str(MAX_SESSIONS)})
     try:
@@ -154,3 +166,24 @@ async def test_vanishing_client_and_session_limit(srv) -> None:
         await frames_flow(again, 3)
     finally:
         await again.close()
+
+
+async def test_content_damaged_mid_stream_is_reported(srv) -> None:
+    server, cids = srv
+    survivor = await stream_content(server.url, cids["video.mp4"], tracks=("video",), loop=True)
+    stream = await stream_content(server.url, cids["long.mp4"], tracks=("video",))
+    try:
+        await frames_flow(stream, 10)
+        # a chunk ~3.5 s into the 6 s file disappears (the reader is ~1 s ahead of playback)
+        async with httpx.AsyncClient() as http:
+            r = await http.post(f"{server.url}/api/v0/block/rm", params={"arg": cids["long.mp4 leaves"][3]})
+            assert r.status_code == 200, r.text
+        async with asyncio.timeout(15):
+            async for _ in stream:
+                pass
+        assert stream.error is not None and stream.error["code"] == "media_error", stream.error
+        assert cids["long.mp4 leaves"][3] in stream.error["error"]
+        await frames_flow(survivor)  # the other session never noticed
+    finally:
+        await stream.close()
+        await survivor.close()
