@@ -55,18 +55,22 @@ def browser() -> Iterator[object]:
             b.close()
 
 
-def test_player_page_plays_cid_in_chromium(media_server: tuple[ServerProcess, dict[str, str]], browser) -> None:
+@pytest.mark.parametrize("quality", ["auto", "low"])  # stored H.264 as is; re-encoded at 400 kbit/s
+def test_player_page_plays_cid_in_chromium(media_server: tuple[ServerProcess, dict[str, str]], browser,
+                                           quality: str) -> None:
     srv, cids = media_server
     page = browser.new_page()
     try:
-        page.goto(f"{srv.url}/webrtc/player?cid={cids['video.mp4']}")
+        page.goto(f"{srv.url}/webrtc/player?cid={cids['video.mp4']}&quality={quality}")
         page.wait_for_function("window.ipfsPlayer && window.ipfsPlayer.state === 'connection connected'", timeout=15000)
         first = wait_stats(page, lambda s: s["framesDecoded"] > 10 and s["currentTime"] > 0)
         page.wait_for_timeout(1500)
         later = page.evaluate("window.ipfsPlayer.stats()")
         assert later["framesDecoded"] > first["framesDecoded"] > 10
         assert later["currentTime"] > first["currentTime"] >= 0
-        assert later["codec"] == "video/H264"  # passthrough of the stored H.264
+        assert later["codec"] == "video/H264"
+        server = page.evaluate("window.ipfsPlayer.serverStats()")
+        assert server["tracks"]["video"]["mode"] == ("passthrough" if quality == "auto" else "transcode")
         size = page.evaluate("[document.getElementById('video').videoWidth, document.getElementById('video').videoHeight]")
         assert size == [640, 480]
     finally:

@@ -59,6 +59,8 @@ async function play(cid, quality) {
       statusEl.textContent = `${player.state}\nquality ${msg.old_bitrate} -> ${msg.new_bitrate} bit/s (${msg.reason})`;
     } else if (msg.type === "ended") {
       setStatus("ended");
+    } else if (msg.type === "stats" && player.onStats) {
+      player.onStats(msg.stats);
     }
   };
   ws.onclose = () => { if (player.state !== "ended" && !player.error) setStatus("signaling closed"); };
@@ -89,7 +91,15 @@ async function stats() {
   });
   return out;
 }
+function serverStats() {
+  // the node's view of the session (mode, rendition, bitrate, receiver reports)
+  return new Promise((resolve) => {
+    player.onStats = resolve;
+    player.ws.send(JSON.stringify({ type: "stats_request", pc_id: player.pcId }));
+  });
+}
 player.play = play;
+player.serverStats = serverStats;
 player.stop = stop;
 player.stats = stats;
 
