@@ -9,26 +9,33 @@ import av
 
 
 def make_mp4(seconds: float = 3.0, *, fps: int = 30, width: int = 640, height: int = 480, gop: int = 15,
-             bitrate: int = 1_500_000, audio: bool = True, codec: str = "libx264", b_frames: int = 0) -> bytes:
-    """An MP4: H.264 (baseline, no B-frames unless asked) with short GOPs, plus AAC audio."""
+             bitrate: int = 1_500_000, audio: bool = True, codec: str = "libx264", b_frames: int = 0,
+             qp: int | None = None, noise: int = 0) -> bytes:
+    """An MP4: H.264 (baseline, no B-frames unless asked) with short GOPs, plus AAC audio.
+    ``qp`` (constant quantizer) replaces the bitrate; ``noise`` (0-100) makes every frame
+    different: both make large files."""
     out_buf = io.BytesIO()
     out = av.open(out_buf, "w", format="mp4")
     v = out.add_stream(codec, rate=fps)
     v.width, v.height, v.pix_fmt = width, height, "yuv420p"
-    v.bit_rate = bitrate
+    if qp is None:
+        v.bit_rate = bitrate
     v.codec_context.gop_size = gop
     v.codec_context.max_b_frames = b_frames
     if codec == "libx264":
         v.codec_context.profile = "Baseline" if not b_frames else "High"
-        v.codec_context.options = {"preset": "ultrafast", "bf": str(b_frames), "keyint_min": str(gop)}
+        v.codec_context.options = {"preset": "ultrafast", "bf": str(b_frames), "keyint_min": str(gop),
+                                   **({"qp": str(qp)} if qp is not None else {})}
     a = out.add_stream("aac", rate=48000) if audio else None
     if a is not None:
         a.layout = "stereo"
 
-    src = av.open(f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}", format="lavfi")
+    graph = f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}"
+    src = av.open(graph + (f",noise=alls={noise}:allf=t" if noise else ""), format="lavfi")
     for i, frame in enumerate(src.decode(video=0)):
         f = frame.reformat(format="yuv420p")
         f.pts, f.time_base = i, fractions.Fraction(1, fps)
+        f.pict_type = av.video.frame.PictureType.NONE  # lavfi marks every frame I: let the GOP decide
         for p in v.encode(f):
             out.mux(p)
     for p in v.encode(None):

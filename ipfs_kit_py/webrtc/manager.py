@@ -30,7 +30,15 @@ from ..model import IPFSModel
 from . import datachannel
 from .bitrate import PRESETS, AdaptiveBitrateController, NetworkReport
 from .ice import rtc_configuration
-from .media import FRAMES, IPFSMediaStreamTrack, MediaInfo, Rendition, SessionClock, probe
+from .media import (
+    FRAMES,
+    IPFSMediaStreamTrack,
+    MediaInfo,
+    Rendition,
+    SessionClock,
+    keyframe_before,
+    probe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +165,20 @@ class WebRTCStreamingManager:
         if not isinstance(cid, str) or not cid:
             raise InvalidArgument("cid is required")
 
+        start = options.start
+
         def inspect() -> MediaInfo | None:
+            nonlocal start
             if not options.tracks:  # data only: any content
                 self.model.resolve(cid)
                 return None
             reader = self.model.open(cid)  # unknown or invalid CIDs raise here
             try:
-                return probe(reader, reader.size)
+                info = probe(reader, reader.size)
+                if start and info.video_codec:  # video can only start at a keyframe: audio starts there too
+                    reader.seek(0)
+                    start = keyframe_before(reader, start)
+                return info
             finally:
                 reader.close()
 
@@ -180,7 +195,7 @@ class WebRTCStreamingManager:
             if info is None or (kind == "video" and not info.video_codec) or (kind == "audio" and not info.audio_codec):
                 continue
             session.tracks[kind] = IPFSMediaStreamTrack(
-                kind, lambda c=None: self.model.open(c or cid), info, clock, start=options.start,
+                kind, lambda c=None: self.model.open(c or cid), info, clock, start=start,
                 loop=options.loop, target_bitrate=fixed, allow_passthrough=fixed is None,
                 renditions=renditions if kind == "video" else None)
         if not session.tracks and not options.datachannel:

@@ -118,6 +118,20 @@ def probe(reader: IO[bytes], size: int | None = None) -> MediaInfo:
         container.close()
 
 
+def keyframe_before(reader: IO[bytes], t: float) -> float:
+    """Time of the video keyframe at or before ``t`` (where playback from ``t`` really starts,
+    so that audio can start there too); ``t`` when there is no video (blocking)."""
+    with av.open(reader, mode="r") as container:
+        if not container.streams.video:
+            return t
+        v = container.streams.video[0]
+        container.seek(int(t / v.time_base), stream=v, backward=True)
+        for packet in container.demux(v):
+            if packet.pts is not None and packet.is_keyframe:
+                return min(t, float(packet.pts * v.time_base))
+    return t
+
+
 class SessionClock:
     """Wall-clock pacing shared by the tracks of a session: media time t is sent at start + t."""
 
@@ -334,9 +348,9 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
 
     def _run_audio(self, loop: asyncio.AbstractEventLoop) -> None:
         container, stream = self._open("audio", None, self.start_at)
+        skip_until = self.start_at  # first pass only
         resampler = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE)
         rate_tb = fractions.Fraction(1, AUDIO_RATE)
-        base: float | None = None
         offset = 0  # samples, when looping
         sent = 0
         try:
@@ -345,9 +359,7 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
                     if self._stopping.is_set():
                         return
                     t = float(frame.pts * frame.time_base) if frame.pts is not None else None
-                    if t is not None and base is None:
-                        base = t
-                    if t is not None and t < self.start_at:
+                    if t is not None and t < skip_until:
                         continue
                     for out in resampler.resample(frame):
                         out.pts = offset + sent
@@ -358,7 +370,7 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
                 if not self.loop:
                     return
                 container.seek(0, stream=stream)
-                offset, sent = offset + sent, 0
+                offset, sent, skip_until = offset + sent, 0, 0.0
         finally:
             container.close()
 
