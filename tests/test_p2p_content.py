@@ -256,3 +256,31 @@ async def test_seed_api_transfer_via_libp2p(pair: tuple[ServerProcess, ServerPro
             await api.transfer_via_libp2p(cid, IPFSLibp2pPeer().get_id())  # not connected, no address
     finally:
         await api.close()
+
+
+async def test_transfer_over_mcp_protocol(pair: tuple[ServerProcess, ServerProcess], tmp_path: Path) -> None:
+    _, b = pair
+    operator = IPFSLibp2pPeer(identity_dir=tmp_path / "operator")
+    c = start_server(tmp_path / "c", env={"IPFS_KIT_LIBP2P_MCP_ALLOWLIST": operator.get_id()})
+    stranger = IPFSLibp2pPeer()
+    try:
+        cid = add(c, stream_bytes(200_000) + b"over mcp")
+        info_c = ident(c)
+        request = {"action": "transfer_via_libp2p", "cid": cid, "target_peer": ident(b)["Addresses"][0]}
+
+        async def ask(peer: IPFSLibp2pPeer) -> dict:
+            await peer.connect_to_peer(None, info_c["Addresses"][0])
+            stream = await peer.new_stream(info_c["ID"], "/ipfs-kit/mcp/1.0.0")
+            await stream.write(json.dumps(request).encode())
+            return json.loads(await stream.read(1 << 20))
+
+        async with asyncio.timeout(40):
+            denied = await ask(stranger)
+            assert denied["code"] == "unauthorized" and not pinned(b, cid)
+            done = await ask(operator)
+            assert done["cid"] == cid and done["pinned"] is True, done
+        assert pinned(b, cid)
+    finally:
+        await stranger.stop()
+        await operator.stop()
+        c.stop()

@@ -32,7 +32,8 @@ from typing import Any
 
 from ..content import dag
 from ..content.blockstore import Blockstore
-from ..content.cid import CID
+from ..content.cid import CID, DAG_PB, RAW
+from ..content.dagpb import decode_node
 from ..content.reader import load_file_node
 from ..errors import (
     BlockNotFound,
@@ -127,10 +128,28 @@ def range_cids(store: Blockstore, root: CID, offset: int, length: int | None) ->
     return visit(root, 0)
 
 
-def blocks_of(store: Blockstore, root: CID, offset: int | None = None, length: int | None = None) -> Iterator[CID]:
-    if offset is None and length is None:
-        return dag.walk(store, root)
-    return range_cids(store, root, offset or 0, length)
+def dag_blocks(store: Blockstore, root: CID) -> Iterator[tuple[CID, bytes]]:
+    """Every block under ``root`` with its bytes, depth first, parents before
+    children, each once and each read once (``dag.walk`` reads dag-pb leaves
+    a second time for their links). A missing block raises BlockNotFound."""
+    seen: set[bytes] = set()
+    stack = [root]
+    while stack:
+        cid = stack.pop()
+        if cid.multihash in seen:
+            continue
+        seen.add(cid.multihash)
+        data = store.get(cid)
+        yield cid, data
+        if cid.codec == DAG_PB:
+            stack.extend(reversed([link.cid for link in decode_node(data).links]))
+        elif cid.codec != RAW:
+            raise CorruptBlock(f"cannot walk {cid.codec_name} block {cid}")
+
+
+def listed_blocks(store: Blockstore, cids: list[CID]) -> Iterator[tuple[CID, bytes]]:
+    for cid in cids:
+        yield cid, store.get(cid)
 
 
 def verify_block(block: Block) -> None:
@@ -180,15 +199,14 @@ class Transfer:
 
 
 # -- sending and receiving blocks ------------------------------------------------------------
-async def send_blocks(framed: FramedStream, store: Blockstore, cids: Iterator[CID], transfer: Transfer) -> None:
+async def send_blocks(framed: FramedStream, blocks: Iterator[tuple[CID, bytes]], transfer: Transfer) -> None:
     """Send one frame per block; blocks are read in batches by a worker thread
     while the previous batch is on the wire."""
     queue: asyncio.Queue[list[tuple[CID, bytes]] | None] = asyncio.Queue(maxsize=2)
 
     def next_batch() -> list[tuple[CID, bytes]]:
         out, size = [], 0
-        for cid in cids:
-            data = store.get(cid)
+        for cid, data in blocks:
             out.append((cid, data))
             size += len(data)
             if size >= BATCH_BYTES:
@@ -300,14 +318,14 @@ class ContentServer:
             size = dag.stat(store, cid).size
             if offset is None and length is None:
                 return size, []  # the walk is streamed, not listed
-            return size, list(blocks_of(store, cid, offset, length))
+            return size, list(range_cids(store, cid, offset or 0, length))
 
         size, listed = await asyncio.to_thread(plan)
         transfer.total = size
         await framed.send_json({"type": "start", "cid": str(cid), "size": size})
         transfer.start()
-        cids = iter(listed) if listed else dag.walk(store, cid)
-        await send_blocks(framed, store, cids, transfer)
+        blocks = listed_blocks(store, listed) if listed else dag_blocks(store, cid)
+        await send_blocks(framed, blocks, transfer)
         await framed.send_json({"type": "end", "blocks": transfer.blocks, "bytes": transfer.bytes})
         transfer.completed()
 
@@ -369,6 +387,10 @@ async def fetch(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, of
         transfer.completed()
         return {"cid": str(cid), "peer": peer_id, "blocks": transfer.blocks, "bytes": transfer.bytes,
                 "transfer_id": transfer.transfer_id}
+    except ConnectionError as e:
+        transfer.failed(f"stream broken: {e}")
+        await _reset_quietly(framed)
+        raise TransferFailed(f"the stream to {peer_id} broke: {e}") from None
     except BaseException as e:
         transfer.failed("cancelled" if isinstance(e, asyncio.CancelledError) else e)
         await _reset_quietly(framed)
@@ -382,9 +404,8 @@ async def push(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, pin
     store = model.store
 
     def size_of() -> int:
-        for c in dag.walk(store, cid):  # the whole DAG must be here before we offer it
-            if not store.has(c):
-                raise BlockNotFound(f"block {c} of {cid} is not in the repo")
+        if not store.has(cid):  # a block missing deeper down fails the push when we reach it
+            raise BlockNotFound(f"block {cid} not found")
         return dag.stat(store, cid).size
 
     size = await asyncio.to_thread(size_of)
@@ -400,7 +421,7 @@ async def push(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, pin
                 raise_remote(answer)
             raise ProtocolViolation("peer did not accept the push")
         transfer.start()
-        await send_blocks(framed, store, dag.walk(store, cid), transfer)
+        await send_blocks(framed, dag_blocks(store, cid), transfer)
         await framed.send_json({"type": "end"})
         result = await framed.recv()
         if result is None:
@@ -413,6 +434,10 @@ async def push(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, pin
         transfer.completed()
         return {"cid": str(cid), "peer": peer_id, "blocks": transfer.blocks, "bytes": transfer.bytes,
                 "transfer_id": transfer.transfer_id, "pinned": pin}
+    except ConnectionError as e:
+        transfer.failed(f"stream broken: {e}")
+        await _reset_quietly(framed)
+        raise TransferFailed(f"the stream to {peer_id} broke: {e}") from None
     except BaseException as e:
         transfer.failed("cancelled" if isinstance(e, asyncio.CancelledError) else e)
         await _reset_quietly(framed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import operations
@@ -54,9 +55,15 @@ def parse_request(data: bytes) -> tuple[str, dict[str, Any], Any]:
     return action, params, obj.get("id")
 
 
-def authorize(action: str, peer_id: str, allowlist: list[str] | set[str]) -> None:
+# Operations of the node rather than of the model (the libp2p service adds
+# ``transfer_via_libp2p``): name -> (async fn(params) -> result, mutating).
+NodeOps = dict[str, tuple[Callable[[dict[str, Any]], Awaitable[Any]], bool]]
+
+
+def authorize(action: str, peer_id: str, allowlist: list[str] | set[str], node_ops: NodeOps | None = None) -> None:
     op = operations.OPERATIONS.get(action)
-    if op is not None and op.mutating and peer_id not in allowlist:
+    mutating = op.mutating if op is not None else (node_ops or {}).get(action, (None, False))[1]
+    if mutating and peer_id not in allowlist:
         raise Unauthorized(f"peer {peer_id} may not run {action!r}: it changes the node (not on libp2p.mcp_allowlist)")
 
 
@@ -88,13 +95,17 @@ async def read_request(stream: P2PStream) -> bytes:
             return bytes(buf)
 
 
-async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str], data: bytes) -> dict[str, Any]:
+async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str], data: bytes,
+                 node_ops: NodeOps | None = None) -> dict[str, Any]:
     """The response object for one request (never raises for bad input)."""
     req_id = None
     try:
         action, params, req_id = parse_request(data)
-        authorize(action, peer_id, allowlist)
-        result = await operations.call(model, action, params)
+        authorize(action, peer_id, allowlist, node_ops)
+        if node_ops and action in node_ops and action not in operations.OPERATIONS:
+            result = await node_ops[action][0](params)
+        else:
+            result = await operations.call(model, action, params)
         out = result if isinstance(result, dict) else {"result": result}
     except Exception as e:  # noqa: BLE001 - every failure becomes an error answer
         if not isinstance(e, IPFSKitError):
@@ -105,14 +116,15 @@ async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str]
     return out
 
 
-async def handle(stream: P2PStream, model: IPFSModel, allowlist: list[str] | set[str]) -> None:
+async def handle(stream: P2PStream, model: IPFSModel, allowlist: list[str] | set[str],
+                 node_ops: NodeOps | None = None) -> None:
     try:
         data = await read_request(stream)
     except LimitExceeded as e:
         await stream.write(json.dumps(error_response(e)).encode())
         await stream.reset()
         return
-    response = await answer(model, stream.peer_id, allowlist, data)
+    response = await answer(model, stream.peer_id, allowlist, data, node_ops)
     body = json.dumps(response, separators=(",", ":")).encode()
     if len(body) > MAX_RESPONSE:
         body = json.dumps(error_response(LimitExceeded(

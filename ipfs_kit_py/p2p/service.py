@@ -108,7 +108,18 @@ class Libp2pService:
 
     # -- protocol handlers ------------------------------------------------------------------
     async def _handle_mcp(self, stream: P2PStream) -> None:
-        await mcp_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist))
+        await mcp_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist),
+                                  {"transfer_via_libp2p": (self._mcp_transfer, True)})
+
+    async def _mcp_transfer(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``{"action": "transfer_via_libp2p", "cid": C, "target_peer": multiaddr or ID, "pin"?: bool}``."""
+        unknown = sorted(set(params) - {"cid", "target_peer", "pin"})
+        if unknown:
+            raise InvalidArgument(f"unknown parameter(s): {', '.join(unknown)}")
+        cid, target, pin = params.get("cid"), params.get("target_peer"), params.get("pin", True)
+        if not isinstance(cid, str) or not isinstance(target, str) or not isinstance(pin, bool):
+            raise InvalidArgument("transfer_via_libp2p needs string 'cid' and 'target_peer' (and boolean 'pin')")
+        return await self.transfer_via_libp2p(cid, target, pin=pin)
 
     async def _handle_metadata(self, stream: P2PStream) -> None:
         await metadata_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist),
@@ -199,6 +210,8 @@ class Libp2pService:
 
 def _error(e: Exception) -> Response:
     status = e.status if isinstance(e, IPFSKitError) else 500
+    if status == 500:
+        log.error("libp2p route failed", exc_info=e)
     return JSONResponse({"Message": str(e), "Code": 0, "Type": "error"}, status_code=status)
 
 

@@ -6,11 +6,13 @@ remote closed its side, so a one-request/one-response exchange (the seed's
 ``stream.read(10 * 1024 * 1024)``) gets the whole response. ``read_some(n)``
 returns as soon as any data is there. ``close()`` closes our writing side;
 the remote can still answer, and we can still read. ``reset()`` aborts both
-directions.
+directions, and so does cancelling a read or write (the stream's state is
+unknown after that).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import trio
@@ -61,7 +63,12 @@ WRITE_TIMEOUT = 60.0  # seconds one write may wait for the peer's flow-control w
 
 
 async def trio_read_frames(raw: Any, decoder: FrameDecoder) -> list[bytes]:
-    """Read until ``decoder`` yields at least one whole frame; [] at EOF."""
+    """Read until ``decoder`` yields whole frames; [] at EOF.
+
+    Never read under a timeout: py-libp2p's yamux read consumes buffered data
+    before an await (its window update), so a cancelled read can lose bytes
+    and desynchronise the framing.
+    """
     while True:
         data = await trio_read_some(raw, READ_CHUNK)
         if not data:
@@ -112,16 +119,30 @@ class P2PStream:
         self.protocol = protocol
         self.closed = False
 
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        # A cancelled read or write leaves the stream in an unknown state (bytes
+        # may have been consumed or half sent), so cancelling one resets the stream.
+        try:
+            return await self._bridge.call(fn, self.raw, *args)
+        except BaseException as e:
+            if isinstance(e, asyncio.CancelledError) and not self.closed:
+                self.closed = True
+                try:
+                    self._bridge.spawn(trio_reset, self.raw)
+                except Exception:  # noqa: BLE001 - host already gone
+                    pass
+            raise
+
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        await self._bridge.call(trio_write, self.raw, bytes(data))
+        await self._call(trio_write, bytes(data))
 
     async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all until EOF when ``n < 0``); fewer only at EOF; b"" at EOF."""
-        return await self._bridge.call(trio_read_upto, self.raw, n)
+        return await self._call(trio_read_upto, n)
 
     async def read_some(self, n: int = READ_CHUNK) -> bytes:
         """Whatever is available, at most ``n`` bytes; b"" at EOF."""
-        return await self._bridge.call(trio_read_some, self.raw, n)
+        return await self._call(trio_read_some, n)
 
     async def readexactly(self, n: int) -> bytes:
         data = await self.read(n)
@@ -151,7 +172,7 @@ class FramedStream:
     (``send_json`` does) before waiting for an answer.
     """
 
-    def __init__(self, stream: P2PStream, max_frame: int, flush_size: int = 1 << 20) -> None:
+    def __init__(self, stream: P2PStream, max_frame: int, flush_size: int = 2 << 20) -> None:
         self.stream = stream
         self.decoder = FrameDecoder(max_frame)
         self._ready: list[bytes] = []
@@ -168,7 +189,7 @@ class FramedStream:
         if not self._ready:
             # whole frames are assembled in the libp2p thread: one crossing per frame,
             # not one per 64 KiB Noise record
-            frames = await self.stream._bridge.call(trio_read_frames, self.stream.raw, self.decoder)
+            frames = await self.stream._call(trio_read_frames, self.decoder)
             if not frames:
                 if self.decoder.pending:
                     raise IncompleteReadError(b"", self.decoder.pending)
