@@ -152,3 +152,31 @@ async def test_connectivity_probe(shared_server: ServerProcess) -> None:
     assert result["ping_ms"] > 0 and "get_content" in result["operations"]
     with pytest.raises(ConnectionError):
         await probe_peer(info["ID"], ["/ip4/127.0.0.1/tcp/9"], timeout=10)
+
+
+async def test_concurrent_stream_limit_per_peer(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "repo", env={"IPFS_KIT_LIBP2P_MAX_STREAMS_PER_PEER": "3"})
+    greedy, other = IPFSLibp2pPeer(), IPFSLibp2pPeer()
+    try:
+        info = node_id(srv)
+        async with asyncio.timeout(40):
+            await greedy.connect_to_peer(info["ID"], info["Addresses"][0])
+            held = [await greedy.new_stream(info["ID"], MCP) for _ in range(3)]  # requests never finished
+            await held[0].write(b'{"action": ')  # the server is now waiting on these three
+            extra = await greedy.new_stream(info["ID"], MCP)
+            await extra.write(b'{"action": "version"}')
+            try:
+                answer = await extra.read(1 << 20)
+            except ConnectionError:
+                answer = b""
+            assert answer == b""  # the fourth concurrent stream was reset unanswered
+            # another peer is not affected, and the greedy one gets service again once it lets go
+            assert (await mcp_call(other, info, b'{"action": "version"}'))["Version"]
+            for s in held:
+                await s.reset()
+            await asyncio.sleep(0.5)
+            assert (await mcp_call(greedy, info, b'{"action": "version"}'))["Version"]
+    finally:
+        await greedy.stop()
+        await other.stop()
+        srv.stop()
