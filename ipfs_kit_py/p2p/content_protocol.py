@@ -241,8 +241,10 @@ async def receive_blocks(framed: FramedStream, store: Blockstore, transfer: Tran
             store.put(b.cid, b.data)
 
     async def writer() -> None:
+        # two threads: each put is open/write/rename syscalls that release the GIL
         while (batch := await queue.get()) is not None:
-            await asyncio.to_thread(store_batch, batch)
+            await asyncio.gather(asyncio.to_thread(store_batch, batch[0::2]),
+                                 asyncio.to_thread(store_batch, batch[1::2]))
 
     task = asyncio.ensure_future(writer())
     pending: list[Block] = []
