@@ -28,7 +28,7 @@ from ..content.cid import CID, DAG_PB, decode_varint, encode_varint
 from ..content.dagpb import _fields
 from ..errors import BlockNotFound, CorruptBlock
 from .framing import FrameDecoder, FramingError
-from .stream import P2PStream
+from .stream import P2PStream, trio_read_frames
 
 log = logging.getLogger(__name__)
 
@@ -204,10 +204,12 @@ class Bitswap:
     async def _handle(self, stream: P2PStream) -> None:
         decoder = FrameDecoder(MAX_MESSAGE)
         while True:
-            data = await stream.read_some()
-            if not data:
+            # whole messages are assembled in the libp2p thread (one crossing per message);
+            # FramingError: the peer wrapper resets this stream only
+            bodies = await stream._call(trio_read_frames, decoder)
+            if not bodies:
                 return
-            for body in decoder.feed(data):  # FramingError: the peer resets this stream only
+            for body in bodies:
                 await self._on_message(stream.peer_id, decode_message(body))
 
     async def _on_message(self, peer_id: str, msg: Message) -> None:
@@ -321,7 +323,7 @@ class Bitswap:
                         pass
 
     async def fetch_dag(self, root: CID | str, peers: list[str] | None = None, *,
-                        window: int = 32, timeout: float = 120.0) -> tuple[int, int]:
+                        window: int = 128, timeout: float = 120.0) -> tuple[int, int]:
         """Fetch every block of the DAG under ``root``; returns (blocks, bytes)."""
         root = CID.decode(root)
         count = size = 0
