@@ -153,3 +153,28 @@ async def test_handler_error_resets_only_that_stream(tmp_path: Path) -> None:
 def test_roles_are_checked() -> None:
     with pytest.raises(ValueError):
         IPFSLibp2pPeer(role="boss")
+
+
+def test_seed_server_snippet_from_sync_code() -> None:
+    # the seed's initialize_libp2p(): plain calls, no event loop of its own
+    peer = IPFSLibp2pPeer(role="master", bootstrap_peers=[])
+    peer.start_discovery()
+
+    async def handle_mcp_protocol(stream):  # noqa: ANN001
+        await stream.write(b"hello " + await stream.read())
+
+    peer.register_protocol_handler("/ipfs-kit/mcp/1.0.0", handle_mcp_protocol)
+    assert peer.get_id().startswith("12D3KooW") and peer.get_addrs()
+
+    async def client() -> bytes:
+        async with IPFSLibp2pPeer() as other:
+            await other.connect_to_peer(peer.get_id(), peer.get_addrs()[0])
+            stream = await other.new_stream(peer.get_id(), "/ipfs-kit/mcp/1.0.0")
+            await stream.write(b"sync")
+            await stream.close()
+            return await stream.read()
+
+    try:
+        assert asyncio.run(asyncio.wait_for(client(), 30)) == b"hello sync"
+    finally:
+        peer.stop_blocking()
