@@ -48,7 +48,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket
 
 from .. import __version__, operations
-from ..errors import IPFSKitError
+from ..errors import InvalidCAR, IPFSKitError
 from ..events import Event, NotificationType
 from ..node import Node
 from . import ws_protocol as proto
@@ -301,7 +301,7 @@ class WebSocketManager:
     async def serve(self, websocket: WebSocket, kind: str) -> None:
         await websocket.accept()
         async with self.connection(websocket, kind) as conn:
-            actions = list(proto.SUBSCRIPTION_ACTIONS) + (list(operations.OPERATIONS) if kind == GENERAL else [])
+            actions = list(proto.SUBSCRIPTION_ACTIONS) + ([*operations.OPERATIONS, "dag_import"] if kind == GENERAL else [])
             conn.send_nowait(proto.welcome(
                 conn.id, kind, self._dispatched, self.bus.oldest_seq(), actions,
                 {"max_message": self.settings.max_message, "queue_size": self.settings.queue_size,
@@ -341,11 +341,45 @@ class WebSocketManager:
             if req.params:
                 raise proto.ProtocolError("invalid_message", "ping takes no fields", req.id)
             await conn.send(proto.pong(req.id, time.time()))
+        elif conn.kind == GENERAL and action == "dag_import":
+            await self._dag_import(conn, req)
         elif conn.kind == GENERAL and action in operations.OPERATIONS:
             await self._operation(conn, req)
         else:
             where = "" if conn.kind == GENERAL or action not in operations.OPERATIONS else " here (operations are on /ws)"
             raise proto.ProtocolError("unknown_action", f"unknown action {action!r}{where}", req.id)
+
+    async def _dag_import(self, conn: Connection, req: proto.Request) -> None:
+        """A CAR sent as binary frames after the request, ended by an empty frame. Every
+        block is verified; nothing new is kept if the CAR is bad. Other messages wait."""
+        unknown = set(req.params) - {"pin_roots"}
+        pin_roots = req.params.get("pin_roots", True)
+        if unknown or not isinstance(pin_roots, bool):
+            raise proto.ProtocolError("invalid_message", "dag_import takes only pin_roots (a boolean)", req.id)
+        state = {"ended": False}  # the empty frame was read (or the client broke the protocol)
+
+        async def frames() -> AsyncIterator[bytes]:
+            while not state["ended"]:
+                message = await conn.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    raise ConnectionError("client went away during dag_import")
+                data = message.get("bytes")
+                if data is None:
+                    state["ended"] = True
+                    raise InvalidCAR("text message during dag_import: send the CAR as binary frames, end with an empty one")
+                if not data:
+                    state["ended"] = True
+                    return
+                yield data
+
+        try:
+            roots, blocks = await self.model.car_import(frames(), pin_roots=pin_roots)
+        except IPFSKitError as e:
+            async for _ in frames():  # skip the rest of a bad CAR so the connection stays usable
+                pass
+            await conn.send(proto.error(e.code, str(e), req.id))
+            return
+        await conn.send(proto.result(req, {"roots": [str(r) for r in roots], "blocks": blocks}))
 
     async def _operation(self, conn: Connection, req: proto.Request) -> None:
         try:
