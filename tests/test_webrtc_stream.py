@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -201,3 +202,29 @@ async def test_sessions_are_announced_on_the_notification_hub(srv) -> None:
         assert seen["webrtc_offer"]["cid"] == cids["video.mp4"] and seen["webrtc_offer"]["offerer"] == "server"
         assert seen["webrtc_connected"]["codec"] == "video/H264"
         assert seen["webrtc_quality_changed"]["new_bitrate"] == 1_000_000
+
+
+async def test_built_in_test_pattern_on_an_empty_node(tmp_path) -> None:
+    """The connectivity check's WebRTC session: real frames from a node that stores nothing."""
+    from conftest import start_server
+
+    from ipfs_kit_py.client.streaming import stream_test_pattern
+
+    srv = start_server(tmp_path / "empty")
+    try:
+        ice.apply_settings()
+        stream = await stream_test_pattern(srv.url, timeout=30)
+        try:
+            frames = 0
+            async for frame in stream:
+                assert (frame.width, frame.height) == (320, 240)
+                frames += 1
+                if frames == 5:
+                    break
+            assert stream.cid and stream.cid.startswith("Qm")
+        finally:
+            await stream.close()
+        pins = httpx.post(f"{srv.url}/api/v0/pin/ls", timeout=10).json()["Keys"]
+        assert stream.cid not in pins  # the clip is not pinned: GC may take it back
+    finally:
+        srv.stop()

@@ -288,19 +288,20 @@ class MediaStream:
         await self.close()
 
 
-async def stream_content(url: str, cid: str, *, tracks: tuple[str, ...] = ("video", "audio"),
+async def stream_content(url: str, cid: str | None, *, tracks: tuple[str, ...] = ("video", "audio"),
                          codec: str = "h264", quality: str = "auto", start: float = 0.0, loop: bool = False,
                          datachannel: bool = True, settings: WebRTCSettings | None = None,
                          timeout: float = 30) -> MediaStream:
     """Open a WebRTC session playing ``cid`` from the node at ``url``; see the module docstring."""
     sig = await Signaling.connect(url)
     pc: RTCPeerConnection | None = None
+    source = {"test_pattern": True} if cid is None else {"cid": cid}  # None: the server's test pattern
     try:
-        offer = await sig.request({"type": "offer_request", "cid": cid, "tracks": list(tracks), "codec": codec,
+        offer = await sig.request({"type": "offer_request", **source, "tracks": list(tracks), "codec": codec,
                                    "quality": quality, "start": start, "loop": loop,
                                    "datachannel": datachannel}, timeout)
         pc = RTCPeerConnection(rtc_configuration(settings or load_settings().webrtc))
-        stream = MediaStream(sig, pc, offer["pc_id"], cid, offer.get("media"), datachannel)
+        stream = MediaStream(sig, pc, offer["pc_id"], offer.get("cid", cid), offer.get("media"), datachannel)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         await sig.request({"type": "answer", "pc_id": offer["pc_id"], "sdp": pc.localDescription.sdp}, timeout)
@@ -310,6 +311,11 @@ async def stream_content(url: str, cid: str, *, tracks: tuple[str, ...] = ("vide
             await pc.close()
         await sig.close()
         raise
+
+
+async def stream_test_pattern(url: str, *, timeout: float = 30) -> MediaStream:
+    """A session playing the server's built-in test pattern (works on an empty node)."""
+    return await stream_content(url, None, tracks=("video",), datachannel=False, timeout=timeout)
 
 
 async def fetch_content(url: str, cid: str, *, settings: WebRTCSettings | None = None, timeout: float = 60) -> bytes:

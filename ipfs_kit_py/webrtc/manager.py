@@ -324,7 +324,7 @@ class WebRTCStreamingManager:
         session.tasks.append(asyncio.create_task(self._offer_timeout(session)))
         self.emit(NotificationType.WEBRTC_OFFER, {"pc_id": session.pc_id, "cid": cid, "offerer": "server",
                                                   "tracks": list(session.tracks)})
-        return {"type": "offer", "pc_id": session.pc_id, "sdp": session.pc.localDescription.sdp,
+        return {"type": "offer", "pc_id": session.pc_id, "cid": cid, "sdp": session.pc.localDescription.sdp,
                 "media": session.info.to_dict() if session.info else None}
 
     async def _offer_timeout(self, session: Session) -> None:

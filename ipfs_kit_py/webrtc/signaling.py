@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from ..errors import IPFSKitError
 from ..node import Node
 from .manager import SignalingError, StreamOptions, WebRTCStreamingManager
+from .testpattern import test_pattern_cid
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,10 @@ async def dispatch(manager: WebRTCStreamingManager, msg: dict[str, Any], client_
     """Run one request; returns the reply."""
     kind = msg["type"]
     if kind == "offer_request":
-        return await manager.create_offer(msg.get("cid"), StreamOptions.parse(msg), client_id, send)
+        cid = msg.get("cid")
+        if msg.get("test_pattern") is True and cid is None:  # the built-in clip: works on an empty node
+            cid = await test_pattern_cid(manager.model)
+        return await manager.create_offer(cid, StreamOptions.parse(msg), client_id, send)
     if kind == "offer":
         return await manager.answer_offer(msg.get("cid"), msg.get("sdp"), StreamOptions.parse(msg), client_id, send)
     if kind == "answer":
