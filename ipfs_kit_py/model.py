@@ -485,8 +485,15 @@ class IPFSModel:
                 for r in roots:
                     await asyncio.to_thread(self._require_dag, r)
                 for r in roots:
-                    await self._after_add(Entry(r, 0, 0), pin=True)
+                    await self.pin_root(r)
         return roots, count
+
+    async def pin_root(self, root: CID) -> None:
+        """Pin content that arrived as blocks (a CAR, a transfer) and announce it like an
+        add: pin_status_changed, then content_added. The whole DAG must be present."""
+        await asyncio.to_thread(self._require_dag, root)
+        st = await asyncio.to_thread(dag.stat, self.store, root)
+        await self._after_add(Entry(root, st.cumulative_size, st.size), pin=True)
 
     def _require_dag(self, root: CID) -> None:
         """Raise BlockNotFound unless every block under ``root`` is in the repo."""

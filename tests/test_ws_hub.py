@@ -163,10 +163,12 @@ async def test_events_from_http_add_and_car_import(shared_server: ServerProcess)
                                                             "content_removed"]
         r = await http.post(f"{url}/api/v0/dag/import", files={"file": ("x.car", car)})
         assert r.status_code == 200, r.text
-        # the HTTP import stores the blocks, then pins each root (as Kubo does)
-        (pin,) = await sub.events(1)
+        # the HTTP import stores the blocks, then pins each root (as Kubo does) and announces it
+        pin, added = await sub.events(2)
         assert pin["type"] == "pin_status_changed" and pin["data"]["pinned"] is True
         assert pin["data"]["cid"] == cid and pin["data"]["previous"] is None
+        assert added["type"] == "content_added" and added["data"]["cid"] == cid
+        assert added["data"]["size"] == len(data)
         await sub.assert_alive()
 
 

@@ -425,7 +425,7 @@ class KuboRPC:
             if not silent and pin_roots:
                 for root in roots:  # like Kubo: pin after every part is in; report per root
                     try:
-                        await self.model.pin_add(root)
+                        await self.model.pin_root(root)
                         msg = ""
                     except IPFSKitError as e:
                         msg = str(e)
