@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -178,6 +179,14 @@ def mbps(n: int, seconds: float) -> float:
 
 
 def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-libp2p-"))
+    try:
+        run(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(work: Path) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=256)
     ap.add_argument("--kubo-mib", type=int, default=64)
@@ -185,7 +194,6 @@ def main() -> None:
     ap.add_argument("--no-kubo", action="store_true", help="skip the bitswap/Kubo part")
     args = ap.parse_args()
     size = args.size_mib << 20
-    work = Path(tempfile.mkdtemp(prefix="bench-libp2p-"))
     big = work / "big.bin"
     with open(big, "wb") as f:
         for i in range(0, size, 8 << 20):
