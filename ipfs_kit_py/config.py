@@ -54,6 +54,7 @@ class EventsSettings:
 
 @dataclass
 class WebSocketSettings:
+    enabled: bool = True  # serve /ws and /ws/notifications
     max_message: int = 1 << 20  # bytes; larger client messages close the connection with 1009
     queue_size: int = 1024  # events queued per subscriber before it is told it lagged
     ping_interval: float = 20.0  # seconds between protocol-level pings to each client

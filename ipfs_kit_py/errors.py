@@ -77,3 +77,20 @@ class ChannelUnavailable(IPFSKitError):
 
     status = 503
     code = "channel_unavailable"
+
+
+class TransferError(IPFSKitError):
+    """``transfer_content`` failed on every channel; ``attempts`` says how each one did."""
+
+    status = 502
+    code = "all_channels_failed"
+
+    def __init__(self, message: str, attempts: list | None = None) -> None:
+        super().__init__(message)
+        self.attempts = list(attempts or [])
+
+    def to_dict(self) -> dict[str, object]:
+        from dataclasses import asdict, is_dataclass
+
+        return {**super().to_dict(), "Code": self.code,
+                "Attempts": [asdict(a) if is_dataclass(a) else a for a in self.attempts]}

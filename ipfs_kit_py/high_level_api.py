@@ -33,12 +33,14 @@ from .client.http import DEFAULT_TIMEOUT
 from .client.types import (
     Added,
     CarImport,
+    Libp2pTransfer,
     LsEntry,
     Metadata,
     NodeId,
     Pin,
     Progress,
     Stat,
+    TransferReport,
     VersionInfo,
 )
 from .errors import InvalidArgument
@@ -227,12 +229,20 @@ class IPFSSimpleAPI:
         self._on_close(both.close)
         return both
 
-    async def transfer_via_libp2p(self, cid: str, target_peer: str, **options: Any) -> dict[str, Any]:
+    async def transfer_via_libp2p(self, cid: str, target_peer: str, **options: Any) -> Libp2pTransfer:
         """Have the server push ``cid`` to ``target_peer`` (a ``/p2p/`` multiaddr or a connected peer ID)
         over /ipfs-kit/content/1.0.0; the target verifies and pins it. Options: pin, transfer_id, timeout."""
         from .client.transfer import transfer_via_libp2p
 
         return await transfer_via_libp2p(self.base_url, cid, target_peer, **options)
+
+    async def transfer_content(self, cid: str, target_peer: str, **options: Any) -> TransferReport:
+        """Have the server push ``cid`` to another node, libp2p first, then WebSocket, then HTTP;
+        ``target_peer`` is its URL, peer ID or multiaddr. Raises TransferError (``.attempts``)
+        if every channel fails. Options: channels, timeout."""
+        from .client.transfer import transfer_content
+
+        return await transfer_content(self.base_url, cid, target_peer, **options)
 
 
 class SyncIPFSSimpleAPI:

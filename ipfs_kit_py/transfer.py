@@ -29,8 +29,9 @@ import websockets
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from .client.types import Attempt, TransferReport
 from .content.cid import CID
-from .errors import ChannelUnavailable, InvalidArgument, IPFSKitError
+from .errors import ChannelUnavailable, InvalidArgument, IPFSKitError, TransferError
 from .events import NotificationType
 from .node import Node
 
@@ -61,40 +62,6 @@ class Target:
                 raise InvalidArgument(f"multiaddr {t!r} has no /p2p/<peer-id>")
             return cls(peer_id=t.rsplit("/p2p/", 1)[1], multiaddrs=[t])
         return cls(peer_id=t)
-
-
-@dataclass
-class Attempt:
-    channel: str
-    ok: bool
-    seconds: float
-    error: str = ""
-
-
-@dataclass
-class TransferReport:
-    transfer_id: str
-    cid: str
-    channel: str  # the channel that carried the content
-    attempts: list[Attempt]
-    bytes: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class TransferError(IPFSKitError):
-    """Every channel failed; ``attempts`` says how each one did."""
-
-    status = 502
-    code = "transfer_failed"
-
-    def __init__(self, message: str, attempts: list[Attempt]) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-
-    def to_dict(self) -> dict[str, object]:
-        return {**super().to_dict(), "Attempts": [asdict(a) for a in self.attempts]}
 
 
 class _Progress:
@@ -237,4 +204,4 @@ def register(app: FastAPI, node: Node) -> None:
             report = await transfer_content(node, cid, target, channels)
         except IPFSKitError as e:
             return JSONResponse(e.to_dict(), status_code=e.status)
-        return JSONResponse(report.to_dict())
+        return JSONResponse(asdict(report))

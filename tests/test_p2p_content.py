@@ -250,7 +250,7 @@ async def test_seed_api_transfer_via_libp2p(pair: tuple[ServerProcess, ServerPro
     api = IPFSSimpleAPI(mcp_url=a.url)
     try:
         result = await api.transfer_via_libp2p(cid, ident(b)["Addresses"][0])
-        assert result["cid"] == cid and result["pinned"] is True
+        assert result.cid == cid and result.pinned is True
         assert pinned(b, cid)
         with pytest.raises(ChannelUnavailable):
             await api.transfer_via_libp2p(cid, IPFSLibp2pPeer().get_id())  # not connected, no address

@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 
+from .. import errors
 from .http import error_from_kubo
+from .types import Attempt, Libp2pTransfer, TransferReport
 
 
 async def _post(url: str, path: str, params: dict[str, str], timeout: float | None) -> dict[str, Any]:
@@ -21,12 +23,14 @@ async def _post(url: str, path: str, params: dict[str, str], timeout: float | No
     except ValueError:
         body = r.text
     if r.status_code != 200:
-        raise error_from_kubo(r.status_code, body)
+        err = error_from_kubo(r.status_code, body)
+        err.body = body  # type: ignore[attr-defined]  # the whole answer, for callers that need more
+        raise err
     return body
 
 
 async def transfer_via_libp2p(url: str, cid: str, target_peer: str, *, pin: bool = True,
-                              transfer_id: str | None = None, timeout: float | None = 600.0) -> dict[str, Any]:
+                              transfer_id: str | None = None, timeout: float | None = 600.0) -> Libp2pTransfer:
     """Push ``cid`` from the server at ``url`` to ``target_peer``; returns
     ``{"cid", "peer", "blocks", "bytes", "transfer_id", "pinned"}``. Raises the
     server's typed error: ChannelUnavailable (unreachable, cancelled),
@@ -34,7 +38,24 @@ async def transfer_via_libp2p(url: str, cid: str, target_peer: str, *, pin: bool
     params = {"arg": cid, "peer": target_peer, "pin": "true" if pin else "false"}
     if transfer_id:
         params["id"] = transfer_id
-    return await _post(url, "libp2p/transfer", params, timeout)
+    return Libp2pTransfer.from_dict(await _post(url, "libp2p/transfer", params, timeout))
+
+
+async def transfer_content(url: str, cid: str, target_peer: str, *, channels: tuple[str, ...] | None = None,
+                           timeout: float | None = 600.0) -> TransferReport:
+    """Have the server at ``url`` push ``cid`` to another node: libp2p, else WebSocket, else
+    HTTP (the seed's fallback chain). ``target_peer``: the target's URL, peer ID or multiaddr.
+    Raises TransferError (with ``.attempts``) when every channel fails."""
+    params = {"arg": cid, "target": target_peer}
+    if channels:
+        params["channels"] = ",".join(channels)
+    try:
+        return TransferReport.from_dict(await _post(url, "ipfs-kit/transfer", params, timeout))
+    except errors.IPFSKitError as e:
+        body = getattr(e, "body", None)
+        if isinstance(body, dict) and "Attempts" in body:
+            raise errors.TransferError(str(e), [Attempt(**a) for a in body["Attempts"]]) from None
+        raise
 
 
 async def fetch_via_libp2p(url: str, cid: str, source_peer: str, *, offset: int | None = None,

@@ -169,3 +169,45 @@ def metadata_from_dict(d: dict[str, Any]) -> Metadata:
         added=d.get("added"),
         user=dict(d.get("user") or {}),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One channel's try at a transfer."""
+
+    channel: str  # libp2p | websocket | http
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferReport:
+    """The result of ``transfer_content``: which channel carried the content, and every try."""
+
+    transfer_id: str
+    cid: str
+    channel: str
+    attempts: list[Attempt]
+    bytes: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TransferReport:
+        return cls(d["transfer_id"], d["cid"], d["channel"], [Attempt(**a) for a in d["attempts"]], d.get("bytes", 0))
+
+
+@dataclass(frozen=True, slots=True)
+class Libp2pTransfer:
+    """The result of ``transfer_via_libp2p``."""
+
+    cid: str
+    peer: str
+    blocks: int
+    bytes: int
+    transfer_id: str
+    pinned: bool
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Libp2pTransfer:
+        return cls(d["cid"], d["peer"], int(d.get("blocks", 0)), int(d.get("bytes", 0)), d.get("transfer_id", ""),
+                   bool(d.get("pinned", False)))

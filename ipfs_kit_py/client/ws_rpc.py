@@ -77,14 +77,15 @@ class GeneralChannel:
                 continue  # events or replies meant for someone else on this connection
             if reply.get("type") == "error":
                 raise_error(reply)
-            if reply.get("type") == "result":
+            if reply.get("type") != "content":  # a cat's header: its frames and result follow
                 return reply, frames
 
     async def request(self, action: str, **params: Any) -> Any:
+        """An operation's ``result``; for other actions (``get_history``, ``ping``) the whole reply."""
         id_ = next(self._ids)
         await self._ws.send(json.dumps({"id": id_, "action": action, **params}))
         reply, _ = await self._reply(id_)
-        return reply.get("result")
+        return reply["result"] if reply.get("type") == "result" else reply
 
     async def cat(self, cid: str) -> bytes:
         """Content up to the server's ``websocket.max_cat_size``, sent as binary frames."""

@@ -406,6 +406,8 @@ class WebSocketManager:
 
 
 def register(app: FastAPI, node: Node) -> None:
+    if not node.settings.websocket.enabled:
+        return
     manager = WebSocketManager(node)
     node.add_service("websocket", manager)
     app.state.websocket_manager = manager
