@@ -459,6 +459,23 @@ def serve(
     raise typer.Exit(server.main(argv))
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def check(ctx: typer.Context) -> None:
+    """Check every channel of the running server (same as
+    'python -m ipfs_kit_py.tools.check_connectivity'; --all, --http, --websocket, --webrtc,
+    --libp2p, --json, --url)."""
+    from .repo import api_url_for
+    from .tools import check_connectivity
+
+    state = ctx.find_object(State) or State(None, None)
+    argv = list(ctx.args)
+    if "--url" not in argv:
+        url = state.api or api_url_for(state.repo)
+        if url:
+            argv += ["--url", url]
+    raise typer.Exit(check_connectivity.main(argv))
+
+
 # -- entry point ---------------------------------------------------------------------------
 def _error(message: str) -> int:
     err_console.print(f"Error: {message}", markup=False, soft_wrap=True)
