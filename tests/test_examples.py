@@ -70,6 +70,52 @@ def test_connect_to_mcp_webrtc_example(node: ServerProcess) -> None:
     assert out.count("frame 640x480") == 10
 
 
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = start_server(tmp_path_factory.mktemp("examples-target") / "repo")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_connect_to_mcp_libp2p_example(node: ServerProcess) -> None:
+    cid = add(node, b"fetched over libp2p by the seed's client\n", "p2p.txt")
+    out = run_example("connect_to_mcp_libp2p.py", node.url, cid)
+    assert f"received 41 bytes of {cid}" in out
+
+
+def test_transfer_content_example(node: ServerProcess, target: ServerProcess) -> None:
+    cid = add(node, b"carried by the fallback chain\n" * 1000, "chain.txt")
+    out = run_example("transfer_content.py", node.url, cid, target.url)
+    assert "libp2p    carried it" in out and f"transferred {cid} over libp2p" in out
+    assert httpx.post(f"{target.url}/api/v0/pin/ls", params={"arg": cid}, timeout=10).status_code == 200
+
+
+def test_stream_with_metadata_example(node: ServerProcess) -> None:
+    from webrtc_media import make_mp4
+
+    cid = add(node, make_mp4(2.0, audio=False), "meta.mp4")
+    out = run_example("stream_with_metadata.py", node.url, cid, "--frames", "5")
+    assert "metadata: meta.mp4 video/mp4" in out and "decoded 5 frames of 640x480" in out
+
+
+def test_simple_api_example(node: ServerProcess, target: ServerProcess) -> None:
+    from webrtc_media import make_mp4
+
+    cid = add(node, make_mp4(2.0, audio=False), "api.mp4")
+    addr = httpx.post(f"{target.url}/api/v0/id", timeout=10).json()["Addresses"][0]
+    out = run_example("simple_api.py", node.url, cid, addr)
+    assert "first frame: 640x480" in out and "pinned=True" in out
+    assert "'type': 'transfer_completed'" in out  # printed by the notification callback
+
+
+def test_server_components_example(tmp_path: Path) -> None:
+    out = run_example("server_components.py", str(tmp_path / "repo"))
+    assert "webrtc: True" in out and "libp2p: True" in out
+    assert "['/ws', '/ws/notifications', '/ws/webrtc']" in out and "libp2p mcp answered 29 bytes" in out
+
+
 def test_examples_all_have_a_test() -> None:
     tested = Path(__file__).read_text()
     for script in sorted(EXAMPLES.glob("*.py")):

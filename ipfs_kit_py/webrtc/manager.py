@@ -117,8 +117,12 @@ class Session:
 class WebRTCStreamingManager:
     """Sessions streaming IPFS content over WebRTC; see the module docstring."""
 
-    def __init__(self, model: IPFSModel, settings: WebRTCSettings | None = None,
-                 bus: EventBus | None = None, *, stats_interval: float = 1.0) -> None:
+    def __init__(self, model: IPFSModel | None = None, settings: WebRTCSettings | None = None,
+                 bus: EventBus | None = None, *, ipfs_api: IPFSModel | None = None,
+                 stats_interval: float = 1.0) -> None:
+        model = model or ipfs_api  # the seed writes WebRTCStreamingManager(ipfs_api=...)
+        if model is None:
+            raise TypeError("WebRTCStreamingManager needs the model: WebRTCStreamingManager(ipfs_api=model)")
         self.model = model
         self.settings = settings or WebRTCSettings()
         self.bus = bus or model.bus
