@@ -15,12 +15,12 @@ async def main_async(url: str, cid: str, frames: int) -> None:
     both = await stream_with_metadata(cid, url, tracks=("video",))
     md = both.metadata
     print(f"metadata: {md['name']} {md['content_type']} {md['size']} bytes {md['user']}")
-    n = 0
+    n, size = 0, ""
     async for frame in both.stream:
-        n += 1
+        n, size = n + 1, f"{frame.width}x{frame.height}"
         if n >= frames:
             break
-    print(f"decoded {n} frames of {frame.width}x{frame.height}")
+    print(f"decoded {n} frames of {size}")
     await both.close()
 
 
