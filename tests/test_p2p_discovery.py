@@ -75,3 +75,24 @@ def test_unreachable_bootstrap_peer_does_not_stop_the_server(tmp_path: Path) -> 
         assert api(srv, "swarm/peers").json()["Peers"] == []
     finally:
         srv.stop()
+
+
+def test_leecher_answers_dont_have(tmp_path: Path) -> None:
+    master = start_server(tmp_path / "m")
+    leecher = start_server(tmp_path / "l", env={"IPFS_KIT_LIBP2P_ROLE": "leecher"})
+    try:
+        cid = httpx.post(f"{leecher.url}/api/v0/add", files={"file": ("f", b"only the leecher has this")},
+                         timeout=30).json()["Hash"]
+        addr = api(leecher, "id").json()["Addresses"][0]
+        t = time.monotonic()
+        r = api(master, "libp2p/bitswap/fetch", arg=cid, peer=addr)
+        assert r.status_code == 404 and time.monotonic() - t < 10  # DONT_HAVE, not a timeout
+        # the leecher itself fetches fine from the master
+        data = stream_bytes(300_000)
+        cid2 = httpx.post(f"{master.url}/api/v0/add", files={"file": ("f", data)}, timeout=30).json()["Hash"]
+        r = api(leecher, "libp2p/bitswap/fetch", arg=cid2, peer=api(master, "id").json()["Addresses"][0])
+        assert r.status_code == 200, r.text
+        assert api(leecher, "cat", arg=cid2).content == data
+    finally:
+        leecher.stop()
+        master.stop()

@@ -224,6 +224,10 @@ class Bitswap:
         wants = [w for w in msg.wants if not w.cancel]
         if wants and self.serve:
             await self._answer_wants(peer_id, wants)
+        elif wants:  # a leecher serves nothing, but says so when asked (no one waits for a timeout)
+            nope = [(w.cid, DONT_HAVE) for w in wants if w.send_dont_have]
+            if nope:
+                await self.send(peer_id, Message(presences=nope))
 
     async def _on_blocks(self, peer_id: str, blocks: list[tuple[CID, bytes]]) -> None:
         keep = []
