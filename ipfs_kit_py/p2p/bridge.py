@@ -36,6 +36,16 @@ class TrioBridge:
         self._error: BaseException | None = None
 
     @property
+    def token(self) -> trio.lowlevel.TrioToken | None:
+        """For ``trio.from_thread.run(..., trio_token=bridge.token)`` from synchronous code."""
+        return self._token
+
+    @property
+    def nursery(self) -> trio.Nursery | None:
+        """The bridge's long-lived nursery (use only from the trio thread)."""
+        return self._nursery
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self._token is not None
 

@@ -216,7 +216,7 @@ class IPFSLibp2pPeer:
                     self._loop = self._private_loop()
             self._bridge.start()
             try:
-                trio.from_thread.run(self._start_host, trio_token=self._bridge._token)
+                trio.from_thread.run(self._start_host, trio_token=self._bridge.token)
             except BaseException:
                 self._bridge.stop()
                 raise
@@ -229,9 +229,9 @@ class IPFSLibp2pPeer:
         return loop
 
     async def _start_host(self) -> None:
-        assert self._bridge._nursery is not None
+        assert self._bridge.nursery is not None
         with trio.fail_after(30):
-            await self._bridge._nursery.start(self._run_host)
+            await self._bridge.nursery.start(self._run_host)
 
     async def _run_host(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         maddrs = [multiaddr.Multiaddr(a) for a in self.listen_addrs]
@@ -258,7 +258,6 @@ class IPFSLibp2pPeer:
                     for pid, th in self._trio_handlers.items():
                         host.set_stream_handler(pid, th)
                     async with trio.open_nursery() as nursery:
-                        self._nursery = nursery
                         self._host = host
                         for svc in self._services:
                             await nursery.start(svc, host)
@@ -273,7 +272,7 @@ class IPFSLibp2pPeer:
 
     def stop_blocking(self, timeout: float = 15.0) -> None:
         """Close every connection and stop the trio thread."""
-        token = self._bridge._token
+        token = self._bridge.token
         if token is not None and self._host_scope is not None:
             async def shutdown() -> None:
                 assert self._host_scope is not None and self._host_done is not None
@@ -325,7 +324,7 @@ class IPFSLibp2pPeer:
             self._call_soon(self._host.set_stream_handler, protocol_id, handler)
 
     def _call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        token = self._bridge._token
+        token = self._bridge.token
         if token is None:
             raise BridgeClosed("libp2p host is not running")
         token.run_sync_soon(fn, *args)
