@@ -344,7 +344,7 @@ class ContentServer:
         if last.get("type") != "end":
             raise ProtocolViolation(f"expected a block or end, got {last.get('type')!r}")
         if opts["pin"]:
-            await self.model.pin_add(cid)  # checks the whole DAG is here (BlockNotFound otherwise)
+            await self.model.pin_root(cid)  # checks the whole DAG is here; announces content_added
         else:
             await asyncio.to_thread(lambda: [None for _ in dag.walk(self.model.store, cid)])
         await framed.send_json({"type": "ok", "cid": str(cid), "blocks": transfer.blocks, "bytes": transfer.bytes})
@@ -385,7 +385,7 @@ async def fetch(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, of
             raise ProtocolViolation(f"expected end, got {last.get('type')!r}")
         await framed.stream.close()
         if pin:
-            await model.pin_add(cid)
+            await model.pin_root(cid)
         transfer.completed()
         return {"cid": str(cid), "peer": peer_id, "blocks": transfer.blocks, "bytes": transfer.bytes,
                 "transfer_id": transfer.transfer_id}

@@ -192,7 +192,7 @@ class Libp2pService:
         try:
             blocks, size = await self._run_transfer(tid, self.bitswap.fetch_dag(root, peers))
             if pin:
-                await self.node.model.pin_add(root)
+                await self.node.model.pin_root(root)
         except BaseException as e:
             transfer.failed(e)
             raise
