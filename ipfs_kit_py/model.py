@@ -72,26 +72,56 @@ class AddResult:
 
 
 class _GCLock:
-    """Adds and imports share; GC excludes them, so it never collects blocks of
-    content that is being added but not yet pinned."""
+    """Writers of new content share it; GC takes it alone, so it never collects blocks
+    of content that is being added (or received) but not yet pinned.
+
+    ``shared()`` is for worker threads; ``shared_async()`` for the event loop: it
+    waits for a running GC in a worker thread, never blocking the loop."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._readers = 0
         self._writer = False
 
-    @contextlib.contextmanager
-    def shared(self) -> Iterator[None]:
+    def _acquire_shared(self, blocking: bool = True) -> bool:
         with self._cond:
             while self._writer:
+                if not blocking:
+                    return False
                 self._cond.wait()
             self._readers += 1
+            return True
+
+    def _release_shared(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        self._acquire_shared()
         try:
             yield
         finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
+            self._release_shared()
+
+    async def acquire_async(self) -> None:
+        if self._acquire_shared(blocking=False):
+            return
+        waiter = asyncio.ensure_future(asyncio.to_thread(self._acquire_shared))
+        try:
+            await asyncio.shield(waiter)
+        except asyncio.CancelledError:  # the thread still gets the lock: give it back then
+            waiter.add_done_callback(lambda f: None if f.cancelled() or f.exception() else self._release_shared())
+            raise
+
+    @contextlib.asynccontextmanager
+    async def shared_async(self) -> AsyncIterator[None]:
+        await self.acquire_async()
+        try:
+            yield
+        finally:
+            self._release_shared()
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -122,9 +152,13 @@ class AddSession:
         self._head = b""
         self.results: list[AddResult] = []
         self._roots: dict[str, Entry] = {}
-        self._gc = model._gc.shared()
-        self._gc.__enter__()
+        self._guarded = False  # holds the model's GC guard from the first block written until close()
         self._closed = False
+
+    async def _guard(self) -> None:
+        if not self._guarded and not self._closed:
+            await self.model._gc.acquire_async()
+            self._guarded = True
 
     def start_file(self, name: str) -> None:
         if self._file is not None:
@@ -137,6 +171,7 @@ class AddSession:
         """Feed bytes of the current file; return the bytes written so far."""
         if self._file is None:
             raise InvalidArgument("no file started")
+        await self._guard()
         if len(self._head) < SNIFF_BYTES:
             self._head += bytes(data[: SNIFF_BYTES - len(self._head)])
         if len(data) >= 65536:
@@ -148,6 +183,7 @@ class AddSession:
     async def finish_file(self) -> AddResult:
         if self._file is None:
             raise InvalidArgument("no file started")
+        await self._guard()
         entry = await asyncio.to_thread(self._file.finish)
         name, self._file = self._name, None
         result = AddResult(name, entry.cid, entry.size, entry.tsize)
@@ -166,10 +202,11 @@ class AddSession:
     def add_dir(self, name: str) -> None:
         self._dirs.add_dir(name)
 
-    def add_symlink(self, name: str, target: str) -> AddResult:
+    async def add_symlink(self, name: str, target: str) -> AddResult:
         """A UnixFS symlink node (Kubo's client sends these as ``application/symlink`` parts)."""
         if self._file is not None:
             raise InvalidArgument("previous file not finished")
+        await self._guard()
         entry = import_symlink(target, self._store, self.profile)
         result = AddResult(name, entry.cid, 0, entry.tsize)
         self.results.append(result)
@@ -183,6 +220,7 @@ class AddSession:
         """Write directory nodes, pin the roots, publish events; return every entry
         in Kubo's order (files, then directories, the root last)."""
         try:
+            await self._guard()
             results = list(self.results)
             if self._dirs.root:
                 await asyncio.to_thread(self._dirs.finish)
@@ -211,7 +249,8 @@ class AddSession:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._gc.__exit__(None, None, None)
+            if self._guarded:
+                self.model._gc._release_shared()
 
 
 class IPFSModel:
@@ -223,6 +262,11 @@ class IPFSModel:
         self.index = repo.index
         self.bus = bus or get_event_bus()
         self._gc = _GCLock()
+
+    def gc_guard(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold while writing blocks that are not pinned yet (receiving a transfer, say):
+        GC waits until it is released. Awaiting it never blocks the event loop."""
+        return self._gc.shared_async()
 
     def emit(self, type_: NotificationType, data: dict[str, Any]) -> None:
         self.bus.publish(type_, data)
@@ -255,28 +299,28 @@ class IPFSModel:
             results.append(AddResult(name, entry.cid, entry.size, entry.tsize))
 
         def run() -> Entry:
-            with self._gc.shared():
-                root = import_path(
-                    path, store, profile, recursive=opts.recursive, hidden=opts.hidden,
-                    wrap=opts.wrap_with_directory, progress=progress, on_entry=on_entry,
-                )
-                if not opts.only_hash:
-                    parent = Path(path).parent
-                    for r in results:
-                        disk = parent / r.name
-                        if disk.is_file() and not disk.is_symlink():
-                            with open(disk, "rb") as f:
-                                ctype = sniff(f.read(SNIFF_BYTES), r.name)
-                        else:
-                            ctype = None
-                        self.index.record(str(r.cid), name=disk.name or None, size=r.size, content_type=ctype)
-                return root
+            root = import_path(
+                path, store, profile, recursive=opts.recursive, hidden=opts.hidden,
+                wrap=opts.wrap_with_directory, progress=progress, on_entry=on_entry,
+            )
+            if not opts.only_hash:
+                parent = Path(path).parent
+                for r in results:
+                    disk = parent / r.name
+                    if disk.is_file() and not disk.is_symlink():
+                        with open(disk, "rb") as f:
+                            ctype = sniff(f.read(SNIFF_BYTES), r.name)
+                    else:
+                        ctype = None
+                    self.index.record(str(r.cid), name=disk.name or None, size=r.size, content_type=ctype)
+            return root
 
-        root = await asyncio.to_thread(run)
-        if opts.wrap_with_directory:
-            results.append(AddResult("", root.cid, 0, root.tsize))
-        if not opts.only_hash:
-            await self._after_add(root, pin=opts.pin)
+        async with self.gc_guard():  # from the first block written until the root is pinned
+            root = await asyncio.to_thread(run)
+            if opts.wrap_with_directory:
+                results.append(AddResult("", root.cid, 0, root.tsize))
+            if not opts.only_hash:
+                await self._after_add(root, pin=opts.pin)
         return results
 
     async def _after_add(self, entry: Entry, *, pin: bool) -> None:
@@ -463,7 +507,7 @@ class IPFSModel:
         staged: list[tuple[CID, bytes]] = []
         staged_bytes = 0
         spilled: list[CID] = []
-        with self._gc.shared():
+        async with self.gc_guard():
             try:
                 async for chunk in _aiter(chunks):
                     for cid, block in parser.feed(chunk):

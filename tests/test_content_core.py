@@ -353,3 +353,32 @@ async def test_car_import_refuses_to_pin_an_incomplete_dag(model: tuple[IPFSMode
     assert await m.gc()  # GC still works: the imported blocks are unpinned
     with pytest.raises(BlockNotFound):
         await m.ls(CID.hash(b"no such raw block", 0x55))
+
+
+async def test_adds_wait_for_a_running_gc_without_blocking_the_loop(model: tuple[IPFSModel, list[dict]]) -> None:
+    """A GC in progress holds the guard: an add waits for it in a worker thread, so the
+    event loop keeps serving (ticks keep coming) and the add finishes once GC is done."""
+    import threading
+    import time
+
+    m, _ = model
+    release = threading.Event()
+
+    def long_gc() -> None:
+        with m._gc.exclusive():  # what gc() holds while it marks and sweeps
+            release.wait(5)
+
+    gc_thread = threading.Thread(target=long_gc)
+    gc_thread.start()
+    await asyncio.sleep(0.05)
+    add = asyncio.create_task(m.add_bytes(b"added during gc", "late.txt"))
+    ticks = 0
+    start = time.monotonic()
+    while time.monotonic() - start < 0.5:
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks > 20 and not add.done()
+    release.set()
+    result = await asyncio.wait_for(add, 5)
+    gc_thread.join()
+    assert m.index.pin_type(str(result.cid)) == "recursive"

@@ -229,7 +229,7 @@ class KuboRPC:
                             target += data
                             if len(target) > MAX_SYMLINK_TARGET:
                                 raise InvalidArgument(f"symlink target of {part.filename!r} is too long")
-                        result = session.add_symlink(part.filename, target.decode("utf-8", "surrogateescape"))
+                        result = await session.add_symlink(part.filename, target.decode("utf-8", "surrogateescape"))
                         files += 1
                         if not quieter and not silent:
                             yield _add_line(result.to_dict(), file=True)

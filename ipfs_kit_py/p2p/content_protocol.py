@@ -336,17 +336,18 @@ class ContentServer:
             raise Unauthorized("this node does not accept pushed content")
         await framed.send_json({"type": "accept"})
         transfer.start()
-        try:
-            last = await receive_blocks(framed, self.model.store, transfer)
-        except TransferFailed as e:
-            transfer.failed(e)
-            return
-        if last.get("type") != "end":
-            raise ProtocolViolation(f"expected a block or end, got {last.get('type')!r}")
-        if opts["pin"]:
-            await self.model.pin_root(cid)  # checks the whole DAG is here; announces content_added
-        else:
-            await asyncio.to_thread(lambda: [None for _ in dag.walk(self.model.store, cid)])
+        async with self.model.gc_guard():  # received blocks are unpinned until the end: GC waits
+            try:
+                last = await receive_blocks(framed, self.model.store, transfer)
+            except TransferFailed as e:
+                transfer.failed(e)
+                return
+            if last.get("type") != "end":
+                raise ProtocolViolation(f"expected a block or end, got {last.get('type')!r}")
+            if opts["pin"]:
+                await self.model.pin_root(cid)  # checks the whole DAG is here; announces content_added
+            else:
+                await asyncio.to_thread(lambda: [None for _ in dag.walk(self.model.store, cid)])
         await framed.send_json({"type": "ok", "cid": str(cid), "blocks": transfer.blocks, "bytes": transfer.bytes})
         transfer.completed()
 
@@ -378,14 +379,15 @@ async def fetch(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, of
             raise ProtocolViolation("expected start")
         transfer.total = first.get("size")
         transfer.start()
-        last = await receive_blocks(framed, model.store, transfer)
-        if last.get("type") == "error":
-            raise_remote(last)
-        if last.get("type") != "end":
-            raise ProtocolViolation(f"expected end, got {last.get('type')!r}")
-        await framed.stream.close()
-        if pin:
-            await model.pin_root(cid)
+        async with model.gc_guard():  # received blocks are unpinned until the end: GC waits
+            last = await receive_blocks(framed, model.store, transfer)
+            if last.get("type") == "error":
+                raise_remote(last)
+            if last.get("type") != "end":
+                raise ProtocolViolation(f"expected end, got {last.get('type')!r}")
+            await framed.stream.close()
+            if pin:
+                await model.pin_root(cid)
         transfer.completed()
         return {"cid": str(cid), "peer": peer_id, "blocks": transfer.blocks, "bytes": transfer.bytes,
                 "transfer_id": transfer.transfer_id}
