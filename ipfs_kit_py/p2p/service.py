@@ -190,9 +190,10 @@ class Libp2pService:
                                              transfer_id=tid)
         transfer.start()
         try:
-            blocks, size = await self._run_transfer(tid, self.bitswap.fetch_dag(root, peers))
-            if pin:
-                await self.node.model.pin_root(root)
+            async with self.node.model.gc_guard():  # fetched blocks are unpinned until then: GC waits
+                blocks, size = await self._run_transfer(tid, self.bitswap.fetch_dag(root, peers))
+                if pin:
+                    await self.node.model.pin_root(root)
         except BaseException as e:
             transfer.failed(e)
             raise
