@@ -463,7 +463,7 @@ class HTTPClient:
     async def version(self) -> VersionInfo:
         return VersionInfo.from_kubo(await self._json("version"))
 
-    # -- metadata (ipfs-kit extension, see docs/protocols/http.md) ---------------------------
+    # -- metadata (ipfs-kit extension, see docs/protocols.md (HTTP)) ---------------------------
     async def metadata_get(self, cid: str) -> Metadata:
         return metadata_from_dict(await self._json("ipfs-kit/metadata/get", _params(arg=cid)))
 

@@ -6,7 +6,7 @@ with ids, answered by ``result`` or ``error`` (raised as the typed exception).
         data = await ws.cat(cid)            # content arrives as binary frames
         await ws.dag_import(car_chunks)     # a CAR sent as binary frames
 
-Wire format: docs/protocols/websocket.md.
+Wire format: docs/protocols.md (WebSocket).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ route is a thin adapter over ``node.model`` (IPFSModel); uploads are parsed as
 a stream (``multipart.py``) and fed to the model as they arrive; cat, get and
 dag/export stream their bodies. Errors are Kubo's ``{"Message","Code","Type"}``
 with the status of the typed error (``errors.py``). The wire format is
-documented in ``docs/protocols/http.md``.
+documented in ``docs/protocols.md (HTTP)``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Routes (registered by :func:`register`):
   (request ``{"id", "action", ...params}`` -> ``result`` or ``error`` with the
   same ``id``; ``cat`` streams the content as binary frames).
 
-The wire format lives in :mod:`.ws_protocol` and ``docs/protocols/websocket.md``.
+The wire format lives in :mod:`.ws_protocol` and ``docs/protocols.md (WebSocket)``.
 
 How events travel: :class:`WebSocketManager` holds ONE subscription on the
 event bus. ``EventBus.publish`` may run in any thread; the callback only hands

@@ -1,7 +1,7 @@
 """The WebSocket hub's wire format, without I/O: parsing, validation, replies,
 and the per-connection decisions (what a subscription accepts, when a send
 queue has lagged). ``ws_hub`` moves these messages over sockets;
-``docs/protocols/websocket.md`` describes them for independent clients.
+``docs/protocols.md (WebSocket)`` describes them for independent clients.
 
 Every server message is a JSON object with a ``"type"``; every client message
 is a JSON object with an ``"action"`` and an optional ``"id"`` (string or

@@ -4,7 +4,7 @@ Each text message is one JSON object with a ``type``; every request gets
 exactly one reply (the reply to a request carrying ``id`` echoes it). Errors
 are ``{"type":"error","code":...,"error":...}`` and leave the connection open.
 When the WebSocket closes, exactly that client's sessions are closed.
-``docs/protocols/webrtc.md`` documents every message.
+``docs/protocols.md (WebRTC)`` documents every message.
 """
 
 from __future__ import annotations
