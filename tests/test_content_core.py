@@ -382,3 +382,30 @@ async def test_adds_wait_for_a_running_gc_without_blocking_the_loop(model: tuple
     result = await asyncio.wait_for(add, 5)
     gc_thread.join()
     assert m.index.pin_type(str(result.cid)) == "recursive"
+
+
+def test_leaf_fast_path_agrees_with_the_full_decoder() -> None:
+    from ipfs_kit_py.content.dagpb import (
+        FILE,
+        PBLink,
+        UnixFSData,
+        decode_node,
+        decode_unixfs,
+        encode_node,
+        encode_unixfs,
+        file_leaf_parts,
+        file_leaf_view,
+    )
+
+    for chunk in (b"", b"x", stream_bytes(262144)):
+        prefix, suffix = file_leaf_parts(len(chunk))
+        block = prefix + chunk + suffix
+        view, size = file_leaf_view(block)
+        u = decode_unixfs(decode_node(block).data)
+        assert bytes(view) == (u.data or b"") == chunk and size == u.filesize == len(chunk)
+    parent = import_bytes(stream_bytes(600_000), None).cid  # a root with links is not a leaf
+    with_links = encode_node([PBLink(parent, "", 1)], encode_unixfs(UnixFSData(FILE, filesize=1, blocksizes=[1])))
+    assert file_leaf_view(with_links) is None
+    assert file_leaf_view(b"\x0a\x05\x08\x02\x18\x05") is None  # filesize 5 but no data: not trusted
+    assert file_leaf_view(b"\x0a\x04\x08\x01\x18\x00") is None  # a directory
+    assert file_leaf_view(b"\x0a\xff") is None  # truncated

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from ..errors import CorruptBlock, InvalidArgument
 from .blockstore import Blockstore
 from .cid import CID, DAG_PB, RAW
-from .dagpb import DIRECTORY, FILE, HAMT_SHARD, SYMLINK, decode_node, decode_unixfs
+from .dagpb import DIRECTORY, FILE, HAMT_SHARD, SYMLINK, decode_node, decode_unixfs, file_leaf_view
 from .dagpb import RAW as UNIXFS_RAW
 
 
 @dataclass(slots=True)
 class _FileNode:
-    data: bytes  # bytes held by the node itself (leaves; rarely internal nodes)
+    data: bytes | memoryview  # bytes held by the node itself (leaves; rarely internal nodes)
     children: list[CID]
     starts: list[int]  # offset of each child, relative to the end of ``data``
     size: int
@@ -35,6 +35,9 @@ def load_file_node(store: Blockstore, cid: CID, verify: bool = False) -> _FileNo
         return _FileNode(block, [], [], len(block))
     if cid.codec != DAG_PB:
         raise CorruptBlock(f"{cid} is {cid.codec_name}, not a UnixFS file")
+    leaf = file_leaf_view(block)
+    if leaf is not None:  # the common case, without copying the chunk
+        return _FileNode(leaf[0], [], [], leaf[1])
     node = decode_node(block)
     u = decode_unixfs(node.data)
     if u.type in (DIRECTORY, HAMT_SHARD):
