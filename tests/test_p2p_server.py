@@ -180,3 +180,23 @@ async def test_concurrent_stream_limit_per_peer(tmp_path: Path) -> None:
         await greedy.stop()
         await other.stop()
         srv.stop()
+
+
+def test_taken_libp2p_port_falls_back_to_a_free_one(tmp_path: Path) -> None:
+    """Kubo holds 4001 on many machines: the server still starts, reachable, and says why."""
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    try:
+        srv = start_server(tmp_path / "repo", env={"IPFS_KIT_LIBP2P_LISTEN_ADDRS": f"/ip4/127.0.0.1/tcp/{taken}"})
+        try:
+            addrs = node_id(srv)["Addresses"]
+            assert addrs and all(f"/tcp/{taken}/" not in a for a in addrs)
+            assert "cannot listen on" in srv.log.read_text()
+        finally:
+            srv.stop()
+    finally:
+        holder.close()

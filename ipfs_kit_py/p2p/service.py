@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import uuid
 from typing import Any
 
@@ -67,8 +68,12 @@ class Libp2pService:
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.peer.listen_addrs = [_free_or_any_port(a) for a in self.peer.listen_addrs]
         await self.peer.start()
         self.peer.start_discovery()
+        if not self.get_addrs():  # py-libp2p logs a failed listener and carries on without it
+            log.error("libp2p peer %s listens on no address (tried %s): other peers cannot dial it",
+                      self.get_id(), ", ".join(self.peer.listen_addrs))
         log.info("libp2p peer %s listening on %s", self.get_id(), ", ".join(self.get_addrs()))
         if self.settings.provide_pins and self.settings.role in SERVING_ROLES:
             self._bus_token = self.node.bus.subscribe(self._on_bus_event)
@@ -214,6 +219,25 @@ def _error(e: Exception) -> Response:
     if status == 500:
         log.error("libp2p route failed", exc_info=e)
     return JSONResponse({"Message": str(e), "Code": 0, "Type": "error"}, status_code=status)
+
+
+def _free_or_any_port(addr: str) -> str:
+    """``/ip4|ip6/HOST/tcp/PORT``: if PORT is taken (by Kubo on 4001, say), the same
+    address with a port the system picks, and a warning; anything else unchanged."""
+    parts = addr.split("/")
+    if len(parts) < 5 or parts[1] not in ("ip4", "ip6") or parts[3] != "tcp" or parts[4] in ("", "0"):
+        return addr
+    family = socket.AF_INET6 if parts[1] == "ip6" else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((parts[2], int(parts[4])))
+            return addr
+        except OSError as e:
+            fallback = "/".join([*parts[:4], "0", *parts[5:]])
+            log.warning("libp2p: cannot listen on %s (%s); using %s instead (set libp2p.listen_addrs)",
+                        addr, e.strerror, fallback)
+            return fallback
 
 
 def _svc(node: Node) -> Libp2pService:
