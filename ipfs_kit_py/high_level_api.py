@@ -25,7 +25,7 @@ import os
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from .client import ContentBackend, HTTPClient, normalize_url
 from .client.base import CarSource
@@ -45,6 +45,9 @@ from .client.types import (
 )
 from .errors import InvalidArgument
 from .model import AddOptions
+
+if TYPE_CHECKING:  # importing it loads aiortc
+    from .client.retrieve import Retrieved
 
 T = TypeVar("T")
 READ_SIZE = 1 << 20
@@ -219,6 +222,18 @@ class IPFSSimpleAPI:
         from .client.streaming import fetch_content
 
         return await fetch_content(self.base_url, cid, timeout=timeout)
+
+    async def get_content(self, cid: str, *, channel: str | None = None, priority: str = "normal",
+                          **stream_options: Any) -> Retrieved:
+        """Retrieve ``cid`` over ``channel`` ("webrtc", "websocket" or "libp2p"), or over the
+        one ``select_protocol(content_type, size, priority)`` picks: a ``Retrieved`` with
+        ``.data`` (bytes) or ``.stream`` (a WebRTC MediaStream for audio and video)."""
+        from .client.retrieve import get_content
+
+        got = await get_content(self.base_url, cid, channel=channel, priority=priority, **stream_options)  # type: ignore[arg-type]
+        if got.stream is not None:
+            self._on_close(got.stream.close)
+        return got
 
     async def stream_with_metadata(self, cid: str, **options: Any) -> Any:
         """A WebRTC stream of ``cid`` and its metadata over the WebSocket, started together:
