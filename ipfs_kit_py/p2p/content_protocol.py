@@ -23,10 +23,11 @@ frame, a block that does not match its CID, an unexpected message).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -370,7 +371,7 @@ async def fetch(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, of
     if transfer_id:
         transfer.transfer_id = transfer_id
     framed = await open_content_stream(peer, peer_id, max_message)
-    try:
+    async with _reporting(transfer, framed, peer_id):
         await framed.send_json({"type": "fetch", "cid": str(cid), "offset": offset, "length": length})
         first = await framed.recv()
         if isinstance(first, dict) and first.get("type") == "error":
@@ -391,14 +392,6 @@ async def fetch(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, of
         transfer.completed()
         return {"cid": str(cid), "peer": peer_id, "blocks": transfer.blocks, "bytes": transfer.bytes,
                 "transfer_id": transfer.transfer_id}
-    except ConnectionError as e:
-        transfer.failed(f"stream broken: {e}")
-        await _reset_quietly(framed)
-        raise TransferFailed(f"the stream to {peer_id} broke: {e}") from None
-    except BaseException as e:
-        transfer.failed("cancelled" if isinstance(e, asyncio.CancelledError) else e)
-        await _reset_quietly(framed)
-        raise
 
 
 async def push(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, pin: bool = True,
@@ -417,7 +410,7 @@ async def push(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, pin
     if transfer_id:
         transfer.transfer_id = transfer_id
     framed = await open_content_stream(peer, peer_id, max_message)
-    try:
+    async with _reporting(transfer, framed, peer_id):
         await framed.send_json({"type": "push", "cid": str(cid), "pin": pin})
         answer = await framed.recv()
         if not isinstance(answer, dict) or answer.get("type") != "accept":
@@ -438,6 +431,14 @@ async def push(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, pin
         transfer.completed()
         return {"cid": str(cid), "peer": peer_id, "blocks": transfer.blocks, "bytes": transfer.bytes,
                 "transfer_id": transfer.transfer_id, "pinned": pin}
+
+
+@contextlib.asynccontextmanager
+async def _reporting(transfer: Transfer, framed: FramedStream, peer_id: str) -> AsyncIterator[None]:
+    """A failing fetch or push is reported (transfer_failed) and its stream reset; a broken
+    stream becomes TransferFailed."""
+    try:
+        yield
     except ConnectionError as e:
         transfer.failed(f"stream broken: {e}")
         await _reset_quietly(framed)
