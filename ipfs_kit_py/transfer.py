@@ -34,9 +34,9 @@ from .content.cid import CID
 from .errors import ChannelUnavailable, InvalidArgument, IPFSKitError, TransferError
 from .events import NotificationType
 from .node import Node
+from .p2p.content_protocol import Transfer
 
 CHANNELS = ("libp2p", "websocket", "http")
-PROGRESS_EVERY = 0.5  # seconds between transfer_progress events
 
 
 @dataclass
@@ -64,25 +64,15 @@ class Target:
         return cls(peer_id=t)
 
 
-class _Progress:
-    """transfer_* events of one attempt over WebSocket or HTTP."""
+async def _counted(transfer: Transfer, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        transfer.add(len(chunk))  # publishes transfer_progress at most twice a second
+        yield chunk
 
-    def __init__(self, node: Node, transfer_id: str, cid: str, target: Target, channel: str) -> None:
-        self.node, self.bytes, self._last = node, 0, 0.0
-        self.base = {"transfer_id": transfer_id, "cid": cid, "peer_id": target.peer_id,
-                     "url": target.url, "direction": "send", "kind": "push", "protocol": channel}
 
-    def emit(self, type_: NotificationType, **extra: Any) -> None:
-        self.node.bus.publish(type_, {**self.base, "bytes": self.bytes, **extra})
-
-    async def count(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            self.bytes += len(chunk)
-            now = time.monotonic()
-            if now - self._last >= PROGRESS_EVERY:
-                self._last = now
-                self.emit(NotificationType.TRANSFER_PROGRESS)
-            yield chunk
+def _transfer(node: Node, cid: str, target: Target, transfer_id: str, channel: str) -> Transfer:
+    return Transfer(node.model, cid, target.peer_id or target.url or "", "send", "push",
+                    transfer_id=transfer_id, protocol=channel)
 
 
 async def resolve_target(target: Target, timeout: float = 10.0) -> Target:
@@ -119,19 +109,18 @@ async def via_websocket(node: Node, cid: str, target: Target, transfer_id: str, 
 
     if not target.url:
         raise ChannelUnavailable("the target's HTTP/WebSocket address is unknown (give its URL)")
-    progress = _Progress(node, transfer_id, cid, target, "websocket")
-    progress.emit(NotificationType.TRANSFER_STARTED)
+    transfer = _transfer(node, cid, target, transfer_id, "websocket")
+    transfer.start()
     try:
         async with GeneralChannel(target.url, open_timeout=timeout) as ws:
-            result = await ws.dag_import(progress.count(node.model.car_export(cid)), pin_roots=True)
+            result = await ws.dag_import(_counted(transfer, node.model.car_export(cid)), pin_roots=True)
+        if cid not in (result or {}).get("roots", []):
+            raise ChannelUnavailable(f"target imported {result}, not {cid}")
     except (OSError, websockets.WebSocketException, IPFSKitError) as e:
-        progress.emit(NotificationType.TRANSFER_FAILED, error=f"WebSocket: {e}")
+        transfer.failed(f"WebSocket: {e}")
         raise ChannelUnavailable(f"WebSocket transfer to {target.url} failed: {e}") from None
-    if cid not in (result or {}).get("roots", []):
-        progress.emit(NotificationType.TRANSFER_FAILED, error="target did not import the root")
-        raise ChannelUnavailable(f"target imported {result}, not {cid}")
-    progress.emit(NotificationType.TRANSFER_COMPLETED)
-    return progress.bytes
+    transfer.completed()
+    return transfer.bytes
 
 
 async def via_http(node: Node, cid: str, target: Target, transfer_id: str, timeout: float) -> int:
@@ -139,21 +128,20 @@ async def via_http(node: Node, cid: str, target: Target, transfer_id: str, timeo
 
     if not target.url:
         raise ChannelUnavailable("the target's HTTP address is unknown (give its URL)")
-    progress = _Progress(node, transfer_id, cid, target, "http")
-    progress.emit(NotificationType.TRANSFER_STARTED)
+    transfer = _transfer(node, cid, target, transfer_id, "http")
+    transfer.start()
     client = HTTPClient(target.url, timeout=timeout)
     try:
-        result = await client.dag_import(progress.count(node.model.car_export(cid)), pin_roots=True)
+        result = await client.dag_import(_counted(transfer, node.model.car_export(cid)), pin_roots=True)
+        if cid not in result.roots:
+            raise ChannelUnavailable(f"target imported {result.roots}, not {cid}")
     except Exception as e:
-        progress.emit(NotificationType.TRANSFER_FAILED, error=f"HTTP: {e}")
+        transfer.failed(f"HTTP: {e}")
         raise
     finally:
         await client.close()
-    if cid not in result.roots and str(CID.decode(cid)) not in result.roots:
-        progress.emit(NotificationType.TRANSFER_FAILED, error="target did not import the root")
-        raise ChannelUnavailable(f"target imported {result.roots}, not {cid}")
-    progress.emit(NotificationType.TRANSFER_COMPLETED)
-    return progress.bytes
+    transfer.completed()
+    return transfer.bytes
 
 
 async def transfer_content(

@@ -40,9 +40,9 @@ def assert_pinned_with(target: ServerProcess, cid: str, data: bytes) -> None:
     assert httpx.post(f"{target.url}/api/v0/cat", params={"arg": cid}, timeout=30).content == data
 
 
-async def failed_events(srv: ServerProcess, cid: str) -> list[dict]:
+async def events(srv: ServerProcess, cid: str, type_: str) -> list[dict]:
     async with GeneralChannel(srv.url) as ws:
-        reply = await ws.request("get_history", notification_types=["transfer_failed"], filters={"cid": cid})
+        reply = await ws.request("get_history", notification_types=[type_], filters={"cid": cid})
     return reply["events"]
 
 
@@ -64,8 +64,10 @@ async def test_next_channel_carries_the_transfer(source: ServerProcess, tmp_path
         assert [a.ok for a in report.attempts] == [False] * channels.index(carrier) + [True]
         assert all(a.error for a in report.attempts if not a.ok)
         assert_pinned_with(target, cid, data)
-        events = await failed_events(source, cid)
-        assert [e["data"]["protocol"] for e in events if "next" in e["data"]] == channels[: channels.index(carrier)]
+        failed = await events(source, cid, "transfer_failed")
+        assert [e["data"]["protocol"] for e in failed if "next" in e["data"]] == channels[: channels.index(carrier)]
+        (done,) = await events(source, cid, "transfer_completed")  # one event shape on every channel
+        assert done["data"]["protocol"] == carrier and done["data"]["transfer_id"] == report.transfer_id
     finally:
         target.stop()
 

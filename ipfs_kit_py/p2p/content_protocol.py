@@ -170,6 +170,7 @@ class Transfer:
     kind: str  # fetch | push
     transfer_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     total: int | None = None
+    protocol: str = "libp2p"  # the channel carrying it (transfer_content also uses websocket, http)
     blocks: int = 0
     bytes: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -177,7 +178,7 @@ class Transfer:
 
     def _data(self, **extra: Any) -> dict[str, Any]:
         return {"transfer_id": self.transfer_id, "cid": self.cid, "peer_id": self.peer_id,
-                "direction": self.direction, "kind": self.kind, "protocol": "libp2p",
+                "direction": self.direction, "kind": self.kind, "protocol": self.protocol,
                 "blocks": self.blocks, "bytes": self.bytes, "total": self.total, **extra}
 
     def start(self) -> None:
