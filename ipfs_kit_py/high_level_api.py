@@ -46,8 +46,11 @@ from .client.types import (
 from .errors import InvalidArgument
 from .model import AddOptions
 
-if TYPE_CHECKING:  # importing it loads aiortc
+if TYPE_CHECKING:  # these modules load aiortc and websockets: imported when first used
+    from .client.hybrid import StreamWithMetadata
+    from .client.notifications import NotificationSubscription
     from .client.retrieve import Retrieved
+    from .client.streaming import MediaStream
 
 T = TypeVar("T")
 READ_SIZE = 1 << 20
@@ -197,7 +200,8 @@ class IPFSSimpleAPI:
 
     async def subscribe_to_notifications(self, callback: Callable[[dict[str, Any]], Any],
                                          notification_types: list[str] | str | None = None,
-                                         filters: dict[str, Any] | None = None, **options: Any) -> Any:
+                                         filters: dict[str, Any] | None = None,
+                                         **options: Any) -> NotificationSubscription:
         """Call ``callback(event)`` (sync or async) for every matching event, exactly once and in
         order, reconnecting and resuming by sequence number by itself. Returns the subscription:
         ``await sub.stop()`` (or ``close()``) ends it; closing the API ends it too. ``options``:
@@ -208,7 +212,7 @@ class IPFSSimpleAPI:
         self._on_close(sub.stop)
         return sub
 
-    async def stream_content(self, cid: str, **options: Any) -> Any:
+    async def stream_content(self, cid: str, **options: Any) -> MediaStream:
         """Play ``cid`` over WebRTC: a ``MediaStream`` (``async for frame in stream``, ``stats()``,
         ``fetch(cid)`` over its data channel, ``close()``); options: tracks, codec, quality, start, loop."""
         from .client.streaming import stream_content
@@ -235,7 +239,7 @@ class IPFSSimpleAPI:
             self._on_close(got.stream.close)
         return got
 
-    async def stream_with_metadata(self, cid: str, **options: Any) -> Any:
+    async def stream_with_metadata(self, cid: str, **options: Any) -> StreamWithMetadata:
         """A WebRTC stream of ``cid`` and its metadata over the WebSocket, started together:
         a ``StreamWithMetadata`` (``.stream``, ``.metadata``, ``close()``)."""
         from .client.hybrid import stream_with_metadata
