@@ -53,7 +53,7 @@ class MCPServer:
         return False
 
     def initialize_websockets(self):
-        self.websocket_manager = WebSocketManager(self.node)  # the seed's WebSocketManager() needs its node here
+        self.websocket_manager = WebSocketManager(self.node)  # WebSocketManager() alone opens the default repo
 
         # Register WebSocket routes (the full server serves these with FastAPI)
         self.websocket_routes = {

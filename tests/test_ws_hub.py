@@ -526,3 +526,16 @@ async def test_protocol_keepalive_pings_and_drops_silent_client(tmp_path: Path) 
         writer.close()
     finally:
         srv.stop()
+
+
+def test_seed_websocket_manager_without_arguments(tmp_path, monkeypatch) -> None:
+    """The seed's initialize_websockets() writes WebSocketManager(): it opens the default repo."""
+    from ipfs_kit_py.mcp.ws_hub import WebSocketManager
+
+    monkeypatch.setenv("IPFS_KIT_PATH", str(tmp_path / "default-repo"))
+    manager = WebSocketManager()
+    try:
+        assert manager.node.repo.path == tmp_path / "default-repo" and manager.connections == {}
+        assert manager.status()["connections"] == {}
+    finally:
+        manager.node.close()

@@ -127,7 +127,9 @@ class Connection:
 class WebSocketManager:
     """Owns every WebSocket connection of the server and routes events to them."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node | None = None) -> None:
+        # the seed writes WebSocketManager(): with no node, the default repo's, as the server opens it
+        node = node if node is not None else Node()
         self.node = node
         self.bus = node.bus
         self.model = node.model
