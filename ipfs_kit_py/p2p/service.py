@@ -18,8 +18,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..errors import ChannelUnavailable, InvalidArgument, IPFSKitError, NotFound
+from ..errors import ChannelUnavailable, InvalidArgument, NotFound
 from ..events import NotificationType
+from ..mcp.rpc_wire import error_response
 from ..node import Node
 from . import content_protocol, mcp_protocol, metadata_protocol
 from .bitswap import Bitswap
@@ -215,10 +216,7 @@ class Libp2pService:
 
 
 def _error(e: Exception) -> Response:
-    status = e.status if isinstance(e, IPFSKitError) else 500
-    if status == 500:
-        log.error("libp2p route failed", exc_info=e)
-    return JSONResponse({"Message": str(e), "Code": 0, "Type": "error"}, status_code=status)
+    return error_response(e)  # the RPC API's error shape and status, one mapping for every route
 
 
 def _free_or_any_port(addr: str) -> str:
