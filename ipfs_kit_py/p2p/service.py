@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -215,10 +216,6 @@ class Libp2pService:
         return True
 
 
-def _error(e: Exception) -> Response:
-    return error_response(e)  # the RPC API's error shape and status, one mapping for every route
-
-
 def _free_or_any_port(addr: str) -> str:
     """``/ip4|ip6/HOST/tcp/PORT``: if PORT is taken (by Kubo on 4001, say), the same
     address with a port the system picks, and a warning; anything else unchanged."""
@@ -238,6 +235,9 @@ def _free_or_any_port(addr: str) -> str:
             return fallback
 
 
+Handler = Callable[[Request], Awaitable[Any]]
+
+
 def _svc(node: Node) -> Libp2pService:
     svc = node.services.get("libp2p")
     if svc is None:
@@ -249,34 +249,44 @@ def register(app: FastAPI, node: Node) -> None:
     if node.settings.libp2p.enabled:
         node.add_service("libp2p", Libp2pService(node))
 
-    @app.post("/api/v0/swarm/connect", tags=["libp2p"], summary="Connect to a peer: arg=<multiaddr>/p2p/<peer-id>")
-    async def swarm_connect(request: Request) -> Response:
-        try:
-            addrs = request.query_params.getlist("arg")
-            if not addrs:
-                raise InvalidArgument("argument 'address' is required")
-            svc = _svc(node)
-            done = []
-            for a in addrs:
+    def route(path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        """POST route whose handler returns a JSON-able answer; errors get the RPC API's shape."""
+
+        def wrap(handler: Handler) -> Handler:
+            async def endpoint(request: Request) -> Response:
                 try:
-                    pid = await svc.connect(a)
-                except ValueError as e:
-                    raise InvalidArgument(str(e)) from None
-                except ConnectionError as e:
-                    raise ChannelUnavailable(str(e)) from None
-                done.append(f"connect {pid} success")
-            return JSONResponse({"Strings": done})
-        except Exception as e:  # noqa: BLE001
-            return _error(e)
+                    result = await handler(request)
+                    return result if isinstance(result, Response) else JSONResponse(result)
+                except Exception as e:  # noqa: BLE001 - every error gets Kubo's shape and its status
+                    return error_response(e)
 
-    @app.post("/api/v0/swarm/peers", tags=["libp2p"], summary="Connected peers")
-    async def swarm_peers() -> Response:
-        try:
-            svc = _svc(node)
-            return JSONResponse({"Peers": [{"Peer": p} for p in svc.peer.get_connected_peers()]})
-        except Exception as e:  # noqa: BLE001
-            return _error(e)
+            endpoint.__name__ = handler.__name__
+            app.post(path, tags=["libp2p"], **kw)(endpoint)
+            return handler
 
+        return wrap
+
+    @route("/api/v0/swarm/connect", summary="Connect to a peer: arg=<multiaddr>/p2p/<peer-id>")
+    async def swarm_connect(request: Request) -> Any:
+        addrs = request.query_params.getlist("arg")
+        if not addrs:
+            raise InvalidArgument("argument 'address' is required")
+        svc = _svc(node)
+        done = []
+        for a in addrs:
+            try:
+                pid = await svc.connect(a)
+            except ValueError as e:
+                raise InvalidArgument(str(e)) from None
+            except ConnectionError as e:
+                raise ChannelUnavailable(str(e)) from None
+            done.append(f"connect {pid} success")
+        return {"Strings": done}
+
+    @route("/api/v0/swarm/peers", summary="Connected peers")
+    async def swarm_peers(request: Request) -> Any:
+        svc = _svc(node)
+        return {"Peers": [{"Peer": p} for p in svc.peer.get_connected_peers()]}
 
     def _query_int(request: Request, name: str) -> int | None:
         v = request.query_params.get(name)
@@ -300,77 +310,53 @@ def register(app: FastAPI, node: Node) -> None:
             raise InvalidArgument(f"argument {name!r} is required")
         return v
 
-    @app.post("/api/v0/libp2p/transfer", tags=["libp2p"],
-              summary="Push a CID to a peer over /ipfs-kit/content/1.0.0: arg=<cid>&peer=<multiaddr or peer ID>"
-                      "[&pin=true][&id=<transfer id>]; the peer verifies every block and pins the DAG")
-    async def libp2p_transfer(request: Request) -> Response:
-        try:
-            result = await _svc(node).transfer_via_libp2p(
-                _need(request, "arg"), _need(request, "peer"), pin=_query_bool(request, "pin", True),
-                transfer_id=request.query_params.get("id"))
-            return JSONResponse(result)
-        except Exception as e:  # noqa: BLE001
-            return _error(e)
+    @route("/api/v0/libp2p/transfer",
+           summary="Push a CID to a peer over /ipfs-kit/content/1.0.0: arg=<cid>&peer=<multiaddr or peer ID>"
+                   "[&pin=true][&id=<transfer id>]; the peer verifies every block and pins the DAG")
+    async def libp2p_transfer(request: Request) -> Any:
+        return await _svc(node).transfer_via_libp2p(
+            _need(request, "arg"), _need(request, "peer"), pin=_query_bool(request, "pin", True),
+            transfer_id=request.query_params.get("id"))
 
-    @app.post("/api/v0/libp2p/fetch", tags=["libp2p"],
-              summary="Fetch a CID from a peer over /ipfs-kit/content/1.0.0: arg=<cid>&peer=<multiaddr or peer ID>"
-                      "[&offset=n][&length=n][&pin=false][&id=<transfer id>]")
-    async def libp2p_fetch(request: Request) -> Response:
-        try:
-            result = await _svc(node).fetch_via_libp2p(
-                _need(request, "arg"), _need(request, "peer"), offset=_query_int(request, "offset"),
-                length=_query_int(request, "length"), pin=_query_bool(request, "pin", False),
-                transfer_id=request.query_params.get("id"))
-            return JSONResponse(result)
-        except Exception as e:  # noqa: BLE001
-            return _error(e)
+    @route("/api/v0/libp2p/fetch",
+           summary="Fetch a CID from a peer over /ipfs-kit/content/1.0.0: arg=<cid>&peer=<multiaddr or peer ID>"
+                   "[&offset=n][&length=n][&pin=false][&id=<transfer id>]")
+    async def libp2p_fetch(request: Request) -> Any:
+        return await _svc(node).fetch_via_libp2p(
+            _need(request, "arg"), _need(request, "peer"), offset=_query_int(request, "offset"),
+            length=_query_int(request, "length"), pin=_query_bool(request, "pin", False),
+            transfer_id=request.query_params.get("id"))
 
-    @app.post("/api/v0/libp2p/bitswap/fetch", tags=["libp2p"],
-              summary="Fetch a CID over bitswap (from Kubo or any IPFS peer): arg=<cid>[&peer=<multiaddr or peer ID>]"
-                      "[&pin=false]")
-    async def libp2p_bitswap_fetch(request: Request) -> Response:
-        try:
-            result = await _svc(node).bitswap_fetch(_need(request, "arg"), request.query_params.get("peer"),
-                                                   pin=_query_bool(request, "pin", False))
-            return JSONResponse(result)
-        except Exception as e:  # noqa: BLE001
-            return _error(e)
+    @route("/api/v0/libp2p/bitswap/fetch",
+           summary="Fetch a CID over bitswap (from Kubo or any IPFS peer): arg=<cid>[&peer=<multiaddr or peer ID>]"
+                   "[&pin=false]")
+    async def libp2p_bitswap_fetch(request: Request) -> Any:
+        return await _svc(node).bitswap_fetch(_need(request, "arg"), request.query_params.get("peer"),
+                                               pin=_query_bool(request, "pin", False))
 
-    @app.post("/api/v0/libp2p/transfer/cancel", tags=["libp2p"], summary="Cancel a running transfer: arg=<transfer id>")
-    async def libp2p_cancel(request: Request) -> Response:
-        try:
-            tid = _need(request, "arg")
-            if not _svc(node).cancel_transfer(tid):
-                raise NotFound(f"no running transfer {tid}")
-            return JSONResponse({"cancelled": tid})
-        except Exception as e:  # noqa: BLE001
-            return _error(e)
+    @route("/api/v0/libp2p/transfer/cancel", summary="Cancel a running transfer: arg=<transfer id>")
+    async def libp2p_cancel(request: Request) -> Any:
+        tid = _need(request, "arg")
+        if not _svc(node).cancel_transfer(tid):
+            raise NotFound(f"no running transfer {tid}")
+        return {"cancelled": tid}
 
-    @app.post("/api/v0/libp2p/transfers", tags=["libp2p"], summary="Running transfers")
-    async def libp2p_transfers() -> Response:
-        try:
-            return JSONResponse({"transfers": sorted(_svc(node).transfers)})
-        except Exception as e:  # noqa: BLE001
-            return _error(e)
+    @route("/api/v0/libp2p/transfers", summary="Running transfers")
+    async def libp2p_transfers(request: Request) -> Any:
+        return {"transfers": sorted(_svc(node).transfers)}
 
-    @app.post("/api/v0/routing/findprovs", tags=["libp2p"],
-              summary="Find providers of a CID on the DHT: arg=<cid>[&num-providers=20]; NDJSON like Kubo")
-    async def routing_findprovs(request: Request) -> Response:
-        try:
-            cid = _need(request, "arg")
-            num = _query_int(request, "num-providers") or 20
-            found = await _svc(node).dht.find_providers(cid, num)
-            lines = [json.dumps({"Extra": "", "ID": "", "Responses": [p], "Type": 4}) for p in found]
-            return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson")
-        except Exception as e:  # noqa: BLE001
-            return _error(e)
+    @route("/api/v0/routing/findprovs",
+           summary="Find providers of a CID on the DHT: arg=<cid>[&num-providers=20]; NDJSON like Kubo")
+    async def routing_findprovs(request: Request) -> Any:
+        cid = _need(request, "arg")
+        num = _query_int(request, "num-providers") or 20
+        found = await _svc(node).dht.find_providers(cid, num)
+        lines = [json.dumps({"Extra": "", "ID": "", "Responses": [p], "Type": 4}) for p in found]
+        return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson")
 
-    @app.post("/api/v0/routing/provide", tags=["libp2p"], summary="Announce a CID we hold on the DHT: arg=<cid>")
-    async def routing_provide(request: Request) -> Response:
-        try:
-            cid = _need(request, "arg")
-            if not await asyncio.to_thread(node.model.store.has, content_protocol.CID.decode(cid)):
-                raise NotFound(f"{cid} is not in this repo")
-            return JSONResponse({"Provided": await _svc(node).dht.provide(cid)})
-        except Exception as e:  # noqa: BLE001
-            return _error(e)
+    @route("/api/v0/routing/provide", summary="Announce a CID we hold on the DHT: arg=<cid>")
+    async def routing_provide(request: Request) -> Any:
+        cid = _need(request, "arg")
+        if not await asyncio.to_thread(node.model.store.has, content_protocol.CID.decode(cid)):
+            raise NotFound(f"{cid} is not in this repo")
+        return {"Provided": await _svc(node).dht.provide(cid)}
