@@ -87,17 +87,6 @@ def _params(**kw: Any) -> Params:
 
 
 # -- errors -----------------------------------------------------------------------------------
-def _error_classes() -> dict[str, type[errors.IPFSKitError]]:
-    table: dict[str, type[errors.IPFSKitError]] = {}
-    stack: list[type[errors.IPFSKitError]] = [errors.IPFSKitError]
-    while stack:
-        cls = stack.pop()
-        table[cls.code] = cls
-        stack.extend(cls.__subclasses__())
-    return table
-
-
-_BY_CODE = _error_classes()
 _BY_STATUS: dict[int, type[errors.IPFSKitError]] = {
     400: errors.InvalidArgument,
     403: errors.Unauthorized,
@@ -131,8 +120,8 @@ def error_from_kubo(status: int, body: dict[str, Any] | str) -> errors.IPFSKitEr
         message, code = body.strip() or f"HTTP {status}", None
     low = message.lower()
     cls: type[errors.IPFSKitError] | None = None
-    if isinstance(code, str) and code in _BY_CODE and code != "error":
-        cls = _BY_CODE[code]
+    if isinstance(code, str) and code in errors.BY_CODE and code != "error":
+        cls = errors.BY_CODE[code]
     else:
         cls = next((c for pattern, c in _BY_MESSAGE if pattern.search(low)), None)
     if cls is None:

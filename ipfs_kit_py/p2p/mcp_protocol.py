@@ -1,27 +1,37 @@
-"""``/ipfs-kit/mcp/1.0.0``: the operation table (``ipfs_kit_py.operations``) over libp2p.
+"""``/ipfs-kit/mcp/1.0.0``: the operation registry (``ipfs_kit_py.registry``) over libp2p.
+
+(This "mcp" is the seed's libp2p protocol; the server package the seed called
+``ipfs_kit_py.mcp`` is ``ipfs_kit_py.server``, and the Model Context Protocol is
+a separate channel at ``/mcp``.)
 
 The seed's form: the client writes ONE JSON object and reads ONE JSON object,
 no framing. The request names the operation in ``action``; its parameters are
 either the other top-level fields (``{"action": "get_content", "cid": ...}``)
 or an object under ``params``. An optional ``id`` is echoed back. The answer
-is the operation's result object, or ``{"error": message, "code": code}``;
-then the server closes the stream.
+is the operation's typed result as a JSON object (the same shape as on ``/ws``),
+or ``{"error": message, "code": code}``; then the server closes the stream.
+Streamed results (``cat``, ``dag_export``, ...) come inline, base64, up to
+``registry.INLINE_LIMIT`` bytes.
 
-Read-only operations are open to every peer; mutating ones (``pin_add``,
+Read-scope operations are open to every peer; write-scope ones (``pin_add``,
 ``add``, ``metadata_set``, ``gc``, ...) only to peer IDs on
-``libp2p.mcp_allowlist``.
+``libp2p.mcp_allowlist`` (:func:`caller_for_peer`; the registry checks).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from .. import operations
-from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, Unauthorized
+from .. import registry
+from ..access import Caller, Scope
+from ..errors import InvalidArgument, IPFSKitError, LimitExceeded
 from ..model import IPFSModel
+
+if TYPE_CHECKING:
+    from ..node import Node
 from .stream import P2PStream
 
 log = logging.getLogger(__name__)
@@ -55,16 +65,10 @@ def parse_request(data: bytes) -> tuple[str, dict[str, Any], Any]:
     return action, params, obj.get("id")
 
 
-# Operations of the node rather than of the model (the libp2p service adds
-# ``transfer_via_libp2p``): name -> (async fn(params) -> result, mutating).
-NodeOps = dict[str, tuple[Callable[[dict[str, Any]], Awaitable[Any]], bool]]
-
-
-def authorize(action: str, peer_id: str, allowlist: list[str] | set[str], node_ops: NodeOps | None = None) -> None:
-    op = operations.OPERATIONS.get(action)
-    mutating = op.mutating if op is not None else (node_ops or {}).get(action, (None, False))[1]
-    if mutating and peer_id not in allowlist:
-        raise Unauthorized(f"peer {peer_id} may not run {action!r}: it changes the node (not on libp2p.mcp_allowlist)")
+def caller_for_peer(peer_id: str, allowlist: Iterable[str]) -> Caller:
+    """Every peer may read; peers on ``libp2p.mcp_allowlist`` may also write."""
+    scopes = {Scope.READ, Scope.WRITE} if peer_id in set(allowlist) else {Scope.READ}
+    return Caller("libp2p", frozenset(scopes), peer_id=peer_id)
 
 
 def error_response(e: BaseException) -> dict[str, Any]:
@@ -95,17 +99,14 @@ async def read_request(stream: P2PStream) -> bytes:
             return bytes(buf)
 
 
-async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str], data: bytes,
-                 node_ops: NodeOps | None = None) -> dict[str, Any]:
+async def answer(target: IPFSModel | Node, caller: Caller, data: bytes) -> dict[str, Any]:
     """The response object for one request (never raises for bad input)."""
     req_id = None
     try:
         action, params, req_id = parse_request(data)
-        authorize(action, peer_id, allowlist, node_ops)
-        if node_ops and action in node_ops and action not in operations.OPERATIONS:
-            result = await node_ops[action][0](params)
-        else:
-            result = await operations.call(model, action, params)
+        if action not in registry.OPERATIONS or "libp2p" not in registry.get(action).channels:
+            raise InvalidArgument(f"unknown operation {action!r}")
+        result = await registry.call(target, action, params, caller)
         out = result if isinstance(result, dict) else {"result": result}
     except Exception as e:  # noqa: BLE001 - every failure becomes an error answer
         if not isinstance(e, IPFSKitError):
@@ -116,15 +117,14 @@ async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str]
     return out
 
 
-async def handle(stream: P2PStream, model: IPFSModel, allowlist: list[str] | set[str],
-                 node_ops: NodeOps | None = None) -> None:
+async def handle(stream: P2PStream, target: IPFSModel | Node, caller: Caller) -> None:
     try:
         data = await read_request(stream)
     except LimitExceeded as e:
         await stream.write(json.dumps(error_response(e)).encode())
         await stream.reset()
         return
-    response = await answer(model, stream.peer_id, allowlist, data, node_ops)
+    response = await answer(target, caller, data)
     body = json.dumps(response, separators=(",", ":")).encode()
     if len(body) > MAX_RESPONSE:
         body = json.dumps(error_response(LimitExceeded(

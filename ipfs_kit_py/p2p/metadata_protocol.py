@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import operations
-from ..errors import IPFSKitError, Unauthorized
+from .. import registry
+from ..errors import IPFSKitError
 from ..model import IPFSModel
 from .framing import Block, FramingError
 from .stream import FramedStream, IncompleteReadError, P2PStream
@@ -33,10 +33,13 @@ MAX_QUERY = 1000
 
 
 async def answer(model: IPFSModel, peer_id: str, allowlist: set[str], msg: dict[str, Any]) -> dict[str, Any]:
+    from .mcp_protocol import caller_for_peer
+
+    caller = caller_for_peer(peer_id, allowlist)
     kind = msg.get("type")
     try:
         if kind == "get":
-            md = await operations.call(model, "metadata_get", {"cid": msg.get("cid")})
+            md = await registry.call(model, "metadata_get", {"cid": msg.get("cid")}, caller)
             return {"type": "metadata", "cid": msg.get("cid"), "metadata": md}
         if kind == "query":
             cids = msg.get("cids")
@@ -46,15 +49,13 @@ async def answer(model: IPFSModel, peer_id: str, allowlist: set[str], msg: dict[
             results = []
             for c in cids:
                 try:
-                    results.append({"cid": c, "metadata": await operations.call(model, "metadata_get", {"cid": c})})
+                    results.append({"cid": c, "metadata": await registry.call(model, "metadata_get", {"cid": c}, caller)})
                 except IPFSKitError as e:
                     results.append({"cid": c, "error": str(e), "code": e.code})
             return {"type": "results", "results": results}
         if kind == "set":
-            if peer_id not in allowlist:
-                raise Unauthorized(f"peer {peer_id} may not change metadata (not on libp2p.mcp_allowlist)")
             params = {k: msg[k] for k in ("cid", "values", "replace") if k in msg}
-            md = await operations.call(model, "metadata_set", params)
+            md = await registry.call(model, "metadata_set", params, caller)
             return {"type": "metadata", "cid": msg.get("cid"), "metadata": md}
         return {"type": "error", "code": "invalid_argument", "message": f"unknown message type {kind!r}"}
     except IPFSKitError as e:
