@@ -214,7 +214,7 @@ def test_dagpb_node_roundtrip(node: dagpb.PBNode) -> None:
 @fuzz
 @given(raw_dagpb())
 # a link name that is not UTF-8 was decoded with surrogateescape but re-encoded strictly
-@example(_field(0x12, _field(0x0A, bytes(CID.hash(b"x"))) + _field(0x12, b"\xff")))
+@example(_field(0x12, _field(0x0A, bytes(CID.hash(b"x"))) + _field(0x12, b"\xff") + b"\x18\x00"))
 def test_dagpb_decoded_node_reencodes_to_the_same_bytes(block: bytes) -> None:
     node = dagpb.decode_node(block)
     assert dagpb.encode_node(node.links, node.data) == block
