@@ -124,10 +124,14 @@ def test_bus_reserves_sequence_blocks() -> None:
 
 # -- the operation table, over a real model -----------------------------------------------------------------
 def test_operation_table_classification() -> None:
-    assert operations.MUTATING == {"pin_add", "pin_rm", "metadata_set", "add", "gc", "block_put"}
+    # every operation that changes pins, metadata, stored blocks or the node needs more than read
+    assert {"pin_add", "pin_rm", "metadata_set", "add", "gc", "block_put", "block_rm", "dag_import",
+            "transfer_via_libp2p", "fetch_via_libp2p", "bitswap_fetch", "transfer_cancel", "provide",
+            "transfer_content", "swarm_connect"} == operations.MUTATING
     assert operations.READ_ONLY | operations.MUTATING == set(operations.OPERATIONS)
-    assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version",
-            "block_get"} == operations.READ_ONLY
+    assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version", "block_get",
+            "block_stat", "get", "dag_export", "repo_stat", "repo_verify", "cid_format", "swarm_peers",
+            "transfers", "find_providers"} == operations.READ_ONLY
 
 
 async def test_operations_call_the_model(tmp_path: Path) -> None:
