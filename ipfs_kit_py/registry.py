@@ -300,6 +300,7 @@ class Operation(Generic[P, R]):
     libp2p: bool = True  # offered on /ipfs-kit/mcp/1.0.0
     frames: bool = False  # on /ws, its Upload arrives as binary frames after the request
     json_result: Callable[[Any], Awaitable[Any]] | None = None  # a stream -> one JSON answer (non-streaming channels)
+    cli_text: Callable[[dict[str, Any]], str] | None = None  # a generated CLI command's line per Kubo object
 
     @property
     def param_specs(self) -> tuple[ParamSpec, ...]:
@@ -308,6 +309,11 @@ class Operation(Generic[P, R]):
     @property
     def upload_field(self) -> str | None:
         return next((p.name for p in self.param_specs if p.kind is Upload), None)
+
+    @property
+    def data_field(self) -> str | None:
+        """The parameter that carries the request's bytes (an Upload, or bytes; base64 in JSON)."""
+        return next((p.name for p in self.param_specs if p.kind in (Upload, bytes)), None)
 
     @property
     def channels(self) -> frozenset[str]:
@@ -385,6 +391,67 @@ async def _close(it: AsyncIterator[bytes]) -> None:
     aclose = getattr(it, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+async def kubo_call(op: Operation[Any, Any], target: IPFSModel | Node, caller: Caller, a: KuboArgs,
+                    upload: Upload | None = None, json_body: Any = None) -> Any:
+    """Run ``op`` as its Kubo command: parameters from Kubo's query ``a`` (by Kubo's
+    rules), the multipart ``upload`` or ``json_body`` for its body; returns what
+    ``Kubo.shape`` / ``Kubo.run`` make of the typed result (a JSON object, NDJSON
+    or Bytes). The HTTP API and the CLI's generated commands both use it."""
+    kubo = op.kubo
+    if kubo is None:
+        raise InvalidArgument(f"{op.name} has no Kubo command")
+    authorize(caller, op.scope, op.name)  # before any body is read (call_typed checks again)
+    if kubo.check is not None:
+        kubo.check(a)
+
+    async def invoke(params: dict[str, Any]) -> Any:
+        return await call_typed(target, op.name, op.params(**params), caller)
+
+    if kubo.run is not None:
+        return await kubo.run(invoke, a, upload)
+    params = kubo_params(op, a)
+    if kubo.body == "files":
+        params[op.upload_field or ""] = upload
+    elif kubo.body == "json":
+        params[kubo.body_field] = json_body if json_body is not None else {}
+    assert kubo.shape is not None
+    if kubo.each_arg:
+        spec = next(p for p in op.param_specs if p.kubo == "arg")
+        values: list[str | None] = [v.strip() for v in a.args() if v.strip()]
+        if not values:
+            if spec.required:
+                raise InvalidArgument(f'argument "{spec.name}" is required')
+            values = [None]
+        results = [await invoke({**params, spec.name: v} if v is not None else params) for v in values]
+        return kubo.shape(results, a)
+    return kubo.shape(await invoke(params), a)
+
+
+def kubo_params(op: Operation[Any, Any], a: KuboArgs) -> dict[str, Any]:
+    """The operation's parameters from Kubo's query, by Kubo's rules."""
+    kubo = op.kubo
+    assert kubo is not None
+    out: dict[str, Any] = {}
+    for p in op.param_specs:
+        if p.kind in (Upload, bytes, dict) or (p.kubo == "arg" and kubo.each_arg):
+            continue
+        if p.kubo == "arg":
+            values = a.args()
+            value: Any = values[0].strip() if values and values[0].strip() else None
+        elif p.kind is bool:
+            value = a.bool(p.kubo, *p.flags, default=None)
+        elif p.kind is int:
+            value = a.int(p.kubo, *p.flags, minimum=p.minimum)
+        else:
+            value = a.str(p.kubo, *p.flags)
+        if value is None:
+            if p.required:
+                raise InvalidArgument(f'argument "{p.name if p.kubo == "arg" else p.kubo}" is required')
+            continue
+        out[p.name] = value
+    return out
 
 
 def names(channel: str | None = None) -> list[str]:

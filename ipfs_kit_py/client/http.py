@@ -301,6 +301,11 @@ class HTTPClient:
             async for chunk in resp.aiter_bytes():
                 yield chunk
 
+    async def command(self, path: str, params: Params | None = None) -> list[Any]:
+        """Any ``/api/v0`` command whose answer is JSON or NDJSON, as its decoded objects
+        (what the CLI's registry-generated commands use)."""
+        return [obj async for obj in self._ndjson(path, params)]
+
     def _multipart(self, entries: Iterable[tuple[str, str, Any]], progress: Progress | None = None
                    ) -> tuple[AsyncIterator[bytes], dict[str, str]]:
         boundary = secrets.token_hex(16)

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import registry
-from ..access import Caller, Scope
+from ..access import ALL_SCOPES, Caller, Scope
 from ..errors import InvalidArgument, IPFSKitError, LimitExceeded
 from ..model import IPFSModel
 
@@ -66,9 +66,9 @@ def parse_request(data: bytes) -> tuple[str, dict[str, Any], Any]:
 
 
 def caller_for_peer(peer_id: str, allowlist: Iterable[str]) -> Caller:
-    """Every peer may read; peers on ``libp2p.mcp_allowlist`` may also write."""
-    scopes = {Scope.READ, Scope.WRITE} if peer_id in set(allowlist) else {Scope.READ}
-    return Caller("libp2p", frozenset(scopes), peer_id=peer_id)
+    """Every peer may read; peers on ``libp2p.mcp_allowlist`` may run every operation."""
+    scopes = ALL_SCOPES if peer_id in set(allowlist) else frozenset({Scope.READ})
+    return Caller("libp2p", scopes, peer_id=peer_id)
 
 
 def error_response(e: BaseException) -> dict[str, Any]:

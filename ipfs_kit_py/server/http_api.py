@@ -28,7 +28,7 @@ from .. import __version__, registry
 from ..access import ALL_SCOPES, Caller, authorize
 from ..errors import InvalidArgument, LimitExceeded, MalformedMultipart, UploadTimeout
 from ..node import Node
-from ..registry import NDJSON, Bytes, Operation, ParamSpec, Upload, UploadEntry
+from ..registry import NDJSON, Bytes, Operation, Upload, UploadEntry
 from .multipart import iter_events, part_data
 from .rpc_wire import Args, error_response, first_then, ndjson_response
 
@@ -150,51 +150,10 @@ class KuboRPC:
         kubo = op.kubo
         assert kubo is not None
         caller = caller_of(request)
-        authorize(caller, op.scope, op.name)  # before the body is read (the registry checks again)
-        if kubo.check is not None:
-            kubo.check(a)
+        authorize(caller, op.scope, op.name)  # before the body is read
         upload = self._upload_entries(request) if kubo.body == "files" else None
-
-        async def invoke(params: dict[str, Any]) -> Any:
-            return await registry.call_typed(self.node, op.name, op.params(**params), caller)
-
-        if kubo.run is not None:
-            return await self.respond(await kubo.run(invoke, a, upload))
-        params = self.parse(op, a)
-        if upload is not None:
-            params[op.upload_field or ""] = upload
-        if kubo.body == "json":
-            params[kubo.body_field] = await self._json_body(request)
-        assert kubo.shape is not None
-        if kubo.each_arg:
-            spec = next(p for p in op.param_specs if p.kubo == "arg")
-            values: list[str | None] = [v.strip() for v in a.args() if v.strip()]
-            if not values:
-                if spec.required:
-                    a.arg(spec.name)  # raises Kubo's 'argument "..." is required'
-                values = [None]
-            results = [await invoke({**params, spec.name: v} if v is not None else params) for v in values]
-            return await self.respond(kubo.shape(results, a))
-        return await self.respond(kubo.shape(await invoke(params), a))
-
-    @staticmethod
-    def parse(op: Operation[Any, Any], a: Args) -> dict[str, Any]:
-        """The operation's parameters from Kubo's query, by Kubo's rules."""
-        kubo = op.kubo
-        assert kubo is not None
-        out: dict[str, Any] = {}
-        for p in op.param_specs:
-            if p.kind in (Upload, bytes, dict) or (p.kubo == "arg" and kubo.each_arg):
-                continue
-            value = _query_value(p, a)
-            if value is None:
-                if p.required:
-                    if p.kubo == "arg":
-                        a.arg(p.name)
-                    raise InvalidArgument(f"argument {p.kubo!r} is required")
-                continue
-            out[p.name] = value
-        return out
+        body = await self._json_body(request) if kubo.body == "json" else None
+        return await self.respond(await registry.kubo_call(op, self.node, caller, a, upload, body))
 
     async def respond(self, shaped: Any) -> Response:
         if isinstance(shaped, Response):
@@ -254,18 +213,6 @@ class KuboRPC:
             return json.loads(bytes(raw) or b"{}")
         except ValueError as e:
             raise InvalidArgument(f"body is not valid JSON: {e}") from None
-
-
-def _query_value(p: ParamSpec, a: Args) -> Any:
-    if p.kubo == "arg":
-        values = a.args()
-        return values[0].strip() if values and values[0].strip() else None
-    names = (p.kubo, *p.flags)
-    if p.kind is bool:
-        return a.bool(*names, default=None)
-    if p.kind is int:
-        return a.int(*names, minimum=p.minimum)
-    return a.str(*names)
 
 
 def register(app: FastAPI, node: Node) -> None:

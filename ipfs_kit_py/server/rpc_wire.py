@@ -34,8 +34,9 @@ class Args:
     """Kubo-style query options. Unknown options are ignored, as Kubo's clients send
     some (``stream-channels``) that not every command knows."""
 
-    def __init__(self, query: QueryParams | Mapping[str, str]) -> None:
-        self.q = query if isinstance(query, QueryParams) else QueryParams(dict(query))
+    def __init__(self, query: QueryParams | Mapping[str, str] | list[tuple[str, str]]) -> None:
+        # a list of pairs keeps repeated options (several ``arg``); a dict would keep one
+        self.q = query if isinstance(query, QueryParams) else QueryParams(query)
 
     def _get(self, names: tuple[str, ...]) -> tuple[str, str] | None:
         for n in names:
