@@ -454,6 +454,50 @@ def kubo_params(op: Operation[Any, Any], a: KuboArgs) -> dict[str, Any]:
     return out
 
 
+def _type_text(kind: Any) -> str:
+    if kind is Upload:
+        return "upload"
+    if kind is bytes:
+        return "base64"
+    return {str: "string", int: "integer", bool: "boolean", dict: "object", list: "list"}.get(kind, str(kind))
+
+
+def _result_text(op: Operation[Any, Any]) -> str:
+    result = op.result
+    if op.json_result is not None:
+        result = typing.get_type_hints(op.json_result).get("return", result)
+    if result is ByteStream:
+        return "bytes, streamed (/ws: binary frames; libp2p: `{cid, size, content}` base64)"
+    if dataclasses.is_dataclass(result):
+        return "`{" + ", ".join(f.name for f in dataclasses.fields(result)) + "}`"
+    return getattr(result, "__name__", str(result))
+
+
+def render_operations_doc() -> str:
+    """The operation table of docs/protocols.md (tests/test_docs.py keeps it current)."""
+    lines = ["| operation | scope | parameters | result (/ws, libp2p mcp) | Kubo RPC | CLI |",
+             "|---|---|---|---|---|---|"]
+    for name in names():
+        op = OPERATIONS[name]
+        params = []
+        for p in op.param_specs:
+            text = f"`{p.name}` {_type_text(p.kind)}"
+            if not p.required:
+                text += f" = {json_default(p.default)}"
+            params.append(text)
+        kubo = f"`{op.kubo.path}`" if op.kubo else ""
+        cli = f"`{op.cli}`" if op.cli else ""
+        lines.append(f"| `{name}` | {op.scope.value} | {', '.join(params) or 'none'} | {_result_text(op)} "
+                     f"| {kubo} | {cli} |")
+    return "\n".join(lines) + "\n"
+
+
+def json_default(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
 def names(channel: str | None = None) -> list[str]:
     return sorted(n for n, op in OPERATIONS.items() if channel is None or channel in op.channels)
 

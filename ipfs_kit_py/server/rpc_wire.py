@@ -95,10 +95,9 @@ def error_code(exc: BaseException) -> int:
 def error_body(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, ClientDisconnect):
         return {"Message": "client disconnected before the request body ended", "Code": ERR_CLIENT, "Type": "error"}
-    body: dict[str, Any] = {"Message": str(exc) or type(exc).__name__, "Code": error_code(exc), "Type": "error"}
-    if isinstance(exc, TransferError):  # how each channel failed
-        body["Attempts"] = exc.to_dict()["Attempts"]
-    return body
+    if isinstance(exc, TransferError):  # with how each channel failed
+        return exc.to_dict()
+    return {"Message": str(exc) or type(exc).__name__, "Code": error_code(exc), "Type": "error"}
 
 
 def error_status(exc: BaseException) -> int:
