@@ -23,7 +23,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, Response
 
 from .. import access
-from ..errors import Forbidden, IPFSKitError
+from ..errors import Forbidden, IPFSKitError, public_message
 from ..node import Node
 from .manager import SignalingError, StreamOptions, WebRTCStreamingManager
 from .testpattern import test_pattern_cid
@@ -50,7 +50,8 @@ def parse_message(text: str | bytes | None) -> dict[str, Any]:
 
 def error_reply(e: BaseException, msg: dict[str, Any] | None) -> dict[str, Any]:
     code = getattr(e, "code", "error") if isinstance(e, IPFSKitError) else "internal_error"
-    reply: dict[str, Any] = {"type": "error", "code": code, "error": str(e) or code}
+    reply: dict[str, Any] = {"type": "error", "code": code,
+                             "error": public_message(e) if code == "internal_error" else str(e) or code}
     if msg:
         reply["request"] = msg.get("type")
         if "pc_id" in msg:
