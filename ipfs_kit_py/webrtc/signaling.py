@@ -111,6 +111,7 @@ async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node:
 async def _serve(ws: WebSocket, manager: WebRTCStreamingManager, client_id: str,
                  send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
     """Read requests until the client goes away, then close exactly its sessions."""
+    manager.register_client(client_id, ws.client.host if ws.client else None)
     try:
         while True:
             raw = await ws.receive()
