@@ -25,7 +25,8 @@ from . import __version__
 from .node import Node
 from .p2p import service as libp2p_service
 from .server import gateway, http_api, ws_hub
-from .server.server import SameOriginAPI
+from .server.guard import AccessGuard, AccessPolicy
+from .server.server import access_policy
 
 
 def _webrtc() -> object | None:
@@ -39,7 +40,8 @@ def _webrtc() -> object | None:
     return signaling
 
 
-def create_app(node: Node) -> FastAPI:
+def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
+    """The app: the access guard (server/guard.py) in front of every channel."""
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await node.start()
@@ -55,7 +57,8 @@ def create_app(node: Node) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.node = node
-    app.add_middleware(SameOriginAPI)
+    app.state.access_policy = policy = policy or access_policy(node)
+    app.add_middleware(AccessGuard, policy=policy)
     http_api.register(app, node)  # every /api/v0 route, generated from the registry
     gateway.register(app, node)
     ws_hub.register(app, node)

@@ -18,7 +18,9 @@ HTTP ``status``); a client turns the code back into the same class through
     ├── InvalidCAR               400  invalid_car
     ├── ProtocolViolation        400  protocol_error
     ├── SignalingError           400  (the code given: unknown_session, bad_sdp, ...)
+    ├── Unauthenticated          401  unauthenticated
     ├── Unauthorized             403  unauthorized
+    │   └── Forbidden            403  forbidden
     ├── NotFound                 404  not_found
     │   └── BlockNotFound        404  block_not_found
     ├── UploadTimeout            408  upload_timeout
@@ -108,6 +110,20 @@ class Unauthorized(IPFSKitError):
     code = "unauthorized"
 
 
+class Forbidden(Unauthorized):
+    """The caller is known but its scopes do not allow the operation (``access.authorize``)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class Unauthenticated(IPFSKitError):
+    """A token is required and none (or no valid one) came with the request."""
+
+    status = 401
+    code = "unauthenticated"
+
+
 class NotFound(IPFSKitError, KeyError):
     status = 404
     code = "not_found"
@@ -183,7 +199,7 @@ BY_CODE: dict[str, type[IPFSKitError]] = {
     cls.code: cls
     for cls in (
         IPFSKitError, InvalidArgument, MalformedMultipart, NotMedia, InvalidCID, PathError, CorruptBlock,
-        InvalidCAR, ProtocolViolation, Unauthorized, NotFound, BlockNotFound, UploadTimeout, RepoLocked,
+        InvalidCAR, ProtocolViolation, Unauthenticated, Unauthorized, Forbidden, NotFound, BlockNotFound, UploadTimeout, RepoLocked,
         NotCached, RangeNotSatisfiable, LimitExceeded, TransferFailed, ChannelUnavailable, TransferError,
     )
 }
@@ -201,3 +217,14 @@ def error_for(code: str | None, message: str, default: type[IPFSKitError] = IPFS
     if code and err.code != code:
         err.code = code
     return err
+
+
+def public_message(exc: BaseException) -> str:
+    """What a client is told about an error. Ours say what went wrong; anything else is
+    a bug or an OS failure whose text may hold server paths (``[Errno 36] File name
+    too long: '/home/.../blocks/...'``): only its kind goes out, the log has the rest."""
+    if isinstance(exc, IPFSKitError):
+        return str(exc) or exc.code
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"internal error: {exc.strerror}"
+    return f"internal error ({type(exc).__name__}); the server log has the details"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .access import INTERNAL, Caller
+from .access import LOCAL, Caller
 from .errors import LimitExceeded
 from .model import IPFSModel
 from .registry import (
@@ -31,7 +31,7 @@ __all__ = ["INLINE_LIMIT", "MUTATING", "OPERATIONS", "READ_ONLY", "Operation", "
 
 
 async def open_content(model: IPFSModel, params: Any, limit: int,
-                       caller: Caller = INTERNAL) -> tuple[str, int, AsyncIterator[bytes]]:
+                       caller: Caller = LOCAL) -> tuple[str, int, AsyncIterator[bytes]]:
     """Check ``{"cid", "offset"?, "length"?}`` and return (cid, bytes to come, chunks).
     Raises LimitExceeded when more than ``limit`` bytes would be sent."""
     stream: ByteStream = await call_typed(model, "cat", params, caller)

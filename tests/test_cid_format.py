@@ -72,11 +72,11 @@ def test_kubo_form_reports_a_bad_cid_in_its_line(node: Node) -> None:
     """Over /api/v0 (and so the CLI) a bad CID is Kubo's ErrorMsg line, not a failed request."""
     import asyncio
 
-    from ipfs_kit_py.access import INTERNAL
+    from ipfs_kit_py.access import LOCAL
     from ipfs_kit_py.server.rpc_wire import Args
 
     async def run() -> list[dict[str, str]]:
-        shaped = await registry.kubo_call(registry.get("cid_format"), node, INTERNAL,
+        shaped = await registry.kubo_call(registry.get("cid_format"), node, LOCAL,
                                           Args([("arg", V0), ("arg", "nope"), ("v", "1")]))
         return [line async for line in shaped.lines]
 

@@ -23,4 +23,4 @@ def test_operation_table_is_current() -> None:
     doc = (ROOT / "docs" / "protocols.md").read_text()
     start, end = doc.index("<!-- operations:begin -->\n"), doc.index("<!-- operations:end -->")
     assert doc[start + len("<!-- operations:begin -->\n"):end] == render_operations_doc(), \
-        "regenerate the table in docs/protocols.md: registry.render_operations_doc()"
+        "regenerate the table in docs/protocols.md: python -m ipfs_kit_py.registry"

@@ -17,7 +17,7 @@ from ..content.car import CarParser
 from ..content.cid import CID
 from ..errors import InvalidArgument, IPFSKitError
 from ..model import AddOptions, AddResult
-from ..registry import (
+from ..operation import (
     INLINE_LIMIT,
     NDJSON,
     Bytes,
@@ -402,7 +402,7 @@ async def metadata_set(ctx: Context, p: MetadataSetParams) -> Metadata:
 
 
 def _kubo_json(result: Any, a: KuboArgs) -> Any:
-    from ..registry import to_json
+    from ..operation import to_json
 
     return to_json(result)
 
@@ -648,7 +648,7 @@ def _kubo_bytes(s: ByteStream, a: KuboArgs) -> Bytes:
     return Bytes(s.chunks, s.media_type)
 
 
-R, W = Scope.READ, Scope.WRITE
+R, W, A = Scope.READ, Scope.WRITE, Scope.ADMIN
 OPS: list[Operation[Any, Any]] = [
     Operation("add", AddParams, ItemStream, W, "Add files and directories (streamed: progress, then each entry)", add,
               Kubo("add", _kubo_add, body="files", check=_kubo_add_check, options=(
@@ -693,10 +693,10 @@ OPS: list[Operation[Any, Any]] = [
     Operation("dag_import", DagImportParams, DagImported, W, "Import CAR v1 files (verifying every block)",
               dag_import, Kubo("dag/import", _kubo_dag_import, body="files", options=(_ob("silent"),)),
               cli="dag import", frames=True),
-    Operation("gc", NoParams, Removed, W, "Remove unpinned blocks", gc,
+    Operation("gc", NoParams, Removed, A, "Remove unpinned blocks", gc,
               Kubo("repo/gc", _kubo_gc, options=(_ob("quiet"), _ob("stream-errors"))), cli="repo gc"),
     Operation("repo_stat", NoParams, RepoStat, R, "Size of the repo", repo_stat,
               Kubo("repo/stat", _kubo_repo_stat, options=(_ob("size-only"), _ob("human"))), cli="repo stat"),
-    Operation("repo_verify", NoParams, VerifyResult, R, "Check every block against its hash", repo_verify,
+    Operation("repo_verify", NoParams, VerifyResult, A, "Check every block against its hash", repo_verify,
               Kubo("repo/verify", _kubo_repo_verify), cli="repo verify"),
 ]

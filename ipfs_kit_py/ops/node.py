@@ -20,7 +20,7 @@ from ..access import Scope
 from ..content import multibase
 from ..content.cid import CID, HASH_NAMES, b58encode
 from ..errors import InvalidArgument, InvalidCID, NotFound
-from ..registry import NDJSON, Context, Invoke, Kubo, KuboArgs, Operation, Upload, param
+from ..operation import NDJSON, Context, Invoke, Kubo, KuboArgs, Operation, Upload, param
 from ..types import Libp2pTransfer, TransferReport, VersionInfo
 
 AGENT_VERSION = f"ipfs-kit-py/{__version__}"
@@ -411,7 +411,7 @@ OPS: list[Operation[Any, Any]] = [
     Operation("cid_format", CidFormatParams, CidFormatted, R, "Format a CID (Kubo's `cid format`)", cid_format,
               Kubo("cid/format", run=_kubo_cid_format, arg_doc="CIDs to format"), cli="cid format",
               cli_text=lambda line: str(line["Formatted"])),
-    Operation("swarm_connect", AddrParams, Connected, A, "Connect to a libp2p peer", swarm_connect,
+    Operation("swarm_connect", AddrParams, Connected, W, "Connect to a libp2p peer", swarm_connect,
               Kubo("swarm/connect", _kubo_swarm_connect, each_arg=True, arg_doc="<multiaddr>/p2p/<peer-id>")),
     Operation("swarm_peers", NoParams, Peers, R, "Connected libp2p peers", swarm_peers,
               Kubo("swarm/peers", _kubo_swarm_peers)),

@@ -11,28 +11,31 @@ or an object under ``params``. An optional ``id`` is echoed back. The answer
 is the operation's typed result as a JSON object (the same shape as on ``/ws``),
 or ``{"error": message, "code": code}``; then the server closes the stream.
 Streamed results (``cat``, ``dag_export``, ...) come inline, base64, up to
-``registry.INLINE_LIMIT`` bytes.
+``registry.INLINE_LIMIT`` bytes. A request that has not fully arrived within
+``libp2p.stream_idle_timeout`` seconds is answered ``{"error": ..., "code": "timeout"}``
+and the stream reset.
 
-Read-scope operations are open to every peer; write-scope ones (``pin_add``,
-``add``, ``metadata_set``, ``gc``, ...) only to peer IDs on
-``libp2p.mcp_allowlist`` (:func:`caller_for_peer`; the registry checks).
+Peers on ``libp2p.mcp_allowlist`` run operations of the read and write
+scopes (``pin_add``, ``add``, ``metadata_set``, ...); every other peer only
+read ones (``access.peer_caller``; the registry decides). Admin operations
+(``gc``, ``repo_verify``) are not offered over libp2p.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import time
 from typing import TYPE_CHECKING, Any
 
-from .. import registry
-from ..access import ALL_SCOPES, Caller, Scope
+from .. import access, registry
+from ..access import Caller
 from ..errors import InvalidArgument, IPFSKitError, LimitExceeded
 from ..model import IPFSModel
+from .stream import P2PStream, StreamIdle
 
 if TYPE_CHECKING:
     from ..node import Node
-from .stream import P2PStream
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ PROTOCOL_ID = "/ipfs-kit/mcp/1.0.0"
 MAX_REQUEST = 1 << 20  # bytes of one request; content travels in the answer, not the request
 MAX_RESPONSE = 10 * 1024 * 1024  # the seed's client reads at most 10 MB
 RESERVED = {"action", "params", "id"}
+DEFAULT_IDLE_TIMEOUT = 30.0  # seconds a request may take to arrive (the server passes libp2p.stream_idle_timeout)
 
 
 def parse_request(data: bytes) -> tuple[str, dict[str, Any], Any]:
@@ -65,10 +69,7 @@ def parse_request(data: bytes) -> tuple[str, dict[str, Any], Any]:
     return action, params, obj.get("id")
 
 
-def caller_for_peer(peer_id: str, allowlist: Iterable[str]) -> Caller:
-    """Every peer may read; peers on ``libp2p.mcp_allowlist`` may run every operation."""
-    scopes = ALL_SCOPES if peer_id in set(allowlist) else frozenset({Scope.READ})
-    return Caller("libp2p", scopes, peer_id=peer_id)
+caller_for_peer = access.peer_caller  # the former name
 
 
 def error_response(e: BaseException) -> dict[str, Any]:
@@ -86,10 +87,22 @@ def complete_json(buf: bytes | bytearray) -> bool:
     return True
 
 
-async def read_request(stream: P2PStream) -> bytes:
+async def read_request(stream: P2PStream, timeout: float | None = None) -> bytes:
+    """The request's bytes: up to EOF or a complete JSON value. StreamIdle when the
+    whole request has not arrived within ``timeout`` seconds (a request is one
+    small write, so one deadline for all of it: a trickling peer cannot hold the
+    stream either)."""
+    deadline = time.monotonic() + timeout if timeout else None
     buf = bytearray()
     while True:
-        chunk = await stream.read_some(64 * 1024)
+        left = None if deadline is None else deadline - time.monotonic()
+        try:
+            if left is not None and left <= 0:
+                raise StreamIdle("deadline passed")
+            chunk = await stream.read_some(64 * 1024, timeout=left)
+        except StreamIdle:
+            raise StreamIdle(f"the request did not arrive within {timeout:g} s "
+                             "(libp2p.stream_idle_timeout); write it at once") from None
         if not chunk:
             return bytes(buf)
         buf += chunk
@@ -104,8 +117,10 @@ async def answer(target: IPFSModel | Node, caller: Caller, data: bytes) -> dict[
     req_id = None
     try:
         action, params, req_id = parse_request(data)
-        if action not in registry.OPERATIONS or "libp2p" not in registry.get(action).channels:
-            raise InvalidArgument(f"unknown operation {action!r}")
+        op = registry.get(action)
+        if "libp2p" not in op.channels:  # admin operations: refused as the scope says, never run
+            access.authorize(caller, op.scope, action)
+            raise InvalidArgument(f"operation {action!r} is not offered over libp2p")
         result = await registry.call(target, action, params, caller)
         out = result if isinstance(result, dict) else {"result": result}
     except Exception as e:  # noqa: BLE001 - every failure becomes an error answer
@@ -117,10 +132,13 @@ async def answer(target: IPFSModel | Node, caller: Caller, data: bytes) -> dict[
     return out
 
 
-async def handle(stream: P2PStream, target: IPFSModel | Node, caller: Caller) -> None:
+async def handle(stream: P2PStream, target: IPFSModel | Node, caller: Caller, *,
+                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT) -> None:
+    """Serve one request; a request not complete within ``idle_timeout`` seconds gets
+    ``{"error", "code": "timeout"}`` and the stream is reset."""
     try:
-        data = await read_request(stream)
-    except LimitExceeded as e:
+        data = await read_request(stream, idle_timeout)
+    except (LimitExceeded, StreamIdle) as e:
         await stream.write(json.dumps(error_response(e)).encode())
         await stream.reset()
         return

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import registry
+from .. import access, registry
 from ..errors import IPFSKitError
 from ..model import IPFSModel
 from .framing import Block, FramingError
@@ -33,10 +33,8 @@ MAX_QUERY = 1000
 
 
 async def answer(model: IPFSModel, peer_id: str, allowlist: set[str], msg: dict[str, Any]) -> dict[str, Any]:
-    from .mcp_protocol import caller_for_peer
-
-    caller = caller_for_peer(peer_id, allowlist)
     kind = msg.get("type")
+    caller = access.peer_caller(peer_id, allowlist)  # the registry refuses a set from a peer not allowlisted
     try:
         if kind == "get":
             md = await registry.call(model, "metadata_get", {"cid": msg.get("cid")}, caller)

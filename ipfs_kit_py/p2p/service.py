@@ -17,6 +17,7 @@ import socket
 import uuid
 from typing import Any
 
+from .. import access
 from ..errors import ChannelUnavailable, InvalidArgument
 from ..events import NotificationType
 from ..node import Node
@@ -42,7 +43,7 @@ class Libp2pService:
             max_streams_per_peer=s.max_streams_per_peer, on_event=self._on_peer_event,
         )
         self.transfers: dict[str, asyncio.Task[dict[str, Any]]] = {}
-        self.content = content_protocol.ContentServer(node.model, s.max_message, s.accept_push)
+        self.content = content_protocol.ContentServer(node.model, s)
         # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
         self.bitswap = Bitswap(self.peer, node.model.store, serve=s.role in SERVING_ROLES)
         self.dht = DHT(self.peer, server=s.role in SERVING_ROLES, protocol_id=s.dht_protocol)
@@ -112,8 +113,8 @@ class Libp2pService:
 
     # -- protocol handlers ------------------------------------------------------------------
     async def _handle_mcp(self, stream: P2PStream) -> None:
-        caller = mcp_protocol.caller_for_peer(stream.peer_id, self.settings.mcp_allowlist)
-        await mcp_protocol.handle(stream, self.node, caller)
+        caller = access.peer_caller(stream.peer_id, self.settings.mcp_allowlist)
+        await mcp_protocol.handle(stream, self.node, caller, idle_timeout=self.settings.stream_idle_timeout)
 
     async def _handle_metadata(self, stream: P2PStream) -> None:
         await metadata_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist),

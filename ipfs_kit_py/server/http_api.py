@@ -19,13 +19,11 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from .. import __version__, registry
-from ..access import ALL_SCOPES, Caller, authorize
+from .. import __version__, access, registry
 from ..errors import InvalidArgument, LimitExceeded, MalformedMultipart, UploadTimeout
 from ..node import Node
 from ..registry import NDJSON, Bytes, Operation, Upload, UploadEntry
@@ -36,7 +34,7 @@ API = "/api/v0"
 MAX_JSON_BODY = 1 << 20  # bytes of a JSON request body (metadata/set)
 AGENT_VERSION = f"ipfs-kit-py/{__version__}"
 
-__all__ = ["API", "KuboRPC", "UploadTimeout", "caller_of", "cross_origin_refused", "register", "same_origin"]
+__all__ = ["API", "KuboRPC", "UploadTimeout", "register"]
 
 
 @dataclass(frozen=True)
@@ -57,35 +55,6 @@ class Opt:
 
 
 _SCHEMA_TYPES = {str: "string", int: "integer", bool: "boolean"}
-
-
-def same_origin(request: Request) -> bool:
-    """Browsers send ``Origin`` with every POST. Like Kubo (which allows no origin
-    unless configured), refuse a request from another origin, so a web page
-    elsewhere cannot drive this node through the visitor's browser (CSRF).
-    Clients outside browsers send no Origin and are not affected."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    return origin != "null" and urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
-
-
-def cross_origin_refused(request: Request) -> Response:
-    origin = request.headers.get("origin")
-    return JSONResponse({"Message": f"403 - Forbidden: cross-origin request from {origin} refused",
-                         "Code": 1, "Type": "error"}, status_code=403)
-
-
-_cross_origin_refused = cross_origin_refused  # the former name
-
-
-def caller_of(request: Request) -> Caller:
-    """The caller of an HTTP request: what an authentication layer put in
-    ``request.state.caller``, else a local caller with every scope."""
-    caller = getattr(request.state, "caller", None)
-    if isinstance(caller, Caller):
-        return caller
-    return Caller("http", ALL_SCOPES, origin=request.headers.get("origin"))
 
 
 async def _method_not_allowed(request: Request) -> Response:
@@ -111,7 +80,7 @@ class KuboRPC:
         assert kubo is not None
 
         async def endpoint(request: Request) -> Response:
-            try:  # cross-origin requests are refused for all of /api/v0 by server.SameOriginAPI
+            try:  # Origin, Host, token and the route's scope were checked by the access guard (guard.py)
                 return await self.run(op, request, Args(request.query_params))
             except Exception as e:  # noqa: BLE001 - every error gets Kubo's shape and its status
                 return error_response(e)
@@ -149,10 +118,9 @@ class KuboRPC:
     async def run(self, op: Operation[Any, Any], request: Request, a: Args) -> Response:
         kubo = op.kubo
         assert kubo is not None
-        caller = caller_of(request)
-        authorize(caller, op.scope, op.name)  # before the body is read
+        caller = access.caller_of(request.scope)  # the guard's (no scope at all without it)
         upload = self._upload_entries(request) if kubo.body == "files" else None
-        body = await self._json_body(request) if kubo.body == "json" else None
+        body = (lambda: self._json_body(request)) if kubo.body == "json" else None
         return await self.respond(await registry.kubo_call(op, self.node, caller, a, upload, body))
 
     async def respond(self, shaped: Any) -> Response:

@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ..errors import InvalidArgument, IPFSKitError, NotFound, TransferError
+from ..errors import InvalidArgument, IPFSKitError, NotFound, TransferError, public_message
 
 log = logging.getLogger("ipfs_kit_py.http")
 
@@ -97,7 +97,7 @@ def error_body(exc: BaseException) -> dict[str, Any]:
         return {"Message": "client disconnected before the request body ended", "Code": ERR_CLIENT, "Type": "error"}
     if isinstance(exc, TransferError):  # with how each channel failed
         return exc.to_dict()
-    return {"Message": str(exc) or type(exc).__name__, "Code": error_code(exc), "Type": "error"}
+    return {"Message": public_message(exc), "Code": error_code(exc), "Type": "error"}
 
 
 def error_status(exc: BaseException) -> int:

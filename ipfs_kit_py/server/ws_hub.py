@@ -10,6 +10,12 @@ Routes (registered by :func:`register`):
   ``content`` header and the ``result``; ``dag_import`` reads its CAR from
   binary frames after the request).
 
+Who may connect and what they may run: the server's access guard
+(``server/guard.py``) checks Origin, Host and token at the handshake and leaves
+the :class:`~ipfs_kit_py.access.Caller` in the scope; operations are
+authorized against it (``operations.call``); a handshake without the read
+scope is refused (403).
+
 The wire format lives in :mod:`.ws_protocol` and ``docs/protocols.md (WebSocket)``.
 
 How events travel: :class:`WebSocketManager` holds ONE subscription on the
@@ -50,9 +56,8 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket
 
-from .. import __version__, registry
-from ..access import ALL_SCOPES, Caller
-from ..errors import InvalidCAR, IPFSKitError, LimitExceeded
+from .. import __version__, access, registry
+from ..errors import Forbidden, InvalidCAR, IPFSKitError, LimitExceeded, public_message
 from ..events import Event, NotificationType
 from ..node import Node
 from . import ws_protocol as proto
@@ -71,6 +76,7 @@ class Connection:
         self.websocket = websocket
         self.queue = proto.SendQueue(queue_size)
         self.sub: proto.Subscription | None = None
+        self.caller = access.caller_of(getattr(websocket, "scope", {"type": "websocket"}))  # set by the guard
         self.created = time.time()
         self.closed = False
         self.stalled = False  # dropped because one send waited longer than send_timeout
@@ -305,6 +311,12 @@ class WebSocketManager:
 
     # -- the routes ------------------------------------------------------------------------------
     async def serve(self, websocket: WebSocket, kind: str) -> None:
+        try:
+            access.authorize(access.caller_of(websocket.scope), access.Scope.READ, f"the {kind} WebSocket")
+        except Forbidden as e:
+            log.info("WebSocket %s refused: %s", kind, e)
+            await websocket.close(1008)  # before accept: the handshake is answered 403
+            return
         await websocket.accept()
         async with self.connection(websocket, kind) as conn:
             actions = list(proto.SUBSCRIPTION_ACTIONS) + (registry.names("ws") if kind == GENERAL else [])
@@ -353,19 +365,12 @@ class WebSocketManager:
             where = "" if conn.kind == GENERAL or action not in WS_OPERATIONS else " here (operations are on /ws)"
             raise proto.ProtocolError("unknown_action", f"unknown action {action!r}{where}", req.id)
 
-    def caller(self, conn: Connection) -> Caller:
-        """The caller of this connection's requests: what an authentication layer
-        attached to the connection (``conn.caller``), else a local caller."""
-        caller = getattr(conn, "caller", None)
-        return caller if isinstance(caller, Caller) else Caller("ws", ALL_SCOPES)
-
     async def _operation(self, conn: Connection, req: proto.Request) -> None:
         op = registry.get(req.action)
         frames = _Frames(conn) if op.frames and op.upload_field and op.upload_field not in req.params else None
         try:
             supplied = {op.upload_field: frames.upload()} if frames is not None and op.upload_field else None
-            params = registry.params_from_json(op, req.params, supplied)
-            result = await registry.call_typed(self.node, op.name, params, self.caller(conn))
+            result = await registry.call_typed(self.node, op.name, req.params, conn.caller, supplied)
             if isinstance(result, registry.ByteStream):
                 await self._stream(conn, req, result)
                 return
@@ -379,7 +384,7 @@ class WebSocketManager:
             raise
         except Exception as e:
             log.exception("operation %s failed", req.action)
-            await conn.send(proto.error("internal_error", f"{type(e).__name__}: {e}", req.id))
+            await conn.send(proto.error("internal_error", public_message(e), req.id))
             return
         await conn.send(proto.result(req, value))
 
