@@ -106,6 +106,13 @@ class Libp2pSettings:
 
 
 @dataclass
+class McpSettings:
+    enabled: bool = True  # serve the Model Context Protocol (tools for AI agents) at /mcp
+    max_resource: int = 4 << 20  # bytes a resource read (ipfs://CID) may return; larger files are refused with an error naming the cat tool and the gateway
+    max_request_body: int = 64 << 20  # bytes of one /mcp request (an add's base64 content is a third larger than the file)
+
+
+@dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
@@ -115,6 +122,7 @@ class Settings:
     websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
     webrtc: WebRTCSettings = field(default_factory=WebRTCSettings)
     libp2p: Libp2pSettings = field(default_factory=Libp2pSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

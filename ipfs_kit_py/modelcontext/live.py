@@ -1,0 +1,141 @@
+"""The event bus, live for agents.
+
+:class:`EventBridge` is the SDK's ``SubscriptionBus`` fed by the node's
+:class:`~ipfs_kit_py.events.EventBus`: each event becomes the change events of
+``subscriptions/listen`` (2026-07-28) that concern it:
+
+==========================================  ==========================================================
+node event                                  MCP change event
+==========================================  ==========================================================
+content_added, content_removed,             ``notifications/resources/updated`` for ``ipfs://CID``
+pin_status_changed                          and ``notifications/resources/list_changed`` (the pins)
+transfer_started/progress/completed/failed  ``notifications/resources/updated`` for ``ipfs://CID``
+every event                                 ``notifications/resources/updated`` for ``ipfs-kit://events``
+==========================================  ==========================================================
+
+The bus publishes from any thread (the libp2p host runs in its own); the bridge
+hands each event to the server's event loop, where the listen streams' buffers live.
+
+:func:`transfer_progress` turns the transfer events of one CID into progress
+notifications of the tool call that waits for it (transfer_content, fetches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio.lowlevel
+from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, ServerEvent
+
+from ..events import Event, EventBus, NotificationType
+from .tools import uri_of
+
+log = logging.getLogger(__name__)
+
+EVENTS_URI = "ipfs-kit://events"
+_CONTENT = {NotificationType.CONTENT_ADDED, NotificationType.CONTENT_REMOVED, NotificationType.PIN_STATUS_CHANGED}
+_TRANSFER = {NotificationType.TRANSFER_STARTED, NotificationType.TRANSFER_PROGRESS,
+             NotificationType.TRANSFER_COMPLETED, NotificationType.TRANSFER_FAILED}
+
+
+def changes_of(event: Event) -> list[ServerEvent]:
+    cid = event.data.get("cid")
+    out: list[ServerEvent] = []
+    if isinstance(cid, str) and cid and event.type in _CONTENT | _TRANSFER:
+        out.append(ResourceUpdated(uri_of(cid)))
+    if event.type in _CONTENT:
+        out.append(ResourcesListChanged())
+    out.append(ResourceUpdated(EVENTS_URI))
+    return out
+
+
+class EventBridge:
+    """A ``SubscriptionBus`` (``mcp.server.subscriptions``) fed by the node's event bus."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self._listeners: dict[object, Callable[[ServerEvent], None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._token: int | None = None
+
+    def start(self) -> None:
+        """Subscribe to the node's bus; call on the loop the listen streams run on."""
+        self._loop = asyncio.get_running_loop()
+        if self._token is None:
+            self._token = self.bus.subscribe(self._on_event)
+
+    def stop(self) -> None:
+        if self._token is not None:
+            self.bus.unsubscribe(self._token)
+            self._token = None
+
+    def _on_event(self, event: Event) -> None:  # any thread
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            loop.call_soon_threadsafe(self._fanout, changes_of(event))
+
+    def _fanout(self, events: list[ServerEvent]) -> None:
+        for listener in list(self._listeners.values()):
+            for e in events:
+                try:
+                    listener(e)
+                except Exception:  # one listen stream never stops the others
+                    log.exception("listen stream failed")
+
+    async def publish(self, event: ServerEvent) -> None:
+        self._fanout([event])
+        await anyio.lowlevel.checkpoint()
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        token = object()
+        self._listeners[token] = listener
+
+        def unsubscribe() -> None:
+            self._listeners.pop(token, None)
+
+        return unsubscribe
+
+
+@contextlib.asynccontextmanager
+async def transfer_progress(bus: EventBus, cid: str | None,
+                            report: Callable[[float, float | None, str | None], Awaitable[None]] | None,
+                            ) -> AsyncIterator[None]:
+    """While the body runs, report the ``transfer_*`` events of ``cid`` as progress."""
+    if report is None or not cid:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=256)
+
+    def on_event(event: Event) -> None:  # any thread
+        if event.type in _TRANSFER and event.data.get("cid") == cid:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_put, event)
+
+    def _put(event: Event) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # a slow reader misses some progress, nothing else
+            queue.put_nowait(event)
+
+    async def forward() -> None:
+        while True:
+            event = await queue.get()
+            data: dict[str, Any] = dict(event.data)
+            total = data.get("total")
+            await report(float(data.get("bytes") or 0), float(total) if total else None,
+                         f"{event.type.value} via {data.get('protocol', '?')}")
+
+    token = bus.subscribe(on_event)
+    task = asyncio.create_task(forward())
+    try:
+        yield
+    finally:
+        bus.unsubscribe(token)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
