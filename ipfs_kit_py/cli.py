@@ -504,6 +504,16 @@ def serve(
     raise typer.Exit(server.main(argv))
 
 
+@app.command()
+def mcp(ctx: typer.Context) -> None:
+    """Serve the Model Context Protocol on stdin/stdout for an agent app (docs/mcp.md): through the
+    server running on the repo when there is one, on the repo directly otherwise."""
+    from .modelcontext import stdio
+
+    state = ctx.find_object(State) or State(None, None)
+    raise typer.Exit(stdio.main(state.repo, state.api, state.token))
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def check(ctx: typer.Context) -> None:
     """Check every channel of the running server (same as
