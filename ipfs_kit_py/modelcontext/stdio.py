@@ -200,7 +200,10 @@ async def _add_path(up: Client, url: str, token: str | None, args: dict[str, Any
         async with _progress_pump(report, total, path.name) as on_bytes:
             client = HTTPClient(url, token=token)
             try:
-                added = await client.add_path(path, options, on_bytes)
+                if path.is_file():  # in the tools' chunks, for progress a model can follow
+                    added = [await client.add_stream(tools.file_chunks(path), path.name, options, on_bytes)]
+                else:
+                    added = await client.add_path(path, options, on_bytes)
             finally:
                 await client.close()
     except IPFSKitError as e:
@@ -227,31 +230,26 @@ def _add_specs() -> Any:
 @contextlib.asynccontextmanager
 async def _progress_pump(report: tools.Progress, total: int | None, name: str) -> AsyncIterator[Any]:
     """A synchronous byte-count callback (the HTTP client's) feeding async progress reports."""
-    latest: list[int] = []
-    wake = asyncio.Event()
-
-    def on_bytes(n: int) -> None:
-        latest.append(n)
-        wake.set()
+    queue: asyncio.Queue[int] = asyncio.Queue()
 
     async def pump() -> None:
         while True:
-            await wake.wait()
-            wake.clear()
-            if latest:
-                n = latest[-1]
-                latest.clear()
-                await report(float(n), float(total) if total is not None else None, name)
+            n = await queue.get()
+            await report(float(n), float(total) if total is not None else None, name)
+            queue.task_done()
+
+    def on_bytes(n: int) -> None:
+        queue.put_nowait(n)
 
     task = asyncio.create_task(pump())
     try:
         yield on_bytes
     finally:
+        if not task.done():
+            await asyncio.wait_for(queue.join(), 5)  # every report sent before the result
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        if latest:
-            await report(float(latest[-1]), float(total) if total is not None else None, name)
 
 
 def main(repo: str | os.PathLike[str] | None, api: str | None, token: str | None) -> int:

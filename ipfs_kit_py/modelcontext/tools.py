@@ -186,7 +186,7 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
         yield data[i: i + CHUNK]
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+async def file_chunks(path: Path) -> AsyncIterator[bytes]:
     import asyncio
 
     f = await asyncio.to_thread(open, path, "rb")
@@ -216,7 +216,7 @@ def _tree(root: Path, hidden: bool) -> Iterator[UploadEntry]:
         elif kind == "symlink":
             yield UploadEntry("symlink", name, _one(os.readlink(path).encode("utf-8", "surrogateescape")))
         else:
-            yield UploadEntry("file", name, _file_chunks(path))
+            yield UploadEntry("file", name, file_chunks(path))
 
 
 def _entries(items: list[UploadEntry] | Iterator[UploadEntry]) -> Upload:
@@ -251,7 +251,7 @@ def add_source(args: dict[str, Any], local_paths: bool) -> tuple[Upload, int | N
             return _entries(_tree(p, hidden)), total, p.name
         if not p.is_file():
             raise InvalidArgument(f"no such file: {value}")
-        return _entries([UploadEntry("file", p.name, _file_chunks(p))]), p.stat().st_size, p.name
+        return _entries([UploadEntry("file", p.name, file_chunks(p))]), p.stat().st_size, p.name
     if source == "text":
         data = value.encode("utf-8")
     else:
