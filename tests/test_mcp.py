@@ -273,3 +273,10 @@ async def test_stdio_through_the_running_server(tmp_path: Path) -> None:
             assert refused_path.is_error and "write" in text_of(refused_path)
     finally:
         srv.stop()
+
+
+def test_tools_doc_is_current() -> None:
+    from ipfs_kit_py.modelcontext.tools import render_tools_doc
+
+    doc = (Path(__file__).parent.parent / "docs" / "mcp.md").read_text()
+    assert render_tools_doc() in doc, "regenerate: python -m ipfs_kit_py.modelcontext.tools"

@@ -288,3 +288,30 @@ async def _add(target: Any, caller: Caller, args: dict[str, Any], progress: Prog
     text = f"added {root.cid} {label}" + (f" ({entries} entries)" if entries > 1 else "")
     link = types.ResourceLink(uri=uri_of(root.cid), name=label, size=root.size if root.file else None)
     return types.CallToolResult(content=[types.TextContent(text=text), link], structured_content=data)
+
+
+def render_tools_doc() -> str:
+    """The tool table of docs/mcp.md (tests/test_mcp.py keeps it current)."""
+    lines = ["| tool | scope | hints | parameters | what it does |", "|---|---|---|---|---|"]
+    for t in tool_list(local_paths=True):
+        a = t.annotations
+        hints = ", ".join(h for h, on in (("read-only", a and a.read_only_hint), ("destructive", a and a.destructive_hint),
+                                          ("network", a and a.open_world_hint)) if on)
+        props = t.input_schema.get("properties", {})
+        required = set(t.input_schema.get("required", []))
+        params = ", ".join(f"`{n}`" + ("" if n in required else "?") for n in props) or "none"
+        what, _, scope = (t.description or "").rpartition(" (scope: ")
+        lines.append(f"| `{t.name}` | {scope.rstrip(')')} | {hints} | {params} | {what.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tools_doc(path: str = "docs/mcp.md") -> None:
+    """Regenerate the tool table between the markers of ``path`` (``python -m ipfs_kit_py.modelcontext.tools``)."""
+    doc = Path(path).read_text()
+    begin, end = "<!-- tools:begin -->\n", "<!-- tools:end -->"
+    start, stop = doc.index(begin) + len(begin), doc.index(end)
+    Path(path).write_text(doc[:start] + render_tools_doc() + doc[stop:])
+
+
+if __name__ == "__main__":
+    write_tools_doc()
