@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import sys
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from conftest import VECTORS, ServerProcess, start_server, stream_bytes
 from mcp import StdioServerParameters
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from ipfs_kit_py import registry
 from ipfs_kit_py.modelcontext.tools import EXCLUDED, TEXT_LIMIT
@@ -154,6 +155,27 @@ _vector = next(v for v in json.loads(VECTORS.read_text())["files"] if v["name"] 
 LARGE = _vector["size"]
 
 
+async def check_legacy_update(server: Any, writer: mcp.Client, text: str) -> None:
+    """A handshake-era client (most agent apps today) subscribes with resources/subscribe
+    and hears of content ``writer`` adds."""
+    updated: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updated.put_nowait(message.params.uri)
+
+    cid = (await writer.call_tool("add", {"text": text, "only_hash": True})).structured_content["cid"]
+    async with mcp.Client(server, mode="legacy", message_handler=on_message, cache=None) as old:
+        assert old.protocol_version < "2026" and old.server_capabilities.resources.subscribe
+        with warnings.catch_warnings():  # the SDK marks it deprecated: it is what these clients speak
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await old.subscribe_resource(f"ipfs://{cid}")
+        await writer.call_tool("add", {"text": text})
+        async with asyncio.timeout(WAIT):
+            assert await updated.get() == f"ipfs://{cid}"
+        assert (await old.read_resource(f"ipfs://{cid}")).contents[0].text == text
+
+
 def large_file(tmp_path: Path) -> tuple[Path, str]:
     """The vectors' file and its CID (Kubo's, confirmed by independent implementations)."""
     f = tmp_path / "large.bin"
@@ -189,6 +211,7 @@ async def test_http_large_add_reports_progress(mcp_server: ServerProcess, tmp_pa
 async def test_http_resource_update_after_another_client_adds(mcp_server: ServerProcess) -> None:
     async with http_client(mcp_server) as a, http_client(mcp_server) as b:
         await check_update_from_another_client(a, b, "news from another client\n")
+        await check_legacy_update(f"{mcp_server.url}/mcp", b, "news for an older client\n")
 
 
 def test_http_foreign_origin_and_host_refused(mcp_server: ServerProcess) -> None:
@@ -248,6 +271,11 @@ async def test_stdio_on_the_repo(tmp_path: Path) -> None:
         assert (await c.read_resource(f"ipfs://{r.structured_content['cid']}/sub/b.txt")).contents[0].text == "beta\n"
         no_dir = await c.call_tool("add", {"path": str(tree)})
         assert no_dir.is_error and "recursive" in text_of(no_dir)
+        # the same process serves one client; its own adds reach its listen stream
+        async with c.listen(resource_subscriptions=["ipfs-kit://events"]) as sub:
+            await c.call_tool("add", {"text": "an event\n"})
+            async with asyncio.timeout(WAIT):
+                assert await anext(aiter(sub)) == ResourceUpdated("ipfs-kit://events")
 
 
 async def test_stdio_through_the_running_server(tmp_path: Path) -> None:
@@ -263,6 +291,7 @@ async def test_stdio_through_the_running_server(tmp_path: Path) -> None:
             async with http_client(srv) as h:
                 await check_update_from_another_client(c, h, "from http to stdio\n")
                 await check_update_from_another_client(h, c, "from stdio to http\n")
+                await check_legacy_update(stdio_params(repo), h, "from http to an older stdio client\n")
         # the proxy holds the scopes of its token
         reader = TokenStore(repo).create("agent-r", "read")
         async with asyncio.timeout(60), mcp.Client(stdio_params(repo, "--token", reader)) as r:

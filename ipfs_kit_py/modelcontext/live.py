@@ -13,6 +13,11 @@ transfer_started/progress/completed/failed  ``notifications/resources/updated`` 
 every event                                 ``notifications/resources/updated`` for ``ipfs-kit://events``
 ==========================================  ==========================================================
 
+Clients of the handshake era (protocol versions up to 2025-11-25, which most agent
+apps still speak) use ``resources/subscribe`` instead: :class:`LegacySubscriptions`
+sends them ``notifications/resources/updated`` for the URIs they subscribed to, on
+their connection's standalone channel (stdout on stdio, the GET stream on HTTP).
+
 The bus publishes from any thread (the libp2p host runs in its own); the bridge
 hands each event to the server's event loop, where the listen streams' buffers live.
 
@@ -29,6 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio.lowlevel
+import mcp_types as types
 from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, ServerEvent
 
 from ..events import Event, EventBus, NotificationType
@@ -139,3 +145,55 @@ async def transfer_progress(bus: EventBus, cid: str | None,
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class LegacySubscriptions:
+    """``resources/subscribe`` / ``resources/unsubscribe`` of handshake-era clients."""
+
+    MAX_PENDING = 64  # notifications in flight per connection; past it a slow client misses some
+
+    def __init__(self, bridge: EventBridge) -> None:
+        self._subs: dict[int, _LegacySub] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        bridge.subscribe(self._on_event)
+
+    @staticmethod
+    def _key(session: Any) -> int:
+        # one entry per client connection (each request has its own ServerSession over it)
+        return id(getattr(session, "_connection", session))
+
+    async def subscribe(self, ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        sub = self._subs.setdefault(self._key(ctx.session), _LegacySub(ctx.session))
+        sub.uris.add(str(params.uri))
+        return types.EmptyResult()
+
+    async def unsubscribe(self, ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        sub = self._subs.get(self._key(ctx.session))
+        if sub is not None:
+            sub.uris.discard(str(params.uri))
+        return types.EmptyResult()
+
+    def _on_event(self, event: ServerEvent) -> None:  # on the loop (EventBridge._fanout)
+        if not isinstance(event, ResourceUpdated):
+            return
+        for key, sub in list(self._subs.items()):
+            if event.uri in sub.uris and sub.pending < self.MAX_PENDING:
+                sub.pending += 1
+                task = asyncio.get_running_loop().create_task(self._send(key, sub, event.uri))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, key: int, sub: _LegacySub, uri: str) -> None:
+        try:
+            await sub.session.send_resource_updated(uri)
+        except Exception:  # the connection is gone: forget its subscriptions
+            self._subs.pop(key, None)
+        finally:
+            sub.pending -= 1
+
+
+class _LegacySub:
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.uris: set[str] = set()
+        self.pending = 0

@@ -10,6 +10,7 @@ A directory reads as its JSON listing. Reads go through the registry (``stat``,
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import mimetypes
@@ -77,7 +78,7 @@ async def read(target: Any, caller: Caller, uri: str, limit: int) -> types.ReadR
             raise MCPError(types.INVALID_PARAMS, f"{uri} is {st.size} bytes, more than a resource read may return "
                            f"({limit} bytes, mcp.max_resource): read it with the cat tool (offset, length) or "
                            f"over the gateway /ipfs/{path}", {"uri": uri, "size": st.size, "limit": limit})
-        md = _model(target).index.get_metadata(st.cid)
+        md = await asyncio.to_thread(_model(target).index.get_metadata, st.cid)
         name = path.rsplit("/", 1)[-1] if "/" in path else (md.name if md and md.name else "")
         mime = mime_of(name, md.content_type if md else None)
         stream = await registry.call_typed(target, "cat", {"cid": path}, caller)
@@ -108,9 +109,10 @@ async def list_pins(target: Any, caller: Caller, cursor: str | None) -> types.Li
         raise MCPError(types.INVALID_PARAMS, f"{e.code}: {e}") from None
     roots = sorted(p.cid for p in pins.pins if p.type != "indirect")
     index = _model(target).index
+    page = roots[start: start + PAGE]
+    metadata = await asyncio.to_thread(lambda: [index.get_metadata(c) for c in page])
     out = []
-    for cid in roots[start: start + PAGE]:
-        md = index.get_metadata(cid)
+    for cid, md in zip(page, metadata, strict=True):
         name = md.name if md and md.name else cid
         out.append(types.Resource(uri=uri_of(cid), name=name, size=md.size if md else None,
                                   mime_type=mime_of(md.name or "", md.content_type) if md else None,

@@ -22,7 +22,7 @@ from .. import __version__
 from ..access import Caller, Scope, authorize
 from ..events import EventBus
 from . import resources, tools
-from .live import EVENTS_URI, EventBridge, transfer_progress
+from .live import EVENTS_URI, EventBridge, LegacySubscriptions, transfer_progress
 
 INSTRUCTIONS = (
     "An IPFS node. Tools are its operations (add, cat, ls, stat, pins, metadata, blocks, transfers); "
@@ -43,6 +43,7 @@ def build_server(target: Any, bus: EventBus, caller_of: CallerOf, *, local_paths
     """The server over ``target`` (a Node or IPFSModel) and its event ``bus``; the
     bridge must be started on the loop the server runs on (``bridge.start()``)."""
     bridge = EventBridge(bus)
+    legacy = LegacySubscriptions(bridge)
     tool_list = tools.tool_list(local_paths)
 
     async def list_tools(ctx: ServerRequestContext[Any, Any],
@@ -88,6 +89,7 @@ def build_server(target: Any, bus: EventBus, caller_of: CallerOf, *, local_paths
         on_list_tools=list_tools, on_call_tool=call_tool, on_list_resources=list_resources,
         on_list_resource_templates=list_templates, on_read_resource=read_resource,
         on_subscriptions_listen=ListenHandler(bridge),
+        on_subscribe_resource=legacy.subscribe, on_unsubscribe_resource=legacy.unsubscribe,
     )
     return server, bridge
 

@@ -33,7 +33,11 @@ from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
-from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY, event_to_notification
+from mcp.shared.subscriptions import (
+    SUBSCRIPTION_ID_META_KEY,
+    ResourceUpdated,
+    event_to_notification,
+)
 
 from ..access import ALL, Caller
 from ..client.auth import auth_headers
@@ -102,12 +106,19 @@ async def serve_local(node: Node) -> None:
 async def serve_proxy(url: str, token: str | None) -> None:
     http = create_mcp_http_client(headers=auth_headers(token))
     async with http, Client(streamable_http_client(f"{url}/mcp", http_client=http), cache=None) as upstream:
-        server = proxy_server(upstream, url, token)
-        async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+        tasks: dict[tuple[int, str], asyncio.Task[None]] = {}
+        server = proxy_server(upstream, url, token, tasks)
+        try:
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+        finally:
+            for task in tasks.values():
+                task.cancel()
 
 
-def proxy_server(up: Client, url: str, token: str | None) -> Server[Any]:
+def proxy_server(up: Client, url: str, token: str | None,
+                 tasks: dict[tuple[int, str], asyncio.Task[None]]) -> Server[Any]:
+    """``tasks``: the upstream listen streams of handshake-era subscriptions, by (connection, URI)."""
     local_tools = {t.name: t for t in tools.tool_list(local_paths=True)}
 
     async def list_tools(ctx: ServerRequestContext[Any, Any],
@@ -161,12 +172,43 @@ def proxy_server(up: Client, url: str, token: str | None) -> Server[Any]:
         return types.SubscriptionsListenResult(_meta=meta)
 
     from .. import __version__
+    async def subscribe(ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams) -> types.EmptyResult:
+        """A handshake-era client's subscription: an upstream listen stream for the URI,
+        its updates sent on the client's connection."""
+        uri, session = str(params.uri), ctx.session
+        key = (id(getattr(session, "_connection", session)), uri)
+        if key in tasks:
+            return types.EmptyResult()
+
+        async def forward() -> None:
+            try:
+                async with up.listen(resource_subscriptions=[uri]) as sub:
+                    async for event in sub:
+                        if isinstance(event, ResourceUpdated):
+                            await session.send_resource_updated(event.uri)
+            except Exception as e:  # the upstream or the client went away
+                log.info("subscription to %s ended: %s", uri, e)
+            finally:
+                tasks.pop(key, None)
+
+        tasks[key] = asyncio.get_running_loop().create_task(forward())
+        return types.EmptyResult()
+
+    async def unsubscribe(ctx: ServerRequestContext[Any, Any],
+                          params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        session = ctx.session
+        task = tasks.pop((id(getattr(session, "_connection", session)), str(params.uri)), None)
+        if task is not None:
+            task.cancel()
+        return types.EmptyResult()
+
     from .server import INSTRUCTIONS
 
     return Server("ipfs-kit", version=__version__, title="ipfs_kit_py (via the running server)",
                   instructions=INSTRUCTIONS, on_list_tools=list_tools, on_call_tool=call_tool,
                   on_list_resources=list_resources, on_list_resource_templates=list_templates,
-                  on_read_resource=read_resource, on_subscriptions_listen=listen)
+                  on_read_resource=read_resource, on_subscriptions_listen=listen,
+                  on_subscribe_resource=subscribe, on_unsubscribe_resource=unsubscribe)
 
 
 def _forward(ctx: ServerRequestContext[Any, Any]) -> Any:

@@ -18,6 +18,7 @@ name the error code and say what went wrong.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -187,8 +188,6 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
 
 
 async def file_chunks(path: Path) -> AsyncIterator[bytes]:
-    import asyncio
-
     f = await asyncio.to_thread(open, path, "rb")
     try:
         while chunk := await asyncio.to_thread(f.read, CHUNK):
@@ -267,7 +266,7 @@ async def _add(target: Any, caller: Caller, args: dict[str, Any], progress: Prog
                local_paths: bool) -> types.CallToolResult:
     op = registry.get("add")
     authorize(caller, op.scope, op.name)  # before a file is opened
-    upload, total, _ = add_source(args, local_paths)
+    upload, total, _ = await asyncio.to_thread(add_source, args, local_paths)  # a path's tree is walked
     params = registry.params_from_json(op, args, {"content": upload})
     stream = await registry.call_typed(target, "add", params, caller)
     written: dict[str, int] = {}
