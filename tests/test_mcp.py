@@ -225,6 +225,33 @@ def test_http_foreign_origin_and_host_refused(mcp_server: ServerProcess) -> None
     assert own.status_code != 403
 
 
+async def test_http_transfer_reports_progress(mcp_server: ServerProcess, tmp_path: Path) -> None:
+    """A long network tool (transfer_content to another node) sends progress from the
+    transfer's events, the last one before the result."""
+    data = stream_bytes(700_000)
+    source_id = httpx.post(f"{mcp_server.url}/api/v0/id", timeout=10).json()["ID"]
+    target = start_server(tmp_path / "target", env={"IPFS_KIT_LIBP2P_ACCEPT_PUSH_FROM": source_id})
+    try:
+        async with http_client(mcp_server) as c:
+            cid = (await c.call_tool("add", {"content": base64.b64encode(data).decode()})).structured_content["cid"]
+            seen: list[tuple[float, str | None]] = []
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                seen.append((progress, message))
+
+            r = await c.call_tool("transfer_content", {"cid": cid, "target": target.url},
+                                  progress_callback=on_progress)
+            assert not r.is_error, text_of(r)
+            assert r.structured_content["channel"] == "libp2p" and r.structured_content["cid"] == cid
+            messages = [m for _, m in seen]
+            assert messages[0] == "transfer_started via libp2p" and messages[-1] == "transfer_completed via libp2p"
+            assert seen[-1][0] >= len(data)
+        pinned = httpx.post(f"{target.url}/api/v0/cat", params={"arg": cid}, timeout=30)
+        assert pinned.content == data
+    finally:
+        target.stop()
+
+
 async def test_http_scopes_decide_which_tools_run(tmp_path: Path) -> None:
     srv = start_server(tmp_path / "repo")
     try:

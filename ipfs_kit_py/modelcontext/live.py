@@ -128,13 +128,18 @@ async def transfer_progress(bus: EventBus, cid: str | None,
         with contextlib.suppress(asyncio.QueueFull):  # a slow reader misses some progress, nothing else
             queue.put_nowait(event)
 
+    reported = [0.0]  # progress only grows (a fallback to the next channel starts again at 0)
+
+    async def send(event: Event) -> None:
+        data: dict[str, Any] = dict(event.data)
+        total = data.get("total")
+        reported[0] = max(reported[0], float(data.get("bytes") or 0))
+        await report(reported[0], float(total) if total else None,
+                     f"{event.type.value} via {data.get('protocol', '?')}")
+
     async def forward() -> None:
         while True:
-            event = await queue.get()
-            data: dict[str, Any] = dict(event.data)
-            total = data.get("total")
-            await report(float(data.get("bytes") or 0), float(total) if total else None,
-                         f"{event.type.value} via {data.get('protocol', '?')}")
+            await send(await queue.get())
 
     token = bus.subscribe(on_event)
     task = asyncio.create_task(forward())
@@ -142,9 +147,12 @@ async def transfer_progress(bus: EventBus, cid: str | None,
         yield
     finally:
         bus.unsubscribe(token)
+        await asyncio.sleep(0)  # events published just before the end are handed over
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        while not queue.empty():  # the last ones (transfer_completed) go out before the result
+            await send(queue.get_nowait())
 
 
 class LegacySubscriptions:
