@@ -61,6 +61,8 @@ async def check_content_tools(c: mcp.Client) -> None:
     assert listed["pin_rm"].annotations.destructive_hint is True and listed["gc"].annotations.destructive_hint
     assert listed["add"].annotations.read_only_hint is False and listed["add"].annotations.destructive_hint is False
     assert listed["pin_add"].input_schema["required"] == ["cid"]
+    ident = await c.call_tool("id", {})
+    assert ident.structured_content["operations"] == sorted(listed)
     assert {"text", "content", "pin", "cid_version", "chunker", "raw_leaves", "only_hash", "wrap_with_directory",
             "profile"} <= set(listed["add"].input_schema["properties"])
 

@@ -34,7 +34,7 @@ from .. import registry
 from ..access import Caller, Scope, authorize
 from ..content.importer import walk
 from ..errors import InvalidArgument, IPFSKitError
-from ..operation import ByteStream, Upload, UploadEntry, to_json
+from ..operation import ByteStream, ItemStream, Upload, UploadEntry, to_json
 from ..ops.content import AddedEntry, AddProgress
 from .schema import dataclass_schema, input_schema
 
@@ -68,8 +68,13 @@ def uri_of(cid: str, path: str = "") -> str:
     return f"ipfs://{cid}" + (f"/{path.strip('/')}" if path.strip("/") else "")
 
 
+def _streams_items(op: Any) -> bool:
+    """A result streamed item by item with no one-answer form (possibly endless): no tool."""
+    return op.result is ItemStream and op.json_result is None
+
+
 def tool_names() -> list[str]:
-    return [n for n in registry.names() if n not in EXCLUDED]
+    return [n for n in registry.names() if n not in EXCLUDED and not _streams_items(registry.get(n))]
 
 
 def _annotations(name: str, scope: Scope) -> types.ToolAnnotations:
@@ -128,7 +133,7 @@ async def call_tool(target: Any, caller: Caller, name: str, arguments: dict[str,
     """Run tool ``name`` for ``caller`` on ``target`` (a Node or IPFSModel)."""
     args = dict(arguments or {})
     try:
-        if name in EXCLUDED or name not in registry.OPERATIONS:
+        if name not in tool_names():
             raise InvalidArgument(f"unknown tool {name!r}" + (f": {EXCLUDED[name]}" if name in EXCLUDED else ""))
         if name == "add":
             return await _add(target, caller, args, progress, local_paths)
@@ -139,6 +144,8 @@ async def call_tool(target: Any, caller: Caller, name: str, arguments: dict[str,
         if op.json_result is not None:
             result = await op.json_result(result)
         data = to_json(result)
+        if name == "id":  # the operations this channel offers are its tools
+            data["operations"] = tool_names()
         return types.CallToolResult(content=[types.TextContent(text=json.dumps(data))], structured_content=data)
     except IPFSKitError as e:
         return error_result(e)
