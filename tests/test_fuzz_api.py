@@ -13,6 +13,7 @@ example database. IPFS_KIT_FUZZ_API_EXAMPLES=50 hunts locally: more examples, ne
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from collections.abc import Iterator
@@ -26,11 +27,13 @@ import requests
 import schemathesis
 import websockets
 from conftest import ServerProcess, start_server
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from websockets.sync.client import connect as ws_connect
 
+from ipfs_kit_py import operations
 from ipfs_kit_py.content.cid import CID, RAW, encode_varint
 
 EXAMPLES = int(os.environ.get("IPFS_KIT_FUZZ_API_EXAMPLES", "6"))
@@ -179,6 +182,85 @@ def test_hostile_values_on_every_parameter(fuzz_server: tuple[ServerProcess, dic
             failures = [f for f in pool.map(send, requests_) if f]
     assert len(requests_) > 200
     assert not failures, "\n".join(failures)
+
+
+def _ws_requests(known: dict[str, str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Operation requests for /ws: any operation (and a few unknown actions) with any subset of
+    every operation's parameter names, valued with seeded CIDs, base64, hostile strings or any JSON."""
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+        max_leaves=8)
+    cids = st.sampled_from([known["file"], known["dir"], f"/ipfs/{known['dir']}/a.txt", f"{known['dir']}/b.bin"])
+    values = st.one_of(json_values, cids, st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
+                       st.sampled_from(_hostile(known)["string"] + ["dag-pb", "raw", "v1raw", "all", "recursive"]),
+                       st.integers(-3, 1 << 70))
+    names = sorted({"cid", "recursive", "type", "values", "replace", "offset", "length", "content", "name", "pin",
+                    "profile", "cid_version", "raw_leaves", "only_hash", "data", "codec"})
+    return st.fixed_dictionaries(
+        {"action": st.sampled_from([*operations.OPERATIONS, "nope", "get_history", "ping"]),
+         "id": st.integers(0, 1 << 40)},
+        optional={n: values for n in names})
+
+
+def test_ws_operations_answer_every_request_without_internal_error(
+        fuzz_server: tuple[ServerProcess, dict[str, str]]) -> None:
+    """The /ws RPC (the operation set libp2p's mcp protocol shares) with fuzzed parameters:
+    every request gets exactly its reply, a result or a documented error, never internal_error."""
+    srv, known = fuzz_server
+    with ws_connect(srv.url.replace("http", "ws", 1) + "/ws", max_size=None, open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
+
+        @settings(max_examples=EXAMPLES * 25, derandomize=not HUNTING, database=None, deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(_ws_requests(known))
+        def run(request: dict[str, Any]) -> None:
+            ws.send(json.dumps(request))
+            while True:  # skip cat's binary frames and its content header
+                reply = ws.recv(timeout=REQUEST_TIMEOUT)
+                if isinstance(reply, str) and json.loads(reply).get("type") in ("result", "error", "history", "pong"):
+                    break
+            msg = json.loads(reply)
+            assert msg.get("id") == request["id"], (request, msg)
+            assert msg.get("code") != "internal_error", (request, msg)
+
+        run()
+
+
+def test_signaling_answers_every_request_without_internal_error(
+        fuzz_server: tuple[ServerProcess, dict[str, str]]) -> None:
+    """/ws/webrtc with fuzzed requests about sessions (answer, candidate, close, stats,
+    quality, ping; no offers: they would start real media sessions): one reply each, never
+    internal_error, and the connection stays open."""
+    srv, known = fuzz_server
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+        max_leaves=8)
+    sdp = st.sampled_from(["v=0\r\n", "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+                           "", "x" * 5000])
+    candidate = st.fixed_dictionaries({}, optional={
+        "candidate": st.sampled_from(["candidate:1 1 udp 1 127.0.0.1 9 typ host", "candidate:", "garbage"]) | json_values,
+        "sdpMid": json_values, "sdpMLineIndex": json_values})
+    requests_ = st.fixed_dictionaries(
+        {"type": st.sampled_from(["answer", "candidate", "close", "stats_request", "quality_change", "ping", "bogus"]),
+         "id": st.integers(0, 1 << 40)},
+        optional={"pc_id": json_values | st.uuids().map(str), "sdp": sdp | json_values,
+                  "candidate": candidate | json_values, "quality": st.sampled_from(["auto", "high", "low"]) | json_values,
+                  "cid": json_values | st.just(known["file"])})
+    with ws_connect(srv.url.replace("http", "ws", 1) + "/ws/webrtc", max_size=None, open_timeout=10) as ws:
+
+        @settings(max_examples=EXAMPLES * 15, derandomize=not HUNTING, database=None, deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(requests_)
+        @example({"type": "bogus", "id": 7})  # an unknown type's error came without the request's id
+        def run(request: dict[str, Any]) -> None:
+            ws.send(json.dumps(request))
+            msg = json.loads(ws.recv(timeout=REQUEST_TIMEOUT))
+            assert msg.get("id") == request["id"], (request, msg)
+            assert msg.get("code") != "internal_error", (request, msg)
+
+        run()
 
 
 @pytest.mark.parametrize("path", ["/ws", "/ws/webrtc"])
