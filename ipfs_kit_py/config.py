@@ -47,6 +47,7 @@ class GatewaySettings:
 @dataclass
 class RepoSettings:
     sync: bool = False  # fsync every block write (Kubo's flatfs default); slower, survives power loss
+    max_car_roots: int = 1024  # distinct roots one CAR import may name (all parts of one dag/import together); more are refused with 400 before any is decoded (0: no limit)
 
 
 @dataclass

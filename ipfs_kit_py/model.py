@@ -503,7 +503,7 @@ class IPFSModel:
     async def car_import(self, chunks: AsyncIterator[bytes] | Iterable[bytes], pin_roots: bool = True) -> tuple[list[CID], int]:
         """Import a CAR stream, verifying every block. A truncated or corrupt CAR
         stores nothing new: blocks already written for it are removed again."""
-        parser = CarParser(verify=True)
+        parser = CarParser(verify=True, max_roots=self.repo.settings.repo.max_car_roots)
         staged: list[tuple[CID, bytes]] = []
         staged_bytes = 0
         spilled: list[CID] = []

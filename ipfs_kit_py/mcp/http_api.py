@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from .. import __version__
-from ..content.car import CarParser
+from ..content.car import CarParser, merge_roots
 from ..content.cid import CID, b58encode
 from ..errors import InvalidArgument, IPFSKitError, LimitExceeded
 from ..model import AddOptions, IPFSModel
@@ -401,7 +401,7 @@ class KuboRPC:
                     raise MalformedMultipart("part data outside a part")
                 counter = _BlockBytes(part_data(events), count=stats)
                 part_roots, n = await self.model.car_import(counter, pin_roots=False)
-                roots += [r for r in part_roots if r not in roots]
+                roots = merge_roots(roots, part_roots, self.model.repo.settings.repo.max_car_roots)
                 blocks += n
                 block_bytes += counter.bytes
             if not silent and pin_roots:
