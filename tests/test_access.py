@@ -432,3 +432,13 @@ def test_cli_tokens_and_revocation(tsrv: tuple[ServerProcess, dict[str, str]]) -
     assert api(s, "version", token=extra).status_code == 401
     assert cli(s.repo, "token", "rm", "temp").returncode == 1
     assert cli(s.repo, "token", "create", "bad", "--scope", "root").returncode == 1
+
+
+def test_connectivity_check_sends_the_token(tsrv: tuple[ServerProcess, dict[str, str]]) -> None:
+    s, t = tsrv
+    own = cli(s.repo, "check", "--http", "--websocket", "--json")  # the repo's server: its run secret
+    assert own.returncode == 0, own.stdout + own.stderr
+    anonymous = cli(s.repo, "--api", s.url, "check", "--http", "--json")
+    assert anonymous.returncode == 1 and "--token" in json.loads(anonymous.stdout)["checks"][0]["advice"]
+    writer = cli(s.repo, "--api", s.url, "--token", t["writer"], "check", "--http", "--websocket", "--json")
+    assert writer.returncode == 0, writer.stdout
