@@ -353,8 +353,12 @@ async def test_websockets_need_a_token_and_ops_their_scope(tsrv: tuple[ServerPro
         alone = await probe_ws(s.url, path, subprotocols=[f"ipfs-kit-token.{t['reader']}"])
         assert alone == (101, f"ipfs-kit-token.{t['reader']}"), path
         assert (await probe_ws(s.url, f"{path}?token={t['reader']}"))[0] == 101, path
+        assert (await probe_ws(s.url, f"{path}?a=1&token=not-a-token-42"))[0] == 401, path
         assert (await probe_ws(s.url, path, origin=EVIL,
                                additional_headers={"Authorization": f"Bearer {t['admin']}"}))[0] == 403
+    log = s.log.read_text()
+    assert "?token=" not in log and t["reader"] not in log and "not-a-token-42" not in log  # never logged
+    assert "ASGI callable returned without completing handshake" not in log  # refusals are no errors
     cid = add(s, b"ws scopes", token=t["writer"])
     assert (await ws_call(s.url, "pin_ls", token=t["reader"], cid=cid))["type"] == "result"
     denied = await ws_call(s.url, "pin_rm", token=t["reader"], cid=cid)
