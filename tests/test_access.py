@@ -270,6 +270,18 @@ def test_configured_hosts_and_origins(tmp_path: Path) -> None:
             assert api(s, "version", headers={"Origin": origin}).status_code == 200, origin
             assert asyncio.run(probe_ws(s.url, "/ws", origin=origin))[0] == 101, origin
         assert api(s, "version", headers={"Origin": "http://app.example:3001"}).status_code == 403
+        # the configured application (another origin) gets CORS for its origin alone; nobody gets "*"
+        app_ = {"Origin": "http://app.example:3000"}
+        r = api(s, "version", headers=app_)
+        assert r.headers["access-control-allow-origin"] == "http://app.example:3000" and r.headers["vary"] == "Origin"
+        own = api(s, "version", headers={"Origin": f"http://node.example:{port}"})
+        assert "access-control-allow-origin" not in own.headers  # same origin: no CORS needed
+        preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        pre = httpx.options(f"{s.url}/api/v0/pin/rm", headers={**app_, **preflight}, timeout=10)
+        assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == "http://app.example:3000"
+        assert "Authorization" in pre.headers["access-control-allow-headers"]
+        evil = httpx.options(f"{s.url}/api/v0/pin/rm", headers={"Origin": EVIL, **preflight}, timeout=10)
+        assert evil.status_code == 403 and "access-control-allow-origin" not in evil.headers
     finally:
         s.stop()
 
