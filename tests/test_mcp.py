@@ -201,6 +201,27 @@ async def test_http_tools_resources_errors(mcp_server: ServerProcess) -> None:
         await check_content_tools(c)
 
 
+async def test_http_pins_are_paginated_resources(mcp_server: ServerProcess) -> None:
+    files = [("file", (f"b{i}", f"pinned block {i}".encode())) for i in range(105)]
+    put = httpx.post(f"{mcp_server.url}/api/v0/block/put", params={"pin": "true"}, files=files, timeout=60)
+    assert put.status_code == 200
+    pins = httpx.post(f"{mcp_server.url}/api/v0/pin/ls", timeout=30).json()["Keys"]
+    roots = {f"ipfs://{c}" for c, v in pins.items() if v["Type"] != "indirect"}
+    assert len(roots) >= 105
+    async with http_client(mcp_server) as c:
+        pages, cursor = [], None
+        while True:
+            page = await c.list_resources(cursor=cursor)
+            pages.append([r.uri for r in page.resources if r.uri.startswith("ipfs://")])
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert len(pages) >= 2 and all(len(p) == 100 for p in pages[:-1])
+        assert sorted(u for p in pages for u in p) == sorted(roots)  # each once
+        with pytest.raises(MCPError, match="invalid cursor"):
+            await c.list_resources(cursor="not-a-cursor")
+
+
 async def test_http_large_add_reports_progress(mcp_server: ServerProcess, tmp_path: Path) -> None:
     f, cid = large_file(tmp_path)
     async with http_client(mcp_server) as c:
