@@ -45,6 +45,7 @@ def build_server(target: Any, bus: EventBus, caller_of: CallerOf, *, local_paths
     bridge = EventBridge(bus)
     legacy = LegacySubscriptions(bridge)
     tool_list = tools.tool_list(local_paths)
+    schemas = {t.name: t.input_schema for t in tool_list}
 
     async def list_tools(ctx: ServerRequestContext[Any, Any],
                          params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
@@ -86,6 +87,7 @@ def build_server(target: Any, bus: EventBus, caller_of: CallerOf, *, local_paths
 
     server: Server[Any] = Server(
         "ipfs-kit", version=__version__, title="ipfs_kit_py", instructions=INSTRUCTIONS,
+        get_tool_input_schema=schemas.get,  # Mcp-Param header checks without listing the tools each time
         on_list_tools=list_tools, on_call_tool=call_tool, on_list_resources=list_resources,
         on_list_resource_templates=list_templates, on_read_resource=read_resource,
         on_subscriptions_listen=ListenHandler(bridge),
