@@ -100,6 +100,10 @@ async def check_content_tools(c: mcp.Client) -> None:
     bread = await c.read_resource(f"ipfs://{bcid}")
     assert isinstance(bread.contents[0], types.BlobResourceContents)
     assert base64.b64decode(bread.contents[0].blob) == blob
+    # a window of text is text, even where it cuts a character in two
+    utf = await c.call_tool("add", {"text": "né à Zürich\n", "pin": False})
+    window = await c.call_tool("cat", {"cid": utf.structured_content["cid"], "offset": 2, "length": 6})
+    assert window.structured_content["text"] == " à Z"
     # large text is not inlined either
     big = await c.call_tool("add", {"text": "x" * (TEXT_LIMIT + 1), "pin": False})
     bigcat = await c.call_tool("cat", {"cid": big.structured_content["cid"]})

@@ -140,7 +140,8 @@ async def call_tool(target: Any, caller: Caller, name: str, arguments: dict[str,
         op = registry.get(name)
         result = await registry.call_typed(target, name, args, caller)
         if isinstance(result, ByteStream):
-            return await _bytes_result(result)
+            sliced = bool(args.get("offset")) or args.get("length") is not None
+            return await _bytes_result(result, sliced)
         if op.json_result is not None:
             result = await op.json_result(result)
         data = to_json(result)
@@ -151,9 +152,10 @@ async def call_tool(target: Any, caller: Caller, name: str, arguments: dict[str,
         return error_result(e)
 
 
-async def _bytes_result(stream: ByteStream) -> types.CallToolResult:
+async def _bytes_result(stream: ByteStream, sliced: bool = False) -> types.CallToolResult:
     """Small UTF-8 text: the text. Anything else: its size and a resource link; at most
-    TEXT_LIMIT + 1 bytes are read either way."""
+    TEXT_LIMIT + 1 bytes are read either way. ``sliced`` (an offset or length was
+    given): a character cut at either end of the window does not make it binary."""
     data = bytearray()
     try:
         async for chunk in stream.chunks:
@@ -165,7 +167,10 @@ async def _bytes_result(stream: ByteStream) -> types.CallToolResult:
         if aclose is not None:
             await aclose()
     size = stream.size if stream.size is not None else len(data)
-    text = decode_text(bytes(data)) if len(data) <= TEXT_LIMIT else None
+    window = bytes(data)
+    if sliced:  # drop the tail of a character the window starts inside
+        window = window[next((i for i, b in enumerate(window[:3]) if b & 0xC0 != 0x80), min(3, len(window))):]
+    text = decode_text(window, partial=sliced) if len(data) <= TEXT_LIMIT else None
     uri = uri_of(stream.cid)
     structured = to_json(CatResult(stream.cid, size, text, uri))
     if text is not None:
