@@ -146,6 +146,7 @@ def filter_addrs(addrs: list[str], filters: list[str]) -> list[str]:
     positive filters, at least one of them."""
     if not filters:
         return addrs
+    filters = [f.lower() for f in filters]
     positive = {f for f in filters if not f.startswith("!")}
     negative = {f[1:] for f in filters if f.startswith("!")}
     out = []
@@ -175,6 +176,8 @@ def apply_filters(record: dict[str, Any], addr_filters: list[str], protocol_filt
     when ``unknown`` is among the address filters)."""
     if not addr_filters and not protocol_filters:
         return record
+    addr_filters = [f.lower() for f in addr_filters]
+    protocol_filters = [f.lower() for f in protocol_filters]
     if not protocols_allowed(list(record.get("Protocols") or []), protocol_filters):
         return None
     addrs = list(record.get("Addrs") or [])
