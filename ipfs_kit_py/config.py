@@ -29,11 +29,19 @@ def default_repo_path() -> Path:
 
 @dataclass
 class ServerSettings:
-    host: str = "127.0.0.1"  # address the HTTP/WebSocket server binds; non-loopback is logged as a warning
+    host: str = "127.0.0.1"  # address the HTTP/WebSocket server binds; beyond loopback the server needs API tokens (or server.insecure) to start
     port: int = 8000  # TCP port of the server (0 picks a free one; the repo's `api` file tells which)
     debug: bool = False  # verbose logging
     max_request_body: int = 0  # bytes an upload may carry (0: no limit; uploads are streamed, never buffered)
     upload_idle_timeout: float = 60.0  # seconds an upload may send nothing before it is aborted with 408 (0: never)
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names (NAME or NAME:PORT; "*": any) the API answers besides the loopback names and the bound address; others get 403 (DNS rebinding)
+    allowed_origins: list[str] = field(default_factory=list)  # browser origins (scheme://host:port) allowed to call the API and WebSockets besides the API's own; others get 403
+    insecure: bool = False  # allow binding beyond loopback with no API token (anyone who reaches the port controls the node)
+
+
+@dataclass
+class GatewaySettings:
+    listen: str = ""  # HOST:PORT of a separate listener serving only the gateway (/ipfs/, /ipns/), an origin apart from the API ("": none; the API's port serves the gateway too, sandboxed)
 
 
 @dataclass
@@ -111,6 +119,7 @@ class NetworkSettings:
 @dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
     repo: RepoSettings = field(default_factory=RepoSettings)
     add: AddSettings = field(default_factory=AddSettings)
     events: EventsSettings = field(default_factory=EventsSettings)

@@ -62,6 +62,20 @@ class Unauthorized(IPFSKitError):
     code = "unauthorized"
 
 
+class Forbidden(Unauthorized):
+    """The caller is known but its scopes do not allow the operation (``access.authorize``)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class Unauthenticated(IPFSKitError):
+    """A token is required and none (or no valid one) came with the request."""
+
+    status = 401
+    code = "unauthenticated"
+
+
 class LimitExceeded(IPFSKitError):
     status = 429
     code = "limit_exceeded"

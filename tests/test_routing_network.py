@@ -215,3 +215,19 @@ def test_reprovider_reannounces_after_restart(tmp_path: Path) -> None:
         if a is not None:
             a.stop()
         d.stop()
+
+
+def test_routing_v1_is_public_on_the_gateway_listener(tmp_path: Path) -> None:
+    """/routing/v1 is served, with CORS, on the gateway-only listener too (Kubo serves it
+    beside its gateway); control paths stay refused there."""
+    s = start_server(tmp_path / "repo", env={"IPFS_KIT_GATEWAY_LISTEN": "127.0.0.1:0"})
+    try:
+        gw = (s.repo / "gateway").read_text().strip()
+        cid = add(s, b"public routing")
+        me = api(s, "id").json()["ID"]
+        r = httpx.get(f"{gw}/routing/v1/providers/{cid}", headers={"Origin": "https://elsewhere.example"}, timeout=30)
+        assert r.status_code == 200 and [p["ID"] for p in r.json()["Providers"]] == [me]
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert httpx.post(f"{gw}/api/v0/id", timeout=30).status_code == 404
+    finally:
+        s.stop()

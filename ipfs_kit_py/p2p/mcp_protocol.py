@@ -7,9 +7,10 @@ or an object under ``params``. An optional ``id`` is echoed back. The answer
 is the operation's result object, or ``{"error": message, "code": code}``;
 then the server closes the stream.
 
-Read-only operations are open to every peer; mutating ones (``pin_add``,
-``add``, ``metadata_set``, ``gc``, ...) only to peer IDs on
-``libp2p.mcp_allowlist``.
+Peers on ``libp2p.mcp_allowlist`` run operations of the read and write
+scopes (``pin_add``, ``add``, ``metadata_set``, ...); every other peer only
+read ones. Admin operations (``gc``) are not offered over libp2p
+(``ipfs_kit_py.access``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .. import operations
-from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, Unauthorized
+from .. import access, operations
+from ..errors import InvalidArgument, IPFSKitError, LimitExceeded
 from ..model import IPFSModel
 from .stream import P2PStream
 
@@ -62,9 +63,11 @@ NodeOps = dict[str, tuple[Callable[[dict[str, Any]], Awaitable[Any]], bool]]
 
 def authorize(action: str, peer_id: str, allowlist: list[str] | set[str], node_ops: NodeOps | None = None) -> None:
     op = operations.OPERATIONS.get(action)
-    mutating = op.mutating if op is not None else (node_ops or {}).get(action, (None, False))[1]
-    if mutating and peer_id not in allowlist:
-        raise Unauthorized(f"peer {peer_id} may not run {action!r}: it changes the node (not on libp2p.mcp_allowlist)")
+    if op is not None:
+        required = op.scope
+    else:
+        required = access.Scope.WRITE if (node_ops or {}).get(action, (None, False))[1] else access.Scope.READ
+    access.authorize(access.peer_caller(peer_id, allowlist), required, action)
 
 
 def error_response(e: BaseException) -> dict[str, Any]:
@@ -105,7 +108,7 @@ async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str]
         if node_ops and action in node_ops and action not in operations.OPERATIONS:
             result = await node_ops[action][0](params)
         else:
-            result = await operations.call(model, action, params)
+            result = await operations.call(model, action, params, access.peer_caller(peer_id, allowlist))
         out = result if isinstance(result, dict) else {"result": result}
     except Exception as e:  # noqa: BLE001 - every failure becomes an error answer
         if not isinstance(e, IPFSKitError):

@@ -4,6 +4,8 @@ Each text message is one JSON object with a ``type``; every request gets
 exactly one reply (the reply to a request carrying ``id`` echoes it). Errors
 are ``{"type":"error","code":...,"error":...}`` and leave the connection open.
 When the WebSocket closes, exactly that client's sessions are closed.
+Origin, Host and token are checked at the handshake by the server's access
+guard (``mcp/guard.py``); a handshake without the read scope is refused (403).
 ``docs/protocols.md (WebRTC)`` documents every message.
 """
 
@@ -20,7 +22,8 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, Response
 
-from ..errors import IPFSKitError
+from .. import access
+from ..errors import Forbidden, IPFSKitError
 from ..node import Node
 from .manager import SignalingError, StreamOptions, WebRTCStreamingManager
 from .testpattern import test_pattern_cid
@@ -36,7 +39,7 @@ def parse_message(text: str | bytes | None) -> dict[str, Any]:
         raise SignalingError("malformed", "signaling messages are JSON text, not binary")
     try:
         msg = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: JSON nested too deeply
         raise SignalingError("malformed", f"invalid JSON: {e}") from None
     if not isinstance(msg, dict):
         raise SignalingError("malformed", "a message must be a JSON object")
@@ -82,6 +85,12 @@ async def dispatch(manager: WebRTCStreamingManager, msg: dict[str, Any], client_
 
 
 async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node: Node) -> None:
+    try:
+        access.authorize(access.caller_of(ws.scope), access.Scope.READ, "WebRTC signaling")
+    except Forbidden as e:
+        log.info("signaling WebSocket refused: %s", e)
+        await ws.close(1008)  # before accept: the handshake is answered 403
+        return
     await ws.accept()
     hub = node.services.get("websocket")
     if hub is not None and hasattr(hub, "connection"):
