@@ -95,7 +95,7 @@ class RoutingAPI:
         known = await self._peer_details([p["ID"] for p in others])
         for p in others[: limit - found]:
             addrs, protocols = known.get(p["ID"], ([], []))
-            yield peer_record(p["ID"], [*p["Addrs"], *addrs] if not p["Addrs"] else p["Addrs"], protocols)
+            yield peer_record(p["ID"], p["Addrs"] or addrs, protocols)
 
     async def _peer_details(self, peer_ids: list[str]) -> dict[str, tuple[list[str], list[str]]]:
         """(addresses, routing-v1 protocol names) the peerstore knows for each peer."""

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 STRATEGIES = ("roots", "pinned", "all")
 STATE_KEY = "reprovider"
 MAX_ERRORS_KEPT = 20
-PEER_POLL = 0.2  # seconds between checks for a first DHT peer (start of the first run only)
+PEER_POLL = (0.2, 5.0)  # seconds between checks for a DHT peer before a run: first, then doubling up to the second
 
 Announce = Callable[[CID], Awaitable[list[str]]]
 
@@ -139,6 +139,7 @@ class Reprovider:
         self.current_started: float | None = None
         self.current_done = 0
         self._wake = asyncio.Event()
+        self._run_lock = asyncio.Lock()  # one run at a time (the loop and routing/reprovide)
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -202,8 +203,10 @@ class Reprovider:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(0.0, due - time.time()))
             self._wake.clear()
-            while not await self.has_dht_peer():
-                await asyncio.sleep(PEER_POLL)  # nobody to announce to yet
+            delay = PEER_POLL[0]
+            while not await self.has_dht_peer():  # nobody to announce to yet
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, PEER_POLL[1])
             try:
                 await self.run_once()
             except Exception as e:  # noqa: BLE001 - a failed run is recorded, the loop goes on
@@ -214,6 +217,10 @@ class Reprovider:
 
     async def run_once(self) -> ReproviderState:
         """Announce everything the strategy names, ``max_workers`` at a time."""
+        async with self._run_lock:
+            return await self._run()
+
+    async def _run(self) -> ReproviderState:
         self.running, self.current_started, self.current_done = True, time.time(), 0
         started = self.current_started
         failed = 0
