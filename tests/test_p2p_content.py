@@ -31,8 +31,8 @@ TRANSFER_EVENTS = ["transfer_started", "transfer_progress", "transfer_completed"
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     base = tmp_path_factory.mktemp("pair")
     a = start_server(base / "a")
-    try:
-        b = start_server(base / "b")
+    try:  # B takes pushes from any peer (A, and the throwaway peers of the fault tests)
+        b = start_server(base / "b", env={"IPFS_KIT_LIBP2P_ACCEPT_PUSH_FROM": "*"})
     except Exception:
         a.stop()
         raise

@@ -54,7 +54,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket
 
 from .. import __version__, access, operations
-from ..errors import Forbidden, InvalidCAR, IPFSKitError
+from ..errors import Forbidden, InvalidCAR, IPFSKitError, public_message
 from ..events import Event, NotificationType
 from ..node import Node
 from . import ws_protocol as proto
@@ -417,7 +417,7 @@ class WebSocketManager:
             raise
         except Exception as e:
             log.exception("operation %s failed", req.action)
-            await conn.send(proto.error("internal_error", f"{type(e).__name__}: {e}", req.id))
+            await conn.send(proto.error("internal_error", public_message(e), req.id))
             return
         await conn.send(proto.result(req, value))
 

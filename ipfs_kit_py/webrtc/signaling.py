@@ -23,7 +23,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, Response
 
 from .. import access
-from ..errors import Forbidden, IPFSKitError
+from ..errors import Forbidden, IPFSKitError, public_message
 from ..node import Node
 from .manager import SignalingError, StreamOptions, WebRTCStreamingManager
 from .testpattern import test_pattern_cid
@@ -50,7 +50,8 @@ def parse_message(text: str | bytes | None) -> dict[str, Any]:
 
 def error_reply(e: BaseException, msg: dict[str, Any] | None) -> dict[str, Any]:
     code = getattr(e, "code", "error") if isinstance(e, IPFSKitError) else "internal_error"
-    reply: dict[str, Any] = {"type": "error", "code": code, "error": str(e) or code}
+    reply: dict[str, Any] = {"type": "error", "code": code,
+                             "error": public_message(e) if code == "internal_error" else str(e) or code}
     if msg:
         reply["request"] = msg.get("type")
         if "pc_id" in msg:
@@ -110,6 +111,7 @@ async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node:
 async def _serve(ws: WebSocket, manager: WebRTCStreamingManager, client_id: str,
                  send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
     """Read requests until the client goes away, then close exactly its sessions."""
+    manager.register_client(client_id, ws.client.host if ws.client else None)
     try:
         while True:
             raw = await ws.receive()
