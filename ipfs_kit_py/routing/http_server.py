@@ -120,6 +120,9 @@ def register(app: FastAPI, node: Node) -> None:
     @app.api_route(PREFIX + "/{rest:path}", methods=["GET", "HEAD", "PUT", "POST", "DELETE"], include_in_schema=False)
     async def other(request: Request, rest: str) -> Response:
         first = rest.split("/", 1)[0]
+        if first in ("providers", "peers") and request.method in ("GET", "HEAD"):
+            # a key with a "/" in it: not a CID or a peer ID
+            return _text(400, f"invalid {'CID' if first == 'providers' else 'peer ID'} {rest.split('/', 1)[-1]!r}")
         if first in ("ipns", "dht", "providers", "peers"):
             # a path of the spec this node does not serve (IPNS, the optional DHT API, or a
             # method other than GET): 501, as the spec asks
