@@ -25,6 +25,8 @@ from . import __version__
 from .modelcontext import http as mcp_http
 from .node import Node
 from .p2p import service as libp2p_service
+from .routing import http_server as routing_v1
+from .routing import kubo_rpc as routing_rpc
 from .server import gateway, http_api, ws_hub
 from .server.guard import AccessGuard, AccessPolicy
 from .server.server import access_policy
@@ -67,5 +69,7 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
     if signaling is not None:
         signaling.register(app, node)  # type: ignore[attr-defined]
     libp2p_service.register(node)  # a service: no routes; its operations are in the registry
+    routing_rpc.register(app, node)  # Kubo's routing/dht verbs (not yet registry operations)
+    routing_v1.register(app, node)  # /routing/v1 delegated routing (public, read-only)
     mcp_http.register(app, node)  # Model Context Protocol at /mcp, generated from the registry
     return app
