@@ -94,6 +94,7 @@ class Libp2pSettings:
     enabled: bool = True  # start the libp2p peer with the server
     role: str = "master"  # master | worker | leecher
     listen_addrs: list[str] = field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/4001"])  # multiaddrs the peer listens on
+    listen_ws: str = ""  # multiaddr for libp2p over WebSockets, the transport browsers can dial, e.g. /ip4/127.0.0.1/tcp/4002/ws ("": none; a /ws address in listen_addrs works too)
     bootstrap_peers: list[str] = field(default_factory=list)  # multiaddrs (with /p2p/ID) dialled at start
     mdns: bool = False  # find peers on the local network with mDNS
     mcp_allowlist: list[str] = field(default_factory=list)  # peer IDs allowed to change this node (they may also push content)

@@ -41,7 +41,8 @@ class Libp2pService:
         s = node.settings.libp2p
         self.settings = s
         self.peer = IPFSLibp2pPeer(
-            role=s.role, bootstrap_peers=s.bootstrap_peers, listen_addrs=s.listen_addrs,
+            role=s.role, bootstrap_peers=s.bootstrap_peers,
+            listen_addrs=[*s.listen_addrs, *([s.listen_ws] if s.listen_ws else [])],
             identity_dir=node.repo.path, enable_mdns=s.mdns,
             max_streams_per_peer=s.max_streams_per_peer, on_event=self._on_peer_event,
         )
