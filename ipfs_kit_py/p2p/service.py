@@ -27,6 +27,7 @@ from . import content_protocol, mcp_protocol, metadata_protocol
 from .bitswap import Bitswap
 from .dht import DHT
 from .peer import IPFSLibp2pPeer, split_peer_addr
+from .relay import Relay, RelayLimitSettings, peer_connections
 from .stream import P2PStream
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ class Libp2pService:
             identity_dir=node.repo.path, enable_mdns=s.mdns,
             max_streams_per_peer=s.max_streams_per_peer, on_event=self._on_peer_event,
         )
+        # Circuit Relay v2: every node can reserve and dial through relays; a master relays (issue 17)
+        self.relay = Relay(self.peer, hop=s.role == "master" and s.relay_hop, limits=RelayLimitSettings(
+            reservations=s.relay_max_reservations, duration=s.relay_max_duration, data=s.relay_max_bytes))
         self.transfers: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.content = content_protocol.ContentServer(node.model, s)
         # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
@@ -125,8 +129,17 @@ class Libp2pService:
     # -- connections ------------------------------------------------------------------------
     async def connect(self, addr: str) -> str:
         pid, _ = split_peer_addr(None, addr)
-        await self.peer.connect_to_peer(pid, addr)
+        if "/p2p-circuit" in addr:
+            await self.relay.dial_via(addr)
+        else:
+            await self.peer.connect_to_peer(pid, addr)
         return pid
+
+    async def connections(self) -> list[dict[str, Any]]:
+        """Open connections: ``{"peer", "addrs", "kind": "direct"|"relayed"}``."""
+        if not self.peer.started:
+            return []
+        return await self.peer.bridge.call(_connections, self.peer)
 
     async def resolve_peer(self, peer: str) -> str:
         """A peer ID we can open streams to: dial ``/…/p2p/<id>`` addresses first."""
@@ -204,6 +217,10 @@ class Libp2pService:
             return False
         task.cancel()
         return True
+
+
+async def _connections(peer: IPFSLibp2pPeer) -> list[dict[str, Any]]:
+    return peer_connections(peer)
 
 
 def _free_or_any_port(addr: str) -> str:
