@@ -2,7 +2,7 @@
 (``ip netns exec NS python tests/netns_node.py ROLE LISTEN``). It prints one JSON
 line per command it reads from stdin (one JSON object a line):
 ``{"op": "reserve", "relay": ADDR}``, ``{"op": "dial_via", "addr": CIRCUIT}``,
-``{"op": "connect", "addr": A}``, ``{"op": "serve", "size": N}`` (serve N test bytes
+``{"op": "connect", "addr": A}``, ``{"op": "autonat", "server": ID}``, ``{"op": "serve", "size": N}`` (serve N test bytes
 on /reach-test/1.0.0), ``{"op": "fetch", "peer": ID}``, ``{"op": "conns"}``, ``{"op": "quit"}``."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 import time
 
 from ipfs_kit_py.p2p.peer import IPFSLibp2pPeer
+from ipfs_kit_py.p2p.autonat import AutoNAT
 from ipfs_kit_py.p2p.relay import Relay, peer_connections
 
 PROTO = "/reach-test/1.0.0"
@@ -21,8 +22,9 @@ PROTO = "/reach-test/1.0.0"
 
 async def main() -> None:
     role, listen = sys.argv[1], sys.argv[2]
-    peer = IPFSLibp2pPeer(role="master" if role == "relay" else "worker", listen_addrs=[listen])
+    peer = IPFSLibp2pPeer(role="master" if role == "relay" else "worker", listen_addrs=listen.split(","))
     relay = Relay(peer, hop=role == "relay")
+    autonat = AutoNAT(peer, serve=True)
     await peer.start()
     payload = b""
 
@@ -58,6 +60,8 @@ async def main() -> None:
                 s = await peer.new_stream(cmd["peer"], PROTO)
                 data = await s.read()
                 res = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "seconds": time.perf_counter() - t0}
+            elif op == "autonat":
+                res = {"reachability": await autonat.check([cmd["server"]])}
             elif op == "conns":
                 res = {"conns": await peer.bridge.call(_conns, peer)}
             else:

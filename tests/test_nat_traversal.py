@@ -123,7 +123,7 @@ def nat_world() -> Iterator[dict[str, Node]]:
     nodes: dict[str, Node] = {}
     try:
         build()
-        nodes["relay"] = Node("relay", "relay", "/ip4/0.0.0.0/tcp/4001")
+        nodes["relay"] = Node("relay", "relay", "/ip4/10.77.1.1/tcp/4001,/ip4/10.77.2.1/tcp/4001")
         nodes["a"] = Node("a", "peer", "/ip4/192.168.71.2/tcp/4001")
         nodes["b"] = Node("b", "peer", "/ip4/192.168.72.2/tcp/4001")
         yield nodes
@@ -146,6 +146,10 @@ def test_natted_nodes_reach_each_other_through_the_relay(nat_world: dict[str, No
     # behind NATs: B cannot dial A's private address, A cannot dial B's
     assert "error" in b.cmd(op="connect", addr=f"/ip4/192.168.71.2/tcp/4001/p2p/{a.id}", timeout=3)
     assert "error" in a.cmd(op="connect", addr=f"/ip4/192.168.72.2/tcp/4001/p2p/{b.id}", timeout=3)
+    # AutoNAT: A, behind its NAT, learns it is private; the relay, on the public segment, public
+    assert a.cmd(op="connect", addr=relay_addr) == {}
+    assert a.cmd(op="autonat", server=relay.id) == {"reachability": "private"}
+    assert relay.cmd(op="autonat", server=a.id) == {"reachability": "public"}
     # A reserves a slot on the relay; the relay sees A from its NAT's outside address
     circuit = a.cmd(op="reserve", relay=relay_addr)
     assert "error" not in circuit, circuit
