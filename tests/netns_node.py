@@ -13,8 +13,8 @@ import json
 import sys
 import time
 
-from ipfs_kit_py.p2p.peer import IPFSLibp2pPeer
 from ipfs_kit_py.p2p.autonat import AutoNAT
+from ipfs_kit_py.p2p.peer import IPFSLibp2pPeer
 from ipfs_kit_py.p2p.relay import Relay, peer_connections
 
 PROTO = "/reach-test/1.0.0"

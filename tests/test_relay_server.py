@@ -77,3 +77,26 @@ def test_swarm_connect_through_a_relay(master: ServerProcess) -> None:
             assert info["ID"] not in peers
 
     asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def test_worker_learns_reachability_from_its_bootstrap_master(master: ServerProcess, tmp_path: Path) -> None:
+    """AutoNAT: the master answers the dial-back check; the worker's system_status says public."""
+    from ws_client_helpers import WSClient
+
+    addr = httpx.post(f"{master.url}/api/v0/id", timeout=5).json()["Addresses"][0]
+    worker = start_server(tmp_path / "worker", env={
+        "IPFS_KIT_LIBP2P_ROLE": "worker", "IPFS_KIT_LIBP2P_BOOTSTRAP_PEERS": addr,
+        "IPFS_KIT_WEBSOCKET_STATUS_INTERVAL": "0.2"})
+
+    async def run() -> str:
+        async with await WSClient.connect(worker.host_port, "/ws/notifications") as c:
+            await c.request("subscribe", notification_types=["system_status"])
+            while True:  # status every 0.2 s; bounded by the wait_for below
+                (ev,) = await c.events(1)
+                if ev["data"].get("reachability") != "unknown":
+                    return ev["data"]["reachability"]
+
+    try:
+        assert asyncio.run(asyncio.wait_for(run(), 45)) == "public"
+    finally:
+        worker.stop()
