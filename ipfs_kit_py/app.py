@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from . import __version__
 from .node import Node
 from .p2p import service as libp2p_service
-from .server import gateway, http_api, ws_hub
+from .server import console, gateway, http_api, ws_hub
 from .server.guard import AccessGuard, AccessPolicy
 from .server.server import access_policy
 
@@ -55,6 +55,8 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
         version=__version__,
         description="IPFS content over HTTP (Kubo-compatible RPC and gateway), WebSockets, WebRTC and libp2p.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: server/console.py serves them with the package's assets
+        redoc_url=None,
     )
     app.state.node = node
     app.state.access_policy = policy = policy or access_policy(node)
@@ -65,5 +67,6 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
     signaling = _webrtc()
     if signaling is not None:
         signaling.register(app, node)  # type: ignore[attr-defined]
+    console.register(app, node)  # the web console at /, offline /docs and /redoc, 404 pages
     libp2p_service.register(node)  # a service: no routes; its operations are in the registry
     return app
