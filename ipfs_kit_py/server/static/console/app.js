@@ -60,7 +60,11 @@ export function copyButton(text, label = "Copy CID") {
 function route() {
   const name = (location.hash.replace(/^#\/?/, "").split("?")[0] || "files").split("/")[0];
   const entry = VIEWS.find((v) => v[0] === name) || VIEWS[0];
-  if (current && current.name === entry[0]) return;
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  if (current && current.name === entry[0]) {  // same view, new parameters (a link inside the view)
+    if (current.module.update) current.module.update(params);
+    return;
+  }
   if (current && current.module.unmount) current.module.unmount();
   main.replaceChildren();
   current = { name: entry[0], module: entry[3] };
@@ -68,7 +72,7 @@ function route() {
     if (a.dataset.view === entry[0]) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   document.title = `${entry[1]} - ipfs_kit_py console`;
-  entry[3].mount(main, { toast, confirmAction, copyButton, hub, params: new URLSearchParams(location.hash.split("?")[1] || "") });
+  entry[3].mount(main, { toast, confirmAction, copyButton, hub, params });
   window.ipfsConsole.view = entry[0];
 }
 

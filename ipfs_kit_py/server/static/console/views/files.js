@@ -66,6 +66,10 @@ export function mount(el, context) {
   if (path) open(path); else showRecent();
 }
 export function unmount() {}
+export function update(params) {
+  const path = params.get("path");
+  if (path && path !== root.querySelector("#browse-path").value) open(path);
+}
 
 function normalize(v) {
   v = v.replace(/^ipfs:\/\//, "/ipfs/");
@@ -165,7 +169,7 @@ function crumbs(path) {
 export async function open(path) {
   const box = root.querySelector("#browse");
   root.querySelector("#browse-path").value = path;
-  if (location.hash !== `#/files?path=${path}`) history.replaceState(null, "", `#/files?path=${path}`);
+  if (decodeURIComponent(location.hash) !== `#/files?path=${path}`) history.pushState(null, "", `#/files?path=${path}`);
   box.replaceChildren(crumbs(path));
   const status = document.createElement("p");
   status.className = "muted"; status.textContent = "Loading...";
