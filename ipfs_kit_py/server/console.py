@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -33,6 +34,9 @@ VENDOR_FILES = {  # name served under /console/vendor/ -> file of the fastapi_of
 }
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
          ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+# Redoc's footer shows its logo from a CDN (an <img> that hides itself when the load fails);
+# served from here instead, so the page requests nothing outside the node.
+OFFLINE_PATCHES = {"redoc.standalone.js": [(b"https://cdn.redoc.ly/redoc/logo-mini.svg", b"/console/icon.svg")]}
 NO_CACHE = {"Cache-Control": "no-cache"}  # revalidated each load (ETag): a new version shows at once
 
 
@@ -42,6 +46,14 @@ def _vendor_dir() -> Path | None:
     except ModuleNotFoundError:
         return None
     return Path(fastapi_offline.__file__).parent / "static"
+
+
+@functools.cache
+def _patched(path: Path) -> bytes:
+    data = path.read_bytes()
+    for old, new in OFFLINE_PATCHES[path.name]:
+        data = data.replace(old, new)
+    return data
 
 
 def static_file(name: str) -> Path | None:
@@ -85,8 +97,10 @@ def register(app: FastAPI, node: Node) -> None:
             target = VENDOR_FILES.get(name[len("vendor/"):])
             if vendor is None or target is None or not (vendor / target).is_file():
                 return await not_found(request, StarletteHTTPException(404))
-            return FileResponse(vendor / target, media_type=TYPES[Path(target).suffix],
-                                headers={"Cache-Control": "public, max-age=86400"})
+            headers = {"Cache-Control": "public, max-age=86400"}
+            if target in OFFLINE_PATCHES:
+                return Response(_patched(vendor / target), media_type=TYPES[".js"], headers=headers)
+            return FileResponse(vendor / target, media_type=TYPES[Path(target).suffix], headers=headers)
         path = static_file(name)
         if path is None:
             return await not_found(request, StarletteHTTPException(404))

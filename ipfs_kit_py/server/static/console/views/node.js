@@ -107,16 +107,20 @@ async function checkWebrtc() {
   video.muted = true; video.autoplay = true; video.playsInline = true;
   try {
     await opened(ws);
-    pc.addTransceiver("video", { direction: "recvonly" });
     pc.ontrack = (ev) => { video.srcObject = new MediaStream([ev.track]); };
     const t = performance.now();
-    await pc.setLocalDescription(await pc.createOffer());
+    // the node offers its built-in test pattern (works on an empty node); the browser answers
+    const offer = nextMessage(ws, (m) => m.type === "offer" || m.type === "error");
+    ws.send(JSON.stringify({ type: "offer_request", test_pattern: true, loop: true, tracks: ["video"] }));
+    const o = await offer;
+    if (o.type === "error") throw new Error(`${o.code}: ${o.error}`);
+    await pc.setRemoteDescription({ type: "offer", sdp: o.sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
     await new Promise((res) => { if (pc.iceGatheringState === "complete") res(); pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && res(); setTimeout(res, 2000); });
-    const answer = nextMessage(ws, (m) => m.type === "answer" || m.type === "error");
-    ws.send(JSON.stringify({ type: "offer", test_pattern: true, loop: true, sdp: pc.localDescription.sdp, tracks: ["video"] }));
-    const a = await answer;
-    if (a.type === "error") throw new Error(`${a.code}: ${a.error}`);
-    await pc.setRemoteDescription({ type: "answer", sdp: a.sdp });
+    const ack = nextMessage(ws, (m) => m.type === "answer_ack" || m.type === "error");
+    ws.send(JSON.stringify({ type: "answer", pc_id: o.pc_id, sdp: pc.localDescription.sdp }));
+    const k = await ack;
+    if (k.type === "error") throw new Error(`${k.code}: ${k.error}`);
     let first = null;
     for (;;) {
       const rep = await pc.getStats();

@@ -94,8 +94,11 @@ export async function play(target) {
   const pc = new RTCPeerConnection({ iceServers: [] });
   const stream = new MediaStream();
   const s = (session = { ws, pc, stream, prev: null, timer: null });
-  pc.addTransceiver("video", { direction: "recvonly" });
-  pc.addTransceiver("audio", { direction: "recvonly" });
+  const serverOffers = Boolean(target.test_pattern);  // the test pattern: the node offers, we answer
+  if (!serverOffers) {
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+  }
   pc.ontrack = (ev) => { stream.addTrack(ev.track); attach(); };
   pc.onicecandidate = (ev) => {
     if (state.pcId && session === s) ws.send(JSON.stringify({ type: "candidate", pc_id: state.pcId, candidate: ev.candidate ? ev.candidate.toJSON() : null }));
@@ -103,7 +106,13 @@ export async function play(target) {
   pc.onconnectionstatechange = () => session === s && setStatus(`connection ${pc.connectionState}`, pc.connectionState === "failed");
   ws.onmessage = async (ev) => {
     const msg = JSON.parse(ev.data);
-    if (msg.type === "answer") {
+    if (msg.type === "offer" && serverOffers) {
+      state.pcId = msg.pc_id; state.media = msg.media;
+      await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      await waitForIce(pc, 2000);
+      ws.send(JSON.stringify({ type: "answer", pc_id: msg.pc_id, sdp: pc.localDescription.sdp }));
+    } else if (msg.type === "answer") {
       state.pcId = msg.pc_id; state.media = msg.media;
       await pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
     } else if (msg.type === "error") {
@@ -118,9 +127,13 @@ export async function play(target) {
   ws.onclose = () => { if (session === s && !state.error && state.state !== "ended") setStatus("signaling closed"); };
   try {
     await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error("the signaling WebSocket did not open")); });
-    await pc.setLocalDescription(await pc.createOffer());
-    await waitForIce(pc, 2000);
-    ws.send(JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp, codec: "h264", quality, tracks: ["video", "audio"], ...target }));
+    if (serverOffers) {
+      ws.send(JSON.stringify({ type: "offer_request", quality, tracks: ["video"], ...target }));
+    } else {
+      await pc.setLocalDescription(await pc.createOffer());
+      await waitForIce(pc, 2000);
+      ws.send(JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp, codec: "h264", quality, tracks: ["video", "audio"], ...target }));
+    }
   } catch (e) { setStatus(String(e.message || e), true); return; }
   s.started = performance.now();
   s.timer = setInterval(() => sample(s), 1000);
