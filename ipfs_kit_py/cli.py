@@ -42,7 +42,7 @@ from .config import default_repo_path
 from .content.importer import walk
 from .errors import InvalidArgument, IPFSKitError
 from .model import AddOptions
-from .tokens import TokenStore
+from .tokens import TokenStore, read_run_secret
 
 T = TypeVar("T")
 READ_SIZE = 1 << 20
@@ -388,12 +388,15 @@ def repo_stat(ctx: typer.Context) -> None:
 
 @repo_app.command("verify")
 def repo_verify(ctx: typer.Context) -> None:
-    """Check every block against its hash."""
+    """Check every block against its hash, and that every pinned DAG is complete."""
     r = run(ctx, lambda b: b.repo_verify())
     for cid in r.corrupt:
         print(f"block {cid} was corrupt")
+    for cid in r.incomplete:
+        print(f"pin {cid} is incomplete")
     if not r.ok:
-        raise IPFSKitError(f"verify complete, {len(r.corrupt)} of {r.checked} blocks were corrupt")
+        raise IPFSKitError(f"verify complete, {len(r.corrupt)} of {r.checked} blocks were corrupt, "
+                           f"{len(r.incomplete)} pins are incomplete")
     print(f"verify complete, all {r.checked} blocks validated.")
 
 
@@ -514,10 +517,15 @@ def check(ctx: typer.Context) -> None:
 
     state = ctx.find_object(State) or State(None, None)
     argv = list(ctx.args)
+    token = state.token
     if "--url" not in argv:
         url = state.api or api_url_for(state.repo)
         if url:
             argv += ["--url", url]
+        if url and not state.api and token is None:  # the repo's own server: its run secret
+            token = read_run_secret(state.repo or default_repo_path())
+    if token and "--token" not in argv:
+        argv += ["--token", token]
     raise typer.Exit(check_connectivity.main(argv))
 
 
@@ -560,8 +568,9 @@ def registry_command(group: typer.Typer, name: str, op_name: str) -> None:
         objects = run(ctx, lambda b: _run_kubo(b, op, kubo.path, query))
         failed = False
         for obj in objects:
-            if isinstance(obj, dict) and obj.get("ErrorMsg"):
-                err_console.print(f"Error: {obj['ErrorMsg']}", markup=False, soft_wrap=True)
+            error = obj.get("ErrorMsg") or obj.get("Error") if isinstance(obj, dict) else None
+            if error:  # Kubo reports some failures per line (cid format, block rm)
+                err_console.print(f"Error: {error}", markup=False, soft_wrap=True)
                 failed = True
                 continue
             print(op.cli_text(obj) if op.cli_text else json.dumps(obj, indent=2))
@@ -590,8 +599,17 @@ async def _run_kubo(backend: ContentBackend, op: Any, path: str, query: list[tup
 
 
 cid_app = typer.Typer(help="CIDs: format.", no_args_is_help=True)
+swarm_app = typer.Typer(help="libp2p peers of the running server: connect, peers.", no_args_is_help=True)
+routing_app = typer.Typer(help="The DHT of the running server: findprovs, provide.", no_args_is_help=True)
 app.add_typer(cid_app, name="cid")
+app.add_typer(swarm_app, name="swarm")
+app.add_typer(routing_app, name="routing")
 registry_command(cid_app, "format", "cid_format")
+registry_command(block_app, "rm", "block_rm")
+registry_command(swarm_app, "connect", "swarm_connect")
+registry_command(swarm_app, "peers", "swarm_peers")
+registry_command(routing_app, "findprovs", "find_providers")
+registry_command(routing_app, "provide", "provide")
 
 
 # -- entry point ---------------------------------------------------------------------------
