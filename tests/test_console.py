@@ -233,7 +233,7 @@ def test_player_plays_and_graphs_move(nodes, page: Page) -> None:
         let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; })()""") > 100
     # picking a quality while playing: the node switches, the switch is marked
     pg.select_option("#play-quality", "low")
-    pg.wait_for_selector("#switches li:has-text('400000')", timeout=15000)
+    pg.wait_for_selector("#switches li:has-text('400 kbit/s')", timeout=15000)
     assert pg.evaluate("window.ipfsConsole.player.switches.length") >= 1
     page.shot("player")
     pg.click("#play-stop")

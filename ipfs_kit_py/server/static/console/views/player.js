@@ -183,9 +183,10 @@ function draw(canvas, pts, key) {
   g.strokeStyle = css.getPropertyValue("--line"); g.lineWidth = 1;
   for (let i = 1; i < 4; i++) { g.beginPath(); g.moveTo(0, (h * i) / 4); g.lineTo(w, (h * i) / 4); g.stroke(); }
   if (!pts.length) return;
-  const t0 = pts[pts.length - 1].t - WINDOW;
+  const tEnd = pts[pts.length - 1].t;
+  const t0 = Math.max(pts[0].t, tEnd - WINDOW), span = Math.max(tEnd - t0, 10);  // fill the width from the start
   const max = Math.max(...pts.map((p) => p[key]), key === "loss" ? 0.05 : key === "rtt" ? 0.01 : 1) * 1.15;
-  const x = (t) => ((t - t0) / WINDOW) * w, y = (v) => h - (v / max) * (h - 4) - 2;
+  const x = (t) => ((t - t0) / span) * w, y = (v) => h - (v / max) * (h - 4) - 2;
   g.strokeStyle = css.getPropertyValue("--warn"); g.setLineDash([4, 3]);
   for (const sw of state.switches) { if (sw.t >= t0) { g.beginPath(); g.moveTo(x(sw.t), 0); g.lineTo(x(sw.t), h); g.stroke(); } }
   g.setLineDash([]);
@@ -198,7 +199,8 @@ function draw(canvas, pts, key) {
 function renderSwitches() {
   const ol = root && root.querySelector("#switches");
   if (!ol) return;
-  ol.innerHTML = state.switches.map((s) => `<li>at ${s.t.toFixed(0)} s: ${s.old_bitrate ?? "?"} -> ${s.new_bitrate ?? "?"} bit/s
-    ${s.new_mode ? `(${esc(s.old_mode || "?")} -> ${esc(s.new_mode)})` : ""}${s.new_rendition ? `, rendition <span class="cid">${esc(s.new_rendition)}</span>` : ""} - ${esc(s.reason || "")}</li>`).join("")
+  const kbps = (b) => (b ? `${Math.round(b / 1000)} kbit/s` : "");
+  ol.innerHTML = state.switches.map((s) => `<li>at ${s.t.toFixed(0)} s: ${s.old_bitrate ? `${kbps(s.old_bitrate)} -> ` : "to "}${kbps(s.new_bitrate) || "source bitrate"}
+    ${s.new_mode ? `(${s.old_mode ? `${esc(s.old_mode)} -> ` : ""}${esc(s.new_mode)})` : ""}${s.new_rendition ? `, rendition <span class="cid">${esc(s.new_rendition)}</span>` : ""} - ${esc(s.reason || "")}</li>`).join("")
     || `<li class="muted" style="list-style:none">None yet: marked on the graphs as dashed lines when the node changes level or rendition.</li>`;
 }
