@@ -349,7 +349,7 @@ def test_every_view_keyboard_labels_phone_width_loopback_only(nodes, browser) ->
                 assert not unlabelled, (view, unlabelled)
                 overflow = pg.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
                 assert overflow <= 1, (view, width, overflow)
-                p.shot(f"{view}{suffix}")
+                p.shot(f"view-{view}{suffix}")
         finally:
             p.close()
 
@@ -414,3 +414,38 @@ def test_console_files_are_package_data() -> None:
     for p in shipped:
         rel = p.relative_to(ROOT / "ipfs_kit_py")
         assert any(rel.match(pat) for pat in patterns), rel
+
+
+def test_console_sends_the_saved_token(browser, tmp_path: Path) -> None:
+    """On a node that requires a token: refused without one; with one saved in the Access
+    token dialog, the HTTP calls (Bearer) and the WebSockets (subprotocol) pass."""
+    from ipfs_kit_py.tokens import TokenStore
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    srv = start_server(repo)
+    secret = TokenStore(repo).create("console", "write")  # from now on the node requires a token
+    p = Page(browser)
+    try:
+        pg = p.page
+        pg.goto(f"{srv.url}/#/pins")
+        pg.wait_for_selector("#pins td.empty:has-text('token')")  # 401, and what to do
+        assert pg.evaluate("window.ipfsConsole.hub.state") != "connected"
+        pg.click("#token-button")
+        pg.fill("#token-input", secret)
+        pg.click("#token-dialog button[value=save]")
+        pg.wait_for_function("window.ipfsConsole.hub.state === 'connected'", timeout=15000)
+        assert pg.evaluate("localStorage.getItem('ipfs-kit-token')") == secret
+        pg.goto(f"{srv.url}/#/files")
+        f = tmp_path / "t.txt"
+        f.write_text("with a token\n")
+        pg.set_input_files("#pick-files", [str(f)])
+        cid = pg.wait_for_selector("#uploads li[data-cid]").get_attribute("data-cid")
+        assert httpx.post(f"{srv.url}/api/v0/pin/ls", headers={"Authorization": f"Bearer {secret}"},
+                          timeout=10).json()["Keys"][cid]
+        pg.goto(f"{srv.url}/#/live")
+        pg.wait_for_selector(f"#events li[data-type=content_added]:has-text('{cid}')")
+        p.shot("token")
+    finally:
+        p.close()
+        srv.stop()
