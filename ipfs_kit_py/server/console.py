@@ -123,7 +123,9 @@ def register(app: FastAPI, node: Node) -> None:
         detail = getattr(exc, "detail", None)
         headers = getattr(exc, "headers", None)
         path = request.url.path
-        if status != 404:
+        if status != 404:  # Starlette's default answer, unchanged
+            if status in (204, 304):
+                return Response(status_code=status, headers=headers)
             return JSONResponse({"detail": detail}, status_code=status, headers=headers)
         if path == "/api/v0" or path.startswith("/api/v0/"):
             # Kubo answers unknown commands with a plain "404 page not found"; its clients

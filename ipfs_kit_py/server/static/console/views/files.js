@@ -18,10 +18,10 @@ export function mount(el, context) {
       <div class="drop" id="drop">
         <p>Drop files or folders here, or</p>
         <div class="row" style="justify-content:center">
-          <label class="button primary" for="pick-files">${icon("upload")} Pick files</label>
           <input type="file" id="pick-files" multiple class="sr-only">
-          <label class="button" for="pick-folder">${icon("folder")} Pick a folder</label>
+          <label class="button primary" for="pick-files">${icon("upload")} Pick files</label>
           <input type="file" id="pick-folder" webkitdirectory class="sr-only">
+          <label class="button" for="pick-folder">${icon("folder")} Pick a folder</label>
           <label for="cid-version" class="sr-only">CID version</label>
           <select id="cid-version" title="CID version">
             <option value="0">CIDv0 (Kubo's default)</option><option value="1">CIDv1, raw leaves</option>

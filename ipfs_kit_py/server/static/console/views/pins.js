@@ -46,7 +46,7 @@ export function unmount() { if (off) off(); clearTimeout(refreshTimer); }
 async function describe(cid, type) {
   let name = "", size = null;
   try { const m = await rpc("ipfs-kit/metadata/get", { arg: cid }); name = m.name || ""; size = m.size; } catch { /* none */ }
-  if (size === null || size === undefined) {
+  if (!size) {  // no metadata, or a directory (its metadata size is 0): the DAG's size
     try { const st = await rpc("files/stat", { arg: `/ipfs/${cid}` }); size = st.CumulativeSize ?? st.Size; } catch { /* not local */ }
   }
   return { cid, type, name, size };
