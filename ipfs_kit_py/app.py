@@ -24,6 +24,8 @@ from fastapi import FastAPI
 from . import __version__
 from .node import Node
 from .p2p import service as libp2p_service
+from .routing import http_server as routing_v1
+from .routing import kubo_rpc as routing_rpc
 from .server import console, gateway, http_api, ws_hub
 from .server.guard import AccessGuard, AccessPolicy
 from .server.server import access_policy
@@ -69,4 +71,6 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
         signaling.register(app, node)  # type: ignore[attr-defined]
     console.register(app, node)  # the web console at /, offline /docs and /redoc, 404 pages
     libp2p_service.register(node)  # a service: no routes; its operations are in the registry
+    routing_rpc.register(app, node)  # Kubo's routing/dht verbs (not yet registry operations)
+    routing_v1.register(app, node)  # /routing/v1 delegated routing (public, read-only)
     return app

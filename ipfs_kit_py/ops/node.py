@@ -350,14 +350,6 @@ async def find_providers(ctx: Context, p: FindProvsParams) -> Providers:
     return Providers([Provider(f["ID"], list(f.get("Addrs") or [])) for f in found])
 
 
-def _kubo_findprovs(r: Providers, a: KuboArgs) -> NDJSON:
-    async def lines() -> AsyncIterator[dict[str, Any]]:
-        for prov in r.providers:
-            yield {"Extra": "", "ID": "", "Responses": [{"ID": prov.id, "Addrs": prov.addrs}], "Type": 4}
-
-    return NDJSON(lines())
-
-
 @dataclass
 class ProvideParams:
     cid: str = param(kubo="arg")
@@ -374,10 +366,6 @@ async def provide(ctx: Context, p: ProvideParams) -> Provided:
     if not await asyncio.to_thread(ctx.model.store.has, cid):
         raise NotFound(f"{p.cid} is not in this repo")
     return Provided(bool(await svc.dht.provide(p.cid)))
-
-
-def _kubo_provide(r: Provided, a: KuboArgs) -> dict[str, Any]:
-    return {"Provided": r.provided}
 
 
 # -- transfer_content (libp2p, else WebSocket, else HTTP) --------------------------------------------
@@ -429,12 +417,9 @@ OPS: list[Operation[Any, Any]] = [
               transfer_cancel, Kubo("libp2p/transfer/cancel", _kubo_asdict, arg_doc="transfer id")),
     Operation("transfers", NoParams, Transfers, R, "Running libp2p transfers", transfers,
               Kubo("libp2p/transfers", _kubo_asdict)),
-    Operation("find_providers", FindProvsParams, Providers, R, "Find providers of a CID on the DHT", find_providers,
-              Kubo("routing/findprovs", _kubo_findprovs, arg_doc="CID"), cli="routing findprovs",
-              cli_text=lambda line: "\n".join(r["ID"] for r in line["Responses"])),
-    Operation("provide", ProvideParams, Provided, W, "Announce a CID we hold on the DHT", provide,
-              Kubo("routing/provide", _kubo_provide, arg_doc="CID"), cli="routing provide",
-              cli_text=lambda obj: "provided" if obj["Provided"] else "not provided (no DHT peer took it)"),
+    # over HTTP: routing/findprovs and routing/provide of ipfs_kit_py/routing/kubo_rpc.py (Kubo's QueryEvents)
+    Operation("find_providers", FindProvsParams, Providers, R, "Find providers of a CID on the DHT", find_providers),
+    Operation("provide", ProvideParams, Provided, W, "Announce a CID we hold on the DHT", provide),
     Operation("transfer_content", TransferContentParams, TransferReport, W,
               "Push a CID to another node: libp2p, else WebSocket, else HTTP", transfer_content,
               Kubo("ipfs-kit/transfer", _kubo_asdict, arg_doc="CID")),
