@@ -37,7 +37,8 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
     base = tmp_path_factory.mktemp("console")
     repo_a = base / "a"
     repo_a.mkdir()
-    media = add_to_repo(repo_a, {"clip.mp4": make_mp4(4), "notes.txt": b"console notes\n" * 50})
+    media = add_to_repo(repo_a, {"clip.mp4": make_mp4(10),  # long enough to outlast a loaded machine
+                                 "notes.txt": b"console notes\n" * 50})
     a = start_server(repo_a)
     try:
         a_id = httpx.post(f"{a.url}/api/v0/id", timeout=10).json()["ID"]
@@ -218,11 +219,11 @@ def test_player_plays_and_graphs_move(nodes, page: Page) -> None:
     pg = page.page
     pg.goto(f"{a.url}/#/player?cid={media['clip.mp4']}")
     pg.click("#play-form button[type=submit]")
-    pg.wait_for_function("window.ipfsConsole.player.state === 'connection connected'", timeout=20000)
+    pg.wait_for_function("window.ipfsConsole.player.state === 'connection connected'", timeout=45000)
     pg.wait_for_function("window.ipfsConsole.player.samples.filter(s => s.bitrate > 0 && s.fps > 0).length >= 3",
-                         timeout=20000)
+                         timeout=45000)
     first = pg.evaluate("window.ipfsConsole.player.samples.slice(-1)[0]")
-    pg.wait_for_function(f"window.ipfsConsole.player.samples.slice(-1)[0].frames > {first['frames']}")
+    pg.wait_for_function(f"window.ipfsConsole.player.samples.slice(-1)[0].frames > {first['frames']}", timeout=45000)
     assert pg.evaluate("document.getElementById('play-video').videoWidth") == 640
     shown = pg.inner_text("#val-bitrate")
     assert re.fullmatch(r"\d+ kbit/s", shown) and int(shown.split()[0]) > 0
@@ -233,7 +234,7 @@ def test_player_plays_and_graphs_move(nodes, page: Page) -> None:
         let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; })()""") > 100
     # picking a quality while playing: the node switches, the switch is marked
     pg.select_option("#play-quality", "low")
-    pg.wait_for_selector("#switches li:has-text('400 kbit/s')", timeout=15000)
+    pg.wait_for_selector("#switches li:has-text('400 kbit/s')", timeout=45000)
     assert pg.evaluate("window.ipfsConsole.player.switches.length") >= 1
     page.shot("player")
     pg.click("#play-stop")
