@@ -34,7 +34,7 @@ from ..errors import (
     NotFound,
 )
 from ..webrtc.datachannel import LABEL, CarReceiver
-from ..webrtc.ice import rtc_configuration
+from ..webrtc.ice import peer_connection
 from .auth import auth_headers
 
 FRAME_BUFFER = 60  # decoded video frames kept for a slow consumer (older ones are dropped)
@@ -302,7 +302,7 @@ async def stream_content(url: str, cid: str | None, *, tracks: tuple[str, ...] =
         offer = await sig.request({"type": "offer_request", **source, "tracks": list(tracks), "codec": codec,
                                    "quality": quality, "start": start, "loop": loop,
                                    "datachannel": datachannel}, timeout)
-        pc = RTCPeerConnection(rtc_configuration(settings or load_settings().webrtc))
+        pc = peer_connection(settings or load_settings().webrtc)
         stream = MediaStream(sig, pc, offer["pc_id"], offer.get("cid", cid), offer.get("media"), datachannel)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
