@@ -388,12 +388,15 @@ def repo_stat(ctx: typer.Context) -> None:
 
 @repo_app.command("verify")
 def repo_verify(ctx: typer.Context) -> None:
-    """Check every block against its hash."""
+    """Check every block against its hash, and that every pinned DAG is complete."""
     r = run(ctx, lambda b: b.repo_verify())
     for cid in r.corrupt:
         print(f"block {cid} was corrupt")
+    for cid in r.incomplete:
+        print(f"pin {cid} is incomplete")
     if not r.ok:
-        raise IPFSKitError(f"verify complete, {len(r.corrupt)} of {r.checked} blocks were corrupt")
+        raise IPFSKitError(f"verify complete, {len(r.corrupt)} of {r.checked} blocks were corrupt, "
+                           f"{len(r.incomplete)} pins are incomplete")
     print(f"verify complete, all {r.checked} blocks validated.")
 
 

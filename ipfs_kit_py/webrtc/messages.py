@@ -81,7 +81,8 @@ REQUEST_TYPES = ("offer_request", "offer", "answer", "candidate", "close", "stat
 
 
 def parse_message(text: str | bytes | None) -> dict[str, Any]:
-    """The JSON object of one WebSocket message with a known ``type``; SignalingError when malformed."""
+    """The JSON object of one WebSocket message; SignalingError when malformed. An unknown
+    ``type`` is refused by ``parse_request``, so that its error still echoes the ``id``."""
     if not isinstance(text, str):
         raise SignalingError("malformed", "signaling messages are JSON text, not binary")
     try:
@@ -90,8 +91,6 @@ def parse_message(text: str | bytes | None) -> dict[str, Any]:
         raise SignalingError("malformed", f"invalid JSON: {e}") from None
     if not isinstance(msg, dict):
         raise SignalingError("malformed", "a message must be a JSON object")
-    if msg.get("type") not in REQUEST_TYPES:
-        raise SignalingError("unknown_type", f"unknown message type {msg.get('type')!r}; expected one of {list(REQUEST_TYPES)}")
     return msg
 
 
@@ -123,7 +122,9 @@ def parse_candidate(value: Any) -> IceCandidate | None:
 
 def parse_request(msg: dict[str, Any]) -> Request:
     """The typed request of a message from ``parse_message``."""
-    kind = msg["type"]
+    kind = msg.get("type")
+    if kind not in REQUEST_TYPES:
+        raise SignalingError("unknown_type", f"unknown message type {kind!r}; expected one of {list(REQUEST_TYPES)}")
     if kind == "offer_request":
         cid = msg.get("cid")
         test_pattern = msg.get("test_pattern") is True and cid is None
