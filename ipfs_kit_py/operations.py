@@ -203,6 +203,24 @@ async def op_add(model: IPFSModel, params: Params) -> dict[str, Any]:
     return {"cid": str(result.cid), "name": result.name, "size": result.size, "cumulative_size": result.tsize}
 
 
+async def op_add_encrypted_media(model: IPFSModel, params: Params) -> dict[str, Any]:
+    """An H.264 MP4 (``content`` base64, or stored ``cid``) re-packaged with every frame
+    SFrame-encrypted; the key is in the answer only (docs/sframe.md)."""
+    import io
+
+    from .webrtc.sframe_package import add_encrypted
+
+    p = _check(params, {"content", "cid", "name", "pin", "kid"})
+    if ("content" in p) == ("cid" in p):
+        raise InvalidArgument("give exactly one of 'content' (base64) and 'cid'")
+    kid = _nonneg(p, "kid", 0)
+    src = io.BytesIO(_b64(p, "content")) if "content" in p else await asyncio.to_thread(model.open, _get(p, "cid", str))
+    try:
+        return await add_encrypted(model, src, _get(p, "name", str, ""), kid=kid, pin=_get(p, "pin", bool, True))
+    finally:
+        src.close()
+
+
 async def op_id(model: IPFSModel, params: Params) -> dict[str, Any]:
     _check(params, set())
     return {"AgentVersion": f"ipfs-kit-py/{__version__}", "Operations": sorted(OPERATIONS)}
@@ -249,6 +267,8 @@ OPERATIONS: dict[str, Operation] = {
         Operation("cat", op_cat, Scope.READ, "file bytes, base64: {cid, offset=0, length?}"),
         Operation("get_content", op_get_content, Scope.READ, "file bytes, base64: {cid}"),
         Operation("add", op_add, Scope.WRITE, "add base64 content: {content, name?, pin=true, profile?, cid_version?, raw_leaves?, only_hash?}"),
+        Operation("add_encrypted_media", op_add_encrypted_media, Scope.WRITE,
+                  "H.264 MP4 with every frame SFrame-encrypted; returns the key once: {content | cid, name?, pin=true, kid=0}"),
         Operation("id", op_id, Scope.READ, "agent version and operations"),
         Operation("version", op_version, Scope.READ, "server version"),
         Operation("gc", op_gc, Scope.ADMIN, "remove unpinned blocks"),

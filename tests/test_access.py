@@ -124,7 +124,7 @@ def test_scopes_are_ordered_and_authorize_decides() -> None:
 def test_every_operation_and_api_route_has_a_scope(tmp_path: Path) -> None:
     assert {n: op.scope for n, op in operations.OPERATIONS.items() if op.scope is not Scope.READ} == {
         "pin_add": Scope.WRITE, "pin_rm": Scope.WRITE, "metadata_set": Scope.WRITE, "add": Scope.WRITE,
-        "block_put": Scope.WRITE, "gc": Scope.ADMIN}
+        "block_put": Scope.WRITE, "add_encrypted_media": Scope.WRITE, "gc": Scope.ADMIN}
     from ipfs_kit_py.mcp.server import create_app
 
     node = Node(tmp_path / "repo")

@@ -125,7 +125,8 @@ def test_bus_reserves_sequence_blocks() -> None:
 
 # -- the operation table, over a real model -----------------------------------------------------------------
 def test_operation_table_classification() -> None:
-    assert operations.MUTATING == {"pin_add", "pin_rm", "metadata_set", "add", "gc", "block_put"}
+    assert operations.MUTATING == {"pin_add", "pin_rm", "metadata_set", "add", "gc", "block_put",
+                                   "add_encrypted_media"}
     assert operations.READ_ONLY | operations.MUTATING == set(operations.OPERATIONS)
     assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version",
             "block_get"} == operations.READ_ONLY

@@ -4,7 +4,10 @@
 seed's flow), answers it, and returns a ``MediaStream``: ``async for frame in
 stream`` yields decoded ``av.VideoFrame`` objects; ``await stream.stats()``,
 ``await stream.fetch(cid)`` (data channel, verified against the CID),
-``await stream.set_quality(q)`` and ``await stream.close()``.
+``await stream.set_quality(q)`` and ``await stream.close()``. End-to-end
+encrypted content (``ipfs-kit add --encrypt-media``) plays with ``key=``: each
+frame is decrypted (SFrame, ``ipfs_kit_py.sframe``) before it is decoded; a
+frame that does not authenticate is dropped and reported to the node.
 ICE host addresses and servers come from the ``webrtc`` settings
 (``IPFS_KIT_WEBRTC_ICE_HOSTS`` etc.) unless given.
 """
@@ -24,6 +27,8 @@ import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .. import sframe
+from ..compat import aiortc as aiortc_compat
 from ..config import WebRTCSettings, load_settings
 from ..errors import (
     ChannelUnavailable,
@@ -128,7 +133,7 @@ class MediaStream:
     """A running WebRTC session with the node."""
 
     def __init__(self, signaling: Signaling, pc: RTCPeerConnection, pc_id: str, cid: str,
-                 media: dict[str, Any] | None, datachannel: bool = True) -> None:
+                 media: dict[str, Any] | None, datachannel: bool = True, key: bytes | None = None) -> None:
         self.signaling, self.pc, self.pc_id, self.cid, self.media = signaling, pc, pc_id, cid, media
         self.datachannel = datachannel
         self.frames: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue(FRAME_BUFFER)
@@ -148,10 +153,19 @@ class MediaStream:
         self.ended = False
         self.error: dict[str, Any] | None = None  # the server's ``error`` message, if any
         self.quality_changes: list[dict[str, Any]] = []  # the server's ``quality_changed`` messages
+        # end-to-end encrypted media (SFrame): frames decrypted here, before aiortc decodes them
+        self.encrypted = bool(media and media.get("encryption"))
+        self._sframe = sframe.Context(key) if key is not None else None
+        self.frames_decrypted = 0
+        self.frames_rejected = 0
+        self.decrypt_error: str | None = None  # why frames were rejected (no key, wrong key, tampering)
         self._tasks.append(asyncio.create_task(self._watch()))
 
         @pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "video" and self.encrypted:
+                receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+                aiortc_compat.on_received_frame(receiver, self._decrypt)
             self._tasks.append(asyncio.create_task(self._pump(track)))
 
         @pc.on("connectionstatechange")
@@ -163,6 +177,30 @@ class MediaStream:
         def _dc(channel: Any) -> None:
             if channel.label == LABEL:
                 self._attach(channel)
+
+    def _decrypt(self, frame: bytes) -> bytes | None:
+        """An SFrame-protected access unit -> the original, or None (dropped, never decoded)."""
+        if self._sframe is None:
+            self._reject("sframe_no_key", "the content is encrypted end to end and no key was given")
+            return None
+        try:
+            out = sframe.unprotect(frame, self._sframe)
+        except sframe.SFrameError as e:
+            self._reject("sframe_auth_failed", str(e))
+            return None
+        self.frames_decrypted += 1
+        return out
+
+    def _reject(self, code: str, message: str) -> None:
+        self.frames_rejected += 1
+        if self.decrypt_error is None:  # report the first one to the node (webrtc_error on its hub)
+            self.decrypt_error = f"{code}: {message}"
+            self._tasks.append(asyncio.create_task(self._report(code, message)))
+
+    async def _report(self, code: str, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.signaling.request({"type": "frame_error", "pc_id": self.pc_id, "code": code,
+                                          "error": message, "track": "video"}, timeout=5)
 
     def _attach(self, channel: Any) -> None:
         self._channel = channel
@@ -293,8 +331,10 @@ class MediaStream:
 async def stream_content(url: str, cid: str | None, *, tracks: tuple[str, ...] = ("video", "audio"),
                          codec: str = "h264", quality: str = "auto", start: float = 0.0, loop: bool = False,
                          datachannel: bool = True, settings: WebRTCSettings | None = None,
-                         timeout: float = 30, token: str | None = None) -> MediaStream:
-    """Open a WebRTC session playing ``cid`` from the node at ``url``; see the module docstring."""
+                         timeout: float = 30, token: str | None = None, key: str | bytes | None = None) -> MediaStream:
+    """Open a WebRTC session playing ``cid`` from the node at ``url``; see the module docstring.
+    ``key``: the media key of end-to-end encrypted content (32 hex digits), never sent anywhere."""
+    base_key = sframe.parse_key(key) if isinstance(key, str) else key
     sig = await Signaling.connect(url, token=token)
     pc: RTCPeerConnection | None = None
     source = {"test_pattern": True} if cid is None else {"cid": cid}  # None: the server's test pattern
@@ -303,7 +343,8 @@ async def stream_content(url: str, cid: str | None, *, tracks: tuple[str, ...] =
                                    "quality": quality, "start": start, "loop": loop,
                                    "datachannel": datachannel}, timeout)
         pc = peer_connection(settings or load_settings().webrtc)
-        stream = MediaStream(sig, pc, offer["pc_id"], offer.get("cid", cid), offer.get("media"), datachannel)
+        stream = MediaStream(sig, pc, offer["pc_id"], offer.get("cid", cid), offer.get("media"), datachannel,
+                             base_key)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         await sig.request({"type": "answer", "pc_id": offer["pc_id"], "sdp": pc.localDescription.sdp}, timeout)

@@ -30,7 +30,7 @@ from . import control, datachannel, negotiation, stats
 from .bitrate import PRESETS, AdaptiveBitrateController, NetworkReport
 from .ice import peer_connection
 from .media import IPFSMediaStreamTrack, MediaInfo, Rendition, SessionClock, keyframe_before, probe
-from .messages import IceCandidate, parse_candidate
+from .messages import FrameError, IceCandidate, parse_candidate
 from .negotiation import check_sdp
 from .session import (
     CODECS,
@@ -121,6 +121,8 @@ class WebRTCStreamingManager:
                 reader.close()
 
         info = await asyncio.to_thread(inspect)
+        if info is not None and info.encryption is not None:
+            check_encrypted(info, options)
         renditions = await self._renditions(cid, info) if info is not None and info.passthrough else []
         self._check_limits(client_id)  # again: others may have started meanwhile
         session = Session(uuid.uuid4().hex, cid, client_id, peer_connection(self.settings), options, send, info)
@@ -137,7 +139,7 @@ class WebRTCStreamingManager:
         if not session.tracks and not options.datachannel:
             await self.close_session(session.pc_id, "nothing to stream")
             raise SignalingError("not_media", f"{cid} has none of the requested tracks {list(options.tracks)}")
-        if info is not None and info.video_codec and options.quality == "auto":
+        if info is not None and info.video_codec and options.quality == "auto" and info.encryption is None:
             session.controller = control.controller_for(info, renditions)
         self._watch(session)
         return session
@@ -360,11 +362,13 @@ class WebRTCStreamingManager:
         video = session.video
         if video is None:
             raise SignalingError("no_video", "this session sends no video")
+        if video.info.encryption is not None and quality != "auto":
+            raise SignalingError("encrypted", "encrypted media is passed through as stored: no other quality")
         old = video.target_bitrate
         session.options.quality = quality
         fixed = PRESETS.get(quality)
         video.allow_passthrough = fixed is None and video.info.passthrough
-        if fixed is None and session.info is not None:
+        if fixed is None and session.info is not None and session.info.encryption is None:
             session.controller = control.controller_for(session.info, [r for r in video.renditions if r.cid])
             self._start_control(session)
         else:
@@ -374,6 +378,15 @@ class WebRTCStreamingManager:
                 "reason": f"client asked for quality {quality}", "old_mode": None, "new_mode": video.desired_mode()}
         self.emit(NotificationType.WEBRTC_QUALITY_CHANGED, data)
         return {"type": "quality_changed", **data}
+
+    def viewer_error(self, report: FrameError, client_id: str | None = None) -> dict[str, Any]:
+        """A viewer could not use frames (SFrame authentication failed, no key): ``webrtc_error``
+        on the hub, the session stays open (the viewer decides whether to close it)."""
+        session = self._session(report.pc_id, client_id)
+        self.emit(NotificationType.WEBRTC_ERROR, {"pc_id": session.pc_id, "cid": session.cid, "code": report.code,
+                                                  "error": report.error, "source": "viewer",
+                                                  "track": report.track})
+        return {"type": "frame_error_ack", "pc_id": session.pc_id}
 
     async def stats(self, pc_id: str, client_id: str | None = None) -> dict[str, Any]:
         session = self._session(pc_id, client_id)
@@ -408,3 +421,11 @@ class WebRTCStreamingManager:
         ids = [s.pc_id for s in self.sessions.values() if s.client_id == client_id]
         await asyncio.gather(*(self.close_session(i, "client went away") for i in ids), return_exceptions=True)
         return len(ids)
+
+
+def check_encrypted(info: MediaInfo, options: StreamOptions) -> None:
+    """An SFrame package streams only as stored: H.264 video passed through, nothing re-encoded."""
+    if options.quality != "auto":
+        raise SignalingError("encrypted", "encrypted media is passed through as stored: quality must be auto")
+    if options.codec != "h264":
+        raise SignalingError("encrypted", "encrypted media is H.264 passed through: codec must be h264")

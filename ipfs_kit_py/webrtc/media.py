@@ -34,6 +34,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..errors import InvalidArgument
+from ..sframe import PackageInfo
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class MediaInfo:
     b_frames: bool = False
     audio_codec: str | None = None
     sample_rate: int = 0
+    encryption: dict[str, Any] | None = None  # an SFrame package (sframe.PackageInfo): passthrough only
 
     @property
     def passthrough(self) -> bool:
@@ -82,7 +84,7 @@ class MediaInfo:
             "width": self.width, "height": self.height, "fps": self.fps,
             "video_bitrate": self.video_bitrate, "b_frames": self.b_frames,
             "audio_codec": self.audio_codec, "sample_rate": self.sample_rate,
-            "passthrough": self.passthrough,
+            "passthrough": self.passthrough, "encryption": self.encryption,
         }
 
 
@@ -99,6 +101,9 @@ def probe(reader: IO[bytes], size: int | None = None) -> MediaInfo:
             raise NotMedia("content has no audio or video stream")
         duration = container.duration / av.time_base if container.duration else None
         info = MediaInfo(format=container.format.name, duration=duration)
+        package = PackageInfo.from_tag(container.metadata.get("comment"))
+        if package is not None:
+            info.encryption = package.to_dict()
         if v is not None:
             cc = v.codec_context
             info.video_codec = cc.name

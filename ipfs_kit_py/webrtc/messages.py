@@ -72,12 +72,25 @@ class QualityChange:
 
 
 @dataclass(frozen=True)
+class FrameError:
+    """The viewer reports frames it could not use (e.g. SFrame authentication failed)."""
+
+    pc_id: str
+    code: str
+    error: str
+    track: str | None
+
+
+@dataclass(frozen=True)
 class Ping:
     pass
 
 
-Request = OfferRequest | ClientOffer | Answer | Candidate | Close | StatsRequest | QualityChange | Ping
-REQUEST_TYPES = ("offer_request", "offer", "answer", "candidate", "close", "stats_request", "quality_change", "ping")
+Request = (OfferRequest | ClientOffer | Answer | Candidate | Close | StatsRequest | QualityChange | FrameError
+           | Ping)
+REQUEST_TYPES = ("offer_request", "offer", "answer", "candidate", "close", "stats_request", "quality_change",
+                 "frame_error", "ping")
+FRAME_ERROR_CODES = ("sframe_auth_failed", "sframe_no_key", "decode_error")
 
 
 def parse_message(text: str | bytes | None) -> dict[str, Any]:
@@ -142,6 +155,13 @@ def parse_request(msg: dict[str, Any]) -> Request:
         return Close(pc_id)
     if kind == "stats_request":
         return StatsRequest(pc_id)
+    if kind == "frame_error":
+        code, error, track = msg.get("code"), msg.get("error", ""), msg.get("track")
+        if code not in FRAME_ERROR_CODES:
+            raise InvalidArgument(f"frame_error code must be one of {list(FRAME_ERROR_CODES)}")
+        if not isinstance(error, str) or (track is not None and not isinstance(track, str)):
+            raise InvalidArgument("frame_error error and track must be strings")
+        return FrameError(pc_id, code, error[:300], track[:64] if track else None)
     quality = msg.get("quality")
     if quality not in QUALITIES:
         raise InvalidArgument(f"quality must be one of {list(QUALITIES)}")

@@ -57,6 +57,8 @@ def video_codec(session: Session) -> str | None:
     if not codecs:
         raise SignalingError("no_common_codec", "the peer accepted no video codec we can send")
     video.output = "packets" if codecs[0].mimeType.lower() == "video/h264" else "frames"
+    if video.output != "packets" and video.info.encryption is not None:
+        raise SignalingError("no_common_codec", "encrypted media needs H.264 (the peer did not accept it)")
     return str(codecs[0].mimeType)
 
 

@@ -70,6 +70,8 @@ async def dispatch(manager: WebRTCStreamingManager, request: messages.Request, c
             return await manager.stats(pc_id, client_id)
         case messages.QualityChange(pc_id=pc_id, quality=quality):
             return await manager.set_quality(pc_id, quality, client_id)
+        case messages.FrameError():
+            return manager.viewer_error(request, client_id)
     return {"type": "pong"}
 
 
