@@ -54,7 +54,7 @@ ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 
 # Control surfaces: these prefixes (the path itself or below it), and every WebSocket.
 CONTROL_PREFIXES = ("/api/v0", "/mcp", "/ws", "/webrtc")
-PUBLIC_PAGES = frozenset({"/webrtc/player", "/webrtc/player.js"})  # static files: no data, no effect
+PUBLIC_PAGES = frozenset({"/webrtc/player", "/webrtc/player.js", "/webrtc/sframe-worker.js"})  # static files: no data, no effect
 GATEWAY_PREFIXES = ("/ipfs/", "/ipns/")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 TOKEN_SUBPROTOCOL = "ipfs-kit-token."  # Sec-WebSocket-Protocol entry carrying a token

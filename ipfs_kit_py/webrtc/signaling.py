@@ -147,3 +147,8 @@ def register(app: FastAPI, node: Node) -> None:
     @app.get("/webrtc/player.js", tags=["webrtc"])
     async def player_js() -> Response:
         return Response(_static("player.js"), media_type="text/javascript")
+
+    @app.get("/webrtc/sframe-worker.js", tags=["webrtc"])
+    async def sframe_worker_js() -> Response:
+        """The player's SFrame decryption worker (RTCRtpScriptTransform)."""
+        return Response(_static("sframe-worker.js"), media_type="text/javascript")
