@@ -42,7 +42,7 @@ from .config import default_repo_path
 from .content.importer import walk
 from .errors import InvalidArgument, IPFSKitError
 from .model import AddOptions
-from .tokens import TokenStore
+from .tokens import TokenStore, read_run_secret
 
 T = TypeVar("T")
 READ_SIZE = 1 << 20
@@ -549,10 +549,15 @@ def check(ctx: typer.Context) -> None:
 
     state = ctx.find_object(State) or State(None, None)
     argv = list(ctx.args)
+    token = state.token
     if "--url" not in argv:
         url = state.api or api_url_for(state.repo)
         if url:
             argv += ["--url", url]
+        if url and not state.api and token is None:  # the repo's own server: its run secret
+            token = read_run_secret(state.repo or default_repo_path())
+    if token and "--token" not in argv:
+        argv += ["--token", token]
     raise typer.Exit(check_connectivity.main(argv))
 
 

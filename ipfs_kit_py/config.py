@@ -32,6 +32,8 @@ class ServerSettings:
     host: str = "127.0.0.1"  # address the HTTP/WebSocket server binds; beyond loopback the server needs API tokens (or server.insecure) to start
     port: int = 8000  # TCP port of the server (0 picks a free one; the repo's `api` file tells which)
     debug: bool = False  # verbose logging
+    max_connections: int = 0  # HTTP and WebSocket connections served at once; one more is answered 503 and closed at once (0: the soft open-file limit, raised towards 8192 at start, less a quarter of it, at least 32, kept for blocks, the index and libp2p)
+    first_request_timeout: float = 30.0  # seconds a new connection may take to send its first request head before it is closed, so idle or trickling clients cannot hold every slot (0: never)
     max_request_body: int = 64 << 30  # bytes one upload may carry, 64 GiB; more gets 413 (0: no limit; uploads are streamed, never buffered)
     upload_idle_timeout: float = 60.0  # seconds an upload may send nothing before it is aborted with 408 (0: never)
     upload_timeout: float = 3600.0  # seconds one upload may take in all before it is aborted with 408, so a slow sender cannot hold GC back for ever (0: never)
