@@ -49,7 +49,7 @@ async def test_manager_emits_webrtc_events_and_stops_cleanly(tmp_path: Path) -> 
             by_type.setdefault(e.type.value, []).append(dict(e.data))
         assert [e["pc_id"] for e in by_type["webrtc_offer"]] == [offer["pc_id"], unanswered["pc_id"]]
         assert by_type["webrtc_connected"] == [{"pc_id": offer["pc_id"], "cid": cid, "codec": "video/H264",
-                                                "mode": "passthrough"}]
+                                                "mode": "passthrough", "tracks": ["video"]}]
         assert by_type["webrtc_quality_changed"][0]["new_bitrate"] == 400_000
         assert by_type["webrtc_error"] == [{"pc_id": unanswered["pc_id"], "cid": cid, "code": "offer_timeout",
                                             "error": "no answer within 1 s; session closed"}]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidArgument, NotFound
-from .session import QUALITIES, SignalingError, StreamOptions
+from .session import QUALITIES, SignalingError, StreamOptions, StreamSpec, parse_start
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,38 @@ class OfferRequest:
 
 @dataclass(frozen=True)
 class ClientOffer:
-    """The client offers (browsers); the server answers."""
+    """The client offers (browsers); the server answers. With ``pc_id``: a re-offer in a
+    connected session, adding ``stream`` (its new receive sections) or not."""
 
     cid: Any  # validated by the model (InvalidCID / NotFound)
     sdp: Any  # validated by negotiation.check_sdp, after the session lookup rules
     options: StreamOptions
+    pc_id: str | None = None
+    stream: StreamSpec | None = None
+
+
+@dataclass(frozen=True)
+class AddStream:
+    """Add a stream to a connected session; the server re-offers."""
+
+    pc_id: str
+    stream: StreamSpec
+
+
+@dataclass(frozen=True)
+class RemoveStream:
+    pc_id: str
+    stream_id: str
+
+
+@dataclass(frozen=True)
+class StreamControl:
+    """pause | play | seek (to ``position`` seconds) | end, for one stream of a session."""
+
+    pc_id: str
+    stream_id: str
+    action: str
+    position: float | None
 
 
 @dataclass(frozen=True)
@@ -87,9 +114,10 @@ class Ping:
 
 
 Request = (OfferRequest | ClientOffer | Answer | Candidate | Close | StatsRequest | QualityChange | FrameError
-           | Ping)
+           | AddStream | RemoveStream | StreamControl | Ping)
 REQUEST_TYPES = ("offer_request", "offer", "answer", "candidate", "close", "stats_request", "quality_change",
-                 "frame_error", "ping")
+                 "frame_error", "add_stream", "remove_stream", "stream_control", "ping")
+STREAM_ACTIONS = ("pause", "play", "seek", "end")
 FRAME_ERROR_CODES = ("sframe_auth_failed", "sframe_no_key", "decode_error")
 
 
@@ -143,6 +171,9 @@ def parse_request(msg: dict[str, Any]) -> Request:
         test_pattern = msg.get("test_pattern") is True and cid is None
         return OfferRequest(None if test_pattern else cid, test_pattern, StreamOptions.parse(msg))
     if kind == "offer":
+        if "pc_id" in msg:  # a re-offer
+            stream = StreamSpec.parse(msg["stream"]) if msg.get("stream") is not None else None
+            return ClientOffer(None, msg.get("sdp"), StreamOptions(), _pc_id(msg), stream)
         return ClientOffer(msg.get("cid"), msg.get("sdp"), StreamOptions.parse(msg))
     if kind == "ping":
         return Ping()
@@ -155,6 +186,22 @@ def parse_request(msg: dict[str, Any]) -> Request:
         return Close(pc_id)
     if kind == "stats_request":
         return StatsRequest(pc_id)
+    if kind == "add_stream":
+        return AddStream(pc_id, StreamSpec.parse(msg.get("stream")))
+    if kind in ("remove_stream", "stream_control"):
+        sid = msg.get("stream_id")
+        if not isinstance(sid, str):
+            raise InvalidArgument("stream_id must be a string")
+        if kind == "remove_stream":
+            return RemoveStream(pc_id, sid)
+        action, position = msg.get("action"), msg.get("position")
+        if action not in STREAM_ACTIONS:
+            raise InvalidArgument(f"action must be one of {list(STREAM_ACTIONS)}")
+        if action == "seek":
+            if position is None:
+                raise InvalidArgument("seek needs a position in seconds")
+            position = parse_start(position)
+        return StreamControl(pc_id, sid, action, position if action == "seek" else None)
     if kind == "frame_error":
         code, error, track = msg.get("code"), msg.get("error", ""), msg.get("track")
         if code not in FRAME_ERROR_CODES:

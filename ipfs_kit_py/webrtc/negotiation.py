@@ -29,37 +29,47 @@ def prefer_codec(transceiver: RTCRtpTransceiver, codec: str) -> None:
     transceiver.setCodecPreferences(first + [c for c in caps if c.mimeType.lower() != want])
 
 
-def add_transceivers(session: Session) -> None:
-    """A sendonly transceiver per track, the video one with the codec preference."""
-    for kind, track in session.tracks.items():
+def add_transceivers(session: Session, names: list[str] | None = None) -> None:
+    """A sendonly transceiver per track (``names``: those only), video with the codec preference."""
+    for name in names if names is not None else list(session.tracks):
+        track = session.tracks[name]
         t = session.pc.addTransceiver(track, direction="sendonly")
-        session.transceivers[kind] = t
-        if kind == "video":
+        session.transceivers[name] = t
+        if track.kind == "video":
             prefer_codec(t, session.options.codec)
 
 
-def drop_unmatched(session: Session) -> None:
-    """After a client offer: tracks whose kind has no section in it are stopped."""
-    for kind, t in list(session.transceivers.items()):
-        if t.mid is None:
-            del session.transceivers[kind]
-            session.tracks.pop(kind).stop()
+def drop_unmatched(session: Session, names: list[str] | None = None) -> None:
+    """After a client offer: tracks with no section of their kind in it are stopped."""
+    for name in names if names is not None else list(session.transceivers):
+        t = session.transceivers.get(name)
+        if t is not None and t.mid is None:
+            del session.transceivers[name]
+            track = session.tracks.pop(name)
+            sid = session.track_stream.get(name)
+            if sid in session.streams:
+                session.streams[sid].tracks.remove(name)
+            track.stop()
 
 
 def video_codec(session: Session) -> str | None:
-    """After the remote description: the agreed video codec (None without video). Video leaves
-    the track as packets only when H.264 was agreed; SignalingError when nothing was."""
-    t = session.transceivers.get("video")
-    video = session.video
-    if t is None or video is None:
-        return None
-    codecs = aiortc_compat.negotiated_codecs(t)
-    if not codecs:
-        raise SignalingError("no_common_codec", "the peer accepted no video codec we can send")
-    video.output = "packets" if codecs[0].mimeType.lower() == "video/h264" else "frames"
-    if video.output != "packets" and video.info.encryption is not None:
-        raise SignalingError("no_common_codec", "encrypted media needs H.264 (the peer did not accept it)")
-    return str(codecs[0].mimeType)
+    """After the remote description: the agreed video codec of the first video track (None
+    without video); every video track leaves as packets only when H.264 was agreed for it.
+    SignalingError when a video section agreed on nothing."""
+    first: str | None = None
+    for name, t in session.transceivers.items():
+        track = session.tracks.get(name)
+        if track is None or track.kind != "video" or t.direction == "inactive":
+            continue
+        codecs = aiortc_compat.negotiated_codecs(t)
+        if not codecs:
+            raise SignalingError("no_common_codec", "the peer accepted no video codec we can send")
+        track.output = "packets" if codecs[0].mimeType.lower() == "video/h264" else "frames"
+        if track.output != "packets" and track.info.encryption is not None:
+            raise SignalingError("no_common_codec", "encrypted media needs H.264 (the peer did not accept it)")
+        if first is None or name == "video":
+            first = str(codecs[0].mimeType)
+    return first
 
 
 def ice_candidate(c: IceCandidate) -> RTCIceCandidate:

@@ -55,8 +55,16 @@ async def dispatch(manager: WebRTCStreamingManager, request: messages.Request, c
             if test_pattern:  # the built-in clip: works on an empty node
                 cid = await test_pattern_cid(manager.model)
             return await manager.create_offer(cid, options, client_id, send)
+        case messages.ClientOffer(pc_id=str(pc_id), sdp=sdp, stream=stream):
+            return await manager.answer_reoffer(pc_id, sdp, stream, client_id)
         case messages.ClientOffer(cid=cid, sdp=sdp, options=options):
             return await manager.answer_offer(cid, sdp, options, client_id, send)
+        case messages.AddStream(pc_id=pc_id, stream=stream):
+            return await manager.add_stream(pc_id, stream, client_id)
+        case messages.RemoveStream(pc_id=pc_id, stream_id=stream_id):
+            return await manager.remove_stream(pc_id, stream_id, client_id)
+        case messages.StreamControl(pc_id=pc_id, stream_id=stream_id, action=action, position=position):
+            return await manager.control_stream(pc_id, stream_id, action, position, client_id)
         case messages.Answer(pc_id=pc_id, sdp=sdp):
             return await manager.accept_answer(pc_id, sdp, client_id)
         case messages.Candidate(pc_id=pc_id, candidate=candidate):

@@ -11,11 +11,9 @@ from .bitrate import NetworkReport
 from .session import Session
 
 
-def record_remb(session: Session) -> None:
-    """Keep the receiver's latest REMB (of the video sender) in ``session.remb``."""
-    t = session.transceivers.get("video")
-    if t is None:
-        return
+def record_remb(session: Session, names: list[str]) -> None:
+    """Keep the receiver's latest REMB (one estimate for the whole connection) in ``session.remb``,
+    hooking the video senders of ``names`` not hooked yet."""
 
     def seen(packet: Any) -> None:
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
@@ -24,24 +22,39 @@ def record_remb(session: Session) -> None:
             except ValueError:
                 pass
 
-    aiortc_compat.on_rtcp(t.sender, seen)
+    for name in names:
+        t = session.transceivers.get(name)
+        track = session.tracks.get(name)
+        if t is None or track is None or track.kind != "video" or getattr(t.sender, "_ipfs_kit_remb", False):
+            continue
+        t.sender._ipfs_kit_remb = True  # type: ignore[attr-defined]
+        aiortc_compat.on_rtcp(t.sender, seen)
 
 
 async def refresh(session: Session) -> Any:
-    """Update ``session.last_report`` from the video sender's stats; returns the latest
-    ``remote-inbound-rtp`` entry (None before the first receiver report)."""
-    t = session.transceivers.get("video")
-    if t is None:
-        return None
-    stats = await t.sender.getStats()
-    remote = next((s for s in stats.values() if s.type == "remote-inbound-rtp"), None)
-    out = next((s for s in stats.values() if s.type == "outbound-rtp"), None)
-    if out is not None:
-        session.last_report.update(packets_sent=out.packetsSent, bytes_sent=out.bytesSent)
-    if remote is not None:
-        session.last_report.update(fraction_lost=remote.fractionLost / 256, packets_lost=remote.packetsLost,
-                                   rtt=remote.roundTripTime, jitter=remote.jitter, remb=session.remb)
-    return remote
+    """Update ``session.last_report`` from the video senders' stats (the worst of them: they
+    share one path); returns the latest ``remote-inbound-rtp`` entry (None before the first)."""
+    worst = None
+    sent = [0, 0]
+    for name, t in session.transceivers.items():
+        track = session.tracks.get(name)
+        if track is None or track.kind != "video":
+            continue
+        stats = await t.sender.getStats()
+        remote = next((s for s in stats.values() if s.type == "remote-inbound-rtp"), None)
+        out = next((s for s in stats.values() if s.type == "outbound-rtp"), None)
+        if out is not None:
+            sent[0] += out.packetsSent
+            sent[1] += out.bytesSent
+        if remote is not None and (worst is None or (remote.fractionLost, remote.roundTripTime or 0)
+                                   > (worst.fractionLost, worst.roundTripTime or 0)):
+            worst = remote
+    if sent[0]:
+        session.last_report.update(packets_sent=sent[0], bytes_sent=sent[1])
+    if worst is not None:
+        session.last_report.update(fraction_lost=worst.fractionLost / 256, packets_lost=worst.packetsLost,
+                                   rtt=worst.roundTripTime, jitter=worst.jitter, remb=session.remb)
+    return worst
 
 
 async def read_report(session: Session) -> NetworkReport | None:
@@ -60,7 +73,8 @@ def session_stats(session: Session) -> dict[str, Any]:
     return {
         "state": str(session.state), "cid": session.cid, "codec": session.codec,
         "connection_state": session.pc.connectionState,
-        "tracks": {k: t.stats() for k, t in session.tracks.items()},
+        "tracks": {k: {**t.stats(), "stream_id": session.track_stream.get(k)} for k, t in session.tracks.items()},
+        "streams": {sid: {**st.describe(), "paused": st.clock.paused} for sid, st in session.streams.items()},
         "bitrate": ctl.current if ctl else None,
         "bitrate_estimate": int(ctl.estimate) if ctl else None,
         "network": {k: v for k, v in session.last_report.items() if k != "control_ts"},
