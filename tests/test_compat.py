@@ -116,3 +116,21 @@ async def test_sender_hooks_see_rtcp_and_the_encoder() -> None:
     finally:
         await sender_pc.close()
         await receiver_pc.close()
+
+
+async def test_reoffers_keep_the_negotiated_extension_ids() -> None:
+    """aiortc re-offers with its own header extension ids; Chromium refuses any id reassignment."""
+    pc = peer_connection(WebRTCSettings(ice_hosts=["127.0.0.1"]))
+    try:
+        pc.addTransceiver("video", direction="sendonly")
+        pc.addTransceiver("audio", direction="sendonly")
+        offer = (await pc.createOffer()).sdp
+        uri = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+        assert f"a=extmap:3 {uri}" in offer  # aiortc's own id: if this changes, revisit keep_extension_ids
+        remote = offer.replace(f"a=extmap:3 {uri}", f"a=extmap:2 {uri}").replace(
+            "a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level", "a=extmap:5 urn:ietf:params:rtp-hdrext:ssrc-audio-level")
+        kept = aiortc_compat.keep_extension_ids(offer, remote)
+        assert f"a=extmap:2 {uri}" in kept and "a=extmap:5 urn:ietf:params:rtp-hdrext:ssrc-audio-level" in kept
+        assert aiortc_compat.keep_extension_ids(offer, None) == offer
+    finally:
+        await pc.close()

@@ -18,7 +18,7 @@ import importlib.metadata
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiortc import RTCIceServer
+from aiortc import RTCIceServer, sdp
 from aiortc.rtcicetransport import RTCIceGatherer
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -90,6 +90,28 @@ def on_received_frame(receiver: RTCRtpReceiver, transform: Callable[[bytes], byt
         return pli, frame
 
     jitter.add = add
+
+
+def keep_extension_ids(offer_sdp: str, remote_sdp: str | None) -> str:
+    """A re-offer with the RTP header extension ids the session already negotiated.
+
+    aiortc's ``createOffer`` resets every transceiver to its own extension ids (mid=1,
+    audio-level=2, abs-send-time=3); after a browser's offer set other ids (Chromium:
+    abs-send-time=2), Chromium refuses the re-offer ("RTP extension ID reassignment not
+    supported"). Ids of URIs already negotiated are kept, the others get free ids."""
+    if not remote_sdp:
+        return offer_sdp
+    remote = sdp.SessionDescription.parse(remote_sdp)
+    ids = {x.uri: x.id for m in remote.media for x in m.rtp.headerExtensions}
+    used = set(ids.values())
+    description = sdp.SessionDescription.parse(offer_sdp)
+    for media in description.media:
+        for ext in media.rtp.headerExtensions:
+            if ext.uri not in ids:
+                ids[ext.uri] = next(i for i in range(1, 15) if i not in used)
+                used.add(ids[ext.uri])
+            ext.id = ids[ext.uri]
+    return str(description)
 
 
 _default_servers: list[RTCIceServer] = []

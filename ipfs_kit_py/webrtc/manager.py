@@ -23,6 +23,7 @@ from typing import Any
 
 from aiortc import RTCSessionDescription
 
+from ..compat import aiortc as aiortc_compat
 from ..config import WebRTCSettings
 from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, NotFound
 from ..events import EventBus, NotificationType
@@ -443,7 +444,10 @@ class WebRTCStreamingManager:
 
     async def _reoffer(self, session: Session, stream_id: str, reason: str) -> dict[str, Any]:
         """A new server offer for a connected session (its answer comes as ``answer``)."""
-        await session.pc.setLocalDescription(await session.pc.createOffer())
+        offer = await session.pc.createOffer()
+        remote = session.pc.remoteDescription.sdp if session.pc.remoteDescription else None
+        offer = RTCSessionDescription(aiortc_compat.keep_extension_ids(offer.sdp, remote), "offer")
+        await session.pc.setLocalDescription(offer)
         session.advance(SessionState.RENEGOTIATING, reason)
         self._deadline(session, self.settings.offer_timeout, SessionState.RENEGOTIATING, "offer_timeout",
                        f"no answer to the re-offer within {self.settings.offer_timeout:g} s; session closed")

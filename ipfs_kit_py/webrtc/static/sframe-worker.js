@@ -6,7 +6,7 @@
 "use strict";
 
 const SUITE = 0x0004, NK = 16, NN = 12, NT = 16, CLEAR = 3;
-let mode = "hold";          // hold | pass | decrypt | drop
+const modes = [];           // per transform (options.index): hold | pass | decrypt | drop
 let base = null;            // CryptoKey (HKDF) of the base key
 const keys = new Map();     // kid -> Promise<{key, salt}>
 const counts = { decrypted: 0, dropped: 0, failed: 0 };
@@ -27,7 +27,7 @@ self.onmessage = async (ev) => {
     base = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveBits"]);
     keys.clear();
   }
-  mode = msg.mode;
+  modes[msg.index || 0] = msg.mode;
 };
 
 function derive(kid) {
@@ -122,7 +122,8 @@ async function unprotect(d) {
   return out.buffer;
 }
 
-async function transform(frame, controller) {
+async function transform(index, frame, controller) {
+  const mode = modes[index] || "hold";
   if (mode === "pass") return controller.enqueue(frame);
   if (mode !== "decrypt") { counts.dropped++; post(); return; }  // hold, drop: never decoded
   try {
@@ -138,5 +139,6 @@ async function transform(frame, controller) {
 
 self.onrtctransform = (event) => {
   const t = event.transformer;
-  t.readable.pipeThrough(new TransformStream({ transform })).pipeTo(t.writable);
+  const index = (t.options && t.options.index) || 0;
+  t.readable.pipeThrough(new TransformStream({ transform: (f, c) => transform(index, f, c) })).pipeTo(t.writable);
 };
