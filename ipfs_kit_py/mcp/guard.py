@@ -58,6 +58,7 @@ ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 CONTROL_PREFIXES = ("/api/v0", "/mcp", "/ws", "/webrtc")
 PUBLIC_PAGES = frozenset({"/webrtc/player", "/webrtc/player.js", "/webrtc/sframe-worker.js"})  # static files: no data, no effect
 GATEWAY_PREFIXES = ("/ipfs/", "/ipns/")
+PUBLIC_API_PREFIXES = ("/routing/v1/",)  # public read-only APIs, served on the gateway listener too (as Kubo does)
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 TOKEN_SUBPROTOCOL = "ipfs-kit-token."  # Sec-WebSocket-Protocol entry carrying a token
 APP_SUBPROTOCOL = "ipfs-kit"  # offered with it, and chosen, so the token is not echoed back
@@ -73,6 +74,10 @@ API_SCOPES: dict[str, Scope] = {
     "ipfs-kit/metadata/set": W, "ipfs-kit/transfer": W, "libp2p/transfer": W, "libp2p/fetch": W,
     "libp2p/bitswap/fetch": W, "libp2p/transfer/cancel": W, "routing/provide": W, "swarm/connect": W,
     "repo/gc": A, "repo/verify": A,
+    # routing (ipfs_kit_py/routing/kubo_rpc.py): lookups read, announcing and storing DHT values write
+    "routing/findpeer": R, "routing/get": R, "dht/findprovs": R, "dht/findpeer": R, "dht/get": R,
+    "provide/stat": R, "stats/provide": R,
+    "routing/put": W, "routing/reprovide": W, "dht/provide": W, "dht/put": W,
 }
 
 # https://specs.ipfs.tech/http-gateways/path-gateway/ (as Kubo's gateway sends them)
@@ -259,6 +264,9 @@ class AccessGuard:
         gateway_only = port is not None and port in self.policy.gateway_ports
         if is_gateway(path) and kind == "http":
             await self._gateway(scope, receive, send, sandbox=not gateway_only)
+            return
+        if path.startswith(PUBLIC_API_PREFIXES) and kind == "http":
+            await self.app(scope, receive, send)
             return
         if gateway_only:
             await _refuse(scope, receive, send, 404, "this listener serves only the gateway (/ipfs/, /ipns/)")
