@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ def controller_for(info: MediaInfo, renditions: list[Rendition]) -> AdaptiveBitr
     return AdaptiveBitrateController(top, min_bitrate=min(250_000, top))
 
 
+REMB_WARMUP = 4.0  # seconds of a new loop during which REMB is not yet trusted (it ramps up from a low start)
 MAIN_WEIGHT = 3  # the main track's share of the bandwidth, against 1 for each other track
 
 
@@ -89,6 +91,7 @@ async def run(session: Session, interval: float, read_report: Callable[[Session]
               on_change: OnChange, main: Callable[[Session], str | None] = lambda s: None) -> None:
     """Every ``interval`` seconds while a video track is live: apply the controller's decision to
     the latest receiver report and pass each change (the ``quality_changed`` fields) to ``on_change``."""
+    started = asyncio.get_running_loop().time()
     while session.open and session.video_tracks():
         await asyncio.sleep(interval)  # the pace of receiver reports, not a wait for a condition
         ctl = session.controller
@@ -100,6 +103,8 @@ async def run(session: Session, interval: float, read_report: Callable[[Session]
             return
         if report is None:
             continue
+        if asyncio.get_running_loop().time() - started < REMB_WARMUP:
+            report = dataclasses.replace(report, remb=None)  # receivers start their estimate low
         change = ctl.update(report)
         if change is None:
             continue

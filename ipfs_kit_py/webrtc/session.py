@@ -193,7 +193,8 @@ class Session:
     state: SessionState = SessionState.NEW
     codec: str | None = None
     created: float = field(default_factory=time.monotonic)
-    remb: int | None = None
+    remb: int | None = None  # the connection's receiver estimate (sum over REMB SSRC sets)
+    remb_estimates: dict[tuple[int, ...], tuple[int, float]] = field(default_factory=dict)
     last_report: dict[str, Any] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     control_task: asyncio.Task[Any] | None = None  # the bitrate loop, while one runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
@@ -10,17 +11,27 @@ from ..compat import aiortc as aiortc_compat
 from .bitrate import NetworkReport
 from .session import Session
 
+REMB_STALE = 30.0  # seconds after which an SSRC set's REMB no longer counts (its stream is gone)
+
 
 def record_remb(session: Session, names: list[str]) -> None:
     """Keep the receiver's latest REMB (one estimate for the whole connection) in ``session.remb``,
     hooking the video senders of ``names`` not hooked yet."""
 
     def seen(packet: Any) -> None:
+        # a REMB covers the SSRCs it lists: Chromium sends one for all of them, aiortc one per
+        # receiver (its own SSRC); the connection's estimate is the sum over distinct SSRC sets
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
-                session.remb = unpack_remb_fci(packet.fci)[0]
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
             except ValueError:
-                pass
+                return
+            now = time.monotonic()
+            estimates = session.remb_estimates
+            estimates[tuple(sorted(ssrcs))] = (bitrate, now)
+            for k in [k for k, (_, t) in estimates.items() if now - t > REMB_STALE]:
+                del estimates[k]
+            session.remb = sum(b for b, _ in estimates.values())
 
     for name in names:
         t = session.transceivers.get(name)
