@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/bench_webrtc_multi.py [--seconds 5] [--streams 4]
 
+All streams use ``quality=source`` (passthrough, never re-encoded): on a loaded machine the
+adaptive controller would otherwise re-encode some of them and the comparison would
+measure libx264, not the session layout.
+
 - server CPU per stream: N tracks in one session (``open_streams``) vs N separate sessions
 - server CPU per stream: encrypted passthrough (SFrame packages) vs plain passthrough of
   the same video (goal: within 1.2x)
@@ -59,19 +63,31 @@ async def window(pid: int, views: list, seconds: float) -> tuple[float, float]:
     return (c1 - c0) / max(sum(counts), 1) * 30, min(counts) / (t1 - t0)
 
 
-async def one_session(url: str, cids: list[str], pid: int, seconds: float) -> tuple[float, float]:
-    stream = await open_streams(url, [{"cid": c, "tracks": ["video"], "loop": True} for c in cids])
+async def modes(streams: list) -> str:
+    """How the server sent the video tracks at the end (passthrough unless loss made it re-encode)."""
+    seen: dict[str, int] = {}
+    for s in streams:
+        for t in (await s.stats())["server"]["tracks"].values():
+            seen[t["mode"]] = seen.get(t["mode"], 0) + 1
+    return ", ".join(f"{n} {m}" for m, n in sorted(seen.items()))
+
+
+async def one_session(url: str, cids: list[str], pid: int, seconds: float) -> tuple[float, float, str]:
+    stream = await open_streams(url, [{"cid": c, "tracks": ["video"], "loop": True} for c in cids], quality="source")
     try:
-        await asyncio.sleep(0)
-        return await window(pid, [stream.streams[f"s{i}"] for i in range(len(cids))], seconds)
+        cpu, fps = await window(pid, [stream.streams[f"s{i}"] for i in range(len(cids))], seconds)
+        return cpu, fps, await modes([stream])
     finally:
         await stream.close()
 
 
-async def sessions(url: str, cids: list[str], pid: int, seconds: float, key: str | None = None) -> tuple[float, float]:
-    streams = [await stream_content(url, c, tracks=("video",), loop=True, datachannel=False, key=key) for c in cids]
+async def sessions(url: str, cids: list[str], pid: int, seconds: float,
+                   key: str | None = None) -> tuple[float, float, str]:
+    streams = [await stream_content(url, c, tracks=("video",), loop=True, datachannel=False, key=key, quality="source")
+               for c in cids]
     try:
-        return await window(pid, streams, seconds)
+        cpu, fps = await window(pid, streams, seconds)
+        return cpu, fps, await modes(streams)
     finally:
         for s in streams:
             await s.close()
@@ -133,15 +149,16 @@ def main() -> None:
             print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
             async def cpu() -> None:
-                one, one_fps = await one_session(srv.url, plain, pid, args.seconds)
-                many, many_fps = await sessions(srv.url, plain, pid, args.seconds)
-                print(f"{n} tracks in one session: {one * 100:.1f}% of a core per 30 fps stream (slowest {one_fps:.1f} fps); "
-                      f"{n} sessions: {many * 100:.1f}% (slowest {many_fps:.1f} fps); "
+                one, one_fps, one_modes = await one_session(srv.url, plain, pid, args.seconds)
+                many, many_fps, many_modes = await sessions(srv.url, plain, pid, args.seconds)
+                print(f"{n} tracks in one session: {one * 100:.1f}% of a core per 30 fps stream (slowest {one_fps:.1f} fps; "
+                      f"{one_modes}); {n} sessions: {many * 100:.1f}% (slowest {many_fps:.1f} fps; {many_modes}); "
                       f"ratio {one / many:.2f}")
-                e, e_fps = await sessions(srv.url, enc, pid, args.seconds, key=key)
-                p, p_fps = await sessions(srv.url, plain, pid, args.seconds)
-                print(f"encrypted passthrough: {e * 100:.1f}% of a core per 30 fps stream (slowest {e_fps:.1f} fps); "
-                      f"plain passthrough: {p * 100:.1f}% (slowest {p_fps:.1f} fps); ratio {e / p:.2f} (goal <= 1.2)")
+                e, e_fps, e_modes = await sessions(srv.url, enc, pid, args.seconds, key=key)
+                p, p_fps, p_modes = await sessions(srv.url, plain, pid, args.seconds)
+                print(f"encrypted passthrough: {e * 100:.1f}% of a core per 30 fps stream (slowest {e_fps:.1f} fps; "
+                      f"{e_modes}); plain: {p * 100:.1f}% (slowest {p_fps:.1f} fps; {p_modes}); "
+                      f"ratio {e / p:.2f} (goal <= 1.2)")
 
             asyncio.run(cpu())
             if os.path.exists(CHROMIUM):

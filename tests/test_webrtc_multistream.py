@@ -179,3 +179,23 @@ async def test_stream_messages_are_validated(srv) -> None:
         assert r["code"] == "invalid_argument" and "cid" in r["error"]
         r = await ask({"type": "offer_request", "streams": [{"cid": cids["big.mp4"]}] * 9})
         assert r["code"] == "invalid_argument"
+
+
+async def test_quality_source_never_reencodes_under_loss(srv) -> None:
+    server, cids = srv
+    stream = await open_streams(server.url, [{"cid": cids["big.mp4"], "loop": True}], quality="source")
+    try:
+        await stream.streams["s0"].next_frame(10)
+        path = LossyPath(stream)
+        path.rate = 0.3
+        await until(lambda: path.dropped > 200, 15, "packets dropped on the path")
+        await until(lambda: _has_loss(stream), 15, "the loss reported to the server", 0.2)
+        server_stats = (await stream.stats())["server"]
+        assert server_stats["bitrate"] is None and not stream.quality_changes  # no controller at all
+        assert server_stats["tracks"]["video"]["mode"] == "passthrough"
+    finally:
+        await stream.close()
+
+
+async def _has_loss(stream) -> bool:
+    return ((await stream.stats())["server"]["network"].get("fraction_lost") or 0) > 0.05

@@ -598,7 +598,7 @@ class WebRTCStreamingManager:
         video = session.video or next(iter(session.video_tracks().values()), None)
         if video is None:
             raise SignalingError("no_video", "this session sends no video")
-        if video.info.encryption is not None and quality != "auto":
+        if video.info.encryption is not None and quality not in ("auto", "source"):
             raise SignalingError("encrypted", "encrypted media is passed through as stored: no other quality")
         old = video.target_bitrate
         session.options.quality = quality
@@ -665,7 +665,7 @@ class WebRTCStreamingManager:
 
 def check_encrypted(info: MediaInfo, options: StreamOptions) -> None:
     """An SFrame package streams only as stored: H.264 video passed through, nothing re-encoded."""
-    if options.quality != "auto":
-        raise SignalingError("encrypted", "encrypted media is passed through as stored: quality must be auto")
+    if options.quality not in ("auto", "source"):
+        raise SignalingError("encrypted", "encrypted media is passed through as stored: quality must be auto or source")
     if options.codec != "h264":
         raise SignalingError("encrypted", "encrypted media is H.264 passed through: codec must be h264")

@@ -32,7 +32,7 @@ from .media import IPFSMediaStreamTrack, MediaInfo, SessionClock
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 CODECS = {"h264": "video/H264", "vp8": "video/VP8"}
-QUALITIES = ("auto", *PRESETS)
+QUALITIES = ("auto", "source", *PRESETS)  # source: the stored video as is, never re-encoded for bandwidth
 
 
 class SignalingError(IPFSKitError):
