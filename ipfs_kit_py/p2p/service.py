@@ -1,9 +1,12 @@
-"""The server's libp2p channel: starts the node's peer and serves the three
-ipfs-kit protocols over the model; HTTP routes for transfers and peers.
+"""The node's libp2p service: starts the peer and serves the three ipfs-kit
+protocols over the model; a Python API for peers, transfers and the DHT.
 
-``register(app, node)`` adds the service as ``node.services["libp2p"]`` when
+``register(node)`` adds the service as ``node.services["libp2p"]`` when
 ``settings.libp2p.enabled`` (``IPFS_KIT_LIBP2P_ENABLED=false`` turns it off).
-``/api/v0/id`` reads ``get_id()``, ``get_addrs()`` and ``get_public_key()``.
+It has no HTTP routes: its wire forms are registry operations
+(``ipfs_kit_py/ops/node.py``: ``swarm_connect``, ``transfer_via_libp2p``,
+``find_providers``, ...), which every channel offers; ``id`` reads
+``get_id()``, ``get_addrs()`` and ``get_public_key()``.
 """
 
 from __future__ import annotations
@@ -12,15 +15,11 @@ import asyncio
 import logging
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-
-from ..errors import ChannelUnavailable, InvalidArgument, NotFound
+from .. import access
+from ..errors import ChannelUnavailable, InvalidArgument
 from ..events import NotificationType
-from ..mcp.rpc_wire import error_response
 from ..network_profiles import warn_if_public
 from ..node import Node
 from ..routing.reprovider import Reprovider
@@ -115,19 +114,8 @@ class Libp2pService:
 
     # -- protocol handlers ------------------------------------------------------------------
     async def _handle_mcp(self, stream: P2PStream) -> None:
-        await mcp_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist),
-                                  {"transfer_via_libp2p": (self._mcp_transfer, True)},
-                                  idle_timeout=self.settings.stream_idle_timeout)
-
-    async def _mcp_transfer(self, params: dict[str, Any]) -> dict[str, Any]:
-        """``{"action": "transfer_via_libp2p", "cid": C, "target_peer": multiaddr or ID, "pin"?: bool}``."""
-        unknown = sorted(set(params) - {"cid", "target_peer", "pin"})
-        if unknown:
-            raise InvalidArgument(f"unknown parameter(s): {', '.join(unknown)}")
-        cid, target, pin = params.get("cid"), params.get("target_peer"), params.get("pin", True)
-        if not isinstance(cid, str) or not isinstance(target, str) or not isinstance(pin, bool):
-            raise InvalidArgument("transfer_via_libp2p needs string 'cid' and 'target_peer' (and boolean 'pin')")
-        return await self.transfer_via_libp2p(cid, target, pin=pin)
+        caller = access.peer_caller(stream.peer_id, self.settings.mcp_allowlist)
+        await mcp_protocol.handle(stream, self.node, caller, idle_timeout=self.settings.stream_idle_timeout)
 
     async def _handle_metadata(self, stream: P2PStream) -> None:
         await metadata_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist),
@@ -236,9 +224,6 @@ def _free_or_any_port(addr: str) -> str:
             return fallback
 
 
-Handler = Callable[[Request], Awaitable[Any]]
-
-
 def make_reprovider(node: Node, dht: DHT) -> Reprovider | None:
     """The reprovider of a serving node (None when ``provide.enabled`` is false)."""
     p = node.settings.provide
@@ -260,109 +245,7 @@ def make_reprovider(node: Node, dht: DHT) -> Reprovider | None:
     )
 
 
-def _svc(node: Node) -> Libp2pService:
-    svc = node.services.get("libp2p")
-    if svc is None:
-        raise ChannelUnavailable("libp2p is disabled on this node (libp2p.enabled=false)")
-    return svc
-
-
-def register(app: FastAPI, node: Node) -> None:
+def register(node: Node) -> None:
+    """Add the libp2p service to the node (it starts and stops with the node)."""
     if node.settings.libp2p.enabled:
         node.add_service("libp2p", Libp2pService(node))
-
-    def route(path: str, **kw: Any) -> Callable[[Handler], Handler]:
-        """POST route whose handler returns a JSON-able answer; errors get the RPC API's shape."""
-
-        def wrap(handler: Handler) -> Handler:
-            async def endpoint(request: Request) -> Response:
-                try:
-                    result = await handler(request)
-                    return result if isinstance(result, Response) else JSONResponse(result)
-                except Exception as e:  # noqa: BLE001 - every error gets Kubo's shape and its status
-                    return error_response(e)
-
-            endpoint.__name__ = handler.__name__
-            app.post(path, tags=["libp2p"], **kw)(endpoint)
-            return handler
-
-        return wrap
-
-    @route("/api/v0/swarm/connect", summary="Connect to a peer: arg=<multiaddr>/p2p/<peer-id>")
-    async def swarm_connect(request: Request) -> Any:
-        addrs = request.query_params.getlist("arg")
-        if not addrs:
-            raise InvalidArgument("argument 'address' is required")
-        svc = _svc(node)
-        done = []
-        for a in addrs:
-            try:
-                pid = await svc.connect(a)
-            except ValueError as e:
-                raise InvalidArgument(str(e)) from None
-            except ConnectionError as e:
-                raise ChannelUnavailable(str(e)) from None
-            done.append(f"connect {pid} success")
-        return {"Strings": done}
-
-    @route("/api/v0/swarm/peers", summary="Connected peers")
-    async def swarm_peers(request: Request) -> Any:
-        svc = _svc(node)
-        return {"Peers": [{"Peer": p} for p in svc.peer.get_connected_peers()]}
-
-    def _query_int(request: Request, name: str) -> int | None:
-        v = request.query_params.get(name)
-        if v is None:
-            return None
-        try:
-            n = int(v)
-        except ValueError:
-            raise InvalidArgument(f"{name} must be an integer") from None
-        if n < 0:
-            raise InvalidArgument(f"{name} must not be negative")
-        return n
-
-    def _query_bool(request: Request, name: str, default: bool) -> bool:
-        v = request.query_params.get(name)
-        return default if v is None else v.lower() in ("1", "true", "yes", "on")
-
-    def _need(request: Request, name: str) -> str:
-        v = request.query_params.get(name)
-        if not v:
-            raise InvalidArgument(f"argument {name!r} is required")
-        return v
-
-    @route("/api/v0/libp2p/transfer",
-           summary="Push a CID to a peer over /ipfs-kit/content/1.0.0: arg=<cid>&peer=<multiaddr or peer ID>"
-                   "[&pin=true][&id=<transfer id>]; the peer verifies every block and pins the DAG")
-    async def libp2p_transfer(request: Request) -> Any:
-        return await _svc(node).transfer_via_libp2p(
-            _need(request, "arg"), _need(request, "peer"), pin=_query_bool(request, "pin", True),
-            transfer_id=request.query_params.get("id"))
-
-    @route("/api/v0/libp2p/fetch",
-           summary="Fetch a CID from a peer over /ipfs-kit/content/1.0.0: arg=<cid>&peer=<multiaddr or peer ID>"
-                   "[&offset=n][&length=n][&pin=false][&id=<transfer id>]")
-    async def libp2p_fetch(request: Request) -> Any:
-        return await _svc(node).fetch_via_libp2p(
-            _need(request, "arg"), _need(request, "peer"), offset=_query_int(request, "offset"),
-            length=_query_int(request, "length"), pin=_query_bool(request, "pin", False),
-            transfer_id=request.query_params.get("id"))
-
-    @route("/api/v0/libp2p/bitswap/fetch",
-           summary="Fetch a CID over bitswap (from Kubo or any IPFS peer): arg=<cid>[&peer=<multiaddr or peer ID>]"
-                   "[&pin=false]")
-    async def libp2p_bitswap_fetch(request: Request) -> Any:
-        return await _svc(node).bitswap_fetch(_need(request, "arg"), request.query_params.get("peer"),
-                                               pin=_query_bool(request, "pin", False))
-
-    @route("/api/v0/libp2p/transfer/cancel", summary="Cancel a running transfer: arg=<transfer id>")
-    async def libp2p_cancel(request: Request) -> Any:
-        tid = _need(request, "arg")
-        if not _svc(node).cancel_transfer(tid):
-            raise NotFound(f"no running transfer {tid}")
-        return {"cancelled": tid}
-
-    @route("/api/v0/libp2p/transfers", summary="Running transfers")
-    async def libp2p_transfers(request: Request) -> Any:
-        return {"transfers": sorted(_svc(node).transfers)}

@@ -19,9 +19,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..errors import InvalidArgument
-from ..mcp.multipart import iter_events, part_data
-from ..mcp.rpc_wire import Args, error_response, ndjson_response
 from ..node import Node
+from ..server.multipart import iter_events, part_data
+from ..server.rpc_wire import Args, error_response, ndjson_response
 from .api import RoutingAPI, routing_api
 from .delegated import parse_peer_id
 

@@ -26,23 +26,13 @@ from typing import Any
 from aiortc import RTCPeerConnection
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
-from ..errors import InvalidArgument, IPFSKitError
+from ..errors import InvalidArgument, SignalingError
 from .bitrate import PRESETS, AdaptiveBitrateController
 from .media import IPFSMediaStreamTrack, MediaInfo, SessionClock
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 CODECS = {"h264": "video/H264", "vp8": "video/VP8"}
 QUALITIES = ("auto", "source", *PRESETS)  # source: the stored video as is, never re-encoded for bandwidth
-
-
-class SignalingError(IPFSKitError):
-    """A signaling request that cannot be served (sent to the client as an ``error``)."""
-
-    status = 400
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class SessionState(enum.Enum):
