@@ -244,3 +244,34 @@ async def test_a_tampered_frame_is_detected_and_reported(srv) -> None:
     finally:
         watcher.cancel()
         await stream.close()
+
+
+async def test_the_node_side_operation_returns_the_key_once_on_ws_and_http(srv) -> None:
+    """add_encrypted_media (registry): over /ws from the MP4's bytes, over HTTP from a stored CID."""
+    import base64
+
+    import httpx
+
+    server, c = srv
+    data = make_mp4(1, audio=False)
+    async with websockets.connect(f"ws://{server.host_port}/ws", max_size=None) as ws:
+        await ws.recv()  # welcome
+        await ws.send(json.dumps({"id": 1, "action": "add_encrypted_media", "content": base64.b64encode(data).decode(),
+                                  "name": "clip.mp4", "kid": 9}))
+        while (reply := json.loads(await asyncio.wait_for(ws.recv(), 30))).get("id") != 1:
+            pass
+    assert reply["type"] == "result", reply
+    r = reply["result"]
+    assert r["kid"] == 9 and r["frames"] == 30 and len(r["key"]) == 32
+    stream = await stream_content(server.url, r["cid"], tracks=("video",), key=r["key"])
+    try:
+        assert stream.media["encryption"]["kid"] == 9
+        assert (await stream.next_frame(10)).width == 640 and stream.frames_rejected == 0
+    finally:
+        await stream.close()
+    async with httpx.AsyncClient(timeout=30) as http:
+        plain = (await http.post(f"{server.url}/api/v0/add", files={"file": ("p.mp4", data)})).json()["Hash"]
+        answer = (await http.post(f"{server.url}/api/v0/ipfs-kit/media/encrypt", params={"arg": plain})).json()
+        assert len(answer["Key"]) == 32 and answer["Frames"] == 30 and answer["Hash"] != plain
+        bad = await http.post(f"{server.url}/api/v0/ipfs-kit/media/encrypt", params={"arg": c["cid"]})
+        assert bad.status_code == 400 and "already SFrame-encrypted" in bad.json()["Message"]  # a package

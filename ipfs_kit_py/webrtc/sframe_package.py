@@ -62,6 +62,8 @@ def encrypt_package(src: IO[bytes], dst: IO[bytes], key: bytes, kid: int = 0) ->
         info = probe(src)
     except NotMedia as e:
         raise InvalidArgument(str(e)) from None
+    if info.encryption is not None:
+        raise InvalidArgument("the media is already SFrame-encrypted (an ipfs-kit sframe package)")
     if not info.passthrough:
         raise InvalidArgument("encrypted media must be H.264 without B-frames (baseline profile); "
                               "re-encode it first (the server cannot transcode what it cannot decrypt)")
