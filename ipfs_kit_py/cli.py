@@ -168,8 +168,18 @@ def add(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the CIDs.")] = False,
     profile: Annotated[str | None, typer.Option("--profile", help="v0 (default), v1raw or v1-2025.",
                                                 show_default=False)] = None,
+    encrypt_media: Annotated[bool, typer.Option(
+        "--encrypt-media", help="Encrypt every video frame end to end (SFrame, docs/sframe.md) before adding: "
+        "H.264 MP4 without B-frames; prints the key once (it is kept nowhere).")] = False,
+    key_id: Annotated[int, typer.Option("--key-id", help="SFrame key id of --encrypt-media.")] = 0,
 ) -> None:
     """Add files or directories (like 'ipfs add'): prints 'added <cid> <name>'."""
+    if encrypt_media:
+        if not paths or len(paths) != 1 or not paths[0].is_file() or recursive or wrap:
+            raise InvalidArgument("--encrypt-media adds one media file (no directories, stdin or -w)")
+        _add_encrypted(ctx, paths[0], AddOptions(profile=profile, cid_version=cid_version, raw_leaves=raw_leaves,
+                                                 chunker=chunker, pin=pin, only_hash=only_hash), key_id, quieter)
+        return
     options = AddOptions(profile=profile, cid_version=cid_version, raw_leaves=raw_leaves, chunker=chunker,
                          pin=pin, only_hash=only_hash, wrap_with_directory=wrap, recursive=recursive,
                          hidden=hidden)
@@ -203,6 +213,28 @@ def add(
         return
     for r in results:
         print(r.cid if quiet else f"added {r.cid} {r.name or r.cid}")
+
+
+def _add_encrypted(ctx: typer.Context, path: Path, options: AddOptions, kid: int, quieter: bool) -> None:
+    """Encrypt here, in the CLI's process (the node never sees the key), then add the package."""
+    import tempfile
+
+    from . import sframe
+    from .webrtc.sframe_package import encrypt_package
+
+    options.resolve("v0")
+    key = sframe.new_key()
+    with tempfile.TemporaryFile() as tmp:
+        with open(path, "rb") as src:
+            info = encrypt_package(src, tmp, key, kid)
+        tmp.seek(0)
+        result = run(ctx, lambda b: b.add_stream(read_stream(tmp), path.name, options, None))
+    if quieter:
+        print(result.cid)
+    else:
+        print(f"added {result.cid} {path.name} ({info['frames']} frames encrypted, key id {kid})")
+    # the only copy of the key: the node has only the ciphertext
+    print(f"media key: {key.hex()}" if not quieter else key.hex())
 
 
 @app.command()

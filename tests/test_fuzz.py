@@ -40,7 +40,8 @@ from ipfs_kit_py.content.cid import (
 from ipfs_kit_py.errors import CorruptBlock, InvalidCAR, InvalidCID, IPFSKitError
 from ipfs_kit_py.mcp import multipart, ws_protocol
 from ipfs_kit_py.p2p import framing
-from ipfs_kit_py.webrtc.manager import SignalingError, StreamOptions
+from ipfs_kit_py.webrtc.manager import SignalingError
+from ipfs_kit_py.webrtc.messages import parse_request
 from ipfs_kit_py.webrtc.signaling import error_reply, parse_message
 
 EXAMPLES = int(os.environ.get("IPFS_KIT_FUZZ_EXAMPLES", "100"))
@@ -550,10 +551,9 @@ def test_signaling_messages_raise_only_signaling_errors(text: Any) -> None:
     msg = None
     try:
         msg = parse_message(text)
-        if msg.get("type") in ("offer_request", "offer"):
-            StreamOptions.parse(msg)
+        parse_request(msg)  # every request type, typed and validated
         return
-    except IPFSKitError as e:  # SignalingError for the frame, InvalidArgument for the options
+    except IPFSKitError as e:  # SignalingError for the frame, InvalidArgument/NotFound for the fields
         reply = error_reply(e, msg)
     assert reply["code"] != "internal_error"
     json.loads(ws_protocol.encode(reply).encode("utf-8"))

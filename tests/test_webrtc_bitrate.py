@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import ServerProcess, start_server
-from webrtc_media import add_to_repo, make_mp4
+from webrtc_media import add_to_repo, make_mp4, until
 
 from ipfs_kit_py.client.streaming import MediaStream, stream_content
 from ipfs_kit_py.webrtc.bitrate import AdaptiveBitrateController, NetworkReport
@@ -90,8 +90,23 @@ async def wait_change(stream: MediaStream, seen: int, pred: Any, timeout: float)
         for change in stream.quality_changes[seen:]:
             if pred(change):
                 return change
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.05)
     raise AssertionError(f"no such quality change within {timeout}s; got {stream.quality_changes}")
+
+
+def justified(change: dict[str, Any]) -> bool:
+    """A step down that the receiver report it came with explains."""
+    return (change["fraction_lost"] > 0.10 or (change["rtt"] or 0) > 0.5
+            or (change["remb"] is not None and change["remb"] < change["old_bitrate"]))
+
+
+async def _has_report(stream: MediaStream) -> bool:
+    return "fraction_lost" in (await stream.stats())["server"]["network"]
+
+
+async def _where(value: Any, pred: Any) -> Any:
+    v = await value
+    return v if pred(v) else None
 
 
 async def test_loss_lowers_bitrate_and_recovery_raises_it(srv) -> None:
@@ -100,19 +115,28 @@ async def test_loss_lowers_bitrate_and_recovery_raises_it(srv) -> None:
     try:
         path = LossyPath(stream)
         await stream.next_frame(timeout=10)
-        await asyncio.sleep(2.5)
-        assert not stream.quality_changes, "clean loopback must not lower the bitrate"
-        assert (await stream.stats())["server"]["tracks"]["video"]["mode"] == "passthrough"
+        # a clean path: receiver reports reach the controller while two seconds of video play
+        await until(lambda: stream.frames_received >= 60, 15, "two seconds of frames")
+        await until(lambda: _has_report(stream), 10, "a receiver report at the server", 0.2)
+        early = list(stream.quality_changes)
+        # no step down without a reason in the report (a loaded CPU may really delay or drop packets)
+        assert all(justified(c) for c in early if c["new_bitrate"] < c["old_bitrate"]), early
+        if not early:
+            assert (await stream.stats())["server"]["tracks"]["video"]["mode"] == "passthrough"
 
         path.rate = 0.3
-        down = await wait_change(stream, 0, lambda c: c["new_bitrate"] < c["old_bitrate"], 10)
+        down = await wait_change(stream, len(early), lambda c: c["new_bitrate"] < c["old_bitrate"], 10)
         assert down["reason"].startswith("loss") and down["fraction_lost"] > 0.1
-        assert down["old_mode"] == "passthrough" and down["new_mode"] == "transcode"
+        assert down["new_mode"] == "transcode" and (early or down["old_mode"] == "passthrough")
         assert path.dropped > 0
-        await asyncio.sleep(1.5)  # the switch happens at the next keyframe (0.5 s GOP)
-        stats = await stream.stats()
-        assert stats["server"]["tracks"]["video"]["mode"] == "transcode"
-        assert stats["server"]["bitrate"] < 2_000_000
+
+        async def server_video() -> dict[str, Any]:
+            return (await stream.stats())["server"]
+
+        # the switch happens at the next keyframe (0.5 s GOP)
+        stats = await until(lambda: _where(server_video(), lambda s: s["tracks"]["video"]["mode"] == "transcode"),
+                            10, "the switch to transcode", 0.1)
+        assert stats["bitrate"] < 2_000_000
 
         path.rate = 0.0
         seen = len(stream.quality_changes)

@@ -24,7 +24,8 @@ pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not 
 def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
     repo = tmp_path_factory.mktemp("browser") / "repo"
     repo.mkdir()
-    cids = add_to_repo(repo, {"video.mp4": make_mp4(6), "notes.txt": b"not a video\n" * 1000})
+    cids = add_to_repo(repo, {"video.mp4": make_mp4(6), "notes.txt": b"not a video\n" * 1000,
+                              "small.mp4": make_mp4(6, width=320, height=240, audio=False)})
     srv = start_server(repo)
     try:
         yield srv, cids
@@ -87,6 +88,28 @@ def test_player_page_reports_non_media(media_server: tuple[ServerProcess, dict[s
         err = page.evaluate("window.ipfsPlayer.error")
         assert err["code"] == "not_media"
         assert "error (not_media)" in page.inner_text("#status")
+    finally:
+        page.close()
+
+
+def test_player_page_plays_a_grid_and_adds_a_stream_mid_session(media_server, browser) -> None:
+    srv, cids = media_server
+    page = browser.new_page()
+    try:
+        page.goto(f"{srv.url}/webrtc/player?cid={cids['video.mp4']}&cid={cids['small.mp4']}")
+        page.wait_for_function("window.ipfsPlayer && window.ipfsPlayer.state === 'connection connected'", timeout=15000)
+        wait_stats(page, lambda s: s["streams"].get("s0", 0) > 10 and s["streams"].get("s1", 0) > 10)
+        size = page.evaluate("[document.getElementById('video-s1').videoWidth, document.getElementById('video-s1').videoHeight]")
+        assert size == [320, 240]
+        page.evaluate(f"window.ipfsPlayer.addStream({cids['small.mp4']!r}, {{loop: true}})")
+        # renegotiated: the page answered the node's re-offer (extension ids kept: compat.aiortc)
+        wait_stats(page, lambda s: s["streams"].get("s2", 0) > 10)
+        page.evaluate("window.ipfsPlayer.control('s1', 'pause')")
+        page.wait_for_function("(window.ipfsPlayer.streamStates || {}).s1 === 'paused'", timeout=5000)
+        held = page.evaluate("window.ipfsPlayer.stats()")["streams"]["s1"]
+        wait_stats(page, lambda s: s["streams"]["s2"] > 60)  # two more seconds of another stream
+        assert page.evaluate("window.ipfsPlayer.stats()")["streams"]["s1"] <= held + 5
+        assert page.evaluate("window.ipfsPlayer.error") is None
     finally:
         page.close()
 

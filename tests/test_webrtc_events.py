@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from webrtc_media import make_mp4
+from aiortc import RTCSessionDescription
+from webrtc_media import make_mp4, until
 
 from ipfs_kit_py.events import Event, NotificationType
 from ipfs_kit_py.node import Node
 from ipfs_kit_py.webrtc import StreamOptions, WebRTCStreamingManager
-from ipfs_kit_py.webrtc.ice import rtc_configuration
+from ipfs_kit_py.webrtc.ice import peer_connection
 
 
 async def test_manager_emits_webrtc_events_and_stops_cleanly(tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ async def test_manager_emits_webrtc_events_and_stops_cleanly(tmp_path: Path) -> 
     node.bus.subscribe(events.append)
     manager = WebRTCStreamingManager(node.model, node.settings.webrtc, node.bus)
     await manager.start()
-    pc = RTCPeerConnection(rtc_configuration(node.settings.webrtc))
+    pc = peer_connection(node.settings.webrtc)
     try:
         cid = str((await node.model.add_bytes(make_mp4(2, audio=False), "v.mp4")).cid)
         offer = await manager.create_offer(cid, StreamOptions(tracks=("video",)), client_id="a")
@@ -39,15 +39,17 @@ async def test_manager_emits_webrtc_events_and_stops_cleanly(tmp_path: Path) -> 
         assert reply["new_bitrate"] == 400_000 and reply["new_mode"] == "transcode"
 
         unanswered = await manager.create_offer(cid, StreamOptions(tracks=("video",)), client_id="b")
-        await asyncio.sleep(1.5)
-        assert unanswered["pc_id"] not in manager.sessions and offer["pc_id"] in manager.sessions
+        offered_at = asyncio.get_running_loop().time()
+        await until(lambda: unanswered["pc_id"] not in manager.sessions, 10, "the unanswered offer expires")
+        assert asyncio.get_running_loop().time() - offered_at >= 0.9  # not before webrtc.offer_timeout
+        assert offer["pc_id"] in manager.sessions
 
         by_type: dict[str, list[dict]] = {}
         for e in events:
             by_type.setdefault(e.type.value, []).append(dict(e.data))
         assert [e["pc_id"] for e in by_type["webrtc_offer"]] == [offer["pc_id"], unanswered["pc_id"]]
         assert by_type["webrtc_connected"] == [{"pc_id": offer["pc_id"], "cid": cid, "codec": "video/H264",
-                                                "mode": "passthrough"}]
+                                                "mode": "passthrough", "tracks": ["video"]}]
         assert by_type["webrtc_quality_changed"][0]["new_bitrate"] == 400_000
         assert by_type["webrtc_error"] == [{"pc_id": unanswered["pc_id"], "cid": cid, "code": "offer_timeout",
                                             "error": "no answer within 1 s; session closed"}]

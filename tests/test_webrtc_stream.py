@@ -12,7 +12,7 @@ import pytest
 import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from conftest import ServerProcess, start_server
-from webrtc_media import add_to_repo, make_mp4
+from webrtc_media import add_to_repo, make_mp4, until
 
 from ipfs_kit_py.client.streaming import MediaStream, fetch_content, stream_content
 from ipfs_kit_py.errors import InvalidArgument, InvalidCID, IPFSKitError, NotFound
@@ -75,13 +75,19 @@ async def test_stream_content_decodes_frames_in_passthrough(srv) -> None:
         assert stats["time_to_first_frame"] < 5
         assert stats["inbound"]["video"]["packets_received"] > 30
         assert stream.media["video_codec"] == "h264" and stream.media["passthrough"] is True
-        await asyncio.sleep(0.5)
-        assert stream.audio_frames > 0  # the AAC track arrives as Opus and decodes
+        await until(lambda: stream.audio_frames > 0, 10, "audio frames")  # the AAC track arrives as Opus and decodes
         changed = await stream.set_quality("low")  # a fixed preset: re-encoded at 400 kbit/s
         assert changed["new_bitrate"] == 400_000 and changed["new_mode"] == "transcode"
-        await asyncio.sleep(1.0)  # switches at the next keyframe
+
+        async def mode() -> str:
+            return (await stream.stats())["server"]["tracks"]["video"]["mode"]
+
+        await until(lambda: _is(mode(), "transcode"), 10, "the switch to transcode (at the next keyframe)", 0.1)
         check_picture(await collect(stream, 10))
-        assert (await stream.stats())["server"]["tracks"]["video"]["mode"] == "transcode"
+
+
+async def _is(value, expected) -> bool:
+    return await value == expected
 
 
 async def test_client_raises_typed_errors(srv) -> None:

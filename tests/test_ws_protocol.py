@@ -128,7 +128,7 @@ def test_operation_table_classification() -> None:
     # every operation that changes pins, metadata, stored blocks or the node needs more than read
     assert {"pin_add", "pin_rm", "metadata_set", "add", "gc", "block_put", "block_rm", "dag_import",
             "transfer_via_libp2p", "fetch_via_libp2p", "bitswap_fetch", "transfer_cancel", "provide",
-            "transfer_content", "swarm_connect", "repo_verify"} == operations.MUTATING
+            "transfer_content", "swarm_connect", "repo_verify", "add_encrypted_media"} == operations.MUTATING
     assert operations.READ_ONLY | operations.MUTATING == set(operations.OPERATIONS)
     assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version", "block_get",
             "block_stat", "get", "dag_export", "repo_stat", "cid_format", "swarm_peers",

@@ -85,3 +85,21 @@ def add_to_repo(repo, items: dict[str, bytes], metadata=None) -> dict[str, str]:
             node.close()
 
     return asyncio.run(run())
+
+
+async def until(pred, timeout: float, what: str, interval: float = 0.05):
+    """Wait for ``pred()`` (sync or async) to return something truthy; AssertionError after ``timeout``."""
+    import asyncio
+    import inspect
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = pred()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        await asyncio.sleep(interval)

@@ -4,7 +4,10 @@
 seed's flow), answers it, and returns a ``MediaStream``: ``async for frame in
 stream`` yields decoded ``av.VideoFrame`` objects; ``await stream.stats()``,
 ``await stream.fetch(cid)`` (data channel, verified against the CID),
-``await stream.set_quality(q)`` and ``await stream.close()``.
+``await stream.set_quality(q)`` and ``await stream.close()``. End-to-end
+encrypted content (``ipfs-kit add --encrypt-media``) plays with ``key=``: each
+frame is decrypted (SFrame, ``ipfs_kit_py.sframe``) before it is decoded; a
+frame that does not authenticate is dropped and reported to the node.
 ICE host addresses and servers come from the ``webrtc`` settings
 (``IPFS_KIT_WEBRTC_ICE_HOSTS`` etc.) unless given.
 """
@@ -24,6 +27,8 @@ import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .. import sframe
+from ..compat import aiortc as aiortc_compat
 from ..config import WebRTCSettings, load_settings
 from ..errors import (
     ChannelUnavailable,
@@ -32,7 +37,7 @@ from ..errors import (
     error_for,
 )
 from ..webrtc.datachannel import LABEL, CarReceiver
-from ..webrtc.ice import rtc_configuration
+from ..webrtc.ice import peer_connection
 from .auth import auth_headers
 
 FRAME_BUFFER = 60  # decoded video frames kept for a slow consumer (older ones are dropped)
@@ -114,11 +119,40 @@ class Signaling:
             await self._reader
 
 
+class StreamView:
+    """One stream of a session (``stream_id``): its decoded video frames and counters."""
+
+    def __init__(self, stream_id: str, cid: str | None) -> None:
+        self.stream_id, self.cid = stream_id, cid
+        self.frames: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue(FRAME_BUFFER)
+        self.frames_received = 0
+        self.audio_frames = 0
+        self.first_frame_at: float | None = None
+        self.ended = False
+        self.last_frame: av.VideoFrame | None = None
+
+    def put(self, frame: av.VideoFrame | None) -> None:
+        if frame is not None:
+            self.frames_received += 1
+            self.last_frame = frame
+            if self.first_frame_at is None:
+                self.first_frame_at = time.monotonic()
+        if self.frames.full():
+            self.frames.get_nowait()
+        self.frames.put_nowait(frame)
+
+    async def next_frame(self, timeout: float = 10) -> av.VideoFrame:
+        frame = await asyncio.wait_for(self.frames.get(), timeout)
+        if frame is None:
+            raise MediaStreamError(f"stream {self.stream_id} ended")
+        return frame
+
+
 class MediaStream:
-    """A running WebRTC session with the node."""
+    """A running WebRTC session with the node: one stream or several (``streams``)."""
 
     def __init__(self, signaling: Signaling, pc: RTCPeerConnection, pc_id: str, cid: str,
-                 media: dict[str, Any] | None, datachannel: bool = True) -> None:
+                 media: dict[str, Any] | None, datachannel: bool = True, key: bytes | None = None) -> None:
         self.signaling, self.pc, self.pc_id, self.cid, self.media = signaling, pc, pc_id, cid, media
         self.datachannel = datachannel
         self.frames: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue(FRAME_BUFFER)
@@ -138,11 +172,25 @@ class MediaStream:
         self.ended = False
         self.error: dict[str, Any] | None = None  # the server's ``error`` message, if any
         self.quality_changes: list[dict[str, Any]] = []  # the server's ``quality_changed`` messages
+        # end-to-end encrypted media (SFrame): frames decrypted here, before aiortc decodes them
+        self.encrypted = bool(media and media.get("encryption"))
+        self._sframe = sframe.Context(key) if key is not None else None
+        self.frames_decrypted = 0
+        self.frames_rejected = 0
+        self.decrypt_error: str | None = None  # why frames were rejected (no key, wrong key, tampering)
+        self.streams: dict[str, StreamView] = {}  # stream_id -> its frames
+        self._mids: dict[str, dict[str, Any]] = {}  # transceiver mid -> {stream_id, kind, cid, name}
         self._tasks.append(asyncio.create_task(self._watch()))
 
         @pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
-            self._tasks.append(asyncio.create_task(self._pump(track)))
+            transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+            where = self._mids.get(transceiver.mid or "", {})
+            sid = where.get("stream_id", "s0")
+            view = self.streams.setdefault(sid, StreamView(sid, where.get("cid", cid)))
+            if track.kind == "video" and (self.encrypted or where.get("encrypted")):
+                aiortc_compat.on_received_frame(transceiver.receiver, self._decrypt)
+            self._tasks.append(asyncio.create_task(self._pump(track, view)))
 
         @pc.on("connectionstatechange")
         def _state() -> None:
@@ -153,6 +201,30 @@ class MediaStream:
         def _dc(channel: Any) -> None:
             if channel.label == LABEL:
                 self._attach(channel)
+
+    def _decrypt(self, frame: bytes) -> bytes | None:
+        """An SFrame-protected access unit -> the original, or None (dropped, never decoded)."""
+        if self._sframe is None:
+            self._reject("sframe_no_key", "the content is encrypted end to end and no key was given")
+            return None
+        try:
+            out = sframe.unprotect(frame, self._sframe)
+        except sframe.SFrameError as e:
+            self._reject("sframe_auth_failed", str(e))
+            return None
+        self.frames_decrypted += 1
+        return out
+
+    def _reject(self, code: str, message: str) -> None:
+        self.frames_rejected += 1
+        if self.decrypt_error is None:  # report the first one to the node (webrtc_error on its hub)
+            self.decrypt_error = f"{code}: {message}"
+            self._tasks.append(asyncio.create_task(self._report(code, message)))
+
+    async def _report(self, code: str, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.signaling.request({"type": "frame_error", "pc_id": self.pc_id, "code": code,
+                                          "error": message, "track": "video"}, timeout=5)
 
     def _attach(self, channel: Any) -> None:
         self._channel = channel
@@ -181,6 +253,10 @@ class MediaStream:
                 continue
             if msg.get("type") == "quality_changed":
                 self.quality_changes.append(msg)
+            elif msg.get("type") == "stream_ended":
+                view = self.streams.get(str(msg.get("stream_id")))
+                if view is not None:
+                    view.ended = True
             elif msg.get("type") in ("ended", "error"):
                 self.ended = True
                 if msg["type"] == "error":
@@ -188,13 +264,26 @@ class MediaStream:
                 with contextlib.suppress(asyncio.QueueFull):
                     self.frames.put_nowait(None)
 
-    async def _pump(self, track: MediaStreamTrack) -> None:
-        """Move decoded frames off the receiver (it buffers without bound) into our bounded queue."""
+    def learn_tracks(self, reply: dict[str, Any]) -> None:
+        """Note which transceiver (mid) carries which stream (the ``tracks`` of an offer/answer)."""
+        for t in reply.get("tracks") or []:
+            self._mids[str(t.get("mid"))] = t
+            self.streams.setdefault(t["stream_id"], StreamView(t["stream_id"], t.get("cid")))
+
+    async def _pump(self, track: MediaStreamTrack, view: StreamView) -> None:
+        """Move decoded frames off the receiver (it buffers without bound) into our bounded queues:
+        the stream's own, and for the first stream (``s0``) this session's."""
+        first = view.stream_id == "s0"
         try:
             while True:
                 frame = await track.recv()
                 if track.kind == "audio":
-                    self.audio_frames += 1
+                    view.audio_frames += 1
+                    if first:
+                        self.audio_frames += 1
+                    continue
+                view.put(frame)
+                if not first:
                     continue
                 self.frames_received += 1
                 if self.first_frame_at is None:
@@ -207,8 +296,11 @@ class MediaStream:
             pass
         finally:
             if track.kind == "video":
-                with contextlib.suppress(asyncio.QueueFull):
-                    self.frames.put_nowait(None)
+                view.ended = True
+                view.put(None)
+                if first:
+                    with contextlib.suppress(asyncio.QueueFull):
+                        self.frames.put_nowait(None)
 
     async def __aiter__(self) -> AsyncIterator[av.VideoFrame]:
         while not self.closed:
@@ -241,6 +333,36 @@ class MediaStream:
                 "frames_dropped": self.frames_dropped, "audio_frames": self.audio_frames,
                 "time_to_first_frame": self.time_to_first_frame, "connection_state": self.pc.connectionState,
                 "inbound": inbound, "server": server["stats"]}
+
+    # -- several streams in this session ---------------------------------------------------
+    async def _answer(self, offer: dict[str, Any], timeout: float = 30) -> None:
+        self.learn_tracks(offer)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self.signaling.request({"type": "answer", "pc_id": self.pc_id, "sdp": self.pc.localDescription.sdp},
+                                     timeout)
+
+    async def add_stream(self, cid: str, *, tracks: tuple[str, ...] = ("video",), start: float = 0.0,
+                         loop: bool = False, main: bool = False, timeout: float = 30) -> StreamView:
+        """Add ``cid`` to this session (renegotiated: the node re-offers, this client answers)."""
+        offer = await self.signaling.request({"type": "add_stream", "pc_id": self.pc_id, "stream": {
+            "cid": cid, "tracks": list(tracks), "start": start, "loop": loop, "main": main}}, timeout)
+        await self._answer(offer, timeout)
+        return self.streams[offer["stream_id"]]
+
+    async def remove_stream(self, stream_id: str, timeout: float = 30) -> None:
+        """Stop one stream (its transceivers become inactive after a renegotiation)."""
+        offer = await self.signaling.request({"type": "remove_stream", "pc_id": self.pc_id, "stream_id": stream_id},
+                                             timeout)
+        await self._answer(offer, timeout)
+
+    async def control(self, stream_id: str, action: str, position: float | None = None) -> dict[str, Any]:
+        """``pause``, ``play``, ``seek`` (to ``position`` s) or ``end`` one stream; the others go on."""
+        msg: dict[str, Any] = {"type": "stream_control", "pc_id": self.pc_id, "stream_id": stream_id,
+                               "action": action}
+        if position is not None:
+            msg["position"] = position
+        return await self.signaling.request(msg)
 
     async def set_quality(self, quality: str) -> dict[str, Any]:
         return await self.signaling.request({"type": "quality_change", "pc_id": self.pc_id, "quality": quality})
@@ -283,17 +405,28 @@ class MediaStream:
 async def stream_content(url: str, cid: str | None, *, tracks: tuple[str, ...] = ("video", "audio"),
                          codec: str = "h264", quality: str = "auto", start: float = 0.0, loop: bool = False,
                          datachannel: bool = True, settings: WebRTCSettings | None = None,
-                         timeout: float = 30, token: str | None = None) -> MediaStream:
-    """Open a WebRTC session playing ``cid`` from the node at ``url``; see the module docstring."""
+                         timeout: float = 30, token: str | None = None, key: str | bytes | None = None,
+                         streams: list[dict[str, Any]] | None = None) -> MediaStream:
+    """Open a WebRTC session playing ``cid`` from the node at ``url``; see the module docstring.
+    ``key``: the media key of end-to-end encrypted content (32 hex digits), never sent anywhere.
+    ``streams``: several streams in one session, each ``{"cid", "tracks"?, "start"?, "loop"?,
+    "main"?}`` (``cid`` is then ignored); see ``open_streams``."""
+    base_key = sframe.parse_key(key) if isinstance(key, str) else key
     sig = await Signaling.connect(url, token=token)
     pc: RTCPeerConnection | None = None
     source = {"test_pattern": True} if cid is None else {"cid": cid}  # None: the server's test pattern
+    if streams is not None:
+        source = {}
     try:
-        offer = await sig.request({"type": "offer_request", **source, "tracks": list(tracks), "codec": codec,
-                                   "quality": quality, "start": start, "loop": loop,
-                                   "datachannel": datachannel}, timeout)
-        pc = RTCPeerConnection(rtc_configuration(settings or load_settings().webrtc))
-        stream = MediaStream(sig, pc, offer["pc_id"], offer.get("cid", cid), offer.get("media"), datachannel)
+        request = {"type": "offer_request", **source, "tracks": list(tracks), "codec": codec,
+                   "quality": quality, "start": start, "loop": loop, "datachannel": datachannel}
+        if streams is not None:
+            request["streams"] = streams
+        offer = await sig.request(request, timeout)
+        pc = peer_connection(settings or load_settings().webrtc)
+        stream = MediaStream(sig, pc, offer["pc_id"], offer.get("cid", cid), offer.get("media"), datachannel,
+                             base_key)
+        stream.learn_tracks(offer)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         await sig.request({"type": "answer", "pc_id": offer["pc_id"], "sdp": pc.localDescription.sdp}, timeout)
@@ -303,6 +436,15 @@ async def stream_content(url: str, cid: str | None, *, tracks: tuple[str, ...] =
             await pc.close()
         await sig.close()
         raise
+
+
+async def open_streams(url: str, streams: list[dict[str, Any]], **options: Any) -> MediaStream:
+    """The multi-stream form: one session playing several CIDs at once (a grid, the video of one
+    with the audio of another); ``stream.streams[stream_id]`` has each one's frames, ``add_stream``,
+    ``remove_stream`` and ``control`` change them mid-session. ``options`` as ``stream_content``."""
+    if not streams:
+        raise InvalidArgument("open_streams needs at least one stream")
+    return await stream_content(url, None, streams=streams, **options)
 
 
 async def stream_test_pattern(url: str, *, timeout: float = 30, token: str | None = None) -> MediaStream:

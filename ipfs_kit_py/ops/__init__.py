@@ -1,11 +1,11 @@
 """The operations of the registry (``ipfs_kit_py.registry``), by area:
-``content`` (add, cat, pins, blocks, CAR, repo) and ``node`` (identity, CID
-formatting, libp2p peers, transfers, DHT)."""
+``content`` (add, cat, pins, blocks, CAR, repo), ``node`` (identity, CID
+formatting, libp2p peers, transfers, DHT) and ``media`` (encrypted ingest)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import content, node
+from . import content, media, node
 
-OPS: list[Any] = [*content.OPS, *node.OPS]
+OPS: list[Any] = [*content.OPS, *node.OPS, *media.OPS]

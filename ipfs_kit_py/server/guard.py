@@ -56,7 +56,7 @@ ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 
 # Control surfaces: these prefixes (the path itself or below it), and every WebSocket.
 CONTROL_PREFIXES = ("/api/v0", "/mcp", "/ws", "/webrtc")
-PUBLIC_PAGES = frozenset({"/webrtc/player", "/webrtc/player.js"})  # static files: no data, no effect
+PUBLIC_PAGES = frozenset({"/webrtc/player", "/webrtc/player.js", "/webrtc/sframe-worker.js"})  # static files: no data, no effect
 GATEWAY_PREFIXES = ("/ipfs/", "/ipns/")
 PUBLIC_API_PREFIXES = ("/routing/v1/",)  # public read-only APIs, served on the gateway listener too (as Kubo does)
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")

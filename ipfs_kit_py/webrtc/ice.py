@@ -2,38 +2,25 @@
 
 aioice gathers host candidates from every interface *except* 127.0.0.1, so a
 test that must stay on loopback would leak onto the machine's other networks.
-``restrict_host_addresses`` makes the gathered addresses a setting
-(``webrtc.ice_hosts``; tests use ``127.0.0.1``). aioice offers no per-connection
-hook, so the restriction applies to the whole process: server and client
-processes each apply their own setting. For the same reason aiortc's default
-ICE server (a public STUN server, used by a bare ``RTCPeerConnection()``) is
-replaced by the configured ``webrtc.ice_servers`` (none by default).
+``webrtc.ice_hosts`` (tests: ``127.0.0.1``) chooses the addresses and
+``webrtc.ice_servers`` the STUN/TURN servers (none by default: aiortc's own
+default is a public STUN server).
+
+- ``peer_connection(settings)``: a peer connection with both applied to it
+  alone (the server and the Python client use this; nothing process-wide).
+- ``apply_settings(settings)``: the explicit, process-wide opt-in for code that
+  creates a bare ``RTCPeerConnection()`` (the seed's snippets): its host
+  addresses and default ICE servers become the settings'.
+The aioice/aiortc internals involved live in ``ipfs_kit_py.compat``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
-import aioice.ice
-from aiortc import RTCConfiguration, RTCIceServer
-from aiortc.rtcicetransport import RTCIceGatherer
-
+from ..compat import aioice as aioice_compat
+from ..compat import aiortc as aiortc_compat
 from ..config import WebRTCSettings, load_settings
-
-_original_get_host_addresses = aioice.ice.get_host_addresses
-_hosts: list[str] = []
-
-
-def _restricted_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    if not _hosts:
-        return _original_get_host_addresses(use_ipv4, use_ipv6)
-    return [h for h in _hosts if (":" in h and use_ipv6) or (":" not in h and use_ipv4)]
-
-
-def restrict_host_addresses(hosts: Sequence[str]) -> None:
-    """Gather ICE host candidates only on ``hosts`` (empty: aioice's default, all interfaces)."""
-    _hosts[:] = [h.strip() for h in hosts if h.strip()]
-    aioice.ice.get_host_addresses = _restricted_host_addresses
 
 
 def parse_ice_server(url: str) -> RTCIceServer:
@@ -48,20 +35,42 @@ def parse_ice_server(url: str) -> RTCIceServer:
     return RTCIceServer(urls=f"{scheme}:{rest}", username=username, credential=password)
 
 
-_default_servers: list[RTCIceServer] = []
+class PeerConnection(RTCPeerConnection):
+    """An ``RTCPeerConnection`` that gathers ICE candidates on its own host list only."""
+
+    def __init__(self, configuration: RTCConfiguration | None = None, host_addresses: list[str] | None = None) -> None:
+        # an explicit (possibly empty) server list: aiortc's default would be a public STUN server
+        super().__init__(configuration or RTCConfiguration(iceServers=[]))
+        self.host_addresses = list(host_addresses or [])
+
+    async def setLocalDescription(self, sessionDescription: RTCSessionDescription | None = None) -> None:  # noqa: N802
+        with aioice_compat.host_addresses(self.host_addresses):  # aiortc gathers in here
+            await super().setLocalDescription(sessionDescription)
+
+
+def peer_connection(settings: WebRTCSettings | None = None) -> PeerConnection:
+    """A peer connection with ``webrtc.ice_hosts``/``ice_servers`` (default: from the environment)."""
+    s = settings if settings is not None else load_settings().webrtc
+    return PeerConnection(RTCConfiguration(iceServers=[parse_ice_server(u) for u in s.ice_servers]), s.ice_hosts)
+
+
+def restrict_host_addresses(hosts: list[str]) -> None:
+    """Process-wide: gather ICE host candidates only on ``hosts`` (empty: aioice's default)."""
+    aioice_compat.set_process_hosts(hosts)
 
 
 def apply_settings(settings: WebRTCSettings | None = None) -> list[RTCIceServer]:
     """Apply ``webrtc.ice_hosts`` and ``webrtc.ice_servers`` (default: from the environment)
-    to this process, including bare ``RTCPeerConnection()`` objects; returns the ICE servers."""
+    to the whole process, including bare ``RTCPeerConnection()`` objects; returns the ICE servers.
+    An explicit opt-in: nothing in ipfs_kit_py calls it on its own."""
     s = settings if settings is not None else load_settings().webrtc
     servers = [parse_ice_server(u) for u in s.ice_servers]
     restrict_host_addresses(s.ice_hosts)
-    _default_servers[:] = servers
-    RTCIceGatherer.getDefaultIceServers = classmethod(lambda cls: list(_default_servers))  # type: ignore[method-assign]
+    aiortc_compat.set_default_ice_servers(servers)
     return servers
 
 
 def rtc_configuration(settings: WebRTCSettings | None = None) -> RTCConfiguration:
-    """The RTCConfiguration for a peer connection (applies the settings to the process)."""
+    """The RTCConfiguration for a bare ``RTCPeerConnection`` (applies the settings to the
+    process, see ``apply_settings``); prefer ``peer_connection``."""
     return RTCConfiguration(iceServers=apply_settings(settings))

@@ -1,13 +1,14 @@
 """WebRTCStreamingManager: owns the peer connections of the node.
 
-One ``Session`` per peer connection: its tracks, its bitrate controller, the
-client (signaling connection) it belongs to, and a state:
-``offered`` (server offer sent, waiting for the answer) -> ``negotiated`` ->
-``connected`` -> ``closed``. The manager enforces ``webrtc.max_sessions``
-(and ``max_sessions_per_client`` per signaling connection,
-``max_sessions_per_address`` per remote address), closes offers unanswered
-after ``webrtc.offer_timeout`` seconds and negotiated sessions that do not
-connect within ``webrtc.connect_timeout`` (a client that offers and goes
+One ``Session`` per peer connection (``session.py``: its state machine, tracks,
+bitrate controller, and the client (signaling connection) it belongs to). The
+manager builds sessions (media probing, limits), drives their negotiation
+(``negotiation.py``), starts the bitrate loop (``control.py``) when they connect,
+answers stats (``stats.py``) and tears them down. It enforces
+``webrtc.max_sessions`` (and ``max_sessions_per_client`` per signaling
+connection, ``max_sessions_per_address`` per remote address), closes offers
+unanswered after ``webrtc.offer_timeout`` seconds and negotiated sessions that
+do not connect within ``webrtc.connect_timeout`` (a client that offers and goes
 silent holds no slot for long), closes exactly the sessions of a client that
 goes away, and closes everything on stop.
 """
@@ -16,96 +17,51 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.rtcrtpsender import RTCRtpSender as _Sender
-from aiortc.rtcrtptransceiver import RTCRtpTransceiver
-from aiortc.sdp import candidate_from_sdp
+from aiortc import RTCSessionDescription
 
+from ..compat import aiortc as aiortc_compat
 from ..config import WebRTCSettings
-from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, NotFound, SignalingError
+from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, NotFound
 from ..events import EventBus, NotificationType
 from ..model import IPFSModel
-from . import datachannel
+from . import control, datachannel, negotiation, stats
 from .bitrate import PRESETS, AdaptiveBitrateController, NetworkReport
-from .ice import rtc_configuration
-from .media import (
-    FRAMES,
-    IPFSMediaStreamTrack,
-    MediaInfo,
-    Rendition,
-    SessionClock,
-    keyframe_before,
-    probe,
+from .ice import peer_connection
+from .media import IPFSMediaStreamTrack, MediaInfo, Rendition, SessionClock, keyframe_before, probe
+from .messages import FrameError, IceCandidate, parse_candidate
+from .negotiation import check_sdp
+from .session import (
+    CODECS,
+    MAX_STREAMS,
+    QUALITIES,
+    MediaStreamState,
+    Send,
+    Session,
+    SessionState,
+    SignalingError,
+    StreamOptions,
+    StreamSpec,
+    track_name,
 )
+from .testpattern import test_pattern_cid
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-CODECS = {"h264": "video/H264", "vp8": "video/VP8"}
-QUALITIES = ("auto", *PRESETS)
 
-
-@dataclass
-class StreamOptions:
-    tracks: tuple[str, ...] = ("video", "audio")
-    codec: str = "h264"
-    quality: str = "auto"
-    start: float = 0.0
-    loop: bool = False
-    datachannel: bool = False
-
-    @classmethod
-    def parse(cls, msg: dict[str, Any]) -> StreamOptions:
-        """Options of an ``offer_request``/``offer`` message; bad values raise InvalidArgument."""
-        tracks = msg.get("tracks", ["video", "audio"])
-        if not isinstance(tracks, list) or any(t not in ("video", "audio") for t in tracks):
-            raise InvalidArgument('tracks must be a list of "video" and "audio"')
-        codec = str(msg.get("codec", "h264")).lower()
-        if codec not in CODECS:
-            raise InvalidArgument(f"codec must be one of {sorted(CODECS)}")
-        quality = str(msg.get("quality", "auto"))
-        if quality not in QUALITIES:
-            raise InvalidArgument(f"quality must be one of {list(QUALITIES)}")
-        try:
-            start = float(msg.get("start", 0) or 0)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of 309+ digits
-            raise InvalidArgument("start must be a number of seconds") from None
-        if not 0 <= start < float("inf"):  # also refuses NaN ("nan" and NaN parse)
-            raise InvalidArgument("start must be a finite, non-negative number of seconds")
-        dc = bool(msg.get("datachannel", False))
-        if not tracks and not dc:
-            raise InvalidArgument("nothing to send: no tracks and no data channel")
-        return cls(tuple(dict.fromkeys(tracks)), codec, quality, start, bool(msg.get("loop", False)), dc)
-
-
-@dataclass
-class Session:
-    pc_id: str
+@dataclass(frozen=True)
+class OpenedStream:
+    spec: StreamSpec
     cid: str
-    client_id: str
-    pc: RTCPeerConnection
-    options: StreamOptions
-    send: Send | None
-    info: MediaInfo | None = None
-    tracks: dict[str, IPFSMediaStreamTrack] = field(default_factory=dict)
-    transceivers: dict[str, RTCRtpTransceiver] = field(default_factory=dict)
-    controller: AdaptiveBitrateController | None = None
-    state: str = "new"
-    codec: str | None = None
-    created: float = field(default_factory=time.monotonic)
-    remb: int | None = None
-    last_report: dict[str, Any] = field(default_factory=dict)
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    info: MediaInfo
+    start: float  # the keyframe time playback starts at
+    renditions: list[Rendition]
 
-    @property
-    def video(self) -> IPFSMediaStreamTrack | None:
-        return self.tracks.get("video")
+__all__ = ["CODECS", "QUALITIES", "Session", "SessionState", "SignalingError", "StreamOptions",
+           "WebRTCStreamingManager", "check_sdp"]
 
 
 class WebRTCStreamingManager:
@@ -146,30 +102,26 @@ class WebRTCStreamingManager:
         except Exception:  # the client went away; its sessions are being closed
             session.send = None
 
-    async def fail(self, session: Session, code: str, message: str) -> None:
+    async def fail(self, session: Session, code: str, message: str, *, stream_id: str | None = None,
+                   track: str | None = None) -> None:
         """Report an error of a running session to its client and the hub, then close it."""
+        where = {"stream_id": stream_id, "track": track} if track else {}
         self.emit(NotificationType.WEBRTC_ERROR, {"pc_id": session.pc_id, "cid": session.cid,
-                                                  "code": code, "error": message})
-        await self._notify(session, {"type": "error", "pc_id": session.pc_id, "code": code, "error": message})
+                                                  "code": code, "error": message, **where})
+        await self._notify(session, {"type": "error", "pc_id": session.pc_id, "code": code, "error": message,
+                                     **where})
         await self.close_session(session.pc_id, message)
 
     # -- building a session ------------------------------------------------------------------
-    async def _prepare(self, cid: str, options: StreamOptions, client_id: str, send: Send | None) -> Session:
-        if self._closing:
-            raise SignalingError("unavailable", "server is shutting down")
-        if not self.settings.enabled:
-            raise SignalingError("unavailable", "WebRTC is disabled on this node")
-        self._check_limits(client_id)
+    async def _open_stream(self, spec: StreamSpec, options: StreamOptions) -> OpenedStream:
+        """Probe a stream's content (off the event loop): its media, start keyframe, renditions."""
+        cid = spec.cid if spec.cid is not None else await test_pattern_cid(self.model)
         if not isinstance(cid, str) or not cid:
             raise InvalidArgument("cid is required")
+        start = spec.start
 
-        start = options.start
-
-        def inspect() -> MediaInfo | None:
+        def inspect() -> MediaInfo:
             nonlocal start
-            if not options.tracks:  # data only: any content
-                self.model.resolve(cid)
-                return None
             reader = self.model.open(cid)  # unknown or invalid CIDs raise here
             try:
                 info = probe(reader, reader.size)
@@ -181,38 +133,101 @@ class WebRTCStreamingManager:
                 reader.close()
 
         info = await asyncio.to_thread(inspect)
-        renditions = await self._renditions(cid, info) if info is not None and info.passthrough else []
-        self._check_limits(client_id)  # again: others may have started meanwhile
-        pc = RTCPeerConnection(rtc_configuration(self.settings))
-        session = Session(uuid.uuid4().hex, cid, client_id, pc, options, send, info)
-        self.sessions[session.pc_id] = session
-        clock = SessionClock()
-        fixed = PRESETS.get(options.quality)
-        for kind in options.tracks:
-            if info is None or (kind == "video" and not info.video_codec) or (kind == "audio" and not info.audio_codec):
+        if info.encryption is not None:
+            check_encrypted(info, options)
+        renditions = await self._renditions(cid, info) if info.passthrough and info.encryption is None else []
+        return OpenedStream(spec, cid, info, start, renditions)
+
+    def _add_tracks(self, session: Session, opened: OpenedStream) -> MediaStreamState:
+        """The tracks of one stream (sharing its clock); SignalingError ``not_media`` when it has
+        none of the requested kinds."""
+        spec, info, cid = opened.spec, opened.info, opened.cid
+        sid = session.new_stream_id()
+        st = MediaStreamState(sid, spec, cid, info, SessionClock())
+        fixed = PRESETS.get(session.options.quality)
+        for kind in spec.tracks:
+            if (kind == "video" and not info.video_codec) or (kind == "audio" and not info.audio_codec):
                 continue
-            session.tracks[kind] = IPFSMediaStreamTrack(
-                kind, lambda c=None: self.model.open(c or cid), info, clock, start=start,
-                loop=options.loop, target_bitrate=fixed, allow_passthrough=fixed is None,
-                renditions=renditions if kind == "video" else None)
-        if not session.tracks and not options.datachannel:
+            name = track_name(sid, kind)
+            track = IPFSMediaStreamTrack(
+                kind, lambda c=None, cid=cid: self.model.open(c or cid), info, st.clock, start=opened.start,
+                loop=spec.loop, target_bitrate=fixed, allow_passthrough=fixed is None,
+                renditions=opened.renditions if kind == "video" else None)
+            session.tracks[name] = track
+            session.track_stream[name] = sid
+            st.tracks.append(name)
+            track.on("ended", lambda n=name: self._track_ended(session, n))
+        if not st.tracks:
+            raise SignalingError("not_media", f"{cid} has none of the requested tracks {list(spec.tracks)}")
+        session.streams[sid] = st
+        return st
+
+    def _main_track(self, session: Session) -> str | None:
+        """The video track the viewer marked main (else the first stream's)."""
+        videos = session.video_tracks()
+        for sid, st in session.streams.items():
+            if st.spec.main:
+                name = track_name(sid, "video")
+                if name in videos:
+                    return name
+        return next(iter(videos), None)
+
+    def _make_controller(self, session: Session) -> None:
+        """One controller per session, over the bandwidth every adaptive video track shares."""
+        if session.options.quality != "auto":
+            session.controller = None
+            return
+        videos = {n: t for n, t in session.video_tracks().items() if t.info.encryption is None}
+        if not videos:
+            session.controller = None
+        elif len(videos) == 1:
+            (name, track), = videos.items()
+            if session.controller is None or session.controller_tracks != [name]:
+                session.controller = control.controller_for(track.info, [r for r in track.renditions if r.cid])
+        else:
+            session.controller = control.shared_controller(list(videos.values()))
+        session.controller_tracks = sorted(videos)
+
+    async def _prepare(self, cid: Any, options: StreamOptions, client_id: str, send: Send | None) -> Session:
+        if self._closing:
+            raise SignalingError("unavailable", "server is shutting down")
+        if not self.settings.enabled:
+            raise SignalingError("unavailable", "WebRTC is disabled on this node")
+        self._check_limits(client_id)
+        if options.streams:
+            specs = list(options.streams)
+        else:
+            if not isinstance(cid, str) or not cid:
+                raise InvalidArgument("cid is required")
+            specs = [StreamSpec(cid, options.tracks, options.start, options.loop, True)] if options.tracks else []
+        if not specs:  # data only: any content
+            await asyncio.to_thread(self.model.resolve, cid)
+        opened = [await self._open_stream(spec, options) for spec in specs]
+        self._check_limits(client_id)  # again: others may have started meanwhile
+        first = opened[0] if opened else None
+        session = Session(uuid.uuid4().hex, first.cid if first else cid, client_id, peer_connection(self.settings),
+                          options, send, first.info if first else None)
+        self.sessions[session.pc_id] = session
+        try:
+            for o in opened:
+                self._add_tracks(session, o)
+        except BaseException:
             await self.close_session(session.pc_id, "nothing to stream")
-            raise SignalingError("not_media", f"{cid} has none of the requested tracks {list(options.tracks)}")
-        if info is not None and info.video_codec and options.quality == "auto":
-            session.controller = self._controller(info, renditions)
+            raise
+        self._make_controller(session)
+        self._watch(session)
+        return session
+
+    def _watch(self, session: Session) -> None:
+        pc = session.pc
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
-            if pc.connectionState == "connected" and session.state != "connected":
-                session.state = "connected"
-                self.emit(NotificationType.WEBRTC_CONNECTED, {
-                    "pc_id": session.pc_id, "cid": cid, "codec": session.codec,
-                    "mode": session.video.desired_mode() if session.video else None})
+            if pc.connectionState == "connected" and session.state is SessionState.NEGOTIATED:
+                session.advance(SessionState.CONNECTED)
+                self._connected(session)
                 await self._notify(session, {"type": "connected", "pc_id": session.pc_id})
-                if session.controller is not None and session.video is not None:
-                    session.tasks.append(asyncio.create_task(self._control(session)))
-                session.tasks.append(asyncio.create_task(self._watch_tracks(session)))
-            elif pc.connectionState in ("failed", "closed") and session.state != "closed":
+            elif pc.connectionState in ("failed", "closed") and session.open:
                 if pc.connectionState == "failed":
                     await self.fail(session, "connection_failed", "ICE/DTLS connection failed")
                 else:
@@ -222,7 +237,46 @@ class WebRTCStreamingManager:
         def _dc(channel: Any) -> None:
             if channel.label == datachannel.LABEL:
                 datachannel.serve_channel(channel, self.model.car_export)
-        return session
+
+    def _connected(self, session: Session) -> None:
+        self.emit(NotificationType.WEBRTC_CONNECTED, {
+            "pc_id": session.pc_id, "cid": session.cid, "codec": session.codec,
+            "mode": session.video.desired_mode() if session.video else None, "tracks": list(session.tracks)})
+        self._start_control(session)
+
+    def _start_control(self, session: Session) -> None:
+        if session.controller is None or not session.video_tracks() or session.state is not SessionState.CONNECTED:
+            return
+        if session.control_task is None or session.control_task.done():
+            session.control_task = session.spawn(
+                control.run(session, self.stats_interval, self.read_report, lambda d: self._quality_changed(session, d),
+                            self._main_track))
+
+    async def _quality_changed(self, session: Session, data: dict[str, Any]) -> None:
+        self.emit(NotificationType.WEBRTC_QUALITY_CHANGED, data)
+        await self._notify(session, {"type": "quality_changed", **data})
+
+    def _track_ended(self, session: Session, name: str) -> None:
+        """A track ended: its stream ends when all its tracks have (``stream_ended``), the session
+        when every stream has (``ended``); ``media_error`` when a track ended on an error."""
+        sid = session.track_stream.get(name)
+        st = session.streams.get(sid) if sid else None
+        if not session.open or st is None or st.state in ("ended", "removed"):
+            return
+        tracks = [session.tracks[n] for n in st.tracks if n in session.tracks]
+        if any(t.readyState != "ended" for t in tracks):
+            return
+        errors = [t.error for t in tracks if t.error is not None]
+        if errors:
+            st.state = "ended"
+            session.spawn(self.fail(session, "media_error", f"reading {st.cid} failed: {errors[0]}",
+                                    stream_id=sid, track=name))
+            return
+        st.state = "ended"
+        if len(session.streams) > 1:
+            session.spawn(self._notify(session, {"type": "stream_ended", "pc_id": session.pc_id, "stream_id": sid}))
+        if all(x.state in ("ended", "removed") for x in session.streams.values()):
+            session.spawn(self._notify(session, {"type": "ended", "pc_id": session.pc_id}))
 
     def register_client(self, client_id: str, address: str | None) -> None:
         """Note a signaling client's remote IP address (``webrtc.max_sessions_per_address``)."""
@@ -248,17 +302,6 @@ class WebRTCStreamingManager:
             if n >= s.max_sessions_per_address:
                 raise LimitExceeded(f"session limit reached for address {address} ({n} sessions open, "
                                     "webrtc.max_sessions_per_address)")
-
-    def _start_connect_timer(self, session: Session) -> None:
-        if self.settings.connect_timeout > 0:
-            session.tasks.append(asyncio.create_task(self._connect_timeout(session)))
-
-    async def _connect_timeout(self, session: Session) -> None:
-        await asyncio.sleep(self.settings.connect_timeout)
-        if session.pc_id in self.sessions and session.state != "connected" and session.pc.connectionState != "connected":
-            await self.fail(session, "connect_timeout",
-                            f"not connected within {self.settings.connect_timeout:g} s of negotiation "
-                            "(no usable ICE candidates?); session closed")
 
     async def _renditions(self, cid: str, info: MediaInfo) -> list[Rendition]:
         """Stored renditions of ``cid`` usable for passthrough switching, from its metadata
@@ -289,82 +332,49 @@ class WebRTCStreamingManager:
 
     @staticmethod
     def _controller(info: MediaInfo, renditions: list[Rendition]) -> AdaptiveBitrateController:
-        top = max(info.video_bitrate, 300_000)
-        if renditions:  # the levels are the stored renditions
-            return AdaptiveBitrateController(top, min_bitrate=min(r.bitrate for r in renditions),
-                                             ladder=tuple(r.bitrate for r in renditions))
-        return AdaptiveBitrateController(top, min_bitrate=min(250_000, top))
+        return control.controller_for(info, renditions)
 
-    def _add_tracks(self, session: Session) -> None:
-        for kind, track in session.tracks.items():
-            t = session.pc.addTransceiver(track, direction="sendonly")
-            session.transceivers[kind] = t
-            if kind == "video":
-                self._prefer_codec(t, session.options.codec)
+    # -- timers ------------------------------------------------------------------------------
+    def _deadline(self, session: Session, seconds: float, while_in: SessionState, code: str, message: str) -> None:
+        """Fail the session with ``code`` if it is still ``while_in`` after ``seconds``."""
+        async def expire() -> None:
+            await asyncio.sleep(seconds)  # a deadline, not a guess
+            if session.open and session.state is while_in and session.pc.connectionState != "connected":
+                await self.fail(session, code, message)
 
-    @staticmethod
-    def _prefer_codec(transceiver: RTCRtpTransceiver, codec: str) -> None:
-        # aiortc offers VP8 first; order the wanted codec first (its RTX kept) and keep the rest
-        want = CODECS[codec].lower()
-        caps = RTCRtpSender.getCapabilities("video").codecs
-        first = [c for c in caps if c.mimeType.lower() == want]
-        transceiver.setCodecPreferences(first + [c for c in caps if c.mimeType.lower() != want])
+        if seconds > 0:
+            session.spawn(expire())
 
-    def _negotiated(self, session: Session) -> None:
-        """After the remote description: video leaves as packets only when H.264 was agreed."""
-        t = session.transceivers.get("video")
-        video = session.video
-        if t is None or video is None:
-            return
-        codecs = getattr(t, "_codecs", [])
-        if not codecs:
-            raise SignalingError("no_common_codec", "the peer accepted no video codec we can send")
-        session.codec = codecs[0].mimeType
-        video.output = "packets" if codecs[0].mimeType.lower() == "video/h264" else "frames"
-        self._hook_remb(session, t.sender)
-
-    @staticmethod
-    def _hook_remb(session: Session, sender: _Sender) -> None:
-        """Record the receiver's REMB so the controller can take it into account."""
-        from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
-
-        original = sender._handle_rtcp_packet
-
-        async def handle(packet: Any) -> None:
-            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-                try:
-                    session.remb = unpack_remb_fci(packet.fci)[0]
-                except ValueError:
-                    pass
-            await original(packet)
-
-        sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+    def _negotiated(self, session: Session, doing: str) -> None:
+        session.codec = negotiation.video_codec(session)
+        stats.record_remb(session, list(session.transceivers))
+        session.advance(SessionState.NEGOTIATED, doing)
+        self._deadline(session, self.settings.connect_timeout, SessionState.NEGOTIATED, "connect_timeout",
+                       f"not connected within {self.settings.connect_timeout:g} s of negotiation "
+                       "(no usable ICE candidates?); session closed")
 
     # -- server offer (the seed's flow) -----------------------------------------------------
-    async def create_offer(self, cid: str, options: StreamOptions, client_id: str = "",
+    async def create_offer(self, cid: Any, options: StreamOptions, client_id: str = "",
                            send: Send | None = None) -> dict[str, Any]:
         session = await self._prepare(cid, options, client_id, send)
         try:
-            self._add_tracks(session)
+            negotiation.add_transceivers(session)
             if options.datachannel:
                 channel = session.pc.createDataChannel(datachannel.LABEL)
                 datachannel.serve_channel(channel, self.model.car_export)
             await session.pc.setLocalDescription(await session.pc.createOffer())
+            session.advance(SessionState.OFFERED)
         except BaseException:
             await self.close_session(session.pc_id, "offer failed")
             raise
-        session.state = "offered"
-        session.tasks.append(asyncio.create_task(self._offer_timeout(session)))
-        self.emit(NotificationType.WEBRTC_OFFER, {"pc_id": session.pc_id, "cid": cid, "offerer": "server",
-                                                  "tracks": list(session.tracks)})
-        return {"type": "offer", "pc_id": session.pc_id, "cid": cid, "sdp": session.pc.localDescription.sdp,
-                "media": session.info.to_dict() if session.info else None}
-
-    async def _offer_timeout(self, session: Session) -> None:
-        await asyncio.sleep(self.settings.offer_timeout)
-        if session.state == "offered" and session.pc_id in self.sessions:
-            await self.fail(session, "offer_timeout",
-                            f"no answer within {self.settings.offer_timeout:g} s; session closed")
+        self._deadline(session, self.settings.offer_timeout, SessionState.OFFERED, "offer_timeout",
+                       f"no answer within {self.settings.offer_timeout:g} s; session closed")
+        self.emit(NotificationType.WEBRTC_OFFER, {"pc_id": session.pc_id, "cid": session.cid, "offerer": "server",
+                                                  "tracks": list(session.tracks),
+                                                  "streams": [st.describe() for st in session.streams.values()]})
+        return {"type": "offer", "pc_id": session.pc_id, "cid": session.cid, "sdp": session.pc.localDescription.sdp,
+                "media": session.info.to_dict() if session.info else None, "tracks": session.track_map(),
+                "streams": [st.describe() for st in session.streams.values()]}
 
     def _session(self, pc_id: Any, client_id: str | None = None) -> Session:
         session = self.sessions.get(pc_id) if isinstance(pc_id, str) else None
@@ -372,185 +382,266 @@ class WebRTCStreamingManager:
             raise NotFound(f"unknown pc_id {pc_id!r}")
         return session
 
-    async def accept_answer(self, pc_id: str, sdp: str, client_id: str | None = None) -> dict[str, Any]:
+    async def accept_answer(self, pc_id: str, sdp: Any, client_id: str | None = None) -> dict[str, Any]:
         session = self._session(pc_id, client_id)
-        if session.state != "offered":
+        if session.state is SessionState.RENEGOTIATING:
+            return await self._accept_reanswer(session, check_sdp(sdp))
+        if session.state is not SessionState.OFFERED:
             raise SignalingError("invalid_state", f"session {pc_id} is {session.state}, not waiting for an answer")
         check_sdp(sdp)
         try:
             await session.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-            self._negotiated(session)
+            self._negotiated(session, "answer")
         except SignalingError:
             await self.close_session(pc_id, "negotiation failed")
             raise
         except Exception as e:
             await self.close_session(pc_id, "invalid answer")
             raise SignalingError("invalid_sdp", f"answer rejected: {e}") from None
-        session.state = "negotiated"
-        self._start_connect_timer(session)
         return {"type": "answer_ack", "pc_id": pc_id}
 
     # -- client offer (browsers) -------------------------------------------------------------
-    async def answer_offer(self, cid: str, sdp: str, options: StreamOptions, client_id: str = "",
+    async def answer_offer(self, cid: Any, sdp: Any, options: StreamOptions, client_id: str = "",
                            send: Send | None = None) -> dict[str, Any]:
         check_sdp(sdp)
         session = await self._prepare(cid, options, client_id, send)
         pc = session.pc
         try:
             # our sendonly transceivers (with the codec preference) are matched to the offer's sections
-            self._add_tracks(session)
+            negotiation.add_transceivers(session)
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             except Exception as e:
                 raise SignalingError("invalid_sdp", f"offer rejected: {e}") from None
-            for kind, t in list(session.transceivers.items()):
-                if t.mid is None:  # the offer has no section for this kind
-                    del session.transceivers[kind]
-                    session.tracks.pop(kind).stop()
+            negotiation.drop_unmatched(session)
             if not session.transceivers and not options.datachannel:
                 raise SignalingError("no_media_section", "the offer has no audio or video section to receive into")
             await pc.setLocalDescription(await pc.createAnswer())
-            self._negotiated(session)
+            self._negotiated(session, "offer")
         except BaseException:
             await self.close_session(session.pc_id, "offer failed")
             raise
-        session.state = "negotiated"
-        self._start_connect_timer(session)
-        self.emit(NotificationType.WEBRTC_OFFER, {"pc_id": session.pc_id, "cid": cid, "offerer": "client",
-                                                  "tracks": list(session.transceivers)})
+        self.emit(NotificationType.WEBRTC_OFFER, {"pc_id": session.pc_id, "cid": session.cid, "offerer": "client",
+                                                  "tracks": list(session.transceivers),
+                                                  "streams": [st.describe() for st in session.streams.values()]})
         return {"type": "answer", "pc_id": session.pc_id, "sdp": pc.localDescription.sdp,
-                "media": session.info.to_dict() if session.info else None}
+                "media": session.info.to_dict() if session.info else None, "tracks": session.track_map(),
+                "streams": [st.describe() for st in session.streams.values()]}
 
-    async def add_candidate(self, pc_id: str, candidate: dict[str, Any] | None,
+    # -- several streams: renegotiation and per-stream control ------------------------------
+    def _stream(self, session: Session, stream_id: str) -> MediaStreamState:
+        st = session.streams.get(stream_id)
+        if st is None or st.state == "removed":
+            raise NotFound(f"unknown stream {stream_id!r} in session {session.pc_id}")
+        return st
+
+    def _connected_session(self, pc_id: str, client_id: str | None, doing: str) -> Session:
+        session = self._session(pc_id, client_id)
+        if session.state is not SessionState.CONNECTED:
+            raise SignalingError("invalid_state", f"session {pc_id} is {session.state}, not connected ({doing}); "
+                                 "wait for connected, or for the answer of the pending offer")
+        return session
+
+    async def _reoffer(self, session: Session, stream_id: str, reason: str) -> dict[str, Any]:
+        """A new server offer for a connected session (its answer comes as ``answer``)."""
+        offer = await session.pc.createOffer()
+        remote = session.pc.remoteDescription.sdp if session.pc.remoteDescription else None
+        offer = RTCSessionDescription(aiortc_compat.keep_extension_ids(offer.sdp, remote), "offer")
+        await session.pc.setLocalDescription(offer)
+        session.advance(SessionState.RENEGOTIATING, reason)
+        self._deadline(session, self.settings.offer_timeout, SessionState.RENEGOTIATING, "offer_timeout",
+                       f"no answer to the re-offer within {self.settings.offer_timeout:g} s; session closed")
+        st = session.streams[stream_id]
+        self.emit(NotificationType.WEBRTC_OFFER, {"pc_id": session.pc_id, "cid": st.cid, "offerer": "server",
+                                                  "tracks": list(st.tracks), "stream_id": stream_id,
+                                                  "renegotiation": reason})
+        return {"type": "offer", "pc_id": session.pc_id, "stream_id": stream_id, "sdp": session.pc.localDescription.sdp,
+                "media": st.info.to_dict() if st.info else None, "tracks": session.track_map(),
+                "streams": [x.describe() for x in session.streams.values()]}
+
+    async def add_stream(self, pc_id: str, spec: StreamSpec, client_id: str | None = None) -> dict[str, Any]:
+        """Add a stream to a connected session: its tracks get new transceivers; the reply is the
+        server's re-offer."""
+        session = self._connected_session(pc_id, client_id, "add_stream")
+        if sum(1 for st in session.streams.values() if st.state != "removed") >= MAX_STREAMS:
+            raise LimitExceeded(f"a session carries at most {MAX_STREAMS} streams")
+        opened = await self._open_stream(spec, session.options)
+        st = self._add_tracks(session, opened)
+        negotiation.add_transceivers(session, st.tracks)
+        self._make_controller(session)
+        try:
+            return await self._reoffer(session, st.stream_id, "add_stream")
+        except SignalingError:
+            raise
+        except Exception as e:
+            await self.fail(session, "negotiation_failed", f"re-offer failed: {e}")
+            raise SignalingError("negotiation_failed", f"re-offer failed: {e}") from None
+
+    async def remove_stream(self, pc_id: str, stream_id: str, client_id: str | None = None) -> dict[str, Any]:
+        """Stop a stream's tracks and set their transceivers inactive; the reply is the re-offer."""
+        session = self._connected_session(pc_id, client_id, "remove_stream")
+        st = self._stream(session, stream_id)
+        st.state = "removed"
+        for name in st.tracks:
+            track = session.tracks.pop(name, None)
+            t = session.transceivers.get(name)
+            if t is not None:
+                t.direction = "inactive"
+            if track is not None:
+                track.stop()
+        self._make_controller(session)
+        return await self._reoffer(session, stream_id, "remove_stream")
+
+    async def _accept_reanswer(self, session: Session, sdp: str) -> dict[str, Any]:
+        try:
+            await session.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            negotiation.video_codec(session)
+        except SignalingError as e:
+            await self.fail(session, e.code, str(e))
+            raise
+        except Exception as e:
+            await self.fail(session, "invalid_sdp", f"answer rejected: {e}")
+            raise SignalingError("invalid_sdp", f"answer rejected: {e}") from None
+        stats.record_remb(session, list(session.transceivers))
+        session.advance(SessionState.CONNECTED, "answer")
+        self._start_control(session)
+        return {"type": "answer_ack", "pc_id": session.pc_id}
+
+    async def answer_reoffer(self, pc_id: str, sdp: Any, spec: StreamSpec | None,
+                             client_id: str | None = None) -> dict[str, Any]:
+        """The client re-offers in a connected session (adding receive sections for ``spec``)."""
+        session = self._connected_session(pc_id, client_id, "offer")
+        check_sdp(sdp)
+        st = None
+        if spec is not None:
+            if sum(1 for x in session.streams.values() if x.state != "removed") >= MAX_STREAMS:
+                raise LimitExceeded(f"a session carries at most {MAX_STREAMS} streams")
+            st = self._add_tracks(session, await self._open_stream(spec, session.options))
+            negotiation.add_transceivers(session, st.tracks)
+        pc = session.pc
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            if st is not None:
+                negotiation.drop_unmatched(session, st.tracks)
+                if not any(n in session.transceivers for n in st.tracks):
+                    raise SignalingError("no_media_section", "the re-offer has no new section for the stream")
+            await pc.setLocalDescription(await pc.createAnswer())
+            negotiation.video_codec(session)
+        except Exception as e:
+            code = e.code if isinstance(e, SignalingError) else "invalid_sdp"
+            await self.fail(session, code, f"re-offer failed: {e}")
+            raise SignalingError(code, f"re-offer failed: {e}") from None
+        stats.record_remb(session, list(session.transceivers))
+        self._make_controller(session)
+        self._start_control(session)
+        if st is not None:
+            self.emit(NotificationType.WEBRTC_OFFER, {"pc_id": pc_id, "cid": st.cid, "offerer": "client",
+                                                      "tracks": list(st.tracks), "stream_id": st.stream_id,
+                                                      "renegotiation": "offer"})
+        return {"type": "answer", "pc_id": pc_id, "sdp": pc.localDescription.sdp,
+                "stream_id": st.stream_id if st else None, "media": st.info.to_dict() if st and st.info else None,
+                "tracks": session.track_map(), "streams": [x.describe() for x in session.streams.values()]}
+
+    async def control_stream(self, pc_id: str, stream_id: str, action: str, position: float | None,
+                             client_id: str | None = None) -> dict[str, Any]:
+        """pause / play / seek / end one stream of a session; the others go on."""
+        session = self._session(pc_id, client_id)
+        st = self._stream(session, stream_id)
+        tracks = [session.tracks[n] for n in st.tracks if n in session.tracks]
+        if st.state == "ended" and action != "end":
+            raise SignalingError("invalid_state", f"stream {stream_id} has ended")
+        if action == "pause":
+            st.clock.pause()
+            st.state = "paused"
+        elif action == "play":
+            st.clock.resume()
+            st.state = "playing"
+        elif action == "seek":
+            assert position is not None
+            at = position
+            if st.info is not None and st.info.video_codec:
+                def keyframe() -> float:
+                    with self.model.open(st.cid) as reader:
+                        return keyframe_before(reader, position)
+                at = await asyncio.to_thread(keyframe)
+            for t in tracks:
+                t.seek(at)
+            position = at
+        else:  # end
+            for t in tracks:
+                t.stop()
+        data = {"pc_id": pc_id, "stream_id": stream_id, "action": action, "state": st.state,
+                "tracks": list(st.tracks), "position": position}
+        return {"type": "stream_state", **data}
+
+    async def add_candidate(self, pc_id: str, candidate: IceCandidate | dict[str, Any] | None,
                             client_id: str | None = None) -> None:
         session = self._session(pc_id, client_id)
-        if not candidate or not candidate.get("candidate"):
+        if isinstance(candidate, dict):  # the pre-typed form (``{"candidate", "sdpMid", "sdpMLineIndex"}``)
+            candidate = parse_candidate(candidate)
+        if candidate is None:
             return  # end of candidates: aiortc needs no signal
-        text = str(candidate["candidate"])
-        try:
-            c = candidate_from_sdp(text.removeprefix("candidate:"))
-        except Exception as e:  # aiortc's parser asserts, indexes and converts as it goes
-            raise InvalidArgument(f"malformed ICE candidate {text[:100]!r}: {e!r}") from None
-        c.sdpMid = candidate.get("sdpMid")
-        c.sdpMLineIndex = candidate.get("sdpMLineIndex")
-        await session.pc.addIceCandidate(c)
+        await session.pc.addIceCandidate(negotiation.ice_candidate(candidate))
 
     # -- running sessions --------------------------------------------------------------------
-    async def _watch_tracks(self, session: Session) -> None:
-        """Report a track that ended with an error (a damaged file) or ended normally."""
-        while session.pc_id in self.sessions:
-            await asyncio.sleep(0.5)
-            ended = [t for t in session.tracks.values() if t.readyState == "ended"]
-            if not session.tracks or len(ended) < len(session.tracks):
-                continue
-            errors = [t.error for t in ended if t.error is not None]
-            if errors:
-                await self.fail(session, "media_error", f"reading {session.cid} failed: {errors[0]}")
-            else:
-                await self._notify(session, {"type": "ended", "pc_id": session.pc_id})
-            return
-
     async def read_report(self, session: Session) -> NetworkReport | None:
         """The latest receiver report for the video sender, or None when no new one arrived."""
-        t = session.transceivers.get("video")
-        if t is None:
-            return None
-        stats = await t.sender.getStats()
-        remote = next((s for s in stats.values() if s.type == "remote-inbound-rtp"), None)
-        out = next((s for s in stats.values() if s.type == "outbound-rtp"), None)
-        if out is not None:
-            session.last_report.update(packets_sent=out.packetsSent, bytes_sent=out.bytesSent)
-        if remote is None or session.last_report.get("remote_ts") == remote.timestamp:
-            return None
-        session.last_report.update(remote_ts=remote.timestamp, fraction_lost=remote.fractionLost / 256,
-                                   packets_lost=remote.packetsLost, rtt=remote.roundTripTime,
-                                   jitter=remote.jitter, remb=session.remb)
-        return NetworkReport(remote.fractionLost / 256, remote.roundTripTime, remote.jitter, session.remb)
-
-    async def _control(self, session: Session) -> None:
-        """Once a second: receiver report -> controller -> the video track's target."""
-        assert session.controller is not None and session.video is not None
-        ctl, video = session.controller, session.video
-        while session.pc_id in self.sessions and video.readyState == "live":
-            await asyncio.sleep(self.stats_interval)
-            try:
-                report = await self.read_report(session)
-            except Exception:  # transport gone; the state handler closes the session
-                return
-            if report is None:
-                continue
-            change = ctl.update(report)
-            if change is None:
-                continue
-            old_mode, old_rendition = video.desired()
-            self.apply_bitrate(session, None if change.new >= ctl.max_bitrate else change.new)
-            new_mode, new_rendition = video.desired()
-            data = {"pc_id": session.pc_id, "cid": session.cid, "old_bitrate": change.old,
-                    "new_bitrate": change.new, "reason": change.reason, "old_mode": old_mode,
-                    "new_mode": new_mode, "old_rendition": old_rendition, "new_rendition": new_rendition,
-                    "fraction_lost": report.fraction_lost,
-                    "rtt": report.rtt, "remb": report.remb}
-            self.emit(NotificationType.WEBRTC_QUALITY_CHANGED, data)
-            await self._notify(session, {"type": "quality_changed", **data})
+        return await stats.read_report(session)
 
     def apply_bitrate(self, session: Session, bitrate: int | None) -> None:
-        """Set the video target (None: the source's). Packets: our encoder or passthrough
-        follow at the next keyframe; frames: aiortc's encoder (REMB may move it; we reapply)."""
-        video = session.video
-        if video is None:
-            return
-        video.target_bitrate = bitrate
-        if video.output == FRAMES:
-            t = session.transceivers.get("video")
-            encoder = getattr(t.sender, "_RTCRtpSender__encoder", None) if t else None
-            if encoder is not None and hasattr(encoder, "target_bitrate"):
-                encoder.target_bitrate = bitrate or session.info.video_bitrate if session.info else bitrate
+        control.apply_bitrate(session, bitrate, self._main_track(session))
 
     async def set_quality(self, pc_id: str, quality: str, client_id: str | None = None) -> dict[str, Any]:
         session = self._session(pc_id, client_id)
         if quality not in QUALITIES:
             raise InvalidArgument(f"quality must be one of {list(QUALITIES)}")
-        video = session.video
+        video = session.video or next(iter(session.video_tracks().values()), None)
         if video is None:
             raise SignalingError("no_video", "this session sends no video")
+        if video.info.encryption is not None and quality not in ("auto", "source"):
+            raise SignalingError("encrypted", "encrypted media is passed through as stored: no other quality")
         old = video.target_bitrate
         session.options.quality = quality
         fixed = PRESETS.get(quality)
-        video.allow_passthrough = fixed is None and video.info.passthrough
-        if fixed is None and session.info is not None:
-            session.controller = self._controller(session.info, [r for r in video.renditions if r.cid])
-            if session.state == "connected" and not any(
-                    t.get_coro().__name__ == "_control" for t in session.tasks if not t.done()):
-                session.tasks.append(asyncio.create_task(self._control(session)))
-        else:
-            session.controller = None
-        self.apply_bitrate(session, fixed)
+        for track in session.video_tracks().values():
+            track.allow_passthrough = fixed is None and track.info.passthrough
+        session.controller = None
+        self._make_controller(session)
+        self._start_control(session)
+        targets: dict[str, int | None] = {}
+        for name, track in session.video_tracks().items():
+            if track.info.encryption is None:  # a preset applies to each track
+                control._set(session, name, track, fixed)
+                targets[name] = fixed
         data = {"pc_id": pc_id, "cid": session.cid, "old_bitrate": old, "new_bitrate": fixed,
-                "reason": f"client asked for quality {quality}", "old_mode": None, "new_mode": video.desired_mode()}
+                "reason": f"client asked for quality {quality}", "old_mode": None, "new_mode": video.desired_mode(),
+                "track": self._main_track(session), "tracks": targets}
         self.emit(NotificationType.WEBRTC_QUALITY_CHANGED, data)
         return {"type": "quality_changed", **data}
+
+    def viewer_error(self, report: FrameError, client_id: str | None = None) -> dict[str, Any]:
+        """A viewer could not use frames (SFrame authentication failed, no key): ``webrtc_error``
+        on the hub, the session stays open (the viewer decides whether to close it)."""
+        session = self._session(report.pc_id, client_id)
+        self.emit(NotificationType.WEBRTC_ERROR, {"pc_id": session.pc_id, "cid": session.cid, "code": report.code,
+                                                  "error": report.error, "source": "viewer",
+                                                  "track": report.track})
+        return {"type": "frame_error_ack", "pc_id": session.pc_id}
 
     async def stats(self, pc_id: str, client_id: str | None = None) -> dict[str, Any]:
         session = self._session(pc_id, client_id)
         try:
-            await self.read_report(session)
-        except Exception:
+            await stats.refresh(session)
+        except Exception:  # transport gone: the figures so far
             pass
-        return {"type": "stats", "pc_id": pc_id, "stats": {
-            "state": session.state, "cid": session.cid, "codec": session.codec,
-            "connection_state": session.pc.connectionState,
-            "tracks": {k: t.stats() for k, t in session.tracks.items()},
-            "bitrate": session.controller.current if session.controller else None,
-            "bitrate_estimate": int(session.controller.estimate) if session.controller else None,
-            "network": {k: v for k, v in session.last_report.items() if k != "remote_ts"},
-        }}
+        return {"type": "stats", "pc_id": pc_id, "stats": stats.session_stats(session)}
 
     # -- teardown ----------------------------------------------------------------------------
     async def close_session(self, pc_id: str, reason: str = "closed") -> bool:
         session = self.sessions.pop(pc_id, None)
         if session is None:
             return False
-        session.state = "closed"
+        session.advance(SessionState.CLOSED)
         current = asyncio.current_task()
         for task in session.tasks:
             if task is not current:
@@ -572,7 +663,9 @@ class WebRTCStreamingManager:
         return len(ids)
 
 
-def check_sdp(sdp: Any) -> None:
-    """Reject what is obviously not SDP before aiortc sees it."""
-    if not isinstance(sdp, str) or not sdp.startswith("v=0") or "\nm=" not in sdp.replace("\r", ""):
-        raise SignalingError("invalid_sdp", "sdp must be a session description (starting with v=0, with m= sections)")
+def check_encrypted(info: MediaInfo, options: StreamOptions) -> None:
+    """An SFrame package streams only as stored: H.264 video passed through, nothing re-encoded."""
+    if options.quality not in ("auto", "source"):
+        raise SignalingError("encrypted", "encrypted media is passed through as stored: quality must be auto or source")
+    if options.codec != "h264":
+        raise SignalingError("encrypted", "encrypted media is H.264 passed through: codec must be h264")

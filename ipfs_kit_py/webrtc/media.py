@@ -34,6 +34,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..errors import NotMedia
+from ..sframe import PackageInfo
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class MediaInfo:
     b_frames: bool = False
     audio_codec: str | None = None
     sample_rate: int = 0
+    encryption: dict[str, Any] | None = None  # an SFrame package (sframe.PackageInfo): passthrough only
 
     @property
     def passthrough(self) -> bool:
@@ -76,7 +78,7 @@ class MediaInfo:
             "width": self.width, "height": self.height, "fps": self.fps,
             "video_bitrate": self.video_bitrate, "b_frames": self.b_frames,
             "audio_codec": self.audio_codec, "sample_rate": self.sample_rate,
-            "passthrough": self.passthrough,
+            "passthrough": self.passthrough, "encryption": self.encryption,
         }
 
 
@@ -93,6 +95,9 @@ def probe(reader: IO[bytes], size: int | None = None) -> MediaInfo:
             raise NotMedia("content has no audio or video stream")
         duration = container.duration / av.time_base if container.duration else None
         info = MediaInfo(format=container.format.name, duration=duration)
+        package = PackageInfo.from_tag(container.metadata.get("comment"))
+        if package is not None:
+            info.encryption = package.to_dict()
         if v is not None:
             cc = v.codec_context
             info.video_codec = cc.name
@@ -127,13 +132,35 @@ def keyframe_before(reader: IO[bytes], t: float) -> float:
 
 
 class SessionClock:
-    """Wall-clock pacing shared by the tracks of a session: media time t is sent at start + t."""
+    """Wall-clock pacing shared by the tracks of one stream: media time t is sent at start + t.
+    ``pause()`` holds every track on it; ``resume()`` shifts ``start`` by the time paused."""
 
     def __init__(self) -> None:
         self.start: float | None = None
+        self.paused_at: float | None = None
+        self._resumed: asyncio.Event | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
+
+    def pause(self) -> None:
+        if self.paused_at is None:
+            self.paused_at = asyncio.get_running_loop().time()
+            self._resumed = asyncio.Event()
+
+    def resume(self) -> None:
+        if self.paused_at is not None:
+            if self.start is not None:
+                self.start += asyncio.get_running_loop().time() - self.paused_at
+            self.paused_at = None
+            if self._resumed is not None:
+                self._resumed.set()
 
     async def wait(self, t: float) -> None:
         loop = asyncio.get_running_loop()
+        while self._resumed is not None and self.paused_at is not None:
+            await self._resumed.wait()
         if self.start is None:
             self.start = loop.time() - t
         delay = self.start + t - loop.time()
@@ -142,6 +169,7 @@ class SessionClock:
 
 
 _EOF = object()
+_RESTART = object()
 
 
 class IPFSMediaStreamTrack(MediaStreamTrack):
@@ -183,6 +211,10 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
         self._queue: asyncio.Queue[Any] | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._local = threading.local()
+        self.time_offset = 0.0  # output seconds where the current worker's media starts
+        self.source_time: float | None = None  # source seconds of the last item the worker queued
+        self.last_time = -1.0  # output seconds of the last item sent
 
     # -- the aiortc side ----------------------------------------------------------------
     async def recv(self) -> Any:
@@ -191,14 +223,19 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
         if self._queue is None:
             self._queue = asyncio.Queue(QUEUE_ITEMS)
             loop = asyncio.get_running_loop()
-            self._thread = threading.Thread(target=self._run, args=(loop,), daemon=True,
+            self._thread = threading.Thread(target=self._run, args=(loop, self._queue, self._stopping), daemon=True,
                                             name=f"ipfs-{self.kind}-{self.id[:8]}")
             self._thread.start()
-        item = await self._queue.get()
+        queue = self._queue
+        item = await queue.get()
+        if queue is not self._queue:  # a seek replaced the worker meanwhile
+            return await self.recv()
         if item is _EOF:
             self.stop()
             raise MediaStreamError
-        await self.clock.wait(float(item.pts * item.time_base))
+        t = float(item.pts * item.time_base)
+        await self.clock.wait(t)
+        self.last_time = max(self.last_time, t)
         self.frames_sent += 1
         if self.first_frame_at is None:
             self.first_frame_at = time.monotonic()
@@ -207,6 +244,20 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
     def stop(self) -> None:
         self._stopping.set()
         super().stop()
+
+    def seek(self, position: float) -> None:
+        """Continue from ``position`` (source seconds; video from the keyframe at or before it).
+        Output timestamps keep increasing: the new worker's media starts just after the last sent."""
+        if self.readyState != "live":
+            return
+        self._stopping.set()  # the current worker ends at its next step
+        self._stopping = threading.Event()
+        old, self._queue = self._queue, None  # the next recv() starts a worker here
+        if old is not None and not old.full():
+            old.put_nowait(_RESTART)  # wakes a recv() waiting on the old worker
+        self.start_at = max(0.0, float(position))
+        step = 1 / (self.info.fps or 30) if self.kind == "video" else 0.02
+        self.time_offset = max(self.time_offset, self.last_time + step)
 
     def desired(self) -> tuple[str, str | None]:
         """(mode, rendition CID or None for the content itself) for the current target."""
@@ -229,25 +280,27 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
 
     def stats(self) -> dict[str, Any]:
         return {"kind": self.kind, "mode": self.mode, "rendition": self.rendition, "frames_sent": self.frames_sent,
+                "source_time": self.source_time,
                 "target_bitrate": self.target_bitrate, "source_bitrate": self.info.video_bitrate}
 
     # -- the worker thread ----------------------------------------------------------------
     def _put(self, loop: asyncio.AbstractEventLoop, item: Any) -> bool:
         """Block until the queue takes ``item``; False when the track stopped meanwhile."""
-        assert self._queue is not None
-        fut = asyncio.run_coroutine_threadsafe(self._queue.put(item), loop)
+        fut = asyncio.run_coroutine_threadsafe(self._local.queue.put(item), loop)
         while True:
             try:
                 fut.result(0.25)
                 return True
             except concurrent.futures.TimeoutError:
-                if self._stopping.is_set() or loop.is_closed():
+                if self._local.stop.is_set() or loop.is_closed():
                     fut.cancel()
                     return False
             except (concurrent.futures.CancelledError, RuntimeError):
                 return False
 
-    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _run(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any], stop: threading.Event) -> None:
+        # this worker's own queue and stop flag: a seek starts another worker with new ones
+        self._local.queue, self._local.stop = queue, stop
         try:
             if self.kind == "video":
                 self._run_video(loop)
@@ -256,7 +309,7 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
         except Exception as e:  # a broken file ends the track; the session reports it
             log.warning("%s track of %s failed: %s", self.kind, self.id, e)
             self.error = e
-        if not self._stopping.is_set():
+        if not self._local.stop.is_set():
             self._put(loop, _EOF)
 
     def _open(self, kind: str, rendition: str | None = None, at: float | None = None) -> tuple[Any, Any]:
@@ -274,10 +327,10 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
         resume: float | None = self.start_at or None  # source time to continue from
         exact = False  # True after a switch: start at the first keyframe at or after ``resume``
         base: float | None = None  # source time that became output time 0
-        offset = 0.0  # output seconds added per loop
+        offset = self.time_offset  # output seconds added (per loop, and after a seek)
         end = 0.0  # output end time so far
         encoder: Encoder | None = None
-        while not self._stopping.is_set():
+        while not self._local.stop.is_set():
             mode, source = self.desired()
             if mode != PASSTHROUGH:
                 source = None  # decoding always starts from the content itself
@@ -288,7 +341,7 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
             started, switch_at = False, None
             try:
                 for packet in container.demux(stream):
-                    if self._stopping.is_set():
+                    if self._local.stop.is_set():
                         return
                     if packet.pts is None or packet.size == 0:
                         continue
@@ -306,6 +359,7 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
                             break
                         self.mode = want_mode
                     assert base is not None
+                    self.source_time = t
                     out_t = t - base + offset
                     end = max(end, out_t + float((packet.duration or 0) * tb))
                     out: list[Any] = []
@@ -345,16 +399,17 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
         skip_until = self.start_at  # first pass only
         resampler = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE)
         rate_tb = fractions.Fraction(1, AUDIO_RATE)
-        offset = 0  # samples, when looping
+        offset = round(self.time_offset * AUDIO_RATE)  # samples, when looping or after a seek
         sent = 0
         try:
-            while not self._stopping.is_set():
+            while not self._local.stop.is_set():
                 for frame in container.decode(stream):
-                    if self._stopping.is_set():
+                    if self._local.stop.is_set():
                         return
                     t = float(frame.pts * frame.time_base) if frame.pts is not None else None
                     if t is not None and t < skip_until:
                         continue
+                    self.source_time = t
                     for out in resampler.resample(frame):
                         out.pts = offset + sent
                         out.time_base = rate_tb

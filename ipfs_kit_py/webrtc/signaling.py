@@ -6,6 +6,7 @@ are ``{"type":"error","code":...,"error":...}`` and leave the connection open.
 When the WebSocket closes, exactly that client's sessions are closed.
 Origin, Host and token are checked at the handshake by the server's access
 guard (``server/guard.py``); a handshake without the read scope is refused (403).
+Messages are parsed into typed requests at the boundary (``messages.py``);
 ``docs/protocols.md (WebRTC)`` documents every message.
 """
 
@@ -15,7 +16,6 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -25,27 +25,16 @@ from fastapi.responses import HTMLResponse, Response
 from .. import access
 from ..errors import Forbidden, IPFSKitError, public_message
 from ..node import Node
-from .manager import SignalingError, StreamOptions, WebRTCStreamingManager
+from . import messages
+from .manager import WebRTCStreamingManager
+from .messages import REQUEST_TYPES, parse_message
+from .session import Send, SignalingError
 from .testpattern import test_pattern_cid
 
+__all__ = ["REQUEST_TYPES", "SignalingError", "dispatch", "error_reply", "handle_websocket", "parse_message",
+           "register"]
+
 log = logging.getLogger(__name__)
-
-REQUEST_TYPES = ("offer_request", "offer", "answer", "candidate", "close", "stats_request", "quality_change", "ping")
-
-
-def parse_message(text: str | bytes | None) -> dict[str, Any]:
-    """A signaling request from one WebSocket message; raises SignalingError when malformed.
-    An unknown ``type`` is refused by :func:`dispatch`, so that its error still echoes the ``id``."""
-    if not isinstance(text, str):
-        raise SignalingError("malformed", "signaling messages are JSON text, not binary")
-    try:
-        msg = json.loads(text)
-    except (ValueError, RecursionError) as e:  # RecursionError: JSON nested too deeply
-        raise SignalingError("malformed", f"invalid JSON: {e}") from None
-    if not isinstance(msg, dict):
-        raise SignalingError("malformed", "a message must be a JSON object")
-    return msg
-
 
 def error_reply(e: BaseException, msg: dict[str, Any] | None) -> dict[str, Any]:
     code = getattr(e, "code", "error") if isinstance(e, IPFSKitError) else "internal_error"
@@ -58,32 +47,40 @@ def error_reply(e: BaseException, msg: dict[str, Any] | None) -> dict[str, Any]:
     return reply
 
 
-async def dispatch(manager: WebRTCStreamingManager, msg: dict[str, Any], client_id: str, send: Any) -> dict[str, Any]:
-    """Run one request; returns the reply."""
-    kind = msg.get("type")
-    if kind == "offer_request":
-        cid = msg.get("cid")
-        if msg.get("test_pattern") is True and cid is None:  # the built-in clip: works on an empty node
-            cid = await test_pattern_cid(manager.model)
-        return await manager.create_offer(cid, StreamOptions.parse(msg), client_id, send)
-    if kind == "offer":
-        return await manager.answer_offer(msg.get("cid"), msg.get("sdp"), StreamOptions.parse(msg), client_id, send)
-    if kind == "answer":
-        return await manager.accept_answer(msg.get("pc_id"), msg.get("sdp"), client_id)
-    if kind == "candidate":
-        await manager.add_candidate(msg.get("pc_id"), msg.get("candidate"), client_id)
-        return {"type": "candidate_ack", "pc_id": msg.get("pc_id")}
-    if kind == "close":
-        manager._session(msg.get("pc_id"), client_id)
-        await manager.close_session(msg["pc_id"], "closed by client")
-        return {"type": "closed", "pc_id": msg["pc_id"]}
-    if kind == "stats_request":
-        return await manager.stats(msg.get("pc_id"), client_id)
-    if kind == "quality_change":
-        return await manager.set_quality(msg.get("pc_id"), str(msg.get("quality")), client_id)
-    if kind == "ping":
-        return {"type": "pong"}
-    raise SignalingError("unknown_type", f"unknown message type {kind!r}; expected one of {list(REQUEST_TYPES)}")
+async def dispatch(manager: WebRTCStreamingManager, request: messages.Request, client_id: str,
+                   send: Send | None) -> dict[str, Any]:
+    """Run one typed request; returns the reply."""
+    match request:
+        case messages.OfferRequest(cid=cid, test_pattern=test_pattern, options=options):
+            if test_pattern:  # the built-in clip: works on an empty node
+                cid = await test_pattern_cid(manager.model)
+            return await manager.create_offer(cid, options, client_id, send)
+        case messages.ClientOffer(pc_id=str(pc_id), sdp=sdp, stream=stream):
+            return await manager.answer_reoffer(pc_id, sdp, stream, client_id)
+        case messages.ClientOffer(cid=cid, sdp=sdp, options=options):
+            return await manager.answer_offer(cid, sdp, options, client_id, send)
+        case messages.AddStream(pc_id=pc_id, stream=stream):
+            return await manager.add_stream(pc_id, stream, client_id)
+        case messages.RemoveStream(pc_id=pc_id, stream_id=stream_id):
+            return await manager.remove_stream(pc_id, stream_id, client_id)
+        case messages.StreamControl(pc_id=pc_id, stream_id=stream_id, action=action, position=position):
+            return await manager.control_stream(pc_id, stream_id, action, position, client_id)
+        case messages.Answer(pc_id=pc_id, sdp=sdp):
+            return await manager.accept_answer(pc_id, sdp, client_id)
+        case messages.Candidate(pc_id=pc_id, candidate=candidate):
+            await manager.add_candidate(pc_id, candidate, client_id)
+            return {"type": "candidate_ack", "pc_id": pc_id}
+        case messages.Close(pc_id=pc_id):
+            manager._session(pc_id, client_id)
+            await manager.close_session(pc_id, "closed by client")
+            return {"type": "closed", "pc_id": pc_id}
+        case messages.StatsRequest(pc_id=pc_id):
+            return await manager.stats(pc_id, client_id)
+        case messages.QualityChange(pc_id=pc_id, quality=quality):
+            return await manager.set_quality(pc_id, quality, client_id)
+        case messages.FrameError():
+            return manager.viewer_error(request, client_id)
+    return {"type": "pong"}
 
 
 async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node: Node) -> None:
@@ -109,8 +106,7 @@ async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node:
     await _serve(ws, manager, uuid.uuid4().hex, send)
 
 
-async def _serve(ws: WebSocket, manager: WebRTCStreamingManager, client_id: str,
-                 send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+async def _serve(ws: WebSocket, manager: WebRTCStreamingManager, client_id: str, send: Send) -> None:
     """Read requests until the client goes away, then close exactly its sessions."""
     manager.register_client(client_id, ws.client.host if ws.client else None)
     try:
@@ -121,7 +117,7 @@ async def _serve(ws: WebSocket, manager: WebRTCStreamingManager, client_id: str,
             msg: dict[str, Any] | None = None
             try:
                 msg = parse_message(raw.get("text"))
-                reply = await dispatch(manager, msg, client_id, send)
+                reply = await dispatch(manager, messages.parse_request(msg), client_id, send)
             except (IPFSKitError, ValueError) as e:
                 reply = error_reply(e, msg)
             except Exception as e:  # a bug must not cost the client its connection
@@ -159,3 +155,8 @@ def register(app: FastAPI, node: Node) -> None:
     @app.get("/webrtc/player.js", tags=["webrtc"])
     async def player_js() -> Response:
         return Response(_static("player.js"), media_type="text/javascript")
+
+    @app.get("/webrtc/sframe-worker.js", tags=["webrtc"])
+    async def sframe_worker_js() -> Response:
+        """The player's SFrame decryption worker (RTCRtpScriptTransform)."""
+        return Response(_static("sframe-worker.js"), media_type="text/javascript")

@@ -1,0 +1,136 @@
+"""The dependency hooks of ipfs_kit_py.compat: each works on the installed version, each is
+scoped to the object (or context) it was asked for, and a version they do not fit fails loudly."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import aioice.ice
+import pytest
+from aiortc import RTCPeerConnection, VideoStreamTrack
+from aiortc.rtcicetransport import RTCIceGatherer
+
+from ipfs_kit_py.compat import IncompatibleDependency
+from ipfs_kit_py.compat import aioice as aioice_compat
+from ipfs_kit_py.compat import aiortc as aiortc_compat
+from ipfs_kit_py.config import WebRTCSettings
+from ipfs_kit_py.webrtc.ice import peer_connection
+
+
+def test_installed_versions_have_what_the_hooks_use() -> None:
+    aiortc_compat.check()
+    aioice_compat.check()
+
+
+def test_an_untested_or_changed_dependency_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_compat, "version", lambda: "2.0.0")
+    with pytest.raises(IncompatibleDependency, match="aiortc 2.0.0 is untested"):
+        aiortc_compat.check()
+    monkeypatch.setattr(aioice_compat, "version", lambda: "1.0.0")
+    with pytest.raises(IncompatibleDependency, match="aioice 1.0.0"):
+        aioice_compat.check()
+    monkeypatch.undo()
+    monkeypatch.delattr("aiortc.rtcrtpsender.RTCRtpSender._handle_rtcp_packet")
+    with pytest.raises(IncompatibleDependency, match="_handle_rtcp_packet"):
+        aiortc_compat.check()
+
+
+def test_importing_and_using_the_client_patches_nothing_process_wide() -> None:
+    code = """
+import aioice.ice, asyncio
+from aiortc.rtcicetransport import RTCIceGatherer
+before = (aioice.ice.get_host_addresses, RTCIceGatherer.getDefaultIceServers.__func__)
+import ipfs_kit_py.client.streaming, ipfs_kit_py.high_level_api
+from ipfs_kit_py.config import WebRTCSettings
+from ipfs_kit_py.webrtc.ice import peer_connection
+async def main():
+    pc = peer_connection(WebRTCSettings(ice_hosts=["127.0.0.1"]))
+    pc.createDataChannel("x")
+    await pc.setLocalDescription(await pc.createOffer())
+    await pc.close()
+asyncio.run(main())
+after_servers = RTCIceGatherer.getDefaultIceServers.__func__
+assert after_servers is before[1], "default ICE servers patched"
+# the address hook may be installed, but without a context it is aioice's own behaviour
+assert aioice.ice.get_host_addresses(True, False) == before[0](True, False)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+async def _hosts_of(pc: RTCPeerConnection) -> set[str]:
+    pc.createDataChannel("probe")
+    await pc.setLocalDescription(await pc.createOffer())
+    try:
+        return {line.split()[4] for line in pc.localDescription.sdp.splitlines()
+                if line.startswith("a=candidate:") and " typ host" in line}
+    finally:
+        await pc.close()
+
+
+async def test_host_addresses_are_per_connection() -> None:
+    loopback, other = await asyncio.gather(
+        _hosts_of(peer_connection(WebRTCSettings(ice_hosts=["127.0.0.1"]))),
+        _hosts_of(peer_connection(WebRTCSettings(ice_hosts=["::1"]))))
+    assert loopback == {"127.0.0.1"} and other == {"::1"}  # gathered at the same time, each its own
+    # outside a connection's context: the process default (apply_settings, if a test called it), else aioice's
+    expected = [h for h in aioice_compat._process_hosts if ":" not in h] or aioice_compat._original(True, False)
+    assert aioice.ice.get_host_addresses(True, False) == expected
+    assert RTCIceGatherer.getDefaultIceServers() is not None
+
+
+class Pattern(VideoStreamTrack):
+    """aiortc's own blank-frame source: enough to make its encoder and RTCP run."""
+
+
+async def test_sender_hooks_see_rtcp_and_the_encoder() -> None:
+    settings = WebRTCSettings(ice_hosts=["127.0.0.1"])
+    sender_pc, receiver_pc = peer_connection(settings), peer_connection(settings)
+    try:
+        t = sender_pc.addTransceiver(Pattern(), direction="sendonly")
+        rtcp: list[object] = []
+        aiortc_compat.on_rtcp(t.sender, rtcp.append)
+        frames: list[bytes] = []
+
+        @receiver_pc.on("track")
+        def _track(track) -> None:
+            receiver = next(x.receiver for x in receiver_pc.getTransceivers() if x.receiver.track is track)
+            aiortc_compat.on_received_frame(receiver, lambda data: frames.append(data) or data)
+
+        await sender_pc.setLocalDescription(await sender_pc.createOffer())
+        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+        assert [c.mimeType for c in aiortc_compat.negotiated_codecs(t)][:1] == ["video/VP8"]
+        track = receiver_pc.getTransceivers()[0].receiver.track
+        await asyncio.wait_for(track.recv(), 15)
+        async with asyncio.timeout(15):
+            while not rtcp:  # receiver reports arrive about once a second
+                await asyncio.sleep(0.05)
+        assert frames, "the receiver hook saw no assembled frame"
+        encoder = aiortc_compat.sender_encoder(t.sender)
+        assert encoder is not None and hasattr(encoder, "target_bitrate")
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
+async def test_reoffers_keep_the_negotiated_extension_ids() -> None:
+    """aiortc re-offers with its own header extension ids; Chromium refuses any id reassignment."""
+    pc = peer_connection(WebRTCSettings(ice_hosts=["127.0.0.1"]))
+    try:
+        pc.addTransceiver("video", direction="sendonly")
+        pc.addTransceiver("audio", direction="sendonly")
+        offer = (await pc.createOffer()).sdp
+        uri = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+        assert f"a=extmap:3 {uri}" in offer  # aiortc's own id: if this changes, revisit keep_extension_ids
+        remote = offer.replace(f"a=extmap:3 {uri}", f"a=extmap:2 {uri}").replace(
+            "a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level", "a=extmap:5 urn:ietf:params:rtp-hdrext:ssrc-audio-level")
+        kept = aiortc_compat.keep_extension_ids(offer, remote)
+        assert f"a=extmap:2 {uri}" in kept and "a=extmap:5 urn:ietf:params:rtp-hdrext:ssrc-audio-level" in kept
+        assert aiortc_compat.keep_extension_ids(offer, None) == offer
+    finally:
+        await pc.close()
