@@ -37,6 +37,7 @@ from .events import EventBus, NotificationType, get_event_bus
 from .repo import Repo
 
 SNIFF_BYTES = 512
+MFS_ROOT_KEY = "mfs.root"  # index state: the MFS root (ops/mfs.py); gc keeps its DAG, as Kubo does
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +472,10 @@ class IPFSModel:
                         keep.add(cid.multihash)
                         continue
                     for c in dag.walk(self.store, cid, skip=lambda c: c.multihash in keep):
+                        keep.add(c.multihash)
+                mfs_root = self.index.get_state(MFS_ROOT_KEY)
+                if mfs_root:
+                    for c in dag.walk(self.store, CID.decode(mfs_root), skip=lambda c: c.multihash in keep):
                         keep.add(c.multihash)
                 removed = []
                 for mh in list(self.store.multihashes()):

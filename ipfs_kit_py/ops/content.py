@@ -332,17 +332,6 @@ async def stat(ctx: Context, p: CidParams) -> Stat:
     return _stat(await ctx.model.stat(p.cid))
 
 
-def _kubo_files_stat_check(a: KuboArgs) -> None:
-    args = a.args()
-    if args and args[0].strip() and not args[0].strip().startswith("/ipfs/"):
-        raise InvalidArgument("only /ipfs/ paths are supported (there is no MFS)")
-
-
-def _kubo_stat(s: Stat, a: KuboArgs) -> dict[str, Any]:
-    return {"Hash": s.cid, "Type": s.type, "Size": s.size, "CumulativeSize": s.cumulative_size,
-            "Blocks": s.blocks, "WithLocality": False}
-
-
 # -- pins -------------------------------------------------------------------------------------------
 @dataclass
 class PinAddParams:
@@ -665,7 +654,7 @@ OPS: list[Operation[Any, Any]] = [
     Operation("ls", CidParams, Listing, R, "The links of a directory", ls,
               Kubo("ls", _kubo_ls, each_arg=True), cli="ls"),
     Operation("stat", CidParams, Stat, R, "Type and sizes of content", stat,
-              Kubo("files/stat", _kubo_stat, check=_kubo_files_stat_check, arg_doc="an /ipfs/ path"), cli="stat"),
+              cli="stat"),  # Kubo's files/stat is ops/mfs.py's files_stat (MFS and /ipfs/ paths)
     Operation("pin_add", PinAddParams, Pins, W, "Pin content", pin_add,
               Kubo("pin/add", _kubo_pins, each_arg=True), cli="pin add"),
     Operation("pin_rm", CidParams, Pins, W, "Unpin content", pin_rm,
