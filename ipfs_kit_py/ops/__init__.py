@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import content, mfs, node
+from . import content, kubo_extra, mfs, node
 
-OPS: list[Any] = [*content.OPS, *node.OPS, *mfs.OPS]
+OPS: list[Any] = [*content.OPS, *node.OPS, *mfs.OPS, *kubo_extra.OPS]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -497,8 +498,14 @@ async def files_chcid(ctx: Context, p: ChcidParams) -> MfsRoot:
 
 
 # -- Kubo forms ---------------------------------------------------------------------------------------
-def _empty(r: Any, a: KuboArgs) -> dict[str, Any]:
-    return {}
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+def _empty(r: Any, a: KuboArgs) -> Bytes:
+    """Kubo answers these with an empty body (kubo-rpc-client treats any text as an error)."""
+    return Bytes(_nothing(), "text/plain", streamed=False)
 
 
 def _two_args(a: KuboArgs, what: str) -> tuple[str, str]:
@@ -508,26 +515,24 @@ def _two_args(a: KuboArgs, what: str) -> tuple[str, str]:
     return args[0], args[1]
 
 
-async def _kubo_cp(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> dict[str, Any]:
+async def _kubo_cp(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> Bytes:
     src, dst = _two_args(a, "dest")
-    await invoke({"source": src, "dest": dst, "parents": bool(a.bool("parents", "p"))})
-    return {}
+    return _empty(await invoke({"source": src, "dest": dst, "parents": bool(a.bool("parents", "p"))}), a)
 
 
-async def _kubo_mv(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> dict[str, Any]:
+async def _kubo_mv(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> Bytes:
     src, dst = _two_args(a, "dest")
-    await invoke({"source": src, "dest": dst})
-    return {}
+    return _empty(await invoke({"source": src, "dest": dst}), a)
 
 
-async def _kubo_rm(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> dict[str, Any]:
+async def _kubo_rm(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> Bytes:
     paths = [x.strip() for x in a.args() if x.strip()]
     if not paths:
         raise InvalidArgument('argument "path" is required')
     recursive, force = bool(a.bool("recursive", "r")), bool(a.bool("force"))
     for path in paths:
         await invoke({"path": path, "recursive": recursive, "force": force})
-    return {}
+    return _empty(None, a)
 
 
 def _kubo_ls(r: MfsListing, a: KuboArgs) -> dict[str, Any]:
@@ -556,9 +561,9 @@ OPS: list[Operation[Any, Any]] = [
     Operation("files_mkdir", MkdirParams, MfsRoot, W, "Make an MFS directory", files_mkdir,
               Kubo("files/mkdir", _empty, arg_doc="MFS path"), cli="files mkdir"),
     Operation("files_write", WriteParams, MfsRoot, W, "Write a file in MFS (trickle layout, as Kubo)", files_write,
-              Kubo("files/write", _empty, body="files", arg_doc="MFS path"), cli="files write"),
+              Kubo("files/write", _empty, body="files", arg_doc="MFS path")),
     Operation("files_read", ReadParams, ByteStream, R, "Read a file from MFS (or an /ipfs/ path)", files_read,
-              Kubo("files/read", _kubo_read, arg_doc="MFS path"), cli="files read"),
+              Kubo("files/read", _kubo_read, arg_doc="MFS path")),
     Operation("files_ls", LsParams, MfsListing, R, "List an MFS directory", files_ls,
               Kubo("files/ls", _kubo_ls, arg_doc="MFS path"), cli="files ls"),
     Operation("files_stat", StatParams, MfsStat, R, "Stat an MFS path or an /ipfs/ path", files_stat,
