@@ -47,6 +47,7 @@ class GatewaySettings:
 @dataclass
 class RepoSettings:
     sync: bool = False  # fsync every block write (Kubo's flatfs default); slower, survives power loss
+    storage_max: str = "10GB"  # Kubo's Datastore.StorageMax: the repo size reported to tools (repo/stat, config); not enforced
 
 
 @dataclass

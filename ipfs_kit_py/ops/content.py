@@ -604,13 +604,17 @@ def _kubo_gc(r: Removed, a: KuboArgs) -> NDJSON:
 
 async def repo_stat(ctx: Context, p: NoParams) -> RepoStat:
     st = await ctx.model.repo_stat()
-    return RepoStat(st["NumObjects"], st["RepoSize"], st["RepoPath"], st["Version"], 0)
+    from .kubo_extra import storage_max_bytes
+
+    return RepoStat(st["NumObjects"], st["RepoSize"], st["RepoPath"], st["Version"], storage_max_bytes(ctx))
 
 
 def _kubo_repo_stat(s: RepoStat, a: KuboArgs) -> dict[str, Any]:
     a.bool("human")
     body: dict[str, Any] = {"RepoSize": s.repo_size, "StorageMax": s.storage_max}
-    if not a.bool("size-only"):
+    if a.bool("size-only"):  # Kubo keeps every key, zeroed
+        body.update({"NumObjects": 0, "RepoPath": "", "Version": ""})
+    else:
         body.update({"NumObjects": s.num_objects, "RepoPath": s.repo_path, "Version": s.version})
     return body
 

@@ -51,6 +51,19 @@ KUBO_KEYS: dict[str, tuple[str, str]] = {
 DEFAULT_STORAGE_MAX = "10GB"
 
 
+def storage_max_bytes(ctx: Context) -> int:
+    """``repo.storage_max`` ("10GB", "500MB", "1TiB", bytes) in bytes, as Kubo's humanize parses it."""
+    text = str(getattr(_settings(ctx).repo, "storage_max", DEFAULT_STORAGE_MAX)).strip()
+    units = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+             "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+    num = text.rstrip("bBkKmMgGtTiI ")
+    unit = text[len(num):].strip().lower()
+    try:
+        return int(float(num) * units[unit])
+    except (ValueError, KeyError):
+        raise InvalidArgument(f"repo.storage_max {text!r} is not a size like 10GB") from None
+
+
 def _settings(ctx: Context) -> Settings:
     return ctx.node.settings if ctx.node is not None else ctx.model.repo.settings
 
@@ -168,8 +181,6 @@ async def config_replace(ctx: Context, p: ConfigReplaceParams) -> ConfigDoc:
             value = _lookup(doc, key)
         except NotFound:
             continue
-        if key == "Datastore.StorageMax" and not hasattr(_settings(ctx).repo, "storage_max"):
-            continue
         _store(ctx, key, value)
     return ConfigDoc(kubo_config(ctx))
 
@@ -179,8 +190,8 @@ async def _kubo_config(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> di
     if not args or not args[0].strip():
         raise InvalidArgument('argument "key" is required')
     params: dict[str, Any] = {"key": args[0].strip(), "as_json": bool(a.bool("json")), "as_bool": bool(a.bool("bool"))}
-    if len(args) > 1:
-        params["value"] = args[1]
+    if len(args) > 1 or a.str("value") is not None:
+        params["value"] = args[1] if len(args) > 1 else a.str("value")
     r = await invoke(params)
     return {"Key": r.key, "Value": r.value}
 
@@ -224,6 +235,8 @@ async def pin_update(ctx: Context, p: PinUpdateParams) -> PinsUpdated:
 
 async def _kubo_pin_update(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> dict[str, Any]:
     args = [x.strip() for x in a.args() if x.strip()]
+    if len(args) == 1 and a.str("to"):
+        args.append(str(a.str("to")))
     if len(args) != 2:
         raise InvalidArgument('arguments "from-path" and "to-path" are required')
     r = await invoke({"from_": args[0], "to": args[1], "unpin": bool(a.bool("unpin", default=True))})
@@ -457,8 +470,8 @@ async def dag_stat(ctx: Context, p: PathParams) -> DagStats:
 
 def _kubo_dag_stat(r: DagStats, a: KuboArgs) -> dict[str, Any]:
     a.bool("progress")
-    return {"UniqueBlocks": r.num_blocks, "TotalSize": r.size, "SharedSize": 0, "Ratio": 1,
-            "DagStats": [{"Cid": {"/": r.cid}, "Size": r.size, "NumBlocks": r.num_blocks}]}
+    return {"UniqueBlocks": r.num_blocks, "TotalSize": r.size, "Ratio": 1,
+            "DagStats": [{"Cid": r.cid, "Size": r.size, "NumBlocks": r.num_blocks}]}
 
 
 # -- cid / multibase ------------------------------------------------------------------------------
@@ -584,7 +597,7 @@ async def _read_one(upload: Upload | None) -> bytes:
 
 
 async def _kubo_multibase_encode(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> Bytes:
-    r = await invoke({"data": await _read_one(upload), "base": a.str("b", default="base64url") or "base64url"})
+    r = await invoke({"data": await _read_one(upload), "base": a.str("b", "base", default="base64url") or "base64url"})
 
     async def one() -> AsyncIterator[bytes]:
         yield r.text.encode()
@@ -702,6 +715,8 @@ async def log_level(ctx: Context, p: LogLevelParams) -> Message:
 
 async def _kubo_log_level(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> dict[str, Any]:
     args = [x.strip() for x in a.args() if x.strip()]
+    if len(args) == 1 and a.str("level"):
+        args.append(str(a.str("level")))
     if len(args) != 2:
         raise InvalidArgument('arguments "subsystem" and "level" are required')
     r = await invoke({"subsystem": args[0], "level": args[1]})

@@ -34,7 +34,18 @@ from ..content.importer import parse_chunker
 from ..errors import InvalidArgument, LimitExceeded, NotFound, PathError
 from ..events import NotificationType
 from ..model import MFS_ROOT_KEY, IPFSModel
-from ..operation import Bytes, ByteStream, Context, Invoke, Kubo, KuboArgs, Operation, Upload, param
+from ..operation import (
+    NDJSON,
+    Bytes,
+    ByteStream,
+    Context,
+    Invoke,
+    Kubo,
+    KuboArgs,
+    Operation,
+    Upload,
+    param,
+)
 
 MAX_WRITE = 1 << 30  # bytes one files/write may carry (the whole file is rebuilt in memory)
 CHUNK = 262144  # Kubo's default chunker for MFS writes
@@ -449,7 +460,7 @@ async def files_rm(ctx: Context, p: RmParams) -> MfsRoot:
                 return tree.root()
             raise
         if tree.kind(cid) in (DIRECTORY, HAMT_SHARD) and not (p.recursive or p.force):
-            raise InvalidArgument(f"{p.path} is a directory, use -r to remove directories")
+            raise InvalidArgument("path is a directory, use -r to remove directories")
         return tree.replace(parts, None)
 
     root = await _run(ctx, run)
@@ -510,6 +521,8 @@ def _empty(r: Any, a: KuboArgs) -> Bytes:
 
 def _two_args(a: KuboArgs, what: str) -> tuple[str, str]:
     args = [x.strip() for x in a.args() if x.strip()]
+    if len(args) == 1 and a.str(what):  # the second argument by its name (the registry's JSON form)
+        args.append(str(a.str(what)))
     if len(args) != 2:
         raise InvalidArgument(f'argument "{what}" is required: SOURCE and DEST')
     return args[0], args[1]
@@ -525,20 +538,32 @@ async def _kubo_mv(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> Bytes:
     return _empty(await invoke({"source": src, "dest": dst}), a)
 
 
-async def _kubo_rm(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> Bytes:
+async def _kubo_rm(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> Bytes | NDJSON:
     paths = [x.strip() for x in a.args() if x.strip()]
     if not paths:
         raise InvalidArgument('argument "path" is required')
     recursive, force = bool(a.bool("recursive", "r")), bool(a.bool("force"))
+    failed: list[str] = []
     for path in paths:
-        await invoke({"path": path, "recursive": recursive, "force": force})
-    return _empty(None, a)
+        try:
+            await invoke({"path": path, "recursive": recursive, "force": force})
+        except (NotFound, InvalidArgument, PathError) as e:  # Kubo: 200, one JSON string per failed path
+            failed.append(f"{path}: {e}")
+    if not failed:
+        return _empty(None, a)
+
+    async def lines() -> AsyncIterator[Any]:
+        for line in failed:
+            yield line
+
+    return NDJSON(lines())
 
 
 def _kubo_ls(r: MfsListing, a: KuboArgs) -> dict[str, Any]:
     long = bool(a.bool("long", "l"))
     a.bool("U")
-    return {"Entries": [{"Name": e.name, "Type": 1 if e.type == "directory" else 0,
+    # without long, Kubo reads no child node: every Type is 0, Size 0, Hash ""
+    return {"Entries": [{"Name": e.name, "Type": 1 if long and e.type == "directory" else 0,
                          "Size": e.size if long else 0, "Hash": e.cid if long else ""} for e in r.entries]}
 
 
