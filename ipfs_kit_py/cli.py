@@ -655,6 +655,39 @@ registry_command(block_app, "rm", "block_rm")
 registry_command(swarm_app, "connect", "swarm_connect")
 registry_command(swarm_app, "peers", "swarm_peers")
 
+# issue 14: Kubo's commands as registry operations (ops/mfs.py, ops/kubo_extra.py)
+registry_command(cid_app, "base32", "cid_base32")
+registry_command(cid_app, "codecs", "cid_codecs")
+files_app = typer.Typer(help="MFS, the mutable file system: mkdir, write, read, ls, stat, cp, mv, rm, flush, chcid.",
+                        no_args_is_help=True)
+app.add_typer(files_app, name="files")
+for _verb in ("mkdir", "ls", "stat", "cp", "mv", "rm", "flush", "chcid"):
+    registry_command(files_app, _verb, f"files_{_verb}")
+config_app = typer.Typer(help="This node's settings in Kubo's config shape: show, get.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+registry_command(config_app, "show", "config_show")
+registry_command(config_app, "get", "config")
+bootstrap_app = typer.Typer(help="Bootstrap peers: list, add, rm.", no_args_is_help=True)
+app.add_typer(bootstrap_app, name="bootstrap")
+for _verb in ("list", "add", "rm"):
+    registry_command(bootstrap_app, _verb, f"bootstrap_{_verb}")
+refs_app = typer.Typer(help="Links of DAGs: refs, refs local.", invoke_without_command=False, no_args_is_help=True)
+app.add_typer(refs_app, name="refs")
+registry_command(refs_app, "links", "refs")
+registry_command(refs_app, "local", "refs_local")
+for _grp, _verb, _op in ((pin_app, "update", "pin_update"), (pin_app, "verify", "pin_verify"),
+                         (dag_app, "get", "dag_get"), (dag_app, "resolve", "dag_resolve"), (dag_app, "stat", "dag_stat")):
+    registry_command(_grp, _verb, _op)
+registry_command(app, "resolve", "resolve")
+registry_command(app, "shutdown", "shutdown")
+stats_app = typer.Typer(help="Statistics: repo.", no_args_is_help=True)
+app.add_typer(stats_app, name="stats")
+registry_command(stats_app, "repo", "stats_repo")
+registry_command(swarm_app, "addrs-local", "swarm_addrs_local")
+log_app = typer.Typer(help="Logging: level.", no_args_is_help=True)
+app.add_typer(log_app, name="log")
+registry_command(log_app, "level", "log_level")
+
 
 # -- entry point ---------------------------------------------------------------------------
 def _error(message: str) -> int:

@@ -51,6 +51,7 @@ class GatewaySettings:
 class RepoSettings:
     sync: bool = False  # fsync every block write (Kubo's flatfs default); slower, survives power loss
     max_car_roots: int = 1024  # distinct roots one CAR import may name (all parts of one dag/import together); more are refused with 400 before any is decoded (0: no limit)
+    storage_max: str = "10GB"  # Kubo's Datastore.StorageMax: the repo size reported to tools (repo/stat, config); not enforced
 
 
 @dataclass

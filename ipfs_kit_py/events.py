@@ -33,6 +33,7 @@ class NotificationType(StrEnum):
     PEER_CONNECTED = "peer_connected"
     PEER_DISCONNECTED = "peer_disconnected"
     SYSTEM_STATUS = "system_status"
+    MFS_CHANGED = "mfs_changed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ log = logging.getLogger("ipfs_kit_py.model")
 
 SNIFF_BYTES = 512
 WRITE_BATCH = 256 << 10  # add: bytes gathered before one hop to a worker thread (disk work stays off the loop)
+MFS_ROOT_KEY = "mfs.root"  # index state: the MFS root (ops/mfs.py); gc keeps its DAG, as Kubo does
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,7 +523,11 @@ class IPFSModel:
     def _collect(self) -> GCResult:
         """Mark and sweep (the exclusive guard is held: no content writer is active)."""
         present = list(self.store.multihashes())
-        walk = walk_pins(self.store, self.index.pins(), set(present))
+        pins = list(self.index.pins())
+        mfs_root = self.index.get_state(MFS_ROOT_KEY)
+        if mfs_root:  # the MFS tree is kept as a recursive pin would be (Kubo does the same)
+            pins.append((mfs_root, RECURSIVE))
+        walk = walk_pins(self.store, pins, set(present))
         removed = []
         for mh in present:
             if mh not in walk.keep:

@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import content, media, node
+from . import content, kubo_extra, media, mfs, node
 
-OPS: list[Any] = [*content.OPS, *node.OPS, *media.OPS]
+OPS: list[Any] = [*content.OPS, *node.OPS, *media.OPS, *mfs.OPS, *kubo_extra.OPS]

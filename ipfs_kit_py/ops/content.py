@@ -336,17 +336,6 @@ async def stat(ctx: Context, p: CidParams) -> Stat:
     return _stat(await ctx.model.stat(p.cid))
 
 
-def _kubo_files_stat_check(a: KuboArgs) -> None:
-    args = a.args()
-    if args and args[0].strip() and not args[0].strip().startswith("/ipfs/"):
-        raise InvalidArgument("only /ipfs/ paths are supported (there is no MFS)")
-
-
-def _kubo_stat(s: Stat, a: KuboArgs) -> dict[str, Any]:
-    return {"Hash": s.cid, "Type": s.type, "Size": s.size, "CumulativeSize": s.cumulative_size,
-            "Blocks": s.blocks, "WithLocality": False}
-
-
 # -- pins -------------------------------------------------------------------------------------------
 @dataclass
 class PinAddParams:
@@ -637,13 +626,17 @@ def _kubo_gc(r: Collected, a: KuboArgs) -> NDJSON:
 
 async def repo_stat(ctx: Context, p: NoParams) -> RepoStat:
     st = await ctx.model.repo_stat()
-    return RepoStat(st["NumObjects"], st["RepoSize"], st["RepoPath"], st["Version"], 0)
+    from .kubo_extra import storage_max_bytes
+
+    return RepoStat(st["NumObjects"], st["RepoSize"], st["RepoPath"], st["Version"], storage_max_bytes(ctx))
 
 
 def _kubo_repo_stat(s: RepoStat, a: KuboArgs) -> dict[str, Any]:
     a.bool("human")
     body: dict[str, Any] = {"RepoSize": s.repo_size, "StorageMax": s.storage_max}
-    if not a.bool("size-only"):
+    if a.bool("size-only"):  # Kubo keeps every key, zeroed
+        body.update({"NumObjects": 0, "RepoPath": "", "Version": ""})
+    else:
         body.update({"NumObjects": s.num_objects, "RepoPath": s.repo_path, "Version": s.version})
     return body
 
@@ -697,7 +690,7 @@ OPS: list[Operation[Any, Any]] = [
     Operation("ls", CidParams, Listing, R, "The links of a directory", ls,
               Kubo("ls", _kubo_ls, each_arg=True), cli="ls"),
     Operation("stat", CidParams, Stat, R, "Type and sizes of content", stat,
-              Kubo("files/stat", _kubo_stat, check=_kubo_files_stat_check, arg_doc="an /ipfs/ path"), cli="stat"),
+              cli="stat"),  # Kubo's files/stat is ops/mfs.py's files_stat (MFS and /ipfs/ paths)
     Operation("pin_add", PinAddParams, Pins, W, "Pin content", pin_add,
               Kubo("pin/add", _kubo_pins, each_arg=True), cli="pin add"),
     Operation("pin_rm", CidParams, Pins, W, "Unpin content", pin_rm,

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import assert from 'node:assert/strict'
 import { create } from 'kubo-rpc-client'
+import { CID } from 'multiformats/cid'
 
 const url = process.argv[2]
 if (!url) {
@@ -155,6 +156,58 @@ check('errors are reported', async () => {
   await assert.rejects(collect(ipfs.cat('not-a-cid')))
   await assert.rejects(collect(ipfs.cat('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyka')))
   await assert.rejects(ipfs.block.stat('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyka'))
+})
+
+// -- issue 14: MFS, config, pins, resolve, refs, dag, cid, bootstrap ----------------------------
+check('files: mkdir, write, read, ls, stat, cp, mv, rm, flush (Kubo CIDs)', async () => {
+  await ipfs.files.mkdir('/js/sub', { parents: true })
+  await ipfs.files.write('/js/hello', new TextEncoder().encode('hello world\n'), { create: true })
+  // Kubo's MFS writes the trickle layout: not `ipfs add`'s CID
+  assert.equal((await ipfs.files.stat('/js/hello')).cid.toString(), 'QmVib14uvPnCP73XaCDpwugRuwfTsVbGyWbatHAmLSdZUS')
+  assert.equal((await collect(ipfs.files.read('/js/hello'))).toString(), 'hello world\n')
+  assert.equal((await collect(ipfs.files.read('/js/hello', { offset: 6, length: 5 }))).toString(), 'world')
+  await ipfs.files.write('/js/hello', new TextEncoder().encode('HELLO'), { offset: 0 })
+  assert.equal((await collect(ipfs.files.read('/js/hello'))).toString(), 'HELLO world\n')
+  const entries = await all(ipfs.files.ls('/js'))
+  assert.deepEqual(entries.map((e) => [e.name, e.type]), [['hello', 'file'], ['sub', 'directory']])
+  assert.equal(entries[0].size, 12)
+  await ipfs.files.cp(`/ipfs/${HELLO}`, '/js/sub/copied')
+  assert.equal((await ipfs.files.stat('/js/sub/copied')).cid.toString(), HELLO)
+  await ipfs.files.mv('/js/sub/copied', '/js/moved')
+  await assert.rejects(ipfs.files.stat('/js/sub/copied'))
+  const st = await ipfs.files.stat('/js')
+  assert.equal(st.type, 'directory')
+  assert.equal((await ipfs.files.flush('/js')).toString(), st.cid.toString())
+  await assert.rejects(ipfs.files.rm('/js'), 'a directory needs recursive')
+  await ipfs.files.rm('/js', { recursive: true })
+  await assert.rejects(ipfs.files.stat('/js'))
+  assert.equal((await ipfs.files.stat('/')).cid.toString(), 'QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn')
+})
+
+check('config: getAll, get, set', async () => {
+  const cfg = await ipfs.config.getAll()
+  assert.ok(Array.isArray(cfg.Addresses.Swarm))
+  assert.ok(Array.isArray(cfg.Bootstrap))
+  assert.equal(typeof cfg.Datastore.StorageMax, 'string')
+  await ipfs.config.set('Discovery.MDNS.Enabled', false)
+  assert.equal(await ipfs.config.get('Discovery.MDNS.Enabled'), false)
+  await assert.rejects(ipfs.config.get('No.Such.Key'))
+})
+
+check('pin update / verify, resolve, refs, dag get, cid base32, bootstrap', async () => {
+  const a = (await ipfs.add('update from\n')).cid
+  const b = (await ipfs.add('update to\n', { pin: false })).cid
+  const pins = await ipfs.pin.update(a, b)
+  assert.ok(Array.isArray(pins) || pins)
+  const names = (await all(ipfs.pin.ls({ type: 'recursive' }))).map((p) => p.cid.toString())
+  assert.ok(names.includes(b.toString()) && !names.includes(a.toString()))
+  assert.equal(await ipfs.resolve(`/ipfs/${TESTDIR.v0}/sub`), '/ipfs/' + (await ipfs.files.stat(`/ipfs/${TESTDIR.v0}/sub`)).cid.toString())
+  const refs = await all(ipfs.refs(TESTDIR.v0, { recursive: true }))
+  assert.ok(refs.length >= 4 && refs.every((r) => !r.err))
+  const node = await ipfs.dag.get(CID.parse(TESTDIR.v0))
+  assert.equal(node.value.Links.length, 3)
+  const bp = await ipfs.bootstrap.list()
+  assert.ok(Array.isArray(bp.Peers))
 })
 
 let failed = 0
