@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from . import __version__
+from .ipns import service as ipns_service
 from .node import Node
 from .p2p import service as libp2p_service
 from .server import gateway, http_api, ws_hub
@@ -66,4 +67,5 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
     if signaling is not None:
         signaling.register(app, node)  # type: ignore[attr-defined]
     libp2p_service.register(node)  # a service: no routes; its operations are in the registry
+    ipns_service.register(node)  # keys and IPNS names (after libp2p: it uses the DHT)
     return app

@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import content, node
+from . import content, names, node
 
-OPS: list[Any] = [*content.OPS, *node.OPS]
+OPS: list[Any] = [*content.OPS, *node.OPS, *names.OPS]

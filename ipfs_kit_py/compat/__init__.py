@@ -1,0 +1,1 @@
+"""Patches of dependencies' internals, each version-guarded and applied once."""
