@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from . import __version__
+from .ipns import gateway as ipns_gateway
 from .ipns import service as ipns_service
 from .node import Node
 from .p2p import service as libp2p_service
@@ -62,6 +63,7 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
     app.add_middleware(AccessGuard, policy=policy)
     http_api.register(app, node)  # every /api/v0 route, generated from the registry
     gateway.register(app, node)
+    ipns_gateway.register(app, node)  # /ipns/: resolve, then as /ipfs/
     ws_hub.register(app, node)
     signaling = _webrtc()
     if signaling is not None:

@@ -7,7 +7,7 @@ its value store, which take bytes) and validates with :mod:`.record`.
 
 :class:`IpnsValidator` replaces py-libp2p's ``ipns`` validator in the DHT, so
 the records other peers (Kubo) PUT to us are checked the same way and we keep
-the best one (``compat.kad_binary_keys`` lets those binary keys through).
+the best one (``compat.kad_kubo`` lets those binary keys through).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import logging
 from typing import Any
 
 import trio
+from libp2p.kad_dht import common as kad_common
 from libp2p.peer.id import ID
 from libp2p.records.utils import InvalidRecordType
 from libp2p.records.validator import Validator
 
-from ..compat import kad_binary_keys
+from ..compat import kad_kubo
 from . import record as rec
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class IpnsValidator(Validator):
 
 def install(dht: Any) -> None:
     """Our IPNS validator in ``dht``'s py-libp2p DHT (idempotent), and binary keys let through."""
-    kad_binary_keys.apply()
+    kad_kubo.apply()
     kad = dht.kad
     if kad is not None and not isinstance(kad.validator._validators.get("ipns"), IpnsValidator):
         kad.validator._validators["ipns"] = IpnsValidator()
@@ -91,7 +92,7 @@ async def put(dht: Any, name: ID, raw: bytes, timeout: float = 30.0) -> list[str
             async def one(pid: ID) -> None:
                 async with limit:
                     with trio.move_on_after(10):
-                        if await store._store_at_peer(pid, key, raw):
+                        if await _put_to_peer(kad, pid, key, raw):
                             stored.append(pid.to_base58())
 
             async with trio.open_nursery() as nursery:
@@ -100,6 +101,41 @@ async def put(dht: Any, name: ID, raw: bytes, timeout: float = 30.0) -> list[str
         return stored
 
     return await dht.peer.bridge.call(run)
+
+
+async def _put_to_peer(kad: Any, pid: ID, key: bytes, raw: bytes) -> bool:
+    """PUT_VALUE as Kubo expects it; success is Kubo's echo of the request.
+
+    py-libp2p's own ``_store_at_peer`` adds our signed peer record, which Kubo
+    echoes back in its answer; py-libp2p then sees a record of the wrong peer and
+    reports a failure although Kubo stored the value. So: no sender record here."""
+    import varint
+    from libp2p.kad_dht.pb.kademlia_pb2 import Message
+    from libp2p.utils.varint import read_varint_prefixed_bytes_limited
+
+    stream = None
+    try:
+        stream = await kad.host.new_stream(pid, [kad_common.PROTOCOL_ID])
+        msg = Message()
+        msg.type = Message.MessageType.PUT_VALUE
+        msg.key = key
+        msg.record.key = key
+        msg.record.value = raw
+        data = msg.SerializeToString()
+        await stream.write(varint.encode(len(data)) + data)
+        answer = Message()
+        answer.ParseFromString(await read_varint_prefixed_bytes_limited(stream, 64 << 10))
+        return answer.type == Message.MessageType.PUT_VALUE and answer.key == key
+    except Exception as e:  # noqa: BLE001 - one peer refusing is not an error of the put
+        log.debug("PUT_VALUE to %s failed: %s", pid, e)
+        return False
+    finally:
+        if stream is not None:
+            with trio.move_on_after(2):
+                try:
+                    await stream.close()
+                except Exception:  # noqa: BLE001
+                    pass
 
 
 async def get(dht: Any, name: ID, *, count: int = 16, timeout: float = 30.0,

@@ -216,4 +216,7 @@ async def _install_async(dht: Any) -> None:
 
 
 def register(node: Any) -> None:
+    from ..compat import kad_kubo
+
+    kad_kubo.apply()  # before the DHT serves its first stream (Kubo crashes on py-libp2p's ADD_PROVIDER echo)
     node.add_service("ipns", NamesService(node))
