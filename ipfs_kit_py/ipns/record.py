@@ -35,9 +35,8 @@ _RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d
 
 
 class InvalidRecord(InvalidArgument):
-    """An IPNS record that does not verify (bad signature, expired, malformed...)."""
-
-    code = "invalid_ipns_record"
+    """An IPNS record that does not verify (bad signature, expired, malformed...); on the
+    wire an ``invalid_argument`` (400)."""
 
 
 # -- a tiny protobuf codec for IpnsEntry (9 fields) ------------------------------------------------

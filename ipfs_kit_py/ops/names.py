@@ -140,11 +140,11 @@ async def key_rename(ctx: Context, p: KeyRenameParams) -> KeyRenamed:
 
 
 async def _kubo_key_rename(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> dict[str, Any]:
+    force, base = bool(a.bool("force", "f")), a.str("ipns-base", default="base36")  # bad flags first
     args = [x.strip() for x in a.args()]
     if len(args) != 2 or not all(args):
         raise InvalidArgument('arguments "name" and "newName" are required')
-    r = await invoke({"old": args[0], "new": args[1], "force": bool(a.bool("force", "f")),
-                      "ipns_base": a.str("ipns-base", default="base36")})
+    r = await invoke({"old": args[0], "new": args[1], "force": force, "ipns_base": base})
     return {"Was": r.was, "Now": r.now, "Id": r.id, "Overwrite": r.overwrite}
 
 
@@ -207,13 +207,13 @@ async def key_import(ctx: Context, p: KeyImportParams) -> KeyInfo:
 
 
 async def _kubo_key_import(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> dict[str, Any]:
+    options = {"format": a.str("format", "f", default=FORMAT_PROTOBUF),
+               "allow_any_key_type": bool(a.bool("allow-any-key-type")),
+               "ipns_base": a.str("ipns-base", default="base36")}
     args = a.args()
     if not args or not args[0].strip():
         raise InvalidArgument('argument "name" is required')
-    r = await invoke({"name": args[0].strip(), "key": await _read(upload, MAX_KEY_FILE, "key"),
-                      "format": a.str("format", "f", default=FORMAT_PROTOBUF),
-                      "allow_any_key_type": bool(a.bool("allow-any-key-type")),
-                      "ipns_base": a.str("ipns-base", default="base36")})
+    r = await invoke({"name": args[0].strip(), "key": await _read(upload, MAX_KEY_FILE, "key"), **options})
     return _kubo_key(r)
 
 
@@ -447,12 +447,13 @@ async def name_put(ctx: Context, p: NamePutParams) -> NamePublished:
 
 
 async def _kubo_name_put(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> Any:
+    force, offline, quiet = bool(a.bool("force", "f")), bool(a.bool("allow-offline")), a.bool("quiet", "q")
     args = a.args()
     if not args or not args[0].strip():
         raise InvalidArgument('argument "name" is required')
     r = await invoke({"name": args[0].strip(), "record": await _read(upload, ipns_record.MAX_RECORD_SIZE + 1, "record"),
-                      "force": bool(a.bool("force", "f")), "allow_offline": bool(a.bool("allow-offline"))})
-    if a.bool("quiet", "q"):
+                      "force": force, "allow_offline": offline})
+    if quiet:
         return {}
     return {"Name": r.name, "Value": r.value}
 
