@@ -560,8 +560,9 @@ def registry_command(group: typer.Typer, name: str, op_name: str) -> None:
         objects = run(ctx, lambda b: _run_kubo(b, op, kubo.path, query))
         failed = False
         for obj in objects:
-            if isinstance(obj, dict) and obj.get("ErrorMsg"):
-                err_console.print(f"Error: {obj['ErrorMsg']}", markup=False, soft_wrap=True)
+            error = obj.get("ErrorMsg") or obj.get("Error") if isinstance(obj, dict) else None
+            if error:  # Kubo reports some failures per line (cid format, block rm)
+                err_console.print(f"Error: {error}", markup=False, soft_wrap=True)
                 failed = True
                 continue
             print(op.cli_text(obj) if op.cli_text else json.dumps(obj, indent=2))
@@ -590,8 +591,17 @@ async def _run_kubo(backend: ContentBackend, op: Any, path: str, query: list[tup
 
 
 cid_app = typer.Typer(help="CIDs: format.", no_args_is_help=True)
+swarm_app = typer.Typer(help="libp2p peers of the running server: connect, peers.", no_args_is_help=True)
+routing_app = typer.Typer(help="The DHT of the running server: findprovs, provide.", no_args_is_help=True)
 app.add_typer(cid_app, name="cid")
+app.add_typer(swarm_app, name="swarm")
+app.add_typer(routing_app, name="routing")
 registry_command(cid_app, "format", "cid_format")
+registry_command(block_app, "rm", "block_rm")
+registry_command(swarm_app, "connect", "swarm_connect")
+registry_command(swarm_app, "peers", "swarm_peers")
+registry_command(routing_app, "findprovs", "find_providers")
+registry_command(routing_app, "provide", "provide")
 
 
 # -- entry point ---------------------------------------------------------------------------

@@ -327,6 +327,11 @@ def test_cli_runs_the_registry_on_the_server_and_in_process(world: World, tmp_pa
     # and the hand-written commands declared by operations go through the same routes
     rc, out = cli("--api", world.srv.url, "block", "stat", world.block_cid)
     assert rc == 0 and world.block_cid in out and str(len(world.block)) in out
+    # a generated command with Kubo's per-line errors: block rm
+    loose = httpx.post(f"{world.srv.url}/api/v0/block/put", files={"file": ("b", b"parity cli rm")},
+                       timeout=30).json()["Key"]
+    assert cli("--api", world.srv.url, "block", "rm", loose) == (0, f"removed {loose}\n")
+    assert cli("--api", world.srv.url, "block", "rm", loose)[0] == 1  # gone: its error line, exit 1
 
 
 def test_a_bad_boolean_is_a_400_on_every_route(world: World) -> None:

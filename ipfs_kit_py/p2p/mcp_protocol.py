@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import access, registry
@@ -132,10 +133,15 @@ async def answer(target: IPFSModel | Node, caller: Caller, data: bytes) -> dict[
     return out
 
 
-async def handle(stream: P2PStream, target: IPFSModel | Node, caller: Caller, *,
+async def handle(stream: P2PStream, target: IPFSModel | Node, caller: Caller | Iterable[str] | None = None, *,
+                 allowlist: Iterable[str] | None = None,
                  idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT) -> None:
-    """Serve one request; a request not complete within ``idle_timeout`` seconds gets
+    """Serve one request for ``caller`` (default: the stream's peer, with write scope
+    when it is on ``allowlist``; the seed's form ``handle(stream, model, allowlist)``
+    works too). A request not complete within ``idle_timeout`` seconds gets
     ``{"error", "code": "timeout"}`` and the stream is reset."""
+    if not isinstance(caller, Caller):
+        caller = access.peer_caller(stream.peer_id, caller if caller is not None else allowlist or ())
     try:
         data = await read_request(stream, idle_timeout)
     except (LimitExceeded, StreamIdle) as e:

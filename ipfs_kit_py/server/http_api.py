@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from .. import __version__, access, registry
+from .. import access, registry
 from ..errors import InvalidArgument, LimitExceeded, MalformedMultipart, UploadTimeout
 from ..node import Node
 from ..registry import NDJSON, Bytes, Operation, Upload, UploadEntry
@@ -32,7 +32,6 @@ from .rpc_wire import Args, error_response, first_then, ndjson_response
 
 API = "/api/v0"
 MAX_JSON_BODY = 1 << 20  # bytes of a JSON request body (metadata/set)
-AGENT_VERSION = f"ipfs-kit-py/{__version__}"
 
 __all__ = ["API", "KuboRPC", "UploadTimeout", "register"]
 
