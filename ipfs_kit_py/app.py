@@ -25,6 +25,7 @@ from . import __version__
 from .ipns import gateway as ipns_gateway
 from .ipns import service as ipns_service
 from .node import Node
+from .p2p import pubsub as pubsub_service
 from .p2p import service as libp2p_service
 from .server import gateway, http_api, ws_hub
 from .server.guard import AccessGuard, AccessPolicy
@@ -70,4 +71,5 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
         signaling.register(app, node)  # type: ignore[attr-defined]
     libp2p_service.register(node)  # a service: no routes; its operations are in the registry
     ipns_service.register(node)  # keys and IPNS names (after libp2p: it uses the DHT)
+    pubsub_service.register(node)  # gossipsub on the libp2p peer
     return app

@@ -127,6 +127,11 @@ def probes(w: World) -> dict[str, Probe]:
         "name_get": Probe({"name": "not-a-name"}, error="invalid_argument"),
         "name_put": Probe({"name": "not-a-name"}, upload=b"record", error="invalid_argument"),
         "name_inspect": Probe({}, upload=b"\x0a\xff", error="invalid_argument"),
+        # pubsub (ops/pubsub.py; topics are multibase on /api/v0, plain elsewhere)
+        "pubsub_pub": Probe({"topic": ""}, upload=b"m", error="invalid_argument"),
+        "pubsub_sub": Probe({"topic": ""}, error="invalid_argument"),
+        "pubsub_ls": Probe({}, same=lambda h, t: _eq(len(h["Strings"]), len(t["topics"]))),
+        "pubsub_peers": Probe({}, same=lambda h, t: _eq(h["Strings"], t["peers"])),
     }
 
 

@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import content, names, node
+from . import content, names, node, pubsub
 
-OPS: list[Any] = [*content.OPS, *node.OPS, *names.OPS]
+OPS: list[Any] = [*content.OPS, *node.OPS, *names.OPS, *pubsub.OPS]
