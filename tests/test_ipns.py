@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import cbor2
 import httpx
@@ -20,7 +20,7 @@ def _name(k: object) -> ID:
 
 def test_record_round_trip_and_rules() -> None:
     k = generate()
-    eol = datetime.now(timezone.utc) + timedelta(hours=1)
+    eol = datetime.now(UTC) + timedelta(hours=1)
     raw = rec.create(k, "/ipfs/bafkqaaa", 7, eol, 5 * 10**9)
     r = rec.verify(raw, _name(k))
     assert (r.value, r.sequence, r.ttl_ns) == ("/ipfs/bafkqaaa", 7, 5 * 10**9)
@@ -43,7 +43,7 @@ def test_record_round_trip_and_rules() -> None:
     entry.value = b"/ipfs/bafkqaab"
     with pytest.raises(rec.InvalidRecord, match="V1"):
         rec.verify(entry.marshal(), _name(k))
-    old = rec.create(k, "/ipfs/bafkqaaa", 8, datetime.now(timezone.utc) - timedelta(seconds=1), 0)
+    old = rec.create(k, "/ipfs/bafkqaaa", 8, datetime.now(UTC) - timedelta(seconds=1), 0)
     with pytest.raises(rec.InvalidRecord, match="expired"):
         rec.verify(old, _name(k))
     v2_only = rec.create(k, "/ipfs/bafkqaaa", 1, eol, 0, v1_compat=False)
@@ -111,7 +111,7 @@ def test_publish_resolve_offline(offline: ServerProcess) -> None:
 def test_put_refuses_older_and_forged(offline: ServerProcess) -> None:
     k = generate()
     name = _name(k).to_base58()
-    eol = datetime.now(timezone.utc) + timedelta(hours=1)
+    eol = datetime.now(UTC) + timedelta(hours=1)
     new, old = rec.create(k, "/ipfs/bafkqaaa", 5, eol, 0), rec.create(k, "/ipfs/bafkqaaa", 4, eol, 0)
     put = {"allow-offline": "true"}
     r = rpc(offline, "name/put", arg=name, files={"record": ("r", new)}, **put)

@@ -10,7 +10,17 @@ from typing import Any
 
 from ..access import Scope
 from ..errors import InvalidArgument
-from ..operation import NDJSON, Context, Invoke, ItemStream, Kubo, KuboArgs, Operation, Upload, param
+from ..operation import (
+    NDJSON,
+    Context,
+    Invoke,
+    ItemStream,
+    Kubo,
+    KuboArgs,
+    Operation,
+    Upload,
+    param,
+)
 from .names import _decode_multibase, _read
 
 MAX_DATA = 1 << 20
