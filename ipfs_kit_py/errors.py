@@ -28,6 +28,7 @@ HTTP ``status``); a client turns the code back into the same class through
     ├── NotCached                412  not_cached
     ├── RangeNotSatisfiable      416  range_not_satisfiable
     ├── LimitExceeded            429  limit_exceeded
+    │   └── BodyTooLarge         413  limit_exceeded (a request body over the limit)
     ├── TransferError            502  all_channels_failed
     ├── TransferFailed           502  transfer_failed
     └── ChannelUnavailable       503  channel_unavailable
@@ -161,6 +162,13 @@ class RangeNotSatisfiable(IPFSKitError):
 class LimitExceeded(IPFSKitError):
     status = 429
     code = "limit_exceeded"
+
+
+class BodyTooLarge(LimitExceeded):
+    """A request body (or a /ws upload) over ``server.max_request_body``: the code of
+    LimitExceeded, HTTP's 413."""
+
+    status = 413
 
 
 class TransferFailed(IPFSKitError):

@@ -7,8 +7,10 @@ path are in :mod:`ipfs_kit_py.registry`; the operations in ``ipfs_kit_py/ops/``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import dataclasses
 import types
 import typing
@@ -333,3 +335,35 @@ async def _close(it: AsyncIterator[bytes]) -> None:
     aclose = getattr(it, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+async def decoupled(items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``items``, produced by a task of their own: the producer never waits for the
+    consumer (the items queue up), only the other way round."""
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for item in items:
+                queue.put_nowait(("item", item))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            queue.put_nowait(("error", e))
+            if isinstance(e, asyncio.CancelledError):
+                raise
+        else:
+            queue.put_nowait(("end", None))
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

@@ -8,12 +8,19 @@ on the code before its fix.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
+import logging
 import os
+import re
+import select
+import socket
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +28,10 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from conftest import ROOT, ServerProcess, start_server
+from conftest import LOOPBACK_ENV, ROOT, ServerProcess, start_server
 
 from ipfs_kit_py.client.tarstream import extract_tar
-from ipfs_kit_py.content.car import write_car
+from ipfs_kit_py.content.car import CarParser, merge_roots, write_car
 from ipfs_kit_py.content.cid import CID, DAG_PB, RAW, encode_varint
 from ipfs_kit_py.content.dagpb import (
     DIRECTORY,
@@ -35,7 +42,9 @@ from ipfs_kit_py.content.dagpb import (
     encode_node,
     encode_unixfs,
 )
-from ipfs_kit_py.errors import InvalidCID, PathError
+from ipfs_kit_py.errors import InvalidCAR, InvalidCID, PathError
+from ipfs_kit_py.logdedup import RepeatFilter
+from ipfs_kit_py.mcp.connlimit import connection_limit
 
 PAYLOAD = b"written by the crafted DAG\n"
 ORIGINAL = b"the victim's own bytes\n"
@@ -305,3 +314,249 @@ async def test_deeply_nested_json_is_a_clear_error(shared_server: ServerProcess,
         await ws.send(json.dumps({"type": "ping", "id": 7} if path != "/ws" else {"action": "ping", "id": 7}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
     assert "RecursionError" not in shared_server.log.read_text()
+
+
+# -- CARs naming tens of thousands of roots --------------------------------------------------------
+def _many_roots_car(n: int) -> bytes:
+    """A CAR whose header names ``n`` distinct roots (and holds no block)."""
+    return b"".join(write_car([CID.hash(f"root {i}".encode(), RAW) for i in range(n)], []))
+
+
+def _import_while_polling(url: str, parts: list[bytes]) -> tuple[httpx.Response, list[float]]:
+    """POST a dag/import of ``parts`` while another client asks for /version again and
+    again; return the import's response and every latency the other client saw."""
+    result: dict[str, httpx.Response] = {}
+
+    def run() -> None:
+        files = [("file", (f"p{i}.car", p, "application/vnd.ipld.car")) for i, p in enumerate(parts)]
+        result["r"] = httpx.post(f"{url}/api/v0/dag/import", files=files, timeout=120)
+
+    th = threading.Thread(target=run)
+    latencies: list[float] = []
+    with httpx.Client(timeout=120) as other:
+        th.start()
+        while th.is_alive() or len(latencies) < 3:
+            t = time.monotonic()
+            assert other.post(f"{url}/api/v0/version").status_code == 200
+            latencies.append(time.monotonic() - t)
+    th.join()
+    return result["r"], latencies
+
+
+LATENCY_BOUND = 2.0  # seconds; the server answered in 30-70 s while it compared roots pairwise
+
+
+def test_car_with_20000_roots_is_refused_without_freezing_the_server(server: ServerProcess) -> None:
+    car = _many_roots_car(20_000)
+    t = time.monotonic()
+    r, latencies = _import_while_polling(server.url, [car, car])
+    assert r.status_code == 400, r.text[:300]
+    assert "names 20000 roots; the limit is 1024 (repo.max_car_roots)" in r.json()["Message"]
+    assert time.monotonic() - t < 10
+    assert max(latencies) < LATENCY_BOUND, f"another client waited {max(latencies):.1f} s"
+
+
+def test_car_roots_are_deduplicated_across_parts_off_the_event_loop(tmp_path: Path) -> None:
+    """With the cap raised, 20,000 roots named twice (two parts) are 20,000 roots, and the
+    other clients are served all along."""
+    srv = start_server(tmp_path / "repo", env={"IPFS_KIT_REPO_MAX_CAR_ROOTS": "20000"})
+    try:
+        car = _many_roots_car(20_000)
+        r, latencies = _import_while_polling(srv.url, [car, car])
+        assert r.status_code == 200, r.text[:300]
+        lines = [json.loads(line) for line in r.text.splitlines()]
+        roots = [line["Root"]["Cid"]["/"] for line in lines]
+        assert len(roots) == len(set(roots)) == 20_000
+        assert all("incomplete" in line["Root"]["PinErrorMsg"] for line in lines)  # no blocks: nothing pinned
+        assert max(latencies) < LATENCY_BOUND, f"another client waited {max(latencies):.1f} s"
+        third = _many_roots_car(20_001)
+        r = httpx.post(f"{srv.url}/api/v0/dag/import", files=[("file", ("a.car", car)), ("file", ("b.car", third))],
+                       timeout=60)
+        assert r.status_code == 400 and "limit is 20000" in r.json()["Message"]
+    finally:
+        srv.stop()
+
+
+def test_car_header_roots_deduplicated_and_capped() -> None:
+    a, b = CID.hash(b"a", RAW), CID.hash(b"b", RAW)
+    parser = CarParser(max_roots=3)
+    parser.feed(b"".join(write_car([a, b, a], [])))
+    assert parser.roots == [a, b]
+    with pytest.raises(InvalidCAR, match="names 3 roots; the limit is 2"):
+        CarParser(max_roots=2).feed(b"".join(write_car([a, b, CID.hash(b"c", RAW)], [])))
+    assert merge_roots([a], [b, a], 2) == [a, b]
+    with pytest.raises(InvalidCAR, match="3 distinct roots"):
+        merge_roots([a, b], [CID.hash(b"c", RAW)], 2)
+
+
+# -- at the open-file limit -------------------------------------------------------------------------
+NOFILE = 256
+LAUNCH = ("import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_NOFILE, ({n}, {n})); "
+          "sys.argv[0] = 'ipfs_kit_py.mcp.server'; runpy.run_module('ipfs_kit_py.mcp.server', run_name='__main__')")
+
+
+def start_limited(repo: Path, env: dict[str, str]) -> ServerProcess:
+    """The real server, as conftest.start_server runs it, in a process allowed NOFILE open files."""
+    repo.mkdir(parents=True)
+    log = repo.parent / "server.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LAUNCH.format(n=NOFILE), "--host", "127.0.0.1", "--port", "0", "--repo", str(repo)],
+        stdout=open(log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
+        env={**os.environ, **LOOPBACK_ENV, **env},
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        api = repo / "api"
+        if api.exists() and api.read_text().strip():
+            url = api.read_text().strip()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.post(f"{url}/api/v0/version", timeout=2).status_code == 200:
+                    return ServerProcess(url, repo, proc, log)
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"server did not start:\n{log.read_text()[-3000:]}")
+
+
+def _dial(srv: ServerProcess, n: int) -> list[socket.socket]:
+    """``n`` connections dialled at once (non-blocking; they may not be established yet)."""
+    host, port = srv.host_port.rsplit(":", 1)
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex((host, int(port)))
+        socks.append(s)
+    return socks
+
+
+def _flood(srv: ServerProcess, n: int, timeout: float = 20) -> list[socket.socket]:
+    """``n`` idle connections, dialled all at once, returned once all are established."""
+    socks = _dial(srv, n)
+    pending, deadline = list(socks), time.monotonic() + timeout
+    while pending:
+        assert (left := deadline - time.monotonic()) > 0, f"{len(pending)} connections not established"
+        _, ready, _ = select.select([], pending, [], left)
+        for s in ready:
+            assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            pending.remove(s)
+    return socks
+
+
+def _outcomes(socks: list[socket.socket], wait: float) -> dict[str, int]:
+    """How the server treated each idle connection within ``wait`` seconds: answered 503
+    (refused), closed without a word (its first request never came), or still open.
+    The answered ones are closed here."""
+    out = {"refused": 0, "closed": 0, "open": 0}
+    pending = list(socks)
+    deadline = time.monotonic() + wait
+    while pending and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select(pending, [], [], left)
+        for s in ready:
+            pending.remove(s)
+            try:
+                data = s.recv(4096)
+            except OSError:
+                data = b""
+            s.close()
+            out["refused" if data.startswith(b"HTTP/1.1 503") else "closed"] += 1
+    out["open"] = len(pending)
+    return out
+
+
+def test_connection_limit_is_derived_from_the_open_file_limit() -> None:
+    assert connection_limit(0, 256) == 192 and connection_limit(0, 1024) == 768
+    assert connection_limit(0, 20_000) == 15_000 and connection_limit(0, 40) == 8
+    assert connection_limit(100, 256) == 100  # server.max_connections, when set, wins
+
+
+def test_connection_flood_at_the_open_file_limit_gets_503_not_emfile(tmp_path: Path) -> None:
+    """300 idle connections to a server allowed 256 open files: accept() failed with EMFILE
+    and nothing was served. Now one past the cap is answered 503 and closed at once (its
+    descriptor is back), idle ones are closed after server.first_request_timeout, and the
+    server answers every other client all along."""
+    srv = start_limited(tmp_path / "repo", {"IPFS_KIT_SERVER_FIRST_REQUEST_TIMEOUT": "3",
+                                           "IPFS_KIT_SERVER_MAX_CONNECTIONS": "64"})
+    socks: list[socket.socket] = []
+    try:
+        assert "serving at most 64 connections at once (open-file limit 256)" in srv.log.read_text()
+        size0 = srv.log.stat().st_size
+        socks = _flood(srv, NOFILE + 50)  # idle connections, more than the server may open files
+        outcomes = _outcomes(socks, 0.5)  # past the cap: answered 503 and closed at once
+        assert outcomes["refused"] >= 100, outcomes
+        t = time.monotonic()
+        r = httpx.post(f"{srv.url}/api/v0/version", timeout=10)
+        assert time.monotonic() - t < LATENCY_BOUND
+        assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+        assert r.json()["Type"] == "error" and "server.max_connections" in r.json()["Message"]
+        # the idle ones that were let in are closed once they sent nothing for 3 s (the "open"
+        # rest never reached the server: the kernel's accept queue dropped them)
+        outcomes = _outcomes([s for s in socks if s.fileno() != -1], 10)
+        assert outcomes["closed"] >= 64, outcomes
+        deadline = time.monotonic() + 10
+        while (status := httpx.post(f"{srv.url}/api/v0/version", timeout=10).status_code) != 200:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        log = srv.log.read_text()
+        assert "Too many open files" not in log and "Traceback" not in log, log[-3000:]
+        assert srv.log.stat().st_size - size0 < 20_000
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
+
+
+def test_identical_errors_are_logged_once_with_a_count(tmp_path: Path) -> None:
+    """With the cap set above the open-file limit, accept() fails with EMFILE: asyncio
+    logged it with a traceback ~2,000 times a second; now once, then a count."""
+    srv = start_limited(tmp_path / "repo", {"IPFS_KIT_SERVER_MAX_CONNECTIONS": "10000",
+                                           "IPFS_KIT_SERVER_FIRST_REQUEST_TIMEOUT": "0"})
+    socks: list[socket.socket] = []
+    try:
+        size0 = srv.log.stat().st_size
+        deadline = time.monotonic() + 20
+        while "Too many open files" not in srv.log.read_text():  # a few at a time, so all reach the server
+            assert time.monotonic() < deadline, "the flood did not reach the open-file limit"
+            socks += _dial(srv, 8)
+            time.sleep(0.05)
+        time.sleep(3)  # asyncio retries the accept every second, hundreds of times each
+        grown = srv.log.stat().st_size - size0
+        assert srv.log.read_text().count("Too many open files") == 1
+        assert grown < 20_000, f"{grown} bytes of log in 3 s"
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
+    tail = srv.log.read_text()
+    m = re.search(r"the previous message was repeated (\d+) more times in \d+ s: socket.accept\(\) out of system resource",
+                  tail)
+    assert m and int(m.group(1)) > 100, tail[-2000:]
+
+
+def test_repeat_filter_counts_identical_records() -> None:
+    now = [0.0]
+    out: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            out.append(record.getMessage())
+
+    handler = Collect()
+    handler.addFilter(RepeatFilter(handler, window=10, clock=lambda: now[0]))
+    logger = logging.getLogger("test.repeat")
+    logger.propagate, logger.level = False, logging.INFO
+    logger.addHandler(handler)
+    try:
+        for _ in range(500):
+            logger.error("disk full")
+        logger.error("another error")
+        logger.info("info is never held back")
+        logger.info("info is never held back")
+        assert out == ["disk full", "another error", "info is never held back", "info is never held back"]
+        now[0] = 11  # the window has passed: the next record reports the count
+        logger.warning("later")
+        assert out[-2:] == ["the previous message was repeated 499 more times in 11 s: disk full", "later"]
+        logger.error("disk full")  # a new run starts whole
+        assert out[-1] == "disk full"
+    finally:
+        logger.removeHandler(handler)

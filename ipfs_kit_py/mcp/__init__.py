@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-_MODULES = ("gateway", "guard", "http_api", "multipart", "rpc_wire", "ws_hub", "ws_protocol")
+_MODULES = ("connlimit", "gateway", "guard", "http_api", "multipart", "rpc_wire", "uploads", "ws_hub", "ws_protocol")
 
 
 def _alias(name: str) -> None:

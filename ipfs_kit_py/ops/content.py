@@ -13,8 +13,9 @@ from typing import Any
 
 from ..access import Scope
 from ..content import tar as tar_stream
-from ..content.car import CarParser
+from ..content.car import CarParser, merge_roots
 from ..content.cid import CID
+from ..content.pinset import IncompletePin
 from ..errors import InvalidArgument, IPFSKitError
 from ..model import AddOptions, AddResult
 from ..operation import (
@@ -30,10 +31,11 @@ from ..operation import (
     KuboArgs,
     Operation,
     Upload,
+    decoupled,
     gather,
     param,
 )
-from ..types import BlockStat, Metadata, Pin, RepoStat, Stat, VerifyResult
+from ..types import BlockStat, Metadata, Pin, RepoStat, Stat
 
 PROGRESS_EVERY = 256 << 10  # bytes between progress items of add
 MAX_SYMLINK_TARGET = 4096  # bytes (PATH_MAX)
@@ -226,7 +228,9 @@ def _kubo_add(result: ItemStream[Any], a: KuboArgs) -> NDJSON:
             elif not quieter and not silent:
                 yield _kubo_add_line(item)
 
-    return NDJSON(lines())
+    # the upload is read (and the GC guard held) apart from sending the lines, so a
+    # client that stops reading its response cannot hold the guard for ever
+    return NDJSON(decoupled(lines()))
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -562,19 +566,26 @@ async def dag_import(ctx: Context, p: DagImportParams) -> DagImported:
     nothing new); then, like Kubo, each root is pinned, its failure reported."""
     roots: list[CID] = []
     blocks = block_bytes = 0
-    async for entry in p.car.entries:
-        counter = _BlockBytes(entry.data, count=p.stats)
-        part_roots, n = await ctx.model.car_import(counter, pin_roots=False)
-        roots += [r for r in part_roots if r not in roots]
-        blocks += n
-        block_bytes += counter.bytes
     errors: dict[str, str] = {}
-    if p.pin_roots:
-        for root in roots:
-            try:
-                await ctx.model.pin_root(root)
-            except IPFSKitError as e:
-                errors[str(root)] = str(e)
+    lease = None  # the GC guard, from the first CAR until every root is pinned
+    try:
+        async for entry in p.car.entries:
+            if lease is None:
+                lease = await ctx.model.gc_lease()
+            counter = _BlockBytes(entry.data, count=p.stats)
+            part_roots, n = await ctx.model.car_import(counter, pin_roots=False)
+            roots = merge_roots(roots, part_roots, ctx.model.repo.settings.repo.max_car_roots)
+            blocks += n
+            block_bytes += counter.bytes
+        if p.pin_roots:
+            for root in roots:
+                try:
+                    await ctx.model.pin_root(root)
+                except IPFSKitError as e:
+                    errors[str(root)] = str(e)
+    finally:
+        if lease is not None:
+            lease.release()
     return DagImported([str(r) for r in roots], blocks, block_bytes, errors)
 
 
@@ -598,17 +609,28 @@ class NoParams:
     pass
 
 
-async def gc(ctx: Context, p: NoParams) -> Removed:
-    return Removed([str(c) for c in await ctx.model.gc()])
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """What a GC did: blocks removed, and pins found incomplete (kept; the GC went on)."""
+
+    removed: list[str]
+    incomplete: list[IncompletePin]
 
 
-def _kubo_gc(r: Removed, a: KuboArgs) -> NDJSON:
+async def gc(ctx: Context, p: NoParams) -> Collected:
+    result = await ctx.model.gc()
+    return Collected([str(c) for c in result.removed], list(result.incomplete))
+
+
+def _kubo_gc(r: Collected, a: KuboArgs) -> NDJSON:
     a.bool("quiet", "q")
     a.bool("stream-errors")
 
     async def lines() -> AsyncIterator[dict[str, Any]]:
         for c in r.removed:
             yield {"Key": {"/": c}}
+        for pin in r.incomplete:  # Kubo's GcResult error lines; the GC itself went on
+            yield {"Error": f"{pin.message}: kept; add or fetch it again to repair it"}
 
     return NDJSON(lines())
 
@@ -626,20 +648,30 @@ def _kubo_repo_stat(s: RepoStat, a: KuboArgs) -> dict[str, Any]:
     return body
 
 
-async def repo_verify(ctx: Context, p: NoParams) -> VerifyResult:
-    checked, bad = await ctx.model.repo_verify()
-    return VerifyResult(checked, bad)
+@dataclass(frozen=True, slots=True)
+class Verified:
+    checked: int  # blocks hashed
+    corrupt: list[str]  # blocks whose bytes do not match their hash
+    incomplete: list[IncompletePin]  # pins with a block missing under them
 
 
-def _kubo_repo_verify(r: VerifyResult, a: KuboArgs) -> NDJSON:
+async def repo_verify(ctx: Context, p: NoParams) -> Verified:
+    r = await ctx.model.repo_verify()
+    return Verified(r.checked, list(r.corrupt), list(r.incomplete))
+
+
+def _kubo_repo_verify(r: Verified, a: KuboArgs) -> NDJSON:
     async def lines() -> AsyncIterator[dict[str, Any]]:
         for key in r.corrupt:
             yield {"Msg": f"block {key} was corrupt", "Progress": 0}
+        for pin in r.incomplete:
+            yield {"Msg": pin.message, "Progress": 0}
         yield {"Msg": "", "Progress": r.checked}
-        if r.corrupt:
-            yield {"Msg": f"verify complete, {len(r.corrupt)} blocks were corrupt", "Progress": 0}
-        else:
+        if not r.corrupt and not r.incomplete:
             yield {"Msg": "verify complete, all blocks validated.", "Progress": 0}
+        else:
+            yield {"Msg": f"verify complete, {len(r.corrupt)} blocks were corrupt, "
+                          f"{len(r.incomplete)} pins are incomplete", "Progress": 0}
 
     return NDJSON(lines())
 
@@ -694,10 +726,10 @@ OPS: list[Operation[Any, Any]] = [
     Operation("dag_import", DagImportParams, DagImported, W, "Import CAR v1 files (verifying every block)",
               dag_import, Kubo("dag/import", _kubo_dag_import, body="files", options=(_ob("silent"),)),
               cli="dag import", frames=True),
-    Operation("gc", NoParams, Removed, A, "Remove unpinned blocks", gc,
+    Operation("gc", NoParams, Collected, A, "Remove unpinned blocks", gc,
               Kubo("repo/gc", _kubo_gc, options=(_ob("quiet"), _ob("stream-errors"))), cli="repo gc"),
     Operation("repo_stat", NoParams, RepoStat, R, "Size of the repo", repo_stat,
               Kubo("repo/stat", _kubo_repo_stat, options=(_ob("size-only"), _ob("human"))), cli="repo stat"),
-    Operation("repo_verify", NoParams, VerifyResult, A, "Check every block against its hash", repo_verify,
+    Operation("repo_verify", NoParams, Verified, A, "Check every block against its hash", repo_verify,
               Kubo("repo/verify", _kubo_repo_verify), cli="repo verify"),
 ]

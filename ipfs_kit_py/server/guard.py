@@ -17,7 +17,9 @@ refused, before any route runs, when
 - ``/api/v0`` only: the caller lacks the route's scope (:data:`API_SCOPES`; a
   route not listed needs admin) (403).
 
-Requests without ``Origin`` (programs, not browsers) pass the Origin check.
+Requests without ``Origin`` (programs, not browsers) pass the Origin check. An
+origin listed in ``server.allowed_origins`` (a web application elsewhere) gets
+CORS headers naming it, and its preflight is answered; no other origin ever does.
 What passes gets an :class:`~ipfs_kit_py.access.Caller` in ``scope["state"]``
 (``access.caller_of``) for the operation call path to authorize against.
 
@@ -166,6 +168,11 @@ class AccessPolicy:
         out.discard("null")
         return out
 
+    def configured_origin(self, origin: str) -> bool:
+        """``origin`` is listed in ``server.allowed_origins`` (a web application elsewhere)."""
+        o = origin.strip().lower().rstrip("/")
+        return o != "null" and o in {a.strip().lower().rstrip("/") for a in self.allowed_origins}
+
     def origin_allowed(self, origin: str | None, port: int | None) -> bool:
         if origin is None:
             return True  # not a browser (browsers send Origin with every POST and WebSocket)
@@ -252,23 +259,42 @@ class AccessGuard:
         if not is_control(scope):
             await self.app(scope, receive, send)
             return
+        cors = self._cors_headers(scope) if kind == "http" else []
         try:
+            if cors and scope["method"] == "OPTIONS":  # preflight of a configured origin: no effect, no token
+                self._check_host(_headers(scope))
+                await _preflight(send, cors)
+                return
             caller = self._check(scope, port)
         except IPFSKitError as e:
             log.info("refused %s %s: %s", kind, path, e)
-            await _refuse(scope, receive, send, e.status, str(e))
+            await _refuse(scope, receive, send, e.status, str(e), cors)
             return
         scope.setdefault("state", {})[access.CALLER_KEY] = caller
         if kind == "websocket":
             send = _choosing_subprotocol(scope, send)
+        elif cors:
+            send = _adding_headers(send, cors)
         await self.app(scope, receive, send)
 
-    def _check(self, scope: ASGIScope, port: int | None) -> Caller:
-        headers = _headers(scope)
+    def _cors_headers(self, scope: ASGIScope) -> list[tuple[bytes, bytes]]:
+        """CORS for a web application on an origin listed in ``server.allowed_origins``
+        (the API's own origins need none; others get none, ever)."""
+        origins = _headers(scope).get("origin") or []
+        if len(origins) != 1 or not self.policy.configured_origin(origins[0]):
+            return []
+        return [(b"access-control-allow-origin", origins[0].encode("latin-1")), (b"vary", b"Origin"),
+                (b"access-control-expose-headers", b"X-Stream-Output, X-Chunked-Output, X-Stream-Error")]
+
+    def _check_host(self, headers: dict[str, list[str]]) -> None:
         for host in headers.get("host") or [None]:  # every value must pass (a second one cannot sneak in)
             if not self.policy.host_allowed(host):
                 raise Forbidden(f"Host {host!r} is not allowed here (server.allowed_hosts): refused, as a "
                                 "DNS-rebinding page would be")
+
+    def _check(self, scope: ASGIScope, port: int | None) -> Caller:
+        headers = _headers(scope)
+        self._check_host(headers)
         origins = headers.get("origin") or [None]
         for origin in origins:
             if not self.policy.origin_allowed(origin, port):
@@ -343,19 +369,38 @@ _denials = _DenialLogFilter()
 logging.getLogger("uvicorn.error").addFilter(_denials)
 
 
-async def _refuse(scope: ASGIScope, receive: Receive, send: Send, status: int, message: str) -> None:
+def _adding_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    async def wrapped(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*(message.get("headers") or []), *extra]
+        await send(message)
+
+    return wrapped
+
+
+async def _preflight(send: Send, cors: list[tuple[bytes, bytes]]) -> None:
+    headers = [*cors, (b"access-control-allow-methods", b"POST"),
+               (b"access-control-allow-headers", b"Authorization, Content-Type"),
+               (b"access-control-max-age", b"600"), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _refuse(scope: ASGIScope, receive: Receive, send: Send, status: int, message: str,
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"Message": message, "Code": 1 if status < 500 else 0, "Type": "error"}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="ipfs-kit"'))
     if scope["type"] == "http":
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return
-    await receive()  # websocket.connect
+    if (await receive())["type"] != "websocket.connect":
+        return  # the client is gone already
     if "websocket.http.response" in (scope.get("extensions") or {}):
         _denials.pending += 1
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})
     else:
-        await send({"type": "websocket.close", "code": 1008})
+        await send({"type": "websocket.close", "code": 1008})  # the server answers 403

@@ -14,7 +14,6 @@ result as Kubo's JSON, NDJSON or byte stream. Errors are Kubo's
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from ..node import Node
 from ..registry import NDJSON, Bytes, Operation, Upload, UploadEntry
 from .multipart import iter_events, part_data
 from .rpc_wire import Args, error_response, first_then, ndjson_response
+from .uploads import UploadLimits, bounded
 
 API = "/api/v0"
 MAX_JSON_BODY = 1 << 20  # bytes of a JSON request body (metadata/set)
@@ -135,26 +135,14 @@ class KuboRPC:
         return JSONResponse(shaped)
 
     # -- request bodies ------------------------------------------------------------------------
-    async def _upload(self, request: Request) -> AsyncIterator[bytes]:
-        """The request body as it arrives, bounded in size (``server.max_request_body``)
-        and in idle time (``server.upload_idle_timeout``): a stalled upload is aborted,
-        so it cannot hold the add's GC lock (or a connection) forever."""
-        s = self.node.settings.server
-        limit, idle = s.max_request_body, s.upload_idle_timeout
-        chunks = request.stream().__aiter__()
-        total = 0
-        while True:
-            try:
-                async with asyncio.timeout(idle if idle > 0 else None):
-                    chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise UploadTimeout(f"the upload sent nothing for {idle:g} s: aborted") from None
-            total += len(chunk)
-            if limit and total > limit:
-                raise LimitExceeded(f"request body exceeds the server's limit of {limit} bytes")
-            yield chunk
+    def _upload(self, request: Request) -> AsyncIterator[bytes]:
+        """The request body as it arrives, within the server's upload limits (size,
+        idle time, total time: see uploads.py), so a slow or stalled upload cannot hold
+        the GC guard (or a connection) forever. A declared length over the limit is
+        refused before anything is read."""
+        limits = UploadLimits.of(self.node.settings.server)
+        limits.check_declared(request.headers.get("content-length"))
+        return bounded(request.stream().__aiter__(), limits)
 
     def _upload_entries(self, request: Request) -> Upload:
         """The multipart parts as the registry's Upload: each part's bytes stream as they arrive."""

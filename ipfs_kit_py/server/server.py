@@ -24,10 +24,11 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from .. import __version__, tokens
+from .. import __version__, logdedup, tokens
 from ..config import Settings, default_repo_path, load_settings
 from ..errors import ChannelUnavailable, InvalidArgument, IPFSKitError
 from ..node import Node
+from .connlimit import connection_caps
 from .guard import AccessPolicy
 
 log = logging.getLogger("ipfs_kit_py.server")
@@ -110,6 +111,9 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # accepted connections inherit it: without it, uvloop leaves Nagle on for sockets it was
+        # handed, and a response written in two parts waits for a delayed ACK (~40 ms per request)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host.strip("[]"), port))
     except OSError as e:
         sock.close()
@@ -145,7 +149,10 @@ async def serve(node: Node, *, ready: asyncio.Event | None = None) -> None:
         ws_ping_timeout=node.settings.websocket.ping_timeout,
         ws_per_message_deflate=node.settings.websocket.compression,
         timeout_graceful_shutdown=5,
+        # connections capped below the open-file limit: a flood gets 503s, not EMFILE (connlimit.py)
+        **connection_caps(s.max_connections, s.first_request_timeout),
     )
+    logdedup.install()  # on uvicorn's handlers too (configured by Config): identical errors once, with a count
     server = uvicorn.Server(config)
     node.repo.lock()
     gateway_file = node.repo.path / "gateway"

@@ -61,6 +61,7 @@ from ..errors import Forbidden, InvalidCAR, IPFSKitError, LimitExceeded, public_
 from ..events import Event, NotificationType
 from ..node import Node
 from . import ws_protocol as proto
+from .uploads import BodyTooLarge, UploadLimits, UploadTimeout, bounded
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +368,8 @@ class WebSocketManager:
 
     async def _operation(self, conn: Connection, req: proto.Request) -> None:
         op = registry.get(req.action)
-        frames = _Frames(conn) if op.frames and op.upload_field and op.upload_field not in req.params else None
+        frames = (_Frames(conn, UploadLimits.of(self.node.settings.server))
+                  if op.frames and op.upload_field and op.upload_field not in req.params else None)
         try:
             supplied = {op.upload_field: frames.upload()} if frames is not None and op.upload_field else None
             result = await registry.call_typed(self.node, op.name, req.params, conn.caller, supplied)
@@ -375,6 +377,13 @@ class WebSocketManager:
                 await self._stream(conn, req, result)
                 return
             value = await registry.json_answer(op, result)
+        except (UploadTimeout, BodyTooLarge) as e:
+            # too slow or too big: say so and close; the rest of the upload is not waited for
+            await conn.send(proto.error(e.code, str(e), req.id))
+            await self._drain(conn)
+            with contextlib.suppress(Exception):
+                await conn.websocket.close(1008, e.code)
+            raise ConnectionError(str(e)) from None
         except IPFSKitError as e:
             if frames is not None:
                 await frames.drain()  # skip the rest of the upload so the connection stays usable
@@ -387,6 +396,13 @@ class WebSocketManager:
             await conn.send(proto.error("internal_error", public_message(e), req.id))
             return
         await conn.send(proto.result(req, value))
+
+    @staticmethod
+    async def _drain(conn: Connection, limit: float = 5.0) -> None:
+        """Wait (at most ``limit`` s) until what is queued for ``conn`` has been sent."""
+        deadline = time.monotonic() + limit
+        while (conn.queue or conn.sending_since is not None) and not conn.closed and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     async def _stream(self, conn: Connection, req: proto.Request, stream: registry.ByteStream) -> None:
         """A streamed result: a ``content`` header, binary frames, then the ``result``.
@@ -411,8 +427,9 @@ class _Frames:
     """An upload sent as binary frames after the request, ended by an empty frame.
     Other messages wait until it ends."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, limits: UploadLimits) -> None:
         self.conn = conn
+        self.limits = limits  # size, idle and total time, as HTTP uploads (uploads.py)
         self.ended = False  # the empty frame was read (or the client broke the protocol)
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -431,7 +448,7 @@ class _Frames:
 
     def upload(self) -> registry.Upload:
         async def one() -> AsyncIterator[registry.UploadEntry]:
-            yield registry.UploadEntry("file", "", self.chunks())
+            yield registry.UploadEntry("file", "", bounded(self.chunks(), self.limits))
 
         return registry.Upload(one())
 
