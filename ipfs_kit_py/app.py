@@ -27,6 +27,8 @@ from .ipns import service as ipns_service
 from .node import Node
 from .p2p import pubsub as pubsub_service
 from .p2p import service as libp2p_service
+from .routing import http_server as routing_http
+from .routing import kubo_rpc as routing_rpc
 from .server import gateway, http_api, ws_hub
 from .server.guard import AccessGuard, AccessPolicy
 from .server.server import access_policy
@@ -62,7 +64,11 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
     app.state.node = node
     app.state.access_policy = policy = policy or access_policy(node)
     app.add_middleware(AccessGuard, policy=policy)
+    # routing/* and dht/* on /api/v0 (before the registry's routes: its findprovs and provide
+    # stream Kubo's QueryEvents and take recursive=; the registry operations stay on /ws and libp2p)
+    routing_rpc.register(app, node)
     http_api.register(app, node)  # every /api/v0 route, generated from the registry
+    routing_http.register(app, node)  # /routing/v1 (delegated routing, IPIP-337)
     gateway.register(app, node)
     ipns_gateway.register(app, node)  # /ipns/: resolve, then as /ipfs/
     ws_hub.register(app, node)

@@ -482,6 +482,10 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Port (default 8000; 0 picks a free one).",
                                              show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Verbose logging.")] = False,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="Network profile: local (default: loopback, no bootstrap) or public (joins the "
+                          "public IPFS network: all interfaces, Kubo's bootstrap peers, /ipfs/kad/1.0.0).",
+        show_default=False)] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow binding beyond loopback without API tokens.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="SECTION.NAME=VALUE",
                                                    help="Any setting, e.g. --set libp2p.enabled=false.",
@@ -500,6 +504,8 @@ def serve(
         argv += ["--repo", str(state.repo)]
     if debug:
         argv.append("--debug")
+    if profile is not None:
+        argv += ["--profile", profile]
     if insecure:
         argv.append("--insecure")
     for item in set_ or []:

@@ -127,7 +127,10 @@ def test_every_operation_and_api_route_has_a_scope(tmp_path: Path) -> None:
         "pin_add": W, "pin_rm": W, "metadata_set": W, "add": W, "block_put": W, "gc": A,
         # the registry's further operations (the former route-only ones): the guard's scopes for their routes
         "block_rm": W, "dag_import": W, "transfer_via_libp2p": W, "fetch_via_libp2p": W, "bitswap_fetch": W,
-        "transfer_cancel": W, "provide": W, "transfer_content": W, "swarm_connect": W, "repo_verify": A}
+        "transfer_cancel": W, "provide": W, "transfer_content": W, "swarm_connect": W, "repo_verify": A,
+        # keys (private keys: admin), names and pubsub (issue 15)
+        "key_gen": A, "key_rename": A, "key_rm": A, "key_import": A, "key_export": A, "key_sign": A,
+        "name_publish": W, "name_put": W, "pubsub_pub": W}
     from ipfs_kit_py.mcp.server import create_app
 
     node = Node(tmp_path / "repo")

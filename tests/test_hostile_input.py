@@ -519,18 +519,19 @@ def test_identical_errors_are_logged_once_with_a_count(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the flood did not reach the open-file limit"
             socks += _dial(srv, 8)
             time.sleep(0.05)
-        time.sleep(3)  # asyncio retries the accept every second, hundreds of times each
+        time.sleep(3)  # asyncio retries the accept every second, up to 16 (the backlog) times each
         grown = srv.log.stat().st_size - size0
-        assert srv.log.read_text().count("Too many open files") == 1
+        log = srv.log.read_text()
+        assert log.count("ERROR asyncio: socket.accept() out of system resource") == 1, log[-3000:]
         assert grown < 20_000, f"{grown} bytes of log in 3 s"
     finally:
         for s in socks:
             s.close()
         srv.stop()
-    tail = srv.log.read_text()
+    log = srv.log.read_text()
     m = re.search(r"the previous message was repeated (\d+) more times in \d+ s: socket.accept\(\) out of system resource",
-                  tail)
-    assert m and int(m.group(1)) > 100, tail[-2000:]
+                  log)
+    assert m and int(m.group(1)) >= 10, log[-3000:]
 
 
 def test_repeat_filter_counts_identical_records() -> None:

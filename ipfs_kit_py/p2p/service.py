@@ -20,7 +20,9 @@ from typing import Any
 from .. import access
 from ..errors import ChannelUnavailable, InvalidArgument
 from ..events import NotificationType
+from ..network_profiles import warn_if_public
 from ..node import Node
+from ..routing.reprovider import Reprovider
 from . import content_protocol, mcp_protocol, metadata_protocol
 from .bitswap import Bitswap
 from .dht import DHT
@@ -50,6 +52,7 @@ class Libp2pService:
         self._bus_token: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self.reprovider = make_reprovider(node, self.dht) if s.role in SERVING_ROLES and s.provide_pins else None
         if s.role in SERVING_ROLES:  # a leecher serves nothing
             self.peer.register_protocol_handler(mcp_protocol.PROTOCOL_ID, self._handle_mcp)
             self.peer.register_protocol_handler(content_protocol.PROTOCOL_ID, self.content.handle)
@@ -68,6 +71,7 @@ class Libp2pService:
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        warn_if_public(self.node.settings)
         self.peer.listen_addrs = [_free_or_any_port(a) for a in self.peer.listen_addrs]
         await self.peer.start()
         self.peer.start_discovery()
@@ -75,13 +79,15 @@ class Libp2pService:
             log.error("libp2p peer %s listens on no address (tried %s): other peers cannot dial it",
                       self.get_id(), ", ".join(self.peer.listen_addrs))
         log.info("libp2p peer %s listening on %s", self.get_id(), ", ".join(self.get_addrs()))
-        if self.settings.provide_pins and self.settings.role in SERVING_ROLES:
+        if self.reprovider is not None:
             self._bus_token = self.node.bus.subscribe(self._on_bus_event)
-            self._spawn(self._provide_existing_pins())
+            self.reprovider.start()
 
     async def stop(self) -> None:
         if self._bus_token is not None:
             self.node.bus.unsubscribe(self._bus_token)
+        if self.reprovider is not None:
+            await self.reprovider.stop()
         for task in [*self.transfers.values(), *self._background]:
             task.cancel()
         await self.peer.stop()
@@ -92,21 +98,16 @@ class Libp2pService:
         task.add_done_callback(self._background.discard)
 
     def _on_bus_event(self, event: Any) -> None:
-        # any thread; newly pinned content is announced on the DHT
+        # any thread; newly pinned content is announced on the DHT (by the reprovider's strategy)
         if event.type == NotificationType.PIN_STATUS_CHANGED and event.data.get("pinned") and self._loop:
             self._loop.call_soon_threadsafe(self._spawn, self._provide_quietly(str(event.data["cid"])))
 
     async def _provide_quietly(self, cid: str) -> None:
+        assert self.reprovider is not None
         try:
-            await self.dht.provide(cid)
+            await self.reprovider.provide_new(content_protocol.CID.decode(cid))
         except Exception:  # noqa: BLE001 - announcing is best effort
             log.debug("DHT provide %s failed", cid, exc_info=True)
-
-    async def _provide_existing_pins(self, limit: int = 1000) -> None:
-        await asyncio.sleep(1.0)  # let bootstrap connections come up first
-        pins = await self.node.model.pin_ls("recursive")
-        for cid, _type in pins[:limit]:
-            await self._provide_quietly(cid)
 
     def _on_peer_event(self, type_: str, data: dict[str, Any]) -> None:
         self.node.bus.publish(NotificationType(type_), data)
@@ -221,6 +222,27 @@ def _free_or_any_port(addr: str) -> str:
             log.warning("libp2p: cannot listen on %s (%s); using %s instead (set libp2p.listen_addrs)",
                         addr, e.strerror, fallback)
             return fallback
+
+
+def make_reprovider(node: Node, dht: DHT) -> Reprovider | None:
+    """The reprovider of a serving node (None when ``provide.enabled`` is false)."""
+    p = node.settings.provide
+    if not p.enabled:
+        return None
+    timeout = node.settings.routing.timeout
+
+    async def announce(cid: Any) -> list[str]:
+        return await dht.provide_to_peers(cid, timeout)
+
+    async def has_dht_peer() -> bool:
+        return await dht.connected_dht_peers() > 0
+
+    return Reprovider(
+        store=node.model.store, pins=lambda: node.model.pin_ls("all"), announce=announce,
+        has_dht_peer=has_dht_peer, load_state=lambda: node.model.index.get_state("reprovider"),
+        save_state=lambda v: node.model.index.set_state("reprovider", v),
+        strategy=p.strategy, interval=p.interval, max_workers=p.max_workers,
+    )
 
 
 def register(node: Node) -> None:

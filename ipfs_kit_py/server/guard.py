@@ -58,6 +58,7 @@ ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 CONTROL_PREFIXES = ("/api/v0", "/mcp", "/ws", "/webrtc")
 PUBLIC_PAGES = frozenset({"/webrtc/player", "/webrtc/player.js"})  # static files: no data, no effect
 GATEWAY_PREFIXES = ("/ipfs/", "/ipns/")
+PUBLIC_API_PREFIXES = ("/routing/v1/",)  # public read-only APIs, served on the gateway listener too (as Kubo does)
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 TOKEN_SUBPROTOCOL = "ipfs-kit-token."  # Sec-WebSocket-Protocol entry carrying a token
 APP_SUBPROTOCOL = "ipfs-kit"  # offered with it, and chosen, so the token is not echoed back
@@ -65,7 +66,12 @@ APP_SUBPROTOCOL = "ipfs-kit"  # offered with it, and chosen, so the token is not
 # Scope each /api/v0 route needs: its registry operation's (a route that is not an
 # operation needs admin, the safe default). tests/test_access.py checks every route has one.
 API_SCOPES: dict[str, Scope] = {
-    op.kubo.path: op.scope for op in registry.OPERATIONS.values() if op.kubo is not None
+    **{op.kubo.path: op.scope for op in registry.OPERATIONS.values() if op.kubo is not None},
+    # routing (ipfs_kit_py/routing/kubo_rpc.py, plain routes, not registry operations yet):
+    # lookups read, announcing and storing DHT values write
+    "routing/findpeer": Scope.READ, "routing/get": Scope.READ, "dht/findprovs": Scope.READ, "dht/findpeer": Scope.READ, "dht/get": Scope.READ,
+    "provide/stat": Scope.READ, "stats/provide": Scope.READ,
+    "routing/put": Scope.WRITE, "routing/reprovide": Scope.WRITE, "dht/provide": Scope.WRITE, "dht/put": Scope.WRITE,
 }
 
 # https://specs.ipfs.tech/http-gateways/path-gateway/ (as Kubo's gateway sends them)
@@ -252,6 +258,9 @@ class AccessGuard:
         gateway_only = port is not None and port in self.policy.gateway_ports
         if is_gateway(path) and kind == "http":
             await self._gateway(scope, receive, send, sandbox=not gateway_only)
+            return
+        if path.startswith(PUBLIC_API_PREFIXES) and kind == "http":
+            await self.app(scope, receive, send)
             return
         if gateway_only:
             await _refuse(scope, receive, send, 404, "this listener serves only the gateway (/ipfs/, /ipns/)")

@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=None, help="port to bind (default 8000; 0 picks a free one)")
     p.add_argument("--repo", default=None, help="repo directory (default $IPFS_KIT_PATH or ~/.ipfs_kit)")
     p.add_argument("--debug", action="store_true", default=None, help="verbose logging")
+    p.add_argument("--profile", default=None, metavar="NAME",
+                   help="network profile: local (default) or public (joins the public IPFS network)")
     p.add_argument("--insecure", action="store_true", default=None,
                    help="allow binding beyond loopback without API tokens (server.insecure=true)")
     p.add_argument(
@@ -78,7 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def settings_from_args(args: argparse.Namespace, repo: str | os.PathLike[str]) -> Settings:
     overrides: dict[str, dict[str, Any]] = {"server": {"host": args.host, "port": args.port, "debug": args.debug,
-                                                       "insecure": args.insecure}}
+                                                       "insecure": args.insecure},
+                                            "network": {"profile": getattr(args, "profile", None)}}
     for item in args.set:
         key, sep, value = item.partition("=")
         section, dot, name = key.partition(".")
