@@ -33,6 +33,7 @@ class NotificationType(StrEnum):
     PEER_CONNECTED = "peer_connected"
     PEER_DISCONNECTED = "peer_disconnected"
     SYSTEM_STATUS = "system_status"
+    PUBSUB_MESSAGE = "pubsub_message"  # a gossipsub message on a topic bridged to the bus (p2p/pubsub.py)
 
 
 @dataclass(frozen=True, slots=True)

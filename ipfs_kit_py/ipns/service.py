@@ -30,8 +30,6 @@ from .names import name_id, split_name_path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIFETIME = 48 * 3600.0
-DEFAULT_TTL = 300.0  # Kubo's `name publish --ttl` default (5m)
 MAX_DEPTH = 32  # Kubo's DefaultDepthLimit for recursive resolution
 
 
@@ -84,14 +82,16 @@ class Names:
             self._cache[name.to_bytes()] = (r, time.monotonic() + ttl)
 
     # -- publish --------------------------------------------------------------------------------
-    async def publish(self, key: str, value: str, *, lifetime: float = DEFAULT_LIFETIME, ttl: float | None = None,
+    async def publish(self, key: str, value: str, *, lifetime: float | None = None, ttl: float | None = None,
                       allow_offline: bool = False, sequence: int | None = None,
                       v1_compat: bool = True) -> Published:
         k = await asyncio.to_thread(self.keystore.find, key)
         name = k.peer_id
+        defaults = self.node.settings.ipns
+        lifetime = defaults.lifetime if lifetime is None else lifetime
         if lifetime <= 0:
             raise InvalidArgument("lifetime must be positive")
-        ttl = DEFAULT_TTL if ttl is None else ttl
+        ttl = defaults.ttl if ttl is None else ttl
         ttl = min(ttl, lifetime)
         dht = self._dht()
         if dht is None and not allow_offline:
@@ -120,7 +120,7 @@ class Names:
 
     # -- records --------------------------------------------------------------------------------
     async def best_record(self, name: ID, *, nocache: bool = False, count: int = 16,
-                          timeout: float = 60.0) -> rec.Record:
+                          timeout: float | None = None) -> rec.Record:
         """The best valid record for ``name``: the cache, our own, the DHT."""
         if not nocache:
             hit = self._cache.get(name.to_bytes())
@@ -132,6 +132,8 @@ class Names:
             candidates.append(mine)
         dht = self._dht()
         if dht is not None:
+            if timeout is None:
+                timeout = self.node.settings.ipns.resolve_timeout
             for raw in await ipns_dht.get(dht, name, count=count, timeout=timeout):
                 try:
                     candidates.append(rec.verify(raw, name))
@@ -166,7 +168,7 @@ class Names:
 
     # -- resolve --------------------------------------------------------------------------------
     async def resolve_steps(self, path: str, *, recursive: bool = True, nocache: bool = False,
-                            count: int = 16, timeout: float = 60.0) -> AsyncIterator[str]:
+                            count: int = 16, timeout: float | None = None) -> AsyncIterator[str]:
         """Each path the name resolves to in turn (the last is the answer)."""
         current = path if path.startswith("/ipns/") else "/ipns/" + path.lstrip("/")
         for _ in range(MAX_DEPTH):

@@ -19,7 +19,7 @@ from ..content import multibase
 from ..errors import InvalidArgument
 from ..ipns import record as ipns_record
 from ..ipns.names import format_duration, name_id, parse_duration, split_name_path
-from ..ipns.service import DEFAULT_LIFETIME, DEFAULT_TTL, names_of
+from ..ipns.service import names_of
 from ..keystore import (
     FORMAT_PROTOBUF,
     Key,
@@ -312,8 +312,9 @@ class NamePublishParams:
     path: str = param(kubo="arg", doc="/ipfs/<cid>[/path], /ipns/<name> or a CID")
     key: str = param("self", flags=("k",), doc="key name or ID")
     resolve: bool = param(True, doc="check the path resolves before publishing")
-    lifetime: str = param("48h", flags=("t",), doc="how long the record is valid (300s, 1.5h, 7d2h45m)")
-    ttl: str = param("", doc="how long resolvers may cache it (default 5m, capped to lifetime)")
+    lifetime: str = param("", flags=("t",), doc="how long the record is valid (300s, 1.5h, 7d2h45m; default "
+                                                  "ipns.lifetime, 48h)")
+    ttl: str = param("", doc="how long resolvers may cache it (default ipns.ttl, 5m; capped to lifetime)")
     allow_offline: bool = param(False, doc="publish even when no DHT peer takes the record")
     sequence: int | None = param(None, minimum=0, doc="a sequence number higher than the current")
     v1compat: bool = param(True, doc="include the V1 fields and signature")
@@ -342,8 +343,8 @@ def _content_path(path: str) -> str:
 async def name_publish(ctx: Context, p: NamePublishParams) -> NamePublished:
     form = _base(p)
     value = _content_path(p.path)
-    lifetime = parse_duration(p.lifetime)
-    ttl = parse_duration(p.ttl) if p.ttl else DEFAULT_TTL
+    lifetime = parse_duration(p.lifetime) if p.lifetime else None
+    ttl = parse_duration(p.ttl) if p.ttl else None
     if ctx.node is None:
         from ..errors import ChannelUnavailable
 
@@ -354,7 +355,7 @@ async def name_publish(ctx: Context, p: NamePublishParams) -> NamePublished:
             await asyncio.to_thread(ctx.model.resolve, value)
         else:
             await names.resolve(value)
-    r = await names.publish(p.key, value, lifetime=lifetime or DEFAULT_LIFETIME, ttl=ttl,
+    r = await names.publish(p.key, value, lifetime=lifetime or None, ttl=ttl,
                             allow_offline=p.allow_offline, sequence=p.sequence, v1_compat=p.v1compat)
     return NamePublished(format_id(r.name, form), r.value, r.sequence, len(r.peers))
 
@@ -371,7 +372,8 @@ class NameResolveParams:
     recursive: bool = param(True, flags=("r",), doc="resolve until the result is not an IPNS name")
     nocache: bool = param(False, flags=("n",), doc="do not use cached entries")
     dht_record_count: int = param(16, flags=("dhtrc",), minimum=1)
-    dht_timeout: str = param("1m", flags=("dhtt",), doc="max time to collect DHT records (0: no limit)")
+    dht_timeout: str = param("", flags=("dhtt",), doc="max time to collect DHT records (default ipns.resolve_timeout"
+                                                        ", 1m; 0: no limit)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +389,7 @@ async def name_resolve(ctx: Context, p: NameResolveParams) -> NameResolved:
         raise ChannelUnavailable("resolving needs a node")
     names = names_of(ctx.node)
     target = p.name.strip() or "/ipns/" + (await asyncio.to_thread(names.keystore.get, "self")).peer_id.to_base58()
-    timeout = parse_duration(p.dht_timeout) or 3600.0
+    timeout = (parse_duration(p.dht_timeout) or 3600.0) if p.dht_timeout else None
     steps = [s async for s in names.resolve_steps(target, recursive=p.recursive, nocache=p.nocache,
                                                    count=p.dht_record_count, timeout=timeout)]
     return NameResolved(steps[-1], steps)

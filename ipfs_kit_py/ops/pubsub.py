@@ -60,6 +60,7 @@ async def _kubo_pub(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> dict[
     args = a.args()
     if not args or not args[0].strip():
         raise InvalidArgument('argument "topic" is required')
+    # the service refuses more than pubsub.max_message; reading stops a byte past the largest it could take
     await invoke({"topic": _topic_arg(args[0].strip()), "data": await _read(upload, MAX_DATA, "data")})
     return {}
 
