@@ -27,9 +27,9 @@ from .ipns import service as ipns_service
 from .node import Node
 from .p2p import pubsub as pubsub_service
 from .p2p import service as libp2p_service
-from .routing import http_server as routing_http
+from .routing import http_server as routing_v1
 from .routing import kubo_rpc as routing_rpc
-from .server import gateway, http_api, ws_hub
+from .server import console, gateway, http_api, ws_hub
 from .server.guard import AccessGuard, AccessPolicy
 from .server.server import access_policy
 
@@ -60,22 +60,23 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
         version=__version__,
         description="IPFS content over HTTP (Kubo-compatible RPC and gateway), WebSockets, WebRTC and libp2p.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: server/console.py serves them with the package's assets
+        redoc_url=None,
     )
     app.state.node = node
     app.state.access_policy = policy = policy or access_policy(node)
     app.add_middleware(AccessGuard, policy=policy)
-    # routing/* and dht/* on /api/v0 (before the registry's routes: its findprovs and provide
-    # stream Kubo's QueryEvents and take recursive=; the registry operations stay on /ws and libp2p)
-    routing_rpc.register(app, node)
     http_api.register(app, node)  # every /api/v0 route, generated from the registry
-    routing_http.register(app, node)  # /routing/v1 (delegated routing, IPIP-337)
     gateway.register(app, node)
     ipns_gateway.register(app, node)  # /ipns/: resolve, then as /ipfs/
     ws_hub.register(app, node)
     signaling = _webrtc()
     if signaling is not None:
         signaling.register(app, node)  # type: ignore[attr-defined]
+    console.register(app, node)  # the web console at /, offline /docs and /redoc, 404 pages
     libp2p_service.register(node)  # a service: no routes; its operations are in the registry
     ipns_service.register(node)  # keys and IPNS names (after libp2p: it uses the DHT)
     pubsub_service.register(node)  # gossipsub on the libp2p peer
+    routing_rpc.register(app, node)  # Kubo's routing/dht verbs (not yet registry operations)
+    routing_v1.register(app, node)  # /routing/v1 delegated routing (public; IPNS records by GET/PUT)
     return app

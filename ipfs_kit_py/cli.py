@@ -606,16 +606,12 @@ async def _run_kubo(backend: ContentBackend, op: Any, path: str, query: list[tup
 
 cid_app = typer.Typer(help="CIDs: format.", no_args_is_help=True)
 swarm_app = typer.Typer(help="libp2p peers of the running server: connect, peers.", no_args_is_help=True)
-routing_app = typer.Typer(help="The DHT of the running server: findprovs, provide.", no_args_is_help=True)
 app.add_typer(cid_app, name="cid")
 app.add_typer(swarm_app, name="swarm")
-app.add_typer(routing_app, name="routing")
 registry_command(cid_app, "format", "cid_format")
 registry_command(block_app, "rm", "block_rm")
 registry_command(swarm_app, "connect", "swarm_connect")
 registry_command(swarm_app, "peers", "swarm_peers")
-registry_command(routing_app, "findprovs", "find_providers")
-registry_command(routing_app, "provide", "provide")
 
 
 # -- entry point ---------------------------------------------------------------------------

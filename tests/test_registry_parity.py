@@ -289,7 +289,15 @@ def test_every_api_route_belongs_to_an_operation(tmp_path: Path) -> None:
         node.close()
     posted = {path for path, m in routes if path.startswith("/api/v0/") and m == "POST"}
     kubo_paths = {f"/api/v0/{op.kubo.path}" for op in registry.OPERATIONS.values() if op.kubo is not None}
-    assert posted == kubo_paths
+    # Not yet operations: the routing verbs that ipfs_kit_py/routing/kubo_rpc.py serves itself (merged from
+    # the routing work; find_providers and provide are operations on /ws and libp2p). Named here so the
+    # list can only shrink: a new hand-written /api/v0 route fails this test.
+    routing_verbs = {f"/api/v0/{p}" for p in (
+        "routing/findprovs", "routing/findpeer", "routing/provide", "routing/get", "routing/put",
+        "routing/reprovide", "dht/findprovs", "dht/findpeer", "dht/provide", "dht/get", "dht/put",
+        "provide/stat", "stats/provide")}
+    assert posted == kubo_paths | routing_verbs
+    assert not kubo_paths & routing_verbs
     assert len(kubo_paths) == sum(1 for op in registry.OPERATIONS.values() if op.kubo is not None)  # one each
     # every operation: a summary, a scope, typed parameters; every parameter documented to Kubo by name
     for op in registry.OPERATIONS.values():

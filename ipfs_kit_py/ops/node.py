@@ -12,7 +12,7 @@ import base64
 import platform
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import __version__
@@ -231,14 +231,28 @@ def _kubo_swarm_connect(results: list[Connected], a: KuboArgs) -> dict[str, Any]
 @dataclass(frozen=True, slots=True)
 class Peers:
     peers: list[str]
+    connections: list[dict[str, Any]] = field(default_factory=list)  # {"peer", "addrs", "kind": direct|relayed}
 
 
 async def swarm_peers(ctx: Context, p: NoParams) -> Peers:
-    return Peers(list(ctx.service("libp2p").peer.get_connected_peers()))
+    svc = ctx.service("libp2p")
+    return Peers(list(svc.peer.get_connected_peers()), await svc.connections())
 
 
 def _kubo_swarm_peers(r: Peers, a: KuboArgs) -> dict[str, Any]:
-    return {"Peers": [{"Peer": p} for p in r.peers]}
+    # Kubo's Addr, plus Relayed: whether the connection goes through a circuit relay
+    conns: dict[str, dict[str, Any]] = {}
+    for c in r.connections:
+        conns.setdefault(c["peer"], c)
+    out = []
+    for p in r.peers:
+        c = conns.get(p)
+        entry: dict[str, Any] = {"Peer": p}
+        if c is not None:
+            entry["Addr"] = c["addrs"][0] if c["addrs"] else ""
+            entry["Relayed"] = c["kind"] == "relayed"
+        out.append(entry)
+    return {"Peers": out}
 
 
 @dataclass
@@ -350,14 +364,6 @@ async def find_providers(ctx: Context, p: FindProvsParams) -> Providers:
     return Providers([Provider(f["ID"], list(f.get("Addrs") or [])) for f in found])
 
 
-def _kubo_findprovs(r: Providers, a: KuboArgs) -> NDJSON:
-    async def lines() -> AsyncIterator[dict[str, Any]]:
-        for prov in r.providers:
-            yield {"Extra": "", "ID": "", "Responses": [{"ID": prov.id, "Addrs": prov.addrs}], "Type": 4}
-
-    return NDJSON(lines())
-
-
 @dataclass
 class ProvideParams:
     cid: str = param(kubo="arg")
@@ -374,10 +380,6 @@ async def provide(ctx: Context, p: ProvideParams) -> Provided:
     if not await asyncio.to_thread(ctx.model.store.has, cid):
         raise NotFound(f"{p.cid} is not in this repo")
     return Provided(bool(await svc.dht.provide(p.cid)))
-
-
-def _kubo_provide(r: Provided, a: KuboArgs) -> dict[str, Any]:
-    return {"Provided": r.provided}
 
 
 # -- transfer_content (libp2p, else WebSocket, else HTTP) --------------------------------------------
@@ -429,12 +431,9 @@ OPS: list[Operation[Any, Any]] = [
               transfer_cancel, Kubo("libp2p/transfer/cancel", _kubo_asdict, arg_doc="transfer id")),
     Operation("transfers", NoParams, Transfers, R, "Running libp2p transfers", transfers,
               Kubo("libp2p/transfers", _kubo_asdict)),
-    Operation("find_providers", FindProvsParams, Providers, R, "Find providers of a CID on the DHT", find_providers,
-              Kubo("routing/findprovs", _kubo_findprovs, arg_doc="CID"), cli="routing findprovs",
-              cli_text=lambda line: "\n".join(r["ID"] for r in line["Responses"])),
-    Operation("provide", ProvideParams, Provided, W, "Announce a CID we hold on the DHT", provide,
-              Kubo("routing/provide", _kubo_provide, arg_doc="CID"), cli="routing provide",
-              cli_text=lambda obj: "provided" if obj["Provided"] else "not provided (no DHT peer took it)"),
+    # over HTTP: routing/findprovs and routing/provide of ipfs_kit_py/routing/kubo_rpc.py (Kubo's QueryEvents)
+    Operation("find_providers", FindProvsParams, Providers, R, "Find providers of a CID on the DHT", find_providers),
+    Operation("provide", ProvideParams, Provided, W, "Announce a CID we hold on the DHT", provide),
     Operation("transfer_content", TransferContentParams, TransferReport, W,
               "Push a CID to another node: libp2p, else WebSocket, else HTTP", transfer_content,
               Kubo("ipfs-kit/transfer", _kubo_asdict, arg_doc="CID")),
