@@ -22,8 +22,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from . import __version__
+from .ipns import gateway as ipns_gateway
+from .ipns import service as ipns_service
 from .modelcontext import http as mcp_http
 from .node import Node
+from .p2p import pubsub as pubsub_service
 from .p2p import service as libp2p_service
 from .routing import http_server as routing_v1
 from .routing import kubo_rpc as routing_rpc
@@ -66,13 +69,16 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
     app.add_middleware(AccessGuard, policy=policy)
     http_api.register(app, node)  # every /api/v0 route, generated from the registry
     gateway.register(app, node)
+    ipns_gateway.register(app, node)  # /ipns/: resolve, then as /ipfs/
     ws_hub.register(app, node)
     signaling = _webrtc()
     if signaling is not None:
         signaling.register(app, node)  # type: ignore[attr-defined]
     console.register(app, node)  # the web console at /, offline /docs and /redoc, 404 pages
     libp2p_service.register(node)  # a service: no routes; its operations are in the registry
+    ipns_service.register(node)  # keys and IPNS names (after libp2p: it uses the DHT)
+    pubsub_service.register(node)  # gossipsub on the libp2p peer
     routing_rpc.register(app, node)  # Kubo's routing/dht verbs (not yet registry operations)
-    routing_v1.register(app, node)  # /routing/v1 delegated routing (public, read-only)
+    routing_v1.register(app, node)  # /routing/v1 delegated routing (public; IPNS records by GET/PUT)
     mcp_http.register(app, node)  # Model Context Protocol at /mcp, generated from the registry
     return app

@@ -76,6 +76,7 @@ class WebSocketSettings:
     max_cat_size: int = 16 << 20  # largest content `cat` sends over the general channel
     status_interval: float = 60.0  # seconds between system_status events (0: only at start and stop)
     send_timeout: float = 60.0  # seconds one send may wait on a client that stopped reading before it is dropped (0: never)
+    max_pubsub_topics: int = 32  # pubsub topics one /ws connection may subscribe to (pubsub_message events with a topic filter)
 
 
 @dataclass
@@ -129,6 +130,20 @@ class ProvideSettings:
 
 
 @dataclass
+class PubsubSettings:
+    max_message: int = 1 << 20  # bytes of one pubsub message (published or received; larger inbound frames are dropped)
+    max_rate: float = 10.0  # messages per second one peer may send on one topic; more are dropped (gossipsub spam protection)
+    max_bridged_topics: int = 256  # topics bridged to the live channels at once (/ws pubsub_message subscriptions)
+
+
+@dataclass
+class IpnsSettings:
+    lifetime: float = 172800.0  # seconds a published record stays valid when name/publish gives no lifetime (Kubo's 48h)
+    ttl: float = 300.0  # seconds resolvers may cache a record when name/publish gives no ttl (Kubo's 5m; capped to the lifetime)
+    resolve_timeout: float = 60.0  # seconds name/resolve and /routing/v1/ipns may spend collecting DHT records
+
+
+@dataclass
 class NetworkSettings:
     profile: str = "local"  # local: loopback, no bootstrap, LAN DHT; public: joins the public IPFS network (Kubo's bootstrap peers, /ipfs/kad/1.0.0, all interfaces); see docs/protocols.md
 
@@ -154,6 +169,8 @@ class Settings:
     provide: ProvideSettings = field(default_factory=ProvideSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
+    pubsub: PubsubSettings = field(default_factory=PubsubSettings)
+    ipns: IpnsSettings = field(default_factory=IpnsSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

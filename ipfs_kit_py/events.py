@@ -34,6 +34,7 @@ class NotificationType(StrEnum):
     PEER_DISCONNECTED = "peer_disconnected"
     SYSTEM_STATUS = "system_status"
     MFS_CHANGED = "mfs_changed"
+    PUBSUB_MESSAGE = "pubsub_message"  # a gossipsub message on a topic bridged to the bus (p2p/pubsub.py)
 
 
 @dataclass(frozen=True, slots=True)

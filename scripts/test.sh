@@ -25,6 +25,10 @@ if [ -f tests/js/package-lock.json ] && command -v npm >/dev/null; then
 fi
 # current Kubo for the interop tests (built once into a cache; skipped without Go)
 if kubo=$(bash scripts/kubo.sh); then export IPFS_KIT_KUBO="$kubo"; fi
+# IPFS Cluster for the fleet test (built once into a cache; skipped without Go)
+if cluster=$(bash scripts/cluster.sh); then
+  export IPFS_KIT_CLUSTER_SERVICE="$(sed -n 1p <<<"$cluster")" IPFS_KIT_CLUSTER_CTL="$(sed -n 2p <<<"$cluster")"
+fi
 lint=0
 .venv/bin/python -m ruff check --quiet ipfs_kit_py tests benchmarks examples || lint=$?
 tests=0

@@ -128,7 +128,14 @@ def test_every_operation_and_api_route_has_a_scope(tmp_path: Path) -> None:
         # the registry's further operations (the former route-only ones): the guard's scopes for their routes
         "block_rm": W, "dag_import": W, "transfer_via_libp2p": W, "fetch_via_libp2p": W, "bitswap_fetch": W,
         "transfer_cancel": W, "provide": W, "transfer_content": W, "swarm_connect": W, "repo_verify": A,
-        "add_encrypted_media": W}
+        "add_encrypted_media": W,
+        # keys (private keys: admin), names and pubsub (issue 15)
+        "key_gen": A, "key_rename": A, "key_rm": A, "key_import": A, "key_export": A, "key_sign": A,
+        "name_publish": W, "name_put": W, "pubsub_pub": W,
+        # MFS and node configuration (issue 14): settings, bootstrap, logging and shutdown are admin
+        "files_mkdir": W, "files_write": W, "files_cp": W, "files_mv": W, "files_rm": W, "files_chcid": W,
+        "pin_update": W, "config": A, "config_replace": A, "bootstrap_add": A, "bootstrap_rm": A,
+        "log_level": A, "shutdown": A}
     from ipfs_kit_py.mcp.server import create_app
 
     node = Node(tmp_path / "repo")

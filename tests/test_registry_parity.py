@@ -116,6 +116,25 @@ def probes(w: World) -> dict[str, Probe]:
         "find_providers": Probe({"cid": "not-a-cid"}, error="invalid_cid"),
         "provide": Probe({"cid": MISSING}, error="not_found"),
         "transfer_content": Probe({"cid": MISSING, "target": "http://127.0.0.1:1"}, error="block_not_found"),
+        # keys and IPNS (ops/names.py)
+        "key_gen": Probe({"name": "self"}, error="invalid_argument"),
+        "key_list": Probe({}, same=lambda h, t: _eq([k["Id"] for k in h["Keys"]], [k["id"] for k in t["keys"]])),
+        "key_rename": Probe({"old": "self", "new": "x"}, error="invalid_argument"),
+        "key_rm": Probe({"name": "self"}, error="invalid_argument"),
+        "key_import": Probe({"name": "imported"}, upload=b"not a key", error="invalid_argument"),
+        "key_export": Probe({"name": "no-such-key"}, error="not_found"),
+        "key_sign": Probe({"key": "no-such-key"}, upload=b"data", error="not_found"),
+        "key_verify": Probe({"signature": "!nope"}, upload=b"data", error="invalid_argument"),
+        "name_publish": Probe({"path": "/nope/x"}, error="invalid_argument"),
+        "name_resolve": Probe({"name": "not-a-name"}, error="invalid_argument"),
+        "name_get": Probe({"name": "not-a-name"}, error="invalid_argument"),
+        "name_put": Probe({"name": "not-a-name"}, upload=b"record", error="invalid_argument"),
+        "name_inspect": Probe({}, upload=b"\x0a\xff", error="invalid_argument"),
+        # pubsub (ops/pubsub.py; topics are multibase on /api/v0, plain elsewhere)
+        "pubsub_pub": Probe({"topic": ""}, upload=b"m", error="invalid_argument"),
+        "pubsub_sub": Probe({"topic": ""}, error="invalid_argument"),
+        "pubsub_ls": Probe({}, same=lambda h, t: _eq(len(h["Strings"]), len(t["topics"]))),
+        "pubsub_peers": Probe({}, same=lambda h, t: _eq(h["Strings"], t["peers"])),
         **kubo_rpc_probes(w),
     }
 

@@ -128,13 +128,18 @@ def test_operation_table_classification() -> None:
     # every operation that changes pins, metadata, stored blocks or the node needs more than read
     assert {"pin_add", "pin_rm", "metadata_set", "add", "gc", "block_put", "block_rm", "dag_import",
             "transfer_via_libp2p", "fetch_via_libp2p", "bitswap_fetch", "transfer_cancel", "provide",
-            "transfer_content", "swarm_connect", "repo_verify", "add_encrypted_media"} == operations.MUTATING
+            "transfer_content", "swarm_connect", "repo_verify", "add_encrypted_media",
+            # keys, names, pubsub (issue 15)
+            "key_export", "key_gen", "key_import", "key_rename", "key_rm", "key_sign", "name_publish", "name_put",
+            "pubsub_pub"} == operations.MUTATING
     assert operations.READ_ONLY | operations.MUTATING == set(operations.OPERATIONS)
     assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version", "block_get",
             "block_stat", "get", "dag_export", "repo_stat", "cid_format", "swarm_peers",
-            "transfers", "find_providers"} == operations.READ_ONLY
+            "transfers", "find_providers", "key_list", "key_verify", "name_get", "name_inspect", "name_resolve",
+            "pubsub_ls", "pubsub_peers", "pubsub_sub"} == operations.READ_ONLY
     admin = {n for n, op in operations.OPERATIONS.items() if op.scope is Scope.ADMIN}
-    assert admin == {"gc", "repo_verify"}  # the guard's and the libp2p policy's admin set (issue 9)
+    # the guard's and the libp2p policy's admin set (issue 9), and private keys (issue 15)
+    assert admin == {"gc", "repo_verify", "key_export", "key_gen", "key_import", "key_rename", "key_rm", "key_sign"}
 
 
 async def test_operations_call_the_model(tmp_path: Path) -> None:

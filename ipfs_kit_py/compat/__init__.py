@@ -5,6 +5,8 @@
   ``__encoder``), frames a receiver assembled before they are decoded (its
   jitter buffer).
 - ``aioice``: which local addresses a connection gathers (``get_host_addresses``).
+- ``kad_kubo``: py-libp2p's Kademlia handler, so Kubo's binary record keys are accepted
+  and ADD_PROVIDER gets no reply Kubo would misread (applied before the DHT serves).
 
 Nothing here patches anything when imported: each hook is installed on the
 object (or, for aioice, once for the process and then neutral unless a caller

@@ -7,10 +7,17 @@ JSON by default, NDJSON (streamed) for ``Accept: application/x-ndjson``;
 nothing is found (IPIP-513); CORS for every origin. It is public like the
 gateway: it reads routing data and changes nothing on the node. The protocol
 rules live in :mod:`ipfs_kit_py.routing.delegated`; this module is the glue.
+
+``GET /routing/v1/ipns/{name}`` answers the best valid signed record of the name
+(``application/vnd.ipfs.ipns-record``: our own, the cache, the DHT; 404 when none)
+and ``PUT`` stores one (verified against the name first, then kept and put on the
+DHT), as IPIP-379 says: the records authenticate themselves, so the API stays public.
 """
 
 from __future__ import annotations
 
+import email.utils
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -28,6 +35,7 @@ from .api import routing_api
 log = logging.getLogger(__name__)
 
 PREFIX = "/routing/v1"
+IPNS_RECORD = "application/vnd.ipfs.ipns-record"
 
 
 def _text(status: int, message: str) -> Response:
@@ -113,6 +121,47 @@ def register(app: FastAPI, node: Node) -> None:
             log.exception("routing/v1 peers failed")
             return _text(500, f"FindPeers: delegate error: {e}")
 
+    @app.api_route(PREFIX + "/ipns/{name}", methods=["GET", "HEAD"], tags=["routing"],
+                   summary="Delegated routing: the signed IPNS record of a name (application/vnd.ipfs.ipns-record)")
+    async def ipns_get(request: Request, name: str) -> Response:
+        from ..ipns.names import name_id
+        from ..ipns.service import names_of
+
+        try:
+            best = await names_of(node).best_record(name_id(name))
+        except IPFSKitError as e:
+            return _text(e.status if e.status < 500 else 500, f"GetIPNS: {e}")
+        except Exception as e:  # noqa: BLE001
+            log.exception("routing/v1 ipns failed")
+            return _text(500, f"GetIPNS: delegate error: {e}")
+        ttl = max(0, int(best.ttl_seconds))
+        headers = {**d.CORS_HEADERS, "Cache-Control": f"public, max-age={ttl}", "Vary": "Accept",
+                   "Etag": f'"{hashlib.sha256(best.raw).hexdigest()[:32]}"',
+                   "Last-Modified": email.utils.formatdate(usegmt=True)}
+        return Response(best.raw if request.method == "GET" else b"", media_type=IPNS_RECORD, headers=headers)
+
+    @app.put(PREFIX + "/ipns/{name}", tags=["routing"],
+             summary="Delegated routing: store a signed IPNS record (body: application/vnd.ipfs.ipns-record)")
+    async def ipns_put(request: Request, name: str) -> Response:
+        from ..ipns.record import MAX_RECORD_SIZE
+        from ..ipns.service import names_of
+
+        if request.headers.get("content-type", "").split(";")[0].strip() != IPNS_RECORD:
+            return _text(400, f"PutIPNS: the body must be {IPNS_RECORD}")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_RECORD_SIZE:
+                return _text(413, f"PutIPNS: a record is at most {MAX_RECORD_SIZE} bytes")
+        try:
+            await names_of(node).put_record(name, bytes(body), allow_offline=True)
+        except IPFSKitError as e:
+            return _text(e.status if e.status < 500 else 500, f"PutIPNS: {e}")
+        except Exception as e:  # noqa: BLE001
+            log.exception("routing/v1 ipns put failed")
+            return _text(500, f"PutIPNS: delegate error: {e}")
+        return Response(b"", status_code=200, headers=d.CORS_HEADERS)
+
     @app.options(PREFIX + "/{rest:path}", include_in_schema=False)
     async def preflight(rest: str) -> Response:
         return Response(status_code=204, headers={**d.CORS_HEADERS, "Access-Control-Max-Age": "86400"})
@@ -123,8 +172,10 @@ def register(app: FastAPI, node: Node) -> None:
         if first in ("providers", "peers") and request.method in ("GET", "HEAD"):
             # a key with a "/" in it: not a CID or a peer ID
             return _text(400, f"invalid {'CID' if first == 'providers' else 'peer ID'} {rest.split('/', 1)[-1]!r}")
+        if first == "ipns" and request.method in ("GET", "HEAD", "PUT"):
+            return _text(400, f"invalid IPNS name {rest.split('/', 1)[-1]!r}")
         if first in ("ipns", "dht", "providers", "peers"):
-            # a path of the spec this node does not serve (IPNS, the optional DHT API, or a
+            # a path of the spec this node does not serve (the optional DHT API, or a
             # method other than GET): 501, as the spec asks
             return _text(501, f"{request.method} {PREFIX}/{rest} is not implemented by this node")
         return JSONResponse({"Message": f"unknown path {PREFIX}/{rest}"}, status_code=400, headers=d.CORS_HEADERS)

@@ -9,6 +9,10 @@ Routes (registered by :func:`register`):
   (``cat``, ``get``, ``dag_export``) send it as binary frames between a
   ``content`` header and the ``result``; ``dag_import`` reads its CAR from
   binary frames after the request).
+- pubsub: a subscription with the type ``pubsub_message`` and a ``topic`` filter
+  (a string or a list) subscribes the node to those gossipsub topics for as long
+  as the subscription names them (``p2p/pubsub.py``: ``bridge``); their messages
+  arrive as ``pubsub_message`` events. ``pubsub_pub`` publishes to libp2p peers.
 
 Who may connect and what they may run: the server's access guard
 (``server/guard.py``) checks Origin, Host and token at the handshake and leaves
@@ -77,6 +81,7 @@ class Connection:
         self.websocket = websocket
         self.queue = proto.SendQueue(queue_size)
         self.sub: proto.Subscription | None = None
+        self.topics: set[str] = set()  # pubsub topics this connection holds bridged to the bus
         self.caller = access.caller_of(getattr(websocket, "scope", {"type": "websocket"}))  # set by the guard
         self.created = time.time()
         self.closed = False
@@ -242,6 +247,8 @@ class WebSocketManager:
             self.connections.pop(conn.id, None)
             conn.closed = True
             conn.sub = None
+            with contextlib.suppress(Exception):
+                await self._hold_topics(conn, set())
             conn._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await conn._writer
@@ -345,6 +352,7 @@ class WebSocketManager:
         action = req.action
         if action == "subscribe":
             sub = proto.parse_subscribe(req)
+            await self._hold_topics(conn, pubsub_topics(sub.types, sub.filters), req.id)
             await conn.wait_room()
             conn.send_nowait(proto.subscription_confirmed(req, sub, self._dispatched))
             self.subscribe(conn, sub.types, sub.filters, sub.since)
@@ -352,6 +360,7 @@ class WebSocketManager:
             types = proto.parse_unsubscribe(req)
             if conn.sub is not None and not conn.sub.remove(types):
                 conn.sub = None
+            await self._hold_topics(conn, pubsub_topics(conn.sub.types, conn.sub.filters) if conn.sub else set())
             await conn.send(proto.unsubscribe_confirmed(req, conn.sub.types if conn.sub else None, conn.sub is not None))
         elif action == "get_history":
             h = proto.parse_history(req)
@@ -366,6 +375,30 @@ class WebSocketManager:
         else:
             where = "" if conn.kind == GENERAL or action not in WS_OPERATIONS else " here (operations are on /ws)"
             raise proto.ProtocolError("unknown_action", f"unknown action {action!r}{where}", req.id)
+
+    async def _hold_topics(self, conn: Connection, want: set[str], req_id: Any = None) -> None:
+        """Bridge the pubsub topics ``want`` for this connection and release the others."""
+        pubsub = self.node.services.get("pubsub") if self.node is not None else None
+        if want - conn.topics and pubsub is None:
+            raise proto.ProtocolError("unavailable", "pubsub is not running on this node (libp2p.enabled=false)",
+                                      req_id)
+        if len(want) > self.settings.max_pubsub_topics:
+            raise proto.ProtocolError("limit_exceeded", f"at most {self.settings.max_pubsub_topics} pubsub "
+                                      "topics per connection (websocket.max_pubsub_topics)", req_id)
+        added: list[str] = []
+        try:
+            for topic in sorted(want - conn.topics):
+                await pubsub.bridge(topic)
+                conn.topics.add(topic)
+                added.append(topic)
+        except IPFSKitError as e:  # all or nothing: the subscription is refused, the old one stays
+            for topic in added:
+                conn.topics.discard(topic)
+                await pubsub.unbridge(topic)
+            raise proto.ProtocolError(e.code, str(e), req_id) from None
+        for topic in sorted(conn.topics - want):
+            conn.topics.discard(topic)
+            await pubsub.unbridge(topic)
 
     async def _operation(self, conn: Connection, req: proto.Request) -> None:
         op = registry.get(req.action)
@@ -459,6 +492,16 @@ class _Frames:
 
 
 WS_OPERATIONS = frozenset(registry.names("ws"))
+
+
+def pubsub_topics(types: frozenset[NotificationType] | None, filters: Mapping[str, Any]) -> set[str]:
+    """The pubsub topics a subscription asks for: its ``topic`` filter, when it names
+    ``pubsub_message`` explicitly (a subscription to every type bridges nothing)."""
+    if types is None or NotificationType.PUBSUB_MESSAGE not in types:
+        return set()
+    want = filters.get("topic")
+    values = want if isinstance(want, list) else [want]
+    return {v for v in values if isinstance(v, str) and v}
 
 
 def register(app: FastAPI, node: Node) -> None:
