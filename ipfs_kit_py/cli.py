@@ -29,7 +29,9 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    SpinnerColumn,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -70,6 +72,8 @@ app.add_typer(metadata_app, name="metadata")
 class State:
     repo: Path | None
     api: str | None
+    offline: bool = False
+    timeout: str | None = None
 
 
 @app.callback()
@@ -80,8 +84,13 @@ def _global(
     api: Annotated[str | None, typer.Option(
         "--api", help="Use the server at this URL (http://host:port or host:port) instead of the repo's.",
         show_default=False)] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Answer from the local repo only: never fetch from the network (Kubo's --offline).")] = False,
+    timeout: Annotated[str | None, typer.Option(
+        "--timeout", help="Stop the command after this long (30s, 1m30s, 500ms), like Kubo's --timeout.",
+        show_default=False)] = None,
 ) -> None:
-    ctx.obj = State(repo, api)
+    ctx.obj = State(repo, api, offline, timeout)
 
 
 def run(ctx: typer.Context, op: Callable[[ContentBackend], Awaitable[T]]) -> T:
@@ -89,7 +98,7 @@ def run(ctx: typer.Context, op: Callable[[ContentBackend], Awaitable[T]]) -> T:
     state = ctx.find_object(State) or State(None, None)
 
     async def go() -> T:
-        backend = await open_backend(state.repo, state.api)
+        backend = await open_backend(state.repo, state.api, offline=state.offline, timeout=state.timeout)
         try:
             return await op(backend)
         finally:
@@ -113,6 +122,19 @@ def progress_bar(label: str, total: int | None, enabled: bool) -> Iterator[Progr
                TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(label, total=total)
+        yield lambda n: bar.update(task, completed=n)
+
+
+@contextlib.contextmanager
+def block_counter(label: str, enabled: bool) -> Iterator[ProgressFn]:
+    """A rich spinner counting blocks (the total of a remote DAG is unknown until fetched)."""
+    if not enabled:
+        yield lambda n: None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} blocks"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
         yield lambda n: bar.update(task, completed=n)
 
 
@@ -259,11 +281,18 @@ def pin_add(
     paths: Annotated[list[str], typer.Argument(help="CIDs or /ipfs/ paths.")],
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", "-r",
                                             help="Pin the whole DAG (else only the block).")] = True,
+    progress: Annotated[bool, typer.Option("--progress", help="Show blocks fetched so far.")] = False,
 ) -> None:
-    """Pin content (recursively by default)."""
+    """Pin content (recursively by default), fetching from the network what the repo lacks."""
 
     async def op(b: ContentBackend) -> list[str]:
-        return [c for p in paths for c in await b.pin_add(p, recursive)]
+        if not progress:
+            return [c for p in paths for c in await b.pin_add(p, recursive)]
+        out = []
+        for p in paths:
+            with block_counter(f"fetching {p}", err_console.is_terminal) as shown:
+                out += await b.pin_add(p, recursive, shown)
+        return out
 
     for cid in run(ctx, op):
         print(f"pinned {cid} {'recursively' if recursive else 'directly'}")

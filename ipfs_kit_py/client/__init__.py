@@ -45,14 +45,16 @@ __all__ = [
 SERVER_START_WAIT = 5.0  # seconds to wait for a server that holds the lock but has no api file yet
 
 
-async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | None = None) -> ContentBackend:
+async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | None = None, *,
+                       offline: bool = False, timeout: str | None = None) -> ContentBackend:
     """``api`` if given; else the server running on ``repo`` (it holds ``repo.lock`` and
-    wrote ``<repo>/api``); else the repo opened directly."""
+    wrote ``<repo>/api``); else the repo opened directly (which never reaches the network).
+    ``offline`` and ``timeout`` are Kubo's global options, sent with every request."""
     if api:
-        return HTTPClient(api)
+        return HTTPClient(api, offline=offline, request_timeout=timeout)
     url = api_url_for(repo)
     if url:
-        return HTTPClient(url)
+        return HTTPClient(url, offline=offline, request_timeout=timeout)
     try:
         return LocalClient(repo)
     except RepoLocked:
@@ -62,5 +64,5 @@ async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | No
             await asyncio.sleep(0.05)
             url = api_url_for(repo)
             if url:
-                return HTTPClient(url)
+                return HTTPClient(url, offline=offline, request_timeout=timeout)
         raise

@@ -35,6 +35,7 @@ from .rpc_wire import Args, error_response, first_then, ndjson_line, ndjson_resp
 API = "/api/v0"
 PROGRESS_EVERY = 256 << 10  # bytes between {"Name","Bytes"} progress lines of add
 MAX_BLOCK = 2 << 20  # Kubo's block size limit (bitswap's)
+PIN_PROGRESS_EVERY = 0.1  # seconds between {"Progress": N} lines of pin add --progress
 AGENT_VERSION = f"ipfs-kit-py/{__version__}"
 PROTOCOL_VERSION = "ipfs/0.1.0"
 
@@ -135,7 +136,9 @@ class KuboRPC:
         r(app, "get", self.get, "A file or directory as a TAR stream", ARG,
           Opt("archive", "boolean"), Opt("compress", "boolean", "false only"))
         r(app, "ls", self.ls, "List the links of directories", ARG)
-        r(app, "pin/add", self.pin_add, "Pin content", ARG, Opt("recursive", "boolean", "default true"))
+        r(app, "pin/add", self.pin_add, "Pin content (fetching what the repo lacks)", ARG,
+          Opt("recursive", "boolean", "default true"),
+          Opt("progress", "boolean", 'stream {"Progress": blocks} lines while fetching, then {"Pins": [...]}'))
         r(app, "pin/rm", self.pin_rm, "Unpin content", ARG, Opt("recursive", "boolean"))
         r(app, "pin/ls", self.pin_ls, "List pins", ARG, Opt("type", description="all, recursive, direct, indirect"),
           Opt("quiet", "boolean"), Opt("stream", "boolean", "one NDJSON line per pin"))
@@ -327,8 +330,35 @@ class KuboRPC:
     # -- pins --------------------------------------------------------------------------------
     async def pin_add(self, request: Request, a: Args) -> Response:
         recursive = bool(a.bool("recursive", "r", default=True))
-        pins = [str(await self.model.pin_add(p, recursive=recursive)) for p in (a.args() or [a.arg()])]
-        return JSONResponse({"Pins": pins})
+        paths = a.args() or [a.arg()]
+        if not a.bool("progress"):
+            pins = [str(await self.model.pin_add(p, recursive=recursive)) for p in paths]
+            return JSONResponse({"Pins": pins})
+
+        async def lines() -> AsyncIterator[dict[str, Any]]:
+            # Kubo's AddPinOutput: {"Progress": N} while fetching (N: blocks present so far), then {"Pins": [...]}
+            counted: asyncio.Queue[int | None] = asyncio.Queue()
+            pins = []
+            for p in paths:
+                task = asyncio.ensure_future(self.model.pin_add(p, recursive=recursive, progress=counted.put_nowait))
+                task.add_done_callback(lambda _t: counted.put_nowait(None))
+                try:
+                    last, sent = 0, 0.0
+                    while (n := await counted.get()) is not None:
+                        last = n
+                        now = asyncio.get_running_loop().time()
+                        if now - sent >= PIN_PROGRESS_EVERY:
+                            sent = now
+                            yield {"Progress": n}
+                    if last:
+                        yield {"Progress": last}
+                    pins.append(str(await task))
+                finally:
+                    if not task.done():
+                        task.cancel()
+            yield {"Pins": pins}
+
+        return await ndjson_response(lines())
 
     async def pin_rm(self, request: Request, a: Args) -> Response:
         pins = [str(await self.model.pin_rm(p)) for p in (a.args() or [a.arg()])]

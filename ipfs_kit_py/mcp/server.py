@@ -25,6 +25,7 @@ from .. import __version__
 from ..config import Settings, default_repo_path, load_settings
 from ..errors import IPFSKitError
 from ..node import Node
+from .read_context import ReadContext
 
 log = logging.getLogger("ipfs_kit_py.server")
 
@@ -77,6 +78,7 @@ def create_app(node: Node) -> FastAPI:
     )
     app.state.node = node
     app.add_middleware(SameOriginAPI)
+    app.add_middleware(ReadContext)  # offline=, timeout=, and reads stop when the client goes away
     import importlib
 
     for name in CHANNELS:

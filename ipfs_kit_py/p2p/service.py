@@ -27,6 +27,8 @@ from . import content_protocol, mcp_protocol, metadata_protocol
 from .bitswap import Bitswap
 from .dht import DHT
 from .peer import IPFSLibp2pPeer, split_peer_addr
+from .retrieval import NetworkBlockSource
+from .session import SessionSettings
 from .stream import P2PStream
 
 log = logging.getLogger(__name__)
@@ -47,8 +49,16 @@ class Libp2pService:
         self.transfers: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.content = content_protocol.ContentServer(node.model, s.max_message, s.accept_push)
         # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
-        self.bitswap = Bitswap(self.peer, node.model.store, serve=s.role in SERVING_ROLES)
+        r = node.settings.retrieval
+        self.bitswap = Bitswap(self.peer, node.model.store, serve=s.role in SERVING_ROLES, ban_time=r.ban_time,
+                               session_settings=SessionSettings(
+                                   window=r.peer_window, block_timeout=r.block_timeout,
+                                   rebroadcast_interval=r.rebroadcast_interval,
+                                   provider_search_delay=r.provider_search_delay, find_timeout=r.find_timeout))
         self.dht = DHT(self.peer, server=s.role in SERVING_ROLES, protocol_id=s.dht_protocol)
+        # every read of the model that lacks a block asks the network through this
+        self.source = NetworkBlockSource(self.peer, self.bitswap, self.dht, max_providers=r.max_providers,
+                                         find_timeout=r.find_timeout)
         self._bus_token: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -77,11 +87,13 @@ class Libp2pService:
             log.error("libp2p peer %s listens on no address (tried %s): other peers cannot dial it",
                       self.get_id(), ", ".join(self.peer.listen_addrs))
         log.info("libp2p peer %s listening on %s", self.get_id(), ", ".join(self.get_addrs()))
+        self.node.model.attach_network(self.source)
         if self.settings.provide_pins and self.settings.role in SERVING_ROLES:
             self._bus_token = self.node.bus.subscribe(self._on_bus_event)
             self._spawn(self._provide_existing_pins())
 
     async def stop(self) -> None:
+        self.node.model.attach_network(None)
         if self._bus_token is not None:
             self.node.bus.unsubscribe(self._bus_token)
         for task in [*self.transfers.values(), *self._background]:
@@ -111,7 +123,10 @@ class Libp2pService:
             await self._provide_quietly(cid)
 
     def _on_peer_event(self, type_: str, data: dict[str, Any]) -> None:
+        # from the libp2p thread
         self.node.bus.publish(NotificationType(type_), data)
+        if type_ == "peer_disconnected" and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._spawn, self.bitswap.peer_gone(str(data["peer_id"])))
 
     # -- protocol handlers ------------------------------------------------------------------
     async def _handle_mcp(self, stream: P2PStream) -> None:

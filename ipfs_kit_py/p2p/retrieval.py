@@ -1,0 +1,59 @@
+"""The network half of the block source chain: bitswap sessions over connected
+peers, then providers found on the DHT (dialled and added to the session).
+
+The model sees only :class:`ipfs_kit_py.retrieval.BlockSource`; the libp2p
+service attaches this one when it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..content.cid import CID
+from .bitswap import Bitswap
+from .dht import DHT
+from .session import BitswapSession
+
+log = logging.getLogger(__name__)
+
+
+class NetworkBlockSource:
+    def __init__(self, peer: Any, bitswap: Bitswap, dht: DHT | None, *, max_providers: int = 10,
+                 find_timeout: float = 30.0) -> None:
+        self.peer = peer
+        self.bitswap = bitswap
+        self.dht = dht
+        self.max_providers = max_providers
+        self.find_timeout = find_timeout
+
+    def session(self) -> BitswapSession:
+        return self.bitswap.session(find_providers=self.find_providers if self.dht is not None else None)
+
+    async def find_providers(self, cid: CID) -> list[str]:
+        """Providers of ``cid`` on the DHT that we could dial (peer IDs, now connected)."""
+        assert self.dht is not None
+        found = await self.dht.find_providers(cid, self.max_providers, timeout=self.find_timeout)
+        me = self.peer.get_id()
+        connected = set(self.peer.get_connected_peers())
+        dialled: list[str] = []
+
+        async def dial(p: dict[str, Any]) -> None:
+            pid = p["ID"]
+            if pid == me or self.bitswap.is_banned(pid):
+                return
+            if pid in connected:
+                dialled.append(pid)
+                return
+            for addr in p.get("Addrs") or []:
+                full = addr if "/p2p/" in addr else f"{addr}/p2p/{pid}"
+                try:
+                    await self.peer.connect_to_peer(pid, full, timeout=10.0)
+                    dialled.append(pid)
+                    return
+                except Exception as e:  # noqa: BLE001 - try its next address
+                    log.debug("cannot dial provider %s at %s: %s", pid, addr, e)
+
+        await asyncio.gather(*(dial(p) for p in found))
+        return dialled
