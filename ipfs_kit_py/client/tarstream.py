@@ -2,8 +2,10 @@
 
 The tar arrives over the network from a server we do not have to trust:
 every entry name is checked before anything is written under it (no absolute
-paths, no ``..``, nothing written through a symlink), only files, directories
-and symlinks are accepted, and files are written to a temp name then renamed.
+paths, no ``..``), only files, directories and symlinks are accepted, and the
+writing goes through ``content.extract.TreeWriter`` (unique temp names opened
+with ``O_NOFOLLOW|O_EXCL``, duplicate names refused, symlinks created last and
+never followed).
 
 ``ChunkPipe`` carries the HTTP body from the event loop to the extracting
 thread with a bounded buffer, so memory stays flat whatever the size.
@@ -11,6 +13,7 @@ thread with a bounded buffer, so memory stays flat whatever the size.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import tarfile
@@ -19,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from ..content.extract import TreeWriter
 from ..errors import IPFSKitError, PathError
 
 COPY_SIZE = 1 << 20
@@ -94,18 +98,13 @@ def safe_parts(name: str) -> list[str]:
     return parts
 
 
-def _inside(base: str, path: Path) -> bool:
-    """Whether ``path`` resolves (following symlinks) to ``base`` or below it."""
-    real = os.path.realpath(path)
-    return real == base or real.startswith(base + os.sep)
-
-
 def extract_tar(fileobj: io.RawIOBase | io.BufferedIOBase, dest: str | os.PathLike[str],
                 progress: Callable[[int], None] | None = None) -> int:
     """Extract a tar stream (read sequentially) to ``dest``; return file bytes written.
 
     As Kubo's ``ipfs get -o``, the first path component (the requested CID or
-    name) becomes ``dest`` itself.
+    name) becomes ``dest`` itself. The stream is untrusted: ``TreeWriter`` refuses
+    duplicate names and never writes through a symlink (``content/extract.py``).
     """
     try:
         return _extract(fileobj, Path(dest), progress)
@@ -115,45 +114,36 @@ def extract_tar(fileobj: io.RawIOBase | io.BufferedIOBase, dest: str | os.PathLi
 
 def _extract(fileobj: io.RawIOBase | io.BufferedIOBase, out: Path,
              progress: Callable[[int], None] | None) -> int:
-    base: str | None = None  # real path of dest once the root entry made it
     written = 0
-    with tarfile.open(fileobj=fileobj, mode="r|") as tar:
+
+    def count(n: int) -> None:
+        nonlocal written
+        written += n
+        if progress:
+            progress(written)
+
+    root: str | None = None
+    with TreeWriter(out) as tree, tarfile.open(fileobj=fileobj, mode="r|") as tar:
         for member in tar:
             parts = safe_parts(member.name)
-            target = out.joinpath(*parts[1:])
-            if base is None:
+            if root is None:
                 if len(parts) != 1:
                     raise PathError(f"tar stream does not start with its root entry: {member.name!r}")
-                out.parent.mkdir(parents=True, exist_ok=True)
-            elif len(parts) == 1 or not _inside(base, target.parent):
+                root = parts[0]
+            elif len(parts) == 1 or parts[0] != root:
                 raise PathError(f"refusing to write {member.name!r} outside {out}")
+            rel = tuple(parts[1:])
             if member.isdir():
-                if target.is_symlink():
-                    raise PathError(f"refusing to write {member.name!r} through a symlink")
-                target.mkdir(exist_ok=True)
+                tree.mkdir(rel)
             elif member.isfile():
                 src = tar.extractfile(member)
                 assert src is not None
-                tmp = target.with_name(target.name + ".part")
-                try:
-                    with open(tmp, "wb") as f:
-                        while piece := src.read(COPY_SIZE):
-                            f.write(piece)
-                            written += len(piece)
-                            if progress:
-                                progress(written)
-                    os.replace(tmp, target)
-                except BaseException:
-                    tmp.unlink(missing_ok=True)  # a broken stream leaves no half file behind
-                    raise
+                tree.write_file(rel, iter(functools.partial(src.read, COPY_SIZE), b""), count)
             elif member.issym():
-                if target.is_symlink() or target.is_file():
-                    target.unlink()
-                os.symlink(member.linkname, target)
+                tree.symlink(rel, member.linkname)
             else:
                 raise PathError(f"refusing tar entry {member.name!r} of type {member.type!r}")
-            if base is None:
-                base = os.path.realpath(out)
-    if base is None:
-        raise PathError("empty tar stream")
+        if root is None:
+            raise PathError("empty tar stream")
+        tree.finish()
     return written

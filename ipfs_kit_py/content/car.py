@@ -82,7 +82,7 @@ def _cbor_decode(buf: bytes, pos: int = 0, depth: int = 0) -> tuple[Any, int]:
 def decode_header(buf: bytes) -> list[CID]:
     try:
         obj, end = _cbor_decode(buf)
-    except (ValueError, IndexError, InvalidCID, UnicodeDecodeError) as e:
+    except (ValueError, IndexError, TypeError, InvalidCID) as e:  # TypeError: a list or map as a map key
         raise InvalidCAR(f"invalid CAR header: {e}") from None
     if end != len(buf) or not isinstance(obj, dict):
         raise InvalidCAR("invalid CAR header")

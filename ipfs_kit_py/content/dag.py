@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-from ..errors import CorruptBlock, InvalidArgument, NotFound, PathError
+from ..errors import CorruptBlock, NotFound, PathError
 from . import hamt
 from .blockstore import Blockstore
 from .cid import CID, DAG_PB, RAW
@@ -22,6 +21,7 @@ from .dagpb import (
     decode_node,
     decode_unixfs,
 )
+from .extract import TreeWriter, check_component
 from .reader import UnixFSReader
 
 
@@ -170,9 +170,10 @@ def ls(store: Blockstore, cid: CID, *, resolve_children: bool = True) -> list[Ls
 
 def safe_name(name: str) -> str:
     """Refuse link names that would escape the output directory when written to disk."""
-    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
-        raise PathError(f"refusing unsafe name {name!r} in DAG")
-    return name
+    try:
+        return check_component(name)
+    except PathError:
+        raise PathError(f"refusing unsafe name {name!r} in DAG") from None
 
 
 def export(
@@ -183,33 +184,33 @@ def export(
 ) -> int:
     """Write the file or directory tree at ``cid`` to ``dest``; return bytes written.
 
-    Names are checked before anything is written under them, so a DAG with
-    ``..`` or ``/`` in a link name cannot write outside ``dest``.
+    The DAG is untrusted: ``TreeWriter`` checks every name before anything is
+    written under it, refuses two links with one name, never writes through a
+    symlink and creates the symlinks last (see ``content/extract.py``).
     """
     written = 0
-    stack: list[tuple[CID, Path]] = [(cid, Path(dest))]
-    while stack:
-        c, out = stack.pop()
-        node, type_ = load(store, c)
-        if type_ in (DIRECTORY, HAMT_SHARD):
-            out.mkdir(parents=True, exist_ok=True)
-            for lk in dir_links(store, c, node, type_):  # type: ignore[arg-type]
-                stack.append((lk.cid, out / safe_name(lk.name)))
-        elif type_ == SYMLINK:
-            target = (decode_unixfs(node.data).data or b"").decode()  # type: ignore[union-attr]
-            if out.is_symlink() or out.exists():
-                out.unlink()
-            os.symlink(target, out)
-        else:
-            reader = UnixFSReader(store, c)
-            tmp = out.with_name(out.name + ".part")
-            with open(tmp, "wb") as f:
-                for piece in reader.iter_range():
-                    f.write(piece)
-                    written += len(piece)
-                    if progress:
-                        progress(written)
-            os.replace(tmp, out)
-    if not Path(dest).exists():
-        raise InvalidArgument(f"nothing was written for {cid}")
+
+    def count(n: int) -> None:
+        nonlocal written
+        written += n
+        if progress:
+            progress(written)
+
+    with TreeWriter(dest) as tree:
+        stack: list[tuple[CID, tuple[str, ...]]] = [(cid, ())]
+        while stack:
+            c, parts = stack.pop()
+            node, type_ = load(store, c)
+            if type_ in (DIRECTORY, HAMT_SHARD):
+                children = dir_links(store, c, node, type_)  # type: ignore[arg-type]
+                names = [safe_name(lk.name) for lk in children]  # every name checked before the directory is made
+                tree.mkdir(parts)
+                for lk, name in zip(reversed(children), reversed(names), strict=True):
+                    stack.append((lk.cid, (*parts, name)))
+            elif type_ == SYMLINK:
+                target = (decode_unixfs(node.data).data or b"").decode("utf-8", "surrogateescape")  # type: ignore[union-attr]
+                tree.symlink(parts, target)
+            else:
+                tree.write_file(parts, UnixFSReader(store, c).iter_range(), count)
+        tree.finish()
     return written

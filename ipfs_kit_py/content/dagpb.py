@@ -54,7 +54,7 @@ def _bytes_field(tag: int, value: bytes) -> bytes:
 
 
 def encode_link(link: PBLink) -> bytes:
-    name = link.name.encode()
+    name = link.name.encode("utf-8", "surrogateescape")  # decode_node keeps non-UTF-8 names this way
     body = (
         _bytes_field(0x0A, bytes(link.cid))
         + _bytes_field(0x12, name)

@@ -56,14 +56,20 @@ class Request:
 
 
 def encode(message: Mapping[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():  # O(1) for ASCII text
+        try:
+            text.encode()
+        except UnicodeEncodeError:  # a lone surrogate ({"id": "\ud800"}): UTF-8 cannot carry it, escape it
+            return json.dumps(message, separators=(",", ":"))
+    return text
 
 
 def parse_request(text: str) -> Request:
     """Parse one client text message; raise ProtocolError for anything malformed."""
     try:
         msg = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # ValueError: also an integer past Python's digit limit
         raise ProtocolError("invalid_json", f"message is not valid JSON: {e}") from None
     if not isinstance(msg, dict):
         raise ProtocolError("invalid_message", "a message must be a JSON object")

@@ -64,7 +64,7 @@ def decode_payload(payload: bytes) -> Message:
     if kind == KIND_JSON:
         try:
             msg = json.loads(payload[1:])
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, too deep, an integer of 4301+ digits
             raise FramingError(f"malformed JSON message: {e}") from None
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             raise FramingError("a JSON message must be an object with a string 'type'")

@@ -80,10 +80,10 @@ class StreamOptions:
             raise InvalidArgument(f"quality must be one of {list(QUALITIES)}")
         try:
             start = float(msg.get("start", 0) or 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of 309+ digits
             raise InvalidArgument("start must be a number of seconds") from None
-        if start < 0:
-            raise InvalidArgument("start must not be negative")
+        if not 0 <= start < float("inf"):  # also refuses NaN ("nan" and NaN parse)
+            raise InvalidArgument("start must be a finite, non-negative number of seconds")
         dc = bool(msg.get("datachannel", False))
         if not tracks and not dc:
             raise InvalidArgument("nothing to send: no tracks and no data channel")

@@ -36,7 +36,7 @@ def parse_message(text: str | bytes | None) -> dict[str, Any]:
         raise SignalingError("malformed", "signaling messages are JSON text, not binary")
     try:
         msg = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: JSON nested too deeply
         raise SignalingError("malformed", f"invalid JSON: {e}") from None
     if not isinstance(msg, dict):
         raise SignalingError("malformed", "a message must be a JSON object")
