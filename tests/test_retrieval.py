@@ -196,3 +196,115 @@ def test_offline_answers_fast_and_clearly(nodes: Callable[..., ServerProcess]) -
     connect(c, a)
     assert api(c, "cat", arg=cid).status_code == 404
     assert api(c, "cat", arg=cid, offline="false").status_code == 200
+
+
+def test_dht_provider_found_by_a_node_that_knows_only_another(nodes: Callable[..., ServerProcess]) -> None:
+    a, b = nodes("a"), nodes("b")
+    connect(b, a)
+    data = stream_bytes(8 << 20)  # 32 leaves of 256 KiB under one root
+    cid = add(a, data, "big.bin")
+
+    def b_knows_a_provides() -> bool:  # A announced its pin to its DHT neighbour B
+        lines = api(b, "routing/findprovs", arg=cid).text.splitlines()
+        return peer_id(a) in [r["ID"] for line in lines for r in json.loads(line)["Responses"]]
+
+    wait_for(b_knows_a_provides, 30)
+    c = nodes("c")
+    connect(c, b)
+    # C asks B (DONT_HAVE), searches the DHT, dials A and reads from it: a Range in the middle first
+    start, end = 4_000_000, 4_100_000
+    r = httpx.get(f"{c.url}/ipfs/{cid}", headers={"Range": f"bytes={start}-{end}"}, timeout=60)
+    assert r.status_code == 206, r.text
+    assert r.content == data[start:end + 1]
+    assert r.headers["Content-Range"] == f"bytes {start}-{end}/{len(data)}"
+    # only the blocks the range covers: the root, the leaf (or two) holding the range, the first leaf (type sniffing)
+    assert api(c, "repo/stat").json()["NumObjects"] <= 4
+    assert peer_id(a) in [p["Peer"] for p in api(c, "swarm/peers").json()["Peers"]]
+    # then the whole file, streamed as it arrives
+    with httpx.stream("GET", f"{c.url}/ipfs/{cid}", timeout=60) as r:
+        assert r.status_code == 200
+        assert r.headers["Content-Length"] == str(len(data))
+        body = b"".join(r.iter_bytes())
+    assert body == data
+    assert not has_block(b, cid)  # B only pointed the way
+    done = [e["data"] for e in history(c, ["transfer_completed"]) if e["data"]["cid"] == cid]
+    assert done and all(d["providers"] == [peer_id(a)] for d in done)
+
+
+def corrupt_every_block(repo: Path) -> int:
+    n = 0
+    for f in (repo / "blocks").glob("*/*.data"):
+        raw = bytearray(f.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        f.write_bytes(bytes(raw))
+        n += 1
+    return n
+
+
+def test_faults_killed_provider_and_corrupt_provider(nodes: Callable[..., ServerProcess]) -> None:
+    data = stream_bytes(24 << 20)
+    a1, a2, b = nodes("a1"), nodes("a2"), nodes("b")
+    cid = add(a1, data)
+    assert add(a2, data) == cid
+    connect(b, a1)
+    connect(b, a2)
+    id1, id2 = peer_id(a1), peer_id(a2)
+    # a provider killed mid-fetch: the read completes from the other one
+    got = bytearray()
+    with httpx.stream("POST", f"{b.url}/api/v0/cat", params={"arg": cid}, timeout=60) as r:
+        assert r.status_code == 200
+        it = r.iter_bytes()
+        while len(got) < 2 << 20:
+            got += next(it)
+        a1.proc.kill()
+        for chunk in it:
+            got += chunk
+    assert bytes(got) == data
+    done = [e["data"] for e in history(b, ["transfer_completed"]) if e["data"]["cid"] == cid]
+    assert id2 in done[-1]["providers"] and set(done[-1]["providers"]) <= {id1, id2}
+    # a provider whose blocks are corrupt on its disk: its bytes are refused, it is banned, the other serves
+    a1.proc.wait(10)
+    api(b, "repo/gc")
+    bad = nodes("bad")
+    assert add(bad, data) == cid
+    bad_id = peer_id(bad)
+    assert corrupt_every_block(bad.repo) > 90
+    connect(b, bad)
+    r = api(b, "cat", arg=cid)
+    assert r.status_code == 200 and r.content == data
+    verify = api(b, "repo/verify").text.splitlines()
+    assert json.loads(verify[-1])["Msg"] == "verify complete, all blocks validated."
+    wait_for(lambda: bad_id not in [p["Peer"] for p in api(b, "swarm/peers").json()["Peers"]])
+    # banned: it cannot be connected again, and nothing more is taken from it
+    r = api(b, "swarm/connect", arg=peer_addr(bad))
+    assert r.status_code == 403 and "banned" in r.json()["Message"]
+    api(b, "repo/gc")
+    a2.stop()
+    t = time.monotonic()
+    r = api(b, "cat", arg=cid)
+    assert r.status_code == 404 and time.monotonic() - t < 30
+    assert api(b, "repo/stat").json()["NumObjects"] == 0
+
+
+def test_client_going_away_stops_the_fetch(nodes: Callable[..., ServerProcess]) -> None:
+    a, b = nodes("a"), nodes("b")
+    data = stream_bytes(48 << 20)
+    cid = add(a, data)
+    connect(b, a)
+    # a cat whose reader left after 1 MiB
+    with httpx.stream("GET", f"{b.url}/ipfs/{cid}", timeout=60) as r:
+        assert r.status_code == 200
+        next(r.iter_bytes())
+    # a pin add (a plain JSON answer) whose client gave up
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(f"{b.url}/api/v0/pin/add", params={"arg": cid}, timeout=0.5)
+
+    def failed() -> list[dict]:
+        return [e["data"] for e in history(b, ["transfer_failed"]) if e["data"]["cid"] == cid]
+
+    wait_for(lambda: {d["kind"] for d in failed()} >= {"cat", "pin"})
+    assert all(d["error"] == "cancelled" for d in failed())
+    count = api(b, "repo/stat").json()["NumObjects"]
+    time.sleep(1.0)  # nothing more arrives once the sessions stopped
+    assert api(b, "repo/stat").json()["NumObjects"] == count < 193
+    assert api(b, "pin/ls").json()["Keys"] == {}

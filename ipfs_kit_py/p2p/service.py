@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..errors import ChannelUnavailable, InvalidArgument, NotFound
+from ..errors import ChannelUnavailable, InvalidArgument, NotFound, Unauthorized
 from ..events import NotificationType
 from ..mcp.rpc_wire import error_response
 from ..node import Node
@@ -125,8 +126,13 @@ class Libp2pService:
     def _on_peer_event(self, type_: str, data: dict[str, Any]) -> None:
         # from the libp2p thread
         self.node.bus.publish(NotificationType(type_), data)
-        if type_ == "peer_disconnected" and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._spawn, self.bitswap.peer_gone(str(data["peer_id"])))
+        if self._loop is None:
+            return
+        pid = str(data["peer_id"])
+        if type_ == "peer_disconnected":
+            self._loop.call_soon_threadsafe(self._spawn, self.bitswap.peer_gone(pid))
+        elif type_ == "peer_connected" and self.bitswap.is_banned(pid):  # refused while banned
+            self._loop.call_soon_threadsafe(self._spawn, self.bitswap._disconnect(pid))
 
     # -- protocol handlers ------------------------------------------------------------------
     async def _handle_mcp(self, stream: P2PStream) -> None:
@@ -150,6 +156,9 @@ class Libp2pService:
     # -- connections ------------------------------------------------------------------------
     async def connect(self, addr: str) -> str:
         pid, _ = split_peer_addr(None, addr)
+        if self.bitswap.is_banned(pid):
+            raise Unauthorized(f"{pid} is banned for {self.bitswap.banned[pid] - time.monotonic():.0f} s more "
+                               "(it sent blocks that did not match their CIDs)")
         await self.peer.connect_to_peer(pid, addr)
         return pid
 

@@ -7,7 +7,7 @@ DONT_HAVE and block to the sessions that want it. How a block is found:
 1. Discovery: the first time, want-block goes to one connected peer and want-have
    to every other one (all with send-dont-have), so one round trip finds holders.
 2. Peers that answered HAVE or sent a block join the session; later wants go to
-   them directly as want-block, spread over them by load: several providers are
+   them directly as want-block, to the least loaded first: several providers are
    in flight at once, at most ``window`` want-blocks per peer.
 3. A DONT_HAVE, a disconnect (peer churn), a timeout (``block_timeout``) or a
    banned peer frees the want, which goes to the next holder or is rebroadcast.
@@ -207,11 +207,12 @@ class BitswapSession:
         for w in list(self.wants.values()):
             if w.fut.done() or w.block_peer is not None:
                 continue
-            # 1. a peer that said HAVE; 2. a peer that delivered blocks to this session
+            # 1. a peer that said HAVE for it; 2. a peer of this session (it had earlier blocks of
+            # the same read), the least loaded first: several providers are in flight at once
             holders = [p for p in w.holders if p not in w.failed and self._room(p) and not self.engine.is_banned(p)]
             if not holders:
-                holders = [p for p, st in self.peers.items()
-                           if st.delivered and p not in w.failed and p not in w.dont_have and p not in w.asked
+                holders = [p for p in self.peers
+                           if p not in w.failed and p not in w.dont_have and p not in w.asked
                            and self._room(p) and not self.engine.is_banned(p)]
             if holders:
                 self._assign(w, min(holders, key=lambda p: (len(self.peers[p].inflight) if p in self.peers else 0,
