@@ -1,0 +1,90 @@
+"""A current Kubo daemon (v0.43.1, the binary the lead builds) as a source: our node,
+connected to it, reads what Kubo added with the ordinary verbs. Skipped when the
+binary is absent. Kubo is configured for loopback before it starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import start_server, stream_bytes
+from kubo_helper import configure
+
+KUBO = Path(os.environ.get("IPFS_KIT_KUBO_BIN", "/root/.cache/ipfs-kit-kubo/ipfs-0.43.1"))
+pytestmark = pytest.mark.skipif(not KUBO.exists(), reason=f"Kubo binary not found at {KUBO}")
+
+
+class KuboDaemon:
+    def __init__(self, repo: Path) -> None:
+        self.env = {**os.environ, "IPFS_PATH": str(repo)}
+        subprocess.run([str(KUBO), "init", "--profile=test"], env=self.env, check=True, capture_output=True,
+                       timeout=60)
+        configure(repo)  # loopback only, no bootstrap, no mDNS, no NAT mapping, DHT server
+        cfg = json.loads((repo / "config").read_text())
+        cfg["Addresses"]["API"] = "/ip4/127.0.0.1/tcp/0"
+        (repo / "config").write_text(json.dumps(cfg, indent=2))
+        self.log = open(repo.parent / "kubo-daemon.log", "wb")
+        self.proc = subprocess.Popen([str(KUBO), "daemon"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not (repo / "api").exists():
+            assert self.proc.poll() is None, "kubo daemon exited"
+            assert time.monotonic() < deadline, "kubo daemon did not start"
+            time.sleep(0.1)
+        while True:
+            ident = self.ipfs("id")
+            if ident.returncode == 0:
+                break
+            assert time.monotonic() < deadline, ident.stderr
+            time.sleep(0.1)
+        info = json.loads(ident.stdout)
+        self.peer_id = info["ID"]
+        self.addr = next(a for a in info["Addresses"] if a.startswith("/ip4/127.0.0.1/tcp/"))
+
+    def ipfs(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(KUBO), *args], env=self.env, capture_output=True, text=True, timeout=120)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+
+
+@pytest.fixture
+def kubo(tmp_path: Path) -> Iterator[KuboDaemon]:
+    k = KuboDaemon(tmp_path / "kubo")
+    try:
+        yield k
+    finally:
+        k.stop()
+
+
+def test_we_read_what_kubo_043_added(kubo: KuboDaemon, tmp_path: Path) -> None:
+    data = stream_bytes(5_000_000) + b"from kubo 0.43"
+    f = tmp_path / "k.bin"
+    f.write_bytes(data)
+    cid = kubo.ipfs("add", "-Q", "--cid-version=1", str(f)).stdout.strip()
+    assert cid.startswith("bafy")
+    ours = start_server(tmp_path / "ours")
+    try:
+        api = f"{ours.url}/api/v0"
+        assert httpx.post(f"{api}/cat", params={"arg": cid, "offline": "true"}, timeout=30).status_code == 404
+        r = httpx.post(f"{api}/swarm/connect", params={"arg": f"{kubo.addr}/p2p/{kubo.peer_id}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert httpx.post(f"{api}/cat", params={"arg": cid}, timeout=60).content == data
+        mid = len(data) // 2
+        r = httpx.get(f"{ours.url}/ipfs/{cid}", headers={"Range": f"bytes={mid}-{mid + 99}"}, timeout=60)
+        assert r.status_code == 206 and r.content == data[mid:mid + 100]
+        r = httpx.post(f"{api}/pin/add", params={"arg": cid}, timeout=60)
+        assert r.json() == {"Pins": [cid]}
+    finally:
+        ours.stop()
