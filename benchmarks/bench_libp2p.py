@@ -211,7 +211,7 @@ def run(work: Path) -> None:
     try:
         cid = add_file(a.url, big)
         for run in range(args.runs):
-            b = start_server(work / f"b{run}")
+            b = start_server(work / f"b{run}", env={"IPFS_KIT_LIBP2P_ACCEPT_PUSH_FROM": "*"})
             try:
                 peer_b = httpx.post(f"{b.url}/api/v0/id").json()["Addresses"][0]
                 t = time.perf_counter()

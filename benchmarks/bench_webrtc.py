@@ -103,7 +103,7 @@ def main() -> None:
         repo.mkdir()
         cids = add_to_repo(repo, {"video.mp4": make_mp4(4, bitrate=1_500_000, audio=False), "blob.bin": blob})
         local = local_first_frame(repo, cids["video.mp4"])
-        srv = start_server(repo, env={"IPFS_KIT_WEBRTC_MAX_SESSIONS": "64"})
+        srv = start_server(repo, env={"IPFS_KIT_WEBRTC_MAX_SESSIONS": "64", "IPFS_KIT_WEBRTC_MAX_SESSIONS_PER_ADDRESS": "0"})
         try:
             asyncio.run(measure(srv, cids, blob, local, args))
         finally:

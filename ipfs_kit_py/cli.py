@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +37,14 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from .access import Scope
 from .client import ContentBackend, open_backend
 from .client.types import Progress as ProgressFn
+from .config import default_repo_path
 from .content.importer import walk
 from .errors import InvalidArgument, IPFSKitError
 from .model import AddOptions
+from .tokens import TokenStore
 
 T = TypeVar("T")
 READ_SIZE = 1 << 20
@@ -61,17 +65,21 @@ block_app = typer.Typer(help="Raw blocks: get, put, stat.", no_args_is_help=True
 dag_app = typer.Typer(help="DAGs as CAR v1 files: export, import.", no_args_is_help=True)
 repo_app = typer.Typer(help="The repo: gc, stat, verify.", no_args_is_help=True)
 metadata_app = typer.Typer(help="Metadata of a CID: get, set.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens of the repo (scopes read, write, admin): create, ls, rm.",
+                        no_args_is_help=True)
 app.add_typer(pin_app, name="pin")
 app.add_typer(block_app, name="block")
 app.add_typer(dag_app, name="dag")
 app.add_typer(repo_app, name="repo")
 app.add_typer(metadata_app, name="metadata")
+app.add_typer(token_app, name="token")
 
 
 @dataclass
 class State:
     repo: Path | None
     api: str | None
+    token: str | None = None
     offline: bool = False
     timeout: str | None = None
 
@@ -84,13 +92,16 @@ def _global(
     api: Annotated[str | None, typer.Option(
         "--api", help="Use the server at this URL (http://host:port or host:port) instead of the repo's.",
         show_default=False)] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="IPFS_KIT_TOKEN", help="API token for the server (default $IPFS_KIT_TOKEN; the repo's "
+        "own server needs none).", show_default=False)] = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Answer from the local repo only: never fetch from the network (Kubo's --offline).")] = False,
     timeout: Annotated[str | None, typer.Option(
         "--timeout", help="Stop the command after this long (30s, 1m30s, 500ms), like Kubo's --timeout.",
         show_default=False)] = None,
 ) -> None:
-    ctx.obj = State(repo, api, offline, timeout)
+    ctx.obj = State(repo, api, token or None, offline, timeout)
 
 
 def run(ctx: typer.Context, op: Callable[[ContentBackend], Awaitable[T]]) -> T:
@@ -98,7 +109,8 @@ def run(ctx: typer.Context, op: Callable[[ContentBackend], Awaitable[T]]) -> T:
     state = ctx.find_object(State) or State(None, None)
 
     async def go() -> T:
-        backend = await open_backend(state.repo, state.api, offline=state.offline, timeout=state.timeout)
+        backend = await open_backend(state.repo, state.api, state.token, offline=state.offline,
+                                     timeout=state.timeout)
         try:
             return await op(backend)
         finally:
@@ -458,6 +470,37 @@ def metadata_set(
     print(json.dumps(run(ctx, lambda b: b.metadata_set(cid, values, replace)).to_dict(), indent=2))
 
 
+# -- tokens --------------------------------------------------------------------------------
+def token_store(ctx: typer.Context) -> TokenStore:
+    state = ctx.find_object(State) or State(None, None)
+    return TokenStore(state.repo or default_repo_path())
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the token (letters, digits, '.', '_', '-').")],
+    scope: Annotated[str, typer.Option("--scope", help="read, write (includes read) or admin (everything).")] = "read",
+) -> None:
+    """Create an API token and print its secret (shown only now; the repo keeps a hash).
+    Once a token exists, every API request needs one."""
+    print(token_store(ctx).create(name, Scope.parse(scope)))
+
+
+@token_app.command("ls")
+def token_ls(ctx: typer.Context) -> None:
+    """List the tokens: '<name> <scope> <created>'."""
+    for t in token_store(ctx).list():
+        print(f"{t.name}\t{t.scope.value}\t{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(t.created))}")
+
+
+@token_app.command("rm")
+def token_rm(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Name of the token.")]) -> None:
+    """Revoke a token (a running server stops accepting it at once)."""
+    token_store(ctx).remove(name)
+    print(f"removed token {name}")
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -466,6 +509,7 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Port (default 8000; 0 picks a free one).",
                                              show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Verbose logging.")] = False,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow binding beyond loopback without API tokens.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="SECTION.NAME=VALUE",
                                                    help="Any setting, e.g. --set libp2p.enabled=false.",
                                                    show_default=False)] = None,
@@ -483,6 +527,8 @@ def serve(
         argv += ["--repo", str(state.repo)]
     if debug:
         argv.append("--debug")
+    if insecure:
+        argv.append("--insecure")
     for item in set_ or []:
         argv += ["--set", item]
     raise typer.Exit(server.main(argv))

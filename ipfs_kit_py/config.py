@@ -29,11 +29,19 @@ def default_repo_path() -> Path:
 
 @dataclass
 class ServerSettings:
-    host: str = "127.0.0.1"  # address the HTTP/WebSocket server binds; non-loopback is logged as a warning
+    host: str = "127.0.0.1"  # address the HTTP/WebSocket server binds; beyond loopback the server needs API tokens (or server.insecure) to start
     port: int = 8000  # TCP port of the server (0 picks a free one; the repo's `api` file tells which)
     debug: bool = False  # verbose logging
     max_request_body: int = 0  # bytes an upload may carry (0: no limit; uploads are streamed, never buffered)
     upload_idle_timeout: float = 60.0  # seconds an upload may send nothing before it is aborted with 408 (0: never)
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names (NAME or NAME:PORT; "*": any) the API answers besides the loopback names and the bound address; others get 403 (DNS rebinding)
+    allowed_origins: list[str] = field(default_factory=list)  # browser origins (scheme://host:port) allowed to call the API and WebSockets besides the API's own; others get 403
+    insecure: bool = False  # allow binding beyond loopback with no API token (anyone who reaches the port controls the node)
+
+
+@dataclass
+class GatewaySettings:
+    listen: str = ""  # HOST:PORT of a separate listener serving only the gateway (/ipfs/, /ipns/), an origin apart from the API ("": none; the API's port serves the gateway too, sandboxed)
 
 
 @dataclass
@@ -71,7 +79,10 @@ class WebRTCSettings:
     ice_hosts: list[str] = field(default_factory=list)  # addresses ICE gathers; empty: all interfaces
     ice_servers: list[str] = field(default_factory=list)  # stun:/turn: URLs
     max_sessions: int = 16  # concurrent WebRTC sessions; more are refused with an error
+    max_sessions_per_client: int = 4  # concurrent sessions one signaling WebSocket may open (0: no limit)
+    max_sessions_per_address: int = 8  # concurrent sessions of all signaling WebSockets from one IP address (0: no limit; behind a reverse proxy every client has the proxy's address)
     offer_timeout: float = 30.0  # seconds an unanswered offer lives
+    connect_timeout: float = 30.0  # seconds a negotiated session may take to connect (ICE + DTLS) before it is closed (0: never)
 
 
 @dataclass
@@ -81,11 +92,15 @@ class Libp2pSettings:
     listen_addrs: list[str] = field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/4001"])  # multiaddrs the peer listens on
     bootstrap_peers: list[str] = field(default_factory=list)  # multiaddrs (with /p2p/ID) dialled at start
     mdns: bool = False  # find peers on the local network with mDNS
-    mcp_allowlist: list[str] = field(default_factory=list)  # peer IDs allowed to change this node
+    mcp_allowlist: list[str] = field(default_factory=list)  # peer IDs allowed to change this node (they may also push content)
     max_streams_per_peer: int = 64  # concurrent inbound streams one peer may hold open; more are reset
     max_message: int = 4 << 20  # bytes of one framed message on the ipfs-kit protocols; larger resets the stream
-    accept_push: bool = True  # accept /ipfs-kit/content/1.0.0 pushes (verified, then pinned)
-    transfer_timeout: float = 600.0  # seconds a libp2p transfer may take before it fails
+    accept_push: bool = True  # accept /ipfs-kit/content/1.0.0 pushes (verified, then pinned) from the peers below
+    accept_push_from: list[str] = field(default_factory=list)  # peer IDs that may push content, besides those on mcp_allowlist; "*": any peer that can reach the listener
+    max_pushes: int = 8  # concurrent incoming content pushes; more are refused with limit_exceeded (0: no limit)
+    max_pushes_per_peer: int = 2  # concurrent incoming content pushes of one peer; more are refused with limit_exceeded (0: no limit)
+    stream_idle_timeout: float = 30.0  # seconds a content stream may send nothing and an mcp request may take to arrive, before the stream gets a timeout error and is reset (0: never)
+    transfer_timeout: float = 600.0  # seconds a libp2p transfer (outgoing, or an incoming push) may take before it fails
     dht_protocol: str = "/ipfs/lan/kad/1.0.0"  # Kubo's LAN DHT; "/ipfs/kad/1.0.0" for the public one
     provide_pins: bool = True  # announce pinned content on the DHT (roles master/worker)
 
@@ -107,6 +122,7 @@ class RetrievalSettings:
 @dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
     repo: RepoSettings = field(default_factory=RepoSettings)
     add: AddSettings = field(default_factory=AddSettings)
     events: EventsSettings = field(default_factory=EventsSettings)

@@ -62,6 +62,20 @@ class Unauthorized(IPFSKitError):
     code = "unauthorized"
 
 
+class Forbidden(Unauthorized):
+    """The caller is known but its scopes do not allow the operation (``access.authorize``)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class Unauthenticated(IPFSKitError):
+    """A token is required and none (or no valid one) came with the request."""
+
+    status = 401
+    code = "unauthenticated"
+
+
 class LimitExceeded(IPFSKitError):
     status = 429
     code = "limit_exceeded"
@@ -94,3 +108,14 @@ class TransferError(IPFSKitError):
 
         return {**super().to_dict(), "Code": self.code,
                 "Attempts": [asdict(a) if is_dataclass(a) else a for a in self.attempts]}
+
+
+def public_message(exc: BaseException) -> str:
+    """What a client is told about an error. Ours say what went wrong; anything else is
+    a bug or an OS failure whose text may hold server paths (``[Errno 36] File name
+    too long: '/home/.../blocks/...'``): only its kind goes out, the log has the rest."""
+    if isinstance(exc, IPFSKitError):
+        return str(exc) or exc.code
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"internal error: {exc.strerror}"
+    return f"internal error ({type(exc).__name__}); the server log has the details"

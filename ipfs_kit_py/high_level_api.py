@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from .client import ContentBackend, HTTPClient, normalize_url
+from .client.auth import token_from_env
 from .client.base import CarSource
 from .client.http import DEFAULT_TIMEOUT
 from .client.types import (
@@ -68,11 +69,13 @@ class IPFSSimpleAPI:
     """The whole operation set of an ipfs_kit_py server behind one object."""
 
     def __init__(self, mcp_url: str = "http://localhost:8000", *, timeout: float | None = DEFAULT_TIMEOUT,
-                 backend: ContentBackend | None = None) -> None:
+                 backend: ContentBackend | None = None, token: str | None = None) -> None:
         """``mcp_url``: ``http://host:port`` or ``host:port``. ``backend`` replaces the HTTP client
-        (e.g. ``LocalClient(repo)`` to work on a repo in-process)."""
+        (e.g. ``LocalClient(repo)`` to work on a repo in-process). ``token``: an API token
+        (``ipfs-kit token create``; default ``$IPFS_KIT_TOKEN``), sent on every channel."""
         self.base_url = normalize_url(mcp_url)
-        self.client: ContentBackend = backend or HTTPClient(self.base_url, timeout=timeout)
+        self.token = token_from_env(token)
+        self.client: ContentBackend = backend or HTTPClient(self.base_url, timeout=timeout, token=self.token)
         self._closers: list[Callable[[], Awaitable[None]]] = []  # channel resources to close with us
 
     @property
@@ -208,6 +211,7 @@ class IPFSSimpleAPI:
         since, on_gap, min_backoff, max_backoff, open_timeout (client/notifications.py)."""
         from .client.notifications import subscribe
 
+        options.setdefault("token", self.token)
         sub = await subscribe(self.base_url, callback, notification_types, filters, **options)
         self._on_close(sub.stop)
         return sub
@@ -217,6 +221,7 @@ class IPFSSimpleAPI:
         ``fetch(cid)`` over its data channel, ``close()``); options: tracks, codec, quality, start, loop."""
         from .client.streaming import stream_content
 
+        options.setdefault("token", self.token)
         stream = await stream_content(self.base_url, cid, **options)
         self._on_close(stream.close)
         return stream
@@ -225,7 +230,7 @@ class IPFSSimpleAPI:
         """The content of ``cid`` over a WebRTC data channel, verified block by block against the CID."""
         from .client.streaming import fetch_content
 
-        return await fetch_content(self.base_url, cid, timeout=timeout)
+        return await fetch_content(self.base_url, cid, timeout=timeout, token=self.token)
 
     async def get_content(self, cid: str, *, channel: str | None = None, priority: str = "normal",
                           **stream_options: Any) -> Retrieved:
@@ -234,7 +239,8 @@ class IPFSSimpleAPI:
         ``.data`` (bytes) or ``.stream`` (a WebRTC MediaStream for audio and video)."""
         from .client.retrieve import get_content
 
-        got = await get_content(self.base_url, cid, channel=channel, priority=priority, **stream_options)  # type: ignore[arg-type]
+        got = await get_content(self.base_url, cid, channel=channel, priority=priority,  # type: ignore[arg-type]
+                                token=self.token, **stream_options)
         if got.stream is not None:
             self._on_close(got.stream.close)
         return got
@@ -244,6 +250,7 @@ class IPFSSimpleAPI:
         a ``StreamWithMetadata`` (``.stream``, ``.metadata``, ``close()``)."""
         from .client.hybrid import stream_with_metadata
 
+        options.setdefault("token", self.token)
         both = await stream_with_metadata(cid, self.base_url, **options)
         self._on_close(both.close)
         return both
@@ -253,6 +260,7 @@ class IPFSSimpleAPI:
         over /ipfs-kit/content/1.0.0; the target verifies and pins it. Options: pin, transfer_id, timeout."""
         from .client.transfer import transfer_via_libp2p
 
+        options.setdefault("token", self.token)
         return await transfer_via_libp2p(self.base_url, cid, target_peer, **options)
 
     async def transfer_content(self, cid: str, target_peer: str, **options: Any) -> TransferReport:
@@ -261,6 +269,7 @@ class IPFSSimpleAPI:
         if every channel fails. Options: channels, timeout."""
         from .client.transfer import transfer_content
 
+        options.setdefault("token", self.token)
         return await transfer_content(self.base_url, cid, target_peer, **options)
 
 

@@ -1,10 +1,12 @@
 """The request/response operations every message channel shares.
 
 One table, ``OPERATIONS``: operation name -> :class:`Operation` (an async
-function ``(model, params) -> JSON-able result`` plus whether it changes the
-node). The WebSocket general channel ``/ws`` and the libp2p protocol
-``/ipfs-kit/mcp/1.0.0`` both dispatch through :func:`call`, so an operation is
-written once, and every one of them calls :class:`~ipfs_kit_py.model.IPFSModel`.
+function ``(model, params) -> JSON-able result`` plus the scope it needs:
+read, write or admin). The WebSocket general channel ``/ws`` and the libp2p
+protocols dispatch through :func:`call`, which authorizes the caller
+(:func:`ipfs_kit_py.access.authorize`) before it runs anything, so an
+operation is written once, and every one of them calls
+:class:`~ipfs_kit_py.model.IPFSModel`.
 
 Parameters are a flat JSON object, checked strictly: a missing or mistyped
 field, or one the operation does not know, raises
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import __version__
+from .access import Caller, Scope, authorize
 from .errors import InvalidArgument, LimitExceeded
 from .model import AddOptions, IPFSModel
 
@@ -41,8 +44,13 @@ Handler = Callable[[IPFSModel, Params], Awaitable[Any]]
 class Operation:
     name: str
     handler: Handler
-    mutating: bool  # changes pins, metadata or stored blocks (libp2p allowlists these)
+    scope: Scope  # what a caller needs to run it (access.authorize)
     summary: str
+
+    @property
+    def mutating(self) -> bool:
+        """Changes pins, metadata or stored blocks (needs more than read)."""
+        return self.scope > Scope.READ
 
 
 # -- parameter checking ---------------------------------------------------------------------
@@ -230,21 +238,21 @@ async def op_block_put(model: IPFSModel, params: Params) -> dict[str, Any]:
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in [
-        Operation("ls", op_ls, False, "links of a directory: {cid}"),
-        Operation("stat", op_stat, False, "type and sizes: {cid}"),
-        Operation("pin_add", op_pin_add, True, "pin: {cid, recursive=true}"),
-        Operation("pin_rm", op_pin_rm, True, "unpin: {cid}"),
-        Operation("pin_ls", op_pin_ls, False, "pins: {type=all, cid?}"),
-        Operation("metadata_get", op_metadata_get, False, "metadata of content: {cid}"),
-        Operation("metadata_set", op_metadata_set, True, "merge user metadata: {cid, values, replace=false}"),
-        Operation("cat", op_cat, False, "file bytes, base64: {cid, offset=0, length?}"),
-        Operation("get_content", op_get_content, False, "file bytes, base64: {cid}"),
-        Operation("add", op_add, True, "add base64 content: {content, name?, pin=true, profile?, cid_version?, raw_leaves?, only_hash?}"),
-        Operation("id", op_id, False, "agent version and operations"),
-        Operation("version", op_version, False, "server version"),
-        Operation("gc", op_gc, True, "remove unpinned blocks"),
-        Operation("block_get", op_block_get, False, "raw block, base64: {cid}"),
-        Operation("block_put", op_block_put, True, "store a raw block: {data, codec=raw, cid_version=1, pin=false}"),
+        Operation("ls", op_ls, Scope.READ, "links of a directory: {cid}"),
+        Operation("stat", op_stat, Scope.READ, "type and sizes: {cid}"),
+        Operation("pin_add", op_pin_add, Scope.WRITE, "pin: {cid, recursive=true}"),
+        Operation("pin_rm", op_pin_rm, Scope.WRITE, "unpin: {cid}"),
+        Operation("pin_ls", op_pin_ls, Scope.READ, "pins: {type=all, cid?}"),
+        Operation("metadata_get", op_metadata_get, Scope.READ, "metadata of content: {cid}"),
+        Operation("metadata_set", op_metadata_set, Scope.WRITE, "merge user metadata: {cid, values, replace=false}"),
+        Operation("cat", op_cat, Scope.READ, "file bytes, base64: {cid, offset=0, length?}"),
+        Operation("get_content", op_get_content, Scope.READ, "file bytes, base64: {cid}"),
+        Operation("add", op_add, Scope.WRITE, "add base64 content: {content, name?, pin=true, profile?, cid_version?, raw_leaves?, only_hash?}"),
+        Operation("id", op_id, Scope.READ, "agent version and operations"),
+        Operation("version", op_version, Scope.READ, "server version"),
+        Operation("gc", op_gc, Scope.ADMIN, "remove unpinned blocks"),
+        Operation("block_get", op_block_get, Scope.READ, "raw block, base64: {cid}"),
+        Operation("block_put", op_block_put, Scope.WRITE, "store a raw block: {data, codec=raw, cid_version=1, pin=false}"),
     ]
 }
 
@@ -252,11 +260,13 @@ READ_ONLY = frozenset(name for name, op in OPERATIONS.items() if not op.mutating
 MUTATING = frozenset(name for name, op in OPERATIONS.items() if op.mutating)
 
 
-async def call(model: IPFSModel, name: str, params: Any) -> Any:
-    """Run operation ``name``; unknown names raise InvalidArgument."""
+async def call(model: IPFSModel, name: str, params: Any, caller: Caller) -> Any:
+    """Run operation ``name`` for ``caller``: unknown names raise InvalidArgument, a
+    caller without the operation's scope raises Forbidden (before anything runs)."""
     op = OPERATIONS.get(name) if isinstance(name, str) else None
     if op is None:
         raise InvalidArgument(f"unknown operation {name!r}")
+    authorize(caller, op.scope, name)
     if params is not None and not isinstance(params, Mapping):
         raise InvalidArgument("params must be a JSON object")
     return await op.handler(model, params or {})

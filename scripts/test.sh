@@ -18,6 +18,8 @@ if [ -f tests/js/package-lock.json ] && command -v npm >/dev/null; then
     npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
   fi
 fi
+# current Kubo for the interop tests (built once into a cache; skipped without Go)
+if kubo=$(bash scripts/kubo.sh); then export IPFS_KIT_KUBO="$kubo"; fi
 lint=0
 .venv/bin/python -m ruff check --quiet ipfs_kit_py tests benchmarks examples || lint=$?
 tests=0

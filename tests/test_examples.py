@@ -71,8 +71,10 @@ def test_connect_to_mcp_webrtc_example(node: ServerProcess) -> None:
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = start_server(tmp_path_factory.mktemp("examples-target") / "repo")
+def target(tmp_path_factory: pytest.TempPathFactory, node: ServerProcess) -> Iterator[ServerProcess]:
+    node_id = httpx.post(f"{node.url}/api/v0/id", timeout=10).json()["ID"]  # the target takes pushes from it
+    srv = start_server(tmp_path_factory.mktemp("examples-target") / "repo",
+                       env={"IPFS_KIT_LIBP2P_ACCEPT_PUSH_FROM": node_id})
     try:
         yield srv
     finally:

@@ -7,7 +7,9 @@ on the code before its fix.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import os
 import subprocess
 import sys
@@ -16,12 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+import websockets
 from conftest import ROOT, ServerProcess, start_server
 
 from ipfs_kit_py.client.tarstream import extract_tar
 from ipfs_kit_py.content.car import write_car
-from ipfs_kit_py.content.cid import CID, DAG_PB
+from ipfs_kit_py.content.cid import CID, DAG_PB, RAW, encode_varint
 from ipfs_kit_py.content.dagpb import (
     DIRECTORY,
     FILE,
@@ -31,7 +35,7 @@ from ipfs_kit_py.content.dagpb import (
     encode_node,
     encode_unixfs,
 )
-from ipfs_kit_py.errors import PathError
+from ipfs_kit_py.errors import InvalidCID, PathError
 
 PAYLOAD = b"written by the crafted DAG\n"
 ORIGINAL = b"the victim's own bytes\n"
@@ -183,3 +187,121 @@ def test_tar_extraction_never_writes_outside(tmp_path: Path, members: list) -> N
     except PathError:
         pass
     _assert_untouched(outside)
+
+
+# -- identity CIDs with huge digests ------------------------------------------------------------
+def identity(n: int) -> CID:
+    """A CIDv1 raw whose identity multihash inlines ``n`` bytes (Kubo's limit: 128),
+    built field by field (parsing would refuse it)."""
+    return CID(1, RAW, b"\x00" + encode_varint(n) + b"a" * n)
+
+
+def identity_cid(n: int) -> str:
+    return str(identity(n))
+
+
+CID_ROUTES = ["cat", "get", "ls", "pin/add", "pin/rm", "block/get", "block/stat", "dag/export",
+              "ipfs-kit/metadata/get", "ipfs-kit/metadata/set", "routing/findprovs", "routing/provide"]
+
+
+@pytest.mark.parametrize("size", [129, 5000])
+def test_oversized_identity_cid_is_a_clear_400_everywhere(shared_server: ServerProcess, size: int) -> None:
+    url, repo = shared_server.url, str(shared_server.repo)
+    cid = identity_cid(size)
+    for route in CID_ROUTES:
+        r = httpx.post(f"{url}/api/v0/{route}", params={"arg": cid}, json={} if route.endswith("set") else None,
+                       timeout=30)
+        assert r.status_code == 400, (route, r.status_code, r.text[:300])
+        body = r.json()
+        assert body["Type"] == "error" and "invalid CID" in body["Message"], (route, body)
+        assert repo not in r.text and "Errno" not in r.text, (route, r.text[:300])
+    for path in (f"/ipfs/{cid}", f"/ipfs/{cid}?format=raw", f"/ipfs/{cid}?format=car", f"/ipfs/{cid}/a/b"):
+        r = httpx.get(f"{url}{path}", timeout=30)
+        assert r.status_code == 400 and repo not in r.text and "Errno" not in r.text, (path, r.status_code, r.text[:300])
+    r = httpx.post(f"{url}/api/v0/block/rm", params={"arg": cid}, timeout=30)  # Kubo: 200, an error per block
+    assert "invalid CID" in r.json()["Error"] and repo not in r.text
+    if size == 129:  # short enough to be parsed: the reason is Kubo's
+        assert "digest too large: identity digest got 129 bytes, maximum 128" in r.text
+    assert "Traceback" not in shared_server.log.read_text()
+
+
+def test_identity_cid_at_the_limit_still_works(shared_server: ServerProcess) -> None:
+    cid = identity_cid(128)
+    car = b"".join(write_car([CID.decode(cid)], [(CID.decode(cid), b"a" * 128)]))
+    r = httpx.post(f"{shared_server.url}/api/v0/dag/import", files={"file": ("i.car", car)}, timeout=30)
+    assert r.status_code == 200 and r.json()["Root"]["PinErrorMsg"] == "", r.text
+    assert httpx.post(f"{shared_server.url}/api/v0/block/get", params={"arg": cid}).content == b"a" * 128
+
+
+def _num_objects(url: str) -> int:
+    return httpx.post(f"{url}/api/v0/repo/stat", timeout=30).json()["NumObjects"]
+
+
+def test_car_with_an_oversized_identity_entry_leaves_nothing_behind(server: ServerProcess) -> None:
+    good = [os.urandom(1000) for _ in range(3)]
+    cids = [CID.hash(b, RAW) for b in good]
+    evil = identity(5000)
+    car = b"".join(write_car([cids[0]], [*zip(cids, good, strict=True), (evil, b"a" * 5000)]))
+    before = _num_objects(server.url)
+    r = httpx.post(f"{server.url}/api/v0/dag/import", files={"file": ("e.car", car)}, timeout=30)
+    assert r.status_code == 400 and "digest too large" in r.json()["Message"], r.text
+    assert str(server.repo) not in r.text
+    assert _num_objects(server.url) == before, "the blocks before the bad entry were left behind"
+    for c in cids:
+        assert httpx.post(f"{server.url}/api/v0/block/stat", params={"arg": str(c)}).status_code == 404
+
+
+def test_cid_parsing_caps_digests_and_text() -> None:
+    with pytest.raises(InvalidCID, match="digest too large: identity digest got 129 bytes, maximum 128"):
+        CID.decode(identity_cid(129))
+    with pytest.raises(InvalidCID, match="digest too large: sha2-256 digest got 4000 bytes"):
+        CID.from_bytes(b"\x01\x55\x12" + encode_varint(4000) + bytes(4000))
+    with pytest.raises(InvalidCID, match="characters") as e:
+        CID.decode("z" + "2" * 200_000)  # base58 decoding is quadratic: refused before it starts
+    assert len(str(e.value)) < 300  # the input is not echoed whole
+    assert CID.decode(identity_cid(128)).digest == b"a" * 128
+
+
+# -- Range headers with absurd numbers ------------------------------------------------------------
+def test_range_with_a_5000_digit_number(shared_server: ServerProcess) -> None:
+    url = shared_server.url
+    data = b"0123456789" * 100
+    cid = httpx.post(f"{url}/api/v0/add", files={"file": ("r.txt", data)}, timeout=30).json()["Hash"]
+    big = "9" * 5000
+
+    def get(rng: str) -> httpx.Response:
+        return httpx.get(f"{url}/ipfs/{cid}", headers={"Range": rng}, timeout=30)
+
+    r = get(f"bytes=0-{big}")  # last-pos past the end: the rest of the body (RFC 9110 14.1.2)
+    assert r.status_code == 206 and r.content == data and r.headers["content-range"] == "bytes 0-999/1000"
+    r = get(f"bytes=10-{big}")
+    assert r.status_code == 206 and r.content == data[10:]
+    r = get(f"bytes=-{big}")  # a suffix longer than the content: all of it
+    assert r.status_code == 206 and r.content == data
+    r = get(f"bytes={big}-")  # first-pos past the end: unsatisfiable
+    assert r.status_code == 416 and r.headers["content-range"] == "bytes */1000"
+    assert len(r.text) < 500  # the header is not echoed whole
+    r = get(f"bytes={big}-{big}")
+    assert r.status_code == 416
+    r = get("bytes=0000000000000000000000000000005-9")  # leading zeros are still a small number
+    assert r.status_code == 206 and r.content == data[5:10]
+
+
+# -- deeply nested JSON on the WebSocket channels --------------------------------------------------
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("path", ["/ws/webrtc", "/webrtc", "/ws"])
+async def test_deeply_nested_json_is_a_clear_error(shared_server: ServerProcess, path: str) -> None:
+    async with websockets.connect(f"ws://{shared_server.host_port}{path}", max_size=None) as ws:
+        if path == "/ws":
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "welcome"
+        await ws.send(DEEP)
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reply["type"] == "error", reply
+        assert reply["code"] in ("malformed", "invalid_json"), reply
+        assert "Traceback" not in json.dumps(reply)
+        # the connection is still usable
+        await ws.send(json.dumps({"type": "ping", "id": 7} if path != "/ws" else {"action": "ping", "id": 7}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+    assert "RecursionError" not in shared_server.log.read_text()

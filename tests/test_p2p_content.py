@@ -31,8 +31,8 @@ TRANSFER_EVENTS = ["transfer_started", "transfer_progress", "transfer_completed"
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     base = tmp_path_factory.mktemp("pair")
     a = start_server(base / "a")
-    try:
-        b = start_server(base / "b")
+    try:  # B takes pushes from any peer (A, and the throwaway peers of the fault tests)
+        b = start_server(base / "b", env={"IPFS_KIT_LIBP2P_ACCEPT_PUSH_FROM": "*"})
     except Exception:
         a.stop()
         raise
@@ -169,7 +169,7 @@ async def test_metadata_protocol(pair: tuple[ServerProcess, ServerProcess]) -> N
         assert got["type"] == "metadata" and got["cid"] == cid and isinstance(got["metadata"], dict)
         await framed.send_json({"type": "set", "cid": cid, "values": {"title": "x"}})
         denied = await framed.recv()
-        assert denied["type"] == "error" and denied["code"] == "unauthorized"
+        assert denied["type"] == "error" and denied["code"] == "forbidden"  # needs write: not allowlisted
         await framed.send_json({"type": "query", "cids": [cid, "not-a-cid"]})
         res = (await framed.recv())["results"]
         assert res[0]["cid"] == cid and "metadata" in res[0] and res[1]["code"] == "invalid_cid"
@@ -276,7 +276,7 @@ async def test_transfer_over_mcp_protocol(pair: tuple[ServerProcess, ServerProce
 
         async with asyncio.timeout(40):
             denied = await ask(stranger)
-            assert denied["code"] == "unauthorized" and not pinned(b, cid)
+            assert denied["code"] == "forbidden" and not pinned(b, cid)
             done = await ask(operator)
             assert done["cid"] == cid and done["pinned"] is True, done
         assert pinned(b, cid)

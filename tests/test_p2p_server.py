@@ -85,7 +85,7 @@ async def test_mcp_errors_and_allowlist(tmp_path: Path) -> None:
             nope = await mcp_call(stranger, info, b'{"action": "no_such_op"}')
             assert nope["code"] == "invalid_argument" and "no_such_op" in nope["error"]
             denied = await mcp_call(stranger, info, json.dumps({"action": "pin_rm", "cid": cid, "id": 7}).encode())
-            assert denied["code"] == "unauthorized" and denied["id"] == 7
+            assert denied["code"] == "forbidden" and denied["id"] == 7
             pins = httpx.post(f"{srv.url}/api/v0/pin/ls", params={"arg": cid}, timeout=10).json()
             assert cid in pins["Keys"]  # the refused write changed nothing
             ok = await mcp_call(allowed, info, json.dumps({"action": "pin_rm", "params": {"cid": cid}}).encode())

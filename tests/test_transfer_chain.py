@@ -54,7 +54,8 @@ async def events(srv: ServerProcess, cid: str, type_: str) -> list[dict]:
 async def test_next_channel_carries_the_transfer(source: ServerProcess, tmp_path: Path, cut: dict, carrier: str) -> None:
     data = stream_bytes(700_000) + carrier.encode()
     cid = add(source, data)
-    target = start_server(tmp_path / "target", env=cut)
+    source_id = httpx.post(f"{source.url}/api/v0/id", timeout=10).json()["ID"]
+    target = start_server(tmp_path / "target", env={**cut, "IPFS_KIT_LIBP2P_ACCEPT_PUSH_FROM": source_id})
     try:
         async with IPFSSimpleAPI(mcp_url=source.url) as api:
             report = await api.transfer_content(cid, target.url)

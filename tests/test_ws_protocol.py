@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ipfs_kit_py import operations
+from ipfs_kit_py.access import LOCAL
 from ipfs_kit_py.errors import InvalidArgument, LimitExceeded, NotFound
 from ipfs_kit_py.events import Event, EventBus, NotificationType
 from ipfs_kit_py.mcp import ws_protocol as proto
@@ -134,21 +135,21 @@ async def test_operations_call_the_model(tmp_path: Path) -> None:
     node = Node(tmp_path / "repo")
     try:
         m = node.model
-        added = await operations.call(m, "add", {"content": base64.b64encode(b"hello").decode(), "name": "h"})
+        added = await operations.call(m, "add", {"content": base64.b64encode(b"hello").decode(), "name": "h"}, LOCAL)
         assert added["cid"] == str((await m.stat(added["cid"])).cid)
-        got = await operations.call(m, "get_content", {"cid": added["cid"]})
+        got = await operations.call(m, "get_content", {"cid": added["cid"]}, LOCAL)
         assert got == {"cid": added["cid"], "size": 5, "content": base64.b64encode(b"hello").decode()}
-        part = await operations.call(m, "cat", {"cid": added["cid"], "offset": 1, "length": 3})
+        part = await operations.call(m, "cat", {"cid": added["cid"], "offset": 1, "length": 3}, LOCAL)
         assert base64.b64decode(part["content"]) == b"ell"
-        assert (await operations.call(m, "pin_rm", {"cid": added["cid"]}))["pins"] == [added["cid"]]
+        assert (await operations.call(m, "pin_rm", {"cid": added["cid"]}, LOCAL))["pins"] == [added["cid"]]
         with pytest.raises(NotFound):
-            await operations.call(m, "pin_rm", {"cid": added["cid"]})
+            await operations.call(m, "pin_rm", {"cid": added["cid"]}, LOCAL)
         for name, params in [("nope", {}), ("stat", {}), ("stat", {"cid": 1}), ("stat", {"cid": "x", "y": 1}),
                              ("cat", {"cid": added["cid"], "offset": -1}), ("pin_add", {"cid": "x", "recursive": 1}),
                              ("add", {"content": "!!"}), ("add", {"content": "", "cid_version": 2}),
                              ("stat", ["cid"])]:
             with pytest.raises(InvalidArgument):
-                await operations.call(m, name, params)
+                await operations.call(m, name, params, LOCAL)
         _, _, chunks = await operations.open_content(m, {"cid": added["cid"]}, 5)
         assert b"".join([c async for c in chunks]) == b"hello"
         with pytest.raises(LimitExceeded):

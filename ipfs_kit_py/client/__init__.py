@@ -16,8 +16,10 @@ import asyncio
 import os
 import time
 
+from ..config import default_repo_path
 from ..errors import RepoLocked
 from ..repo import api_url_for
+from ..tokens import read_run_secret
 from .base import CarSource, ContentBackend
 from .http import HTTPClient, normalize_url
 from .local import LocalClient
@@ -45,16 +47,24 @@ __all__ = [
 SERVER_START_WAIT = 5.0  # seconds to wait for a server that holds the lock but has no api file yet
 
 
-async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | None = None, *,
-                       offline: bool = False, timeout: str | None = None) -> ContentBackend:
+async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | None = None,
+                       token: str | None = None, *, offline: bool = False,
+                       timeout: str | None = None) -> ContentBackend:
     """``api`` if given; else the server running on ``repo`` (it holds ``repo.lock`` and
     wrote ``<repo>/api``); else the repo opened directly (which never reaches the network).
-    ``offline`` and ``timeout`` are Kubo's global options, sent with every request."""
+    ``token`` goes to the server; without one, the repo's own server is reached with its
+    run secret (``<repo>/api_secret``). ``offline`` and ``timeout`` are Kubo's global
+    options, sent with every request."""
     if api:
-        return HTTPClient(api, offline=offline, request_timeout=timeout)
+        return HTTPClient(api, token=token, offline=offline, request_timeout=timeout)
+
+    def own_server(url: str) -> HTTPClient:
+        return HTTPClient(url, token=token or read_run_secret(repo or default_repo_path()),
+                          offline=offline, request_timeout=timeout)
+
     url = api_url_for(repo)
     if url:
-        return HTTPClient(url, offline=offline, request_timeout=timeout)
+        return own_server(url)
     try:
         return LocalClient(repo)
     except RepoLocked:
@@ -64,5 +74,5 @@ async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | No
             await asyncio.sleep(0.05)
             url = api_url_for(repo)
             if url:
-                return HTTPClient(url, offline=offline, request_timeout=timeout)
+                return own_server(url)
         raise

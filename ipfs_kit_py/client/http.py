@@ -30,6 +30,7 @@ import httpx
 from .. import errors
 from ..content.importer import walk
 from ..model import AddOptions
+from .auth import auth_headers
 from .base import CarSource
 from .tarstream import ChunkPipe, extract_tar
 from .types import (
@@ -100,7 +101,8 @@ def _error_classes() -> dict[str, type[errors.IPFSKitError]]:
 _BY_CODE = _error_classes()
 _BY_STATUS: dict[int, type[errors.IPFSKitError]] = {
     400: errors.InvalidArgument,
-    403: errors.Unauthorized,
+    401: errors.Unauthenticated,
+    403: errors.Forbidden,
     404: errors.NotFound,
     409: errors.RepoLocked,
     413: errors.LimitExceeded,
@@ -241,11 +243,13 @@ class HTTPClient:
     """The operation set over a server's ``/api/v0`` (implements ``ContentBackend``)."""
 
     def __init__(self, url: str = "http://127.0.0.1:8000", *, timeout: float | None = DEFAULT_TIMEOUT,
-                 transport: httpx.AsyncBaseTransport | None = None, offline: bool = False,
-                 request_timeout: str | None = None) -> None:
-        """``offline``: the server answers from its local store only (Kubo's ``--offline``);
+                 transport: httpx.AsyncBaseTransport | None = None, token: str | None = None,
+                 offline: bool = False, request_timeout: str | None = None) -> None:
+        """``token``: an API token (``ipfs-kit token create``), sent as ``Authorization: Bearer``;
+        ``offline``: the server answers from its local store only (Kubo's ``--offline``);
         ``request_timeout``: every command stops after this Go duration (Kubo's ``--timeout``)."""
         self.base_url = normalize_url(url)
+        self.token = token
         defaults: dict[str, str] = {}
         if offline:
             defaults["offline"] = "true"
@@ -255,6 +259,7 @@ class HTTPClient:
             base_url=self.base_url + "/api/v0/",
             timeout=httpx.Timeout(timeout, connect=10.0),
             transport=transport,
+            headers=auth_headers(token),
             params=defaults,
         )
 

@@ -23,8 +23,8 @@ class StreamWithMetadata:
         await self.stream.close()
 
 
-async def send_metadata_via_websocket(url: str, cid: str) -> dict[str, Any]:
-    async with GeneralChannel(url) as ws:
+async def send_metadata_via_websocket(url: str, cid: str, token: str | None = None) -> dict[str, Any]:
+    async with GeneralChannel(url, token=token) as ws:
         return await ws.request("metadata_get", cid=cid)
 
 
@@ -35,10 +35,11 @@ async def start_webrtc_stream(url: str, cid: str, **options: Any) -> MediaStream
 async def stream_with_metadata(cid: str, peer_id: str, **options: Any) -> StreamWithMetadata:
     """Stream content while simultaneously transferring metadata.
 
-    ``peer_id`` is the node serving the content: its URL or ``host:port``.
+    ``peer_id`` is the node serving the content: its URL or ``host:port``;
+    ``token`` (in ``options``) goes to both channels.
     """
     webrtc_task = asyncio.create_task(start_webrtc_stream(peer_id, cid, **options))
-    metadata_task = asyncio.create_task(send_metadata_via_websocket(peer_id, cid))
+    metadata_task = asyncio.create_task(send_metadata_via_websocket(peer_id, cid, options.get("token")))
     try:
         stream, metadata = await asyncio.gather(webrtc_task, metadata_task)
     except BaseException:

@@ -31,6 +31,7 @@ import websockets
 
 from ..errors import ChannelUnavailable, InvalidArgument
 from ..events import NotificationType
+from .auth import auth_headers
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,10 @@ class NotificationSubscription:
         min_backoff: float = 0.1,
         max_backoff: float = 10.0,
         open_timeout: float = 10.0,
+        token: str | None = None,
     ) -> None:
         self.url = url
+        self.token = token
         self.callback = callback
         if notification_types is None or notification_types == "all":
             self.types: list[str] | str = "all"
@@ -137,7 +140,8 @@ class NotificationSubscription:
         attempt = 0
         while not self._stopping:
             try:
-                async with websockets.connect(self.url, open_timeout=self.open_timeout, max_size=16 << 20) as ws:
+                async with websockets.connect(self.url, open_timeout=self.open_timeout, max_size=16 << 20,
+                                              additional_headers=auth_headers(self.token)) as ws:
                     self._ws = ws
                     await self._session(ws)
             except asyncio.CancelledError:

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from ..errors import ChannelUnavailable, IPFSKitError
+from .auth import auth_headers
 from .selection import Channel, select_protocol
 from .streaming import MediaStream, stream_content
 from .ws_rpc import GeneralChannel, raise_error
@@ -37,10 +38,10 @@ class Retrieved:
     stream: MediaStream | None = None  # webrtc
 
 
-async def fetch_over_libp2p(url: str, cid: str, size: int, timeout: float = 60.0) -> bytes:
+async def fetch_over_libp2p(url: str, cid: str, size: int, timeout: float = 60.0, token: str | None = None) -> bytes:
     from ..libp2p_peer import IPFSLibp2pPeer
 
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=timeout, headers=auth_headers(token)) as client:
         ident = (await client.post(f"{url}/api/v0/id")).json()
     addrs = [a for a in ident.get("Addresses") or [] if "/p2p/" in a]
     if not addrs:
@@ -64,9 +65,9 @@ async def fetch_over_libp2p(url: str, cid: str, size: int, timeout: float = 60.0
 
 
 async def get_content(url: str, cid: str, *, channel: Channel | None = None, priority: str = "normal",
-                      **stream_options: Any) -> Retrieved:
+                      token: str | None = None, **stream_options: Any) -> Retrieved:
     """Retrieve ``cid`` over ``channel``, or over the one ``select_protocol`` picks."""
-    async with GeneralChannel(url) as ws:
+    async with GeneralChannel(url, token=token) as ws:
         md = await ws.request("metadata_get", cid=cid)
         st = await ws.request("stat", cid=cid)
         if st.get("Type") == "directory":
@@ -77,7 +78,7 @@ async def get_content(url: str, cid: str, *, channel: Channel | None = None, pri
         if chosen == "websocket":
             return Retrieved(cid, chosen, content_type, size, data=await ws.cat(cid))
     if chosen == "webrtc":
-        return Retrieved(cid, chosen, content_type, size, stream=await stream_content(url, cid, **stream_options))
+        return Retrieved(cid, chosen, content_type, size, stream=await stream_content(url, cid, token=token, **stream_options))
     if chosen == "libp2p":
-        return Retrieved(cid, chosen, content_type, size, data=await fetch_over_libp2p(url, cid, size))
+        return Retrieved(cid, chosen, content_type, size, data=await fetch_over_libp2p(url, cid, size, token=token))
     raise ValueError(f"unknown channel {chosen!r}")

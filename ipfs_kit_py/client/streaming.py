@@ -35,6 +35,7 @@ from ..errors import (
 )
 from ..webrtc.datachannel import LABEL, CarReceiver
 from ..webrtc.ice import rtc_configuration
+from .auth import auth_headers
 
 FRAME_BUFFER = 60  # decoded video frames kept for a slow consumer (older ones are dropped)
 # the server's error codes as the client's typed exceptions (others: IPFSKitError with .code)
@@ -75,9 +76,10 @@ class Signaling:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, url: str, timeout: float = 10) -> Signaling:
+    async def connect(cls, url: str, timeout: float = 10, token: str | None = None) -> Signaling:
         try:
-            ws = await asyncio.wait_for(websockets.connect(signaling_url(url), max_size=1 << 22), timeout)
+            ws = await asyncio.wait_for(websockets.connect(signaling_url(url), max_size=1 << 22,
+                                                           additional_headers=auth_headers(token)), timeout)
         except (OSError, TimeoutError, websockets.WebSocketException) as e:
             raise ChannelUnavailable(f"cannot reach WebRTC signaling at {url}: {e}") from None
         return cls(ws)
@@ -291,9 +293,9 @@ class MediaStream:
 async def stream_content(url: str, cid: str | None, *, tracks: tuple[str, ...] = ("video", "audio"),
                          codec: str = "h264", quality: str = "auto", start: float = 0.0, loop: bool = False,
                          datachannel: bool = True, settings: WebRTCSettings | None = None,
-                         timeout: float = 30) -> MediaStream:
+                         timeout: float = 30, token: str | None = None) -> MediaStream:
     """Open a WebRTC session playing ``cid`` from the node at ``url``; see the module docstring."""
-    sig = await Signaling.connect(url)
+    sig = await Signaling.connect(url, token=token)
     pc: RTCPeerConnection | None = None
     source = {"test_pattern": True} if cid is None else {"cid": cid}  # None: the server's test pattern
     try:
@@ -313,14 +315,16 @@ async def stream_content(url: str, cid: str | None, *, tracks: tuple[str, ...] =
         raise
 
 
-async def stream_test_pattern(url: str, *, timeout: float = 30) -> MediaStream:
+async def stream_test_pattern(url: str, *, timeout: float = 30, token: str | None = None) -> MediaStream:
     """A session playing the server's built-in test pattern (works on an empty node)."""
-    return await stream_content(url, None, tracks=("video",), datachannel=False, timeout=timeout)
+    return await stream_content(url, None, tracks=("video",), datachannel=False, timeout=timeout, token=token)
 
 
-async def fetch_content(url: str, cid: str, *, settings: WebRTCSettings | None = None, timeout: float = 60) -> bytes:
+async def fetch_content(url: str, cid: str, *, settings: WebRTCSettings | None = None, timeout: float = 60,
+                        token: str | None = None) -> bytes:
     """The content of ``cid`` over a WebRTC data channel (no media), verified against the CID."""
-    stream = await stream_content(url, cid, tracks=(), datachannel=True, settings=settings, timeout=timeout)
+    stream = await stream_content(url, cid, tracks=(), datachannel=True, settings=settings, timeout=timeout,
+                                  token=token)
     try:
         return await stream.fetch(cid, timeout)
     finally:

@@ -11,12 +11,14 @@ from typing import Any
 import httpx
 
 from .. import errors
+from .auth import auth_headers
 from .http import error_from_kubo
 from .types import Attempt, Libp2pTransfer, TransferReport
 
 
-async def _post(url: str, path: str, params: dict[str, str], timeout: float | None) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=timeout) as client:
+async def _post(url: str, path: str, params: dict[str, str], timeout: float | None,
+                token: str | None = None) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=timeout, headers=auth_headers(token)) as client:
         r = await client.post(f"{url.rstrip('/')}/api/v0/{path}", params=params)
     try:
         body = r.json()
@@ -30,7 +32,8 @@ async def _post(url: str, path: str, params: dict[str, str], timeout: float | No
 
 
 async def transfer_via_libp2p(url: str, cid: str, target_peer: str, *, pin: bool = True,
-                              transfer_id: str | None = None, timeout: float | None = 600.0) -> Libp2pTransfer:
+                              transfer_id: str | None = None, timeout: float | None = 600.0,
+                              token: str | None = None) -> Libp2pTransfer:
     """Push ``cid`` from the server at ``url`` to ``target_peer``; returns
     ``{"cid", "peer", "blocks", "bytes", "transfer_id", "pinned"}``. Raises the
     server's typed error: ChannelUnavailable (unreachable, cancelled),
@@ -38,11 +41,11 @@ async def transfer_via_libp2p(url: str, cid: str, target_peer: str, *, pin: bool
     params = {"arg": cid, "peer": target_peer, "pin": "true" if pin else "false"}
     if transfer_id:
         params["id"] = transfer_id
-    return Libp2pTransfer.from_dict(await _post(url, "libp2p/transfer", params, timeout))
+    return Libp2pTransfer.from_dict(await _post(url, "libp2p/transfer", params, timeout, token))
 
 
 async def transfer_content(url: str, cid: str, target_peer: str, *, channels: tuple[str, ...] | None = None,
-                           timeout: float | None = 600.0) -> TransferReport:
+                           timeout: float | None = 600.0, token: str | None = None) -> TransferReport:
     """Have the server at ``url`` push ``cid`` to another node: libp2p, else WebSocket, else
     HTTP (the seed's fallback chain). ``target_peer``: the target's URL, peer ID or multiaddr.
     Raises TransferError (with ``.attempts``) when every channel fails."""
@@ -50,7 +53,7 @@ async def transfer_content(url: str, cid: str, target_peer: str, *, channels: tu
     if channels:
         params["channels"] = ",".join(channels)
     try:
-        return TransferReport.from_dict(await _post(url, "ipfs-kit/transfer", params, timeout))
+        return TransferReport.from_dict(await _post(url, "ipfs-kit/transfer", params, timeout, token))
     except errors.IPFSKitError as e:
         body = getattr(e, "body", None)
         if isinstance(body, dict) and "Attempts" in body:
@@ -60,15 +63,16 @@ async def transfer_content(url: str, cid: str, target_peer: str, *, channels: tu
 
 async def fetch_via_libp2p(url: str, cid: str, source_peer: str, *, offset: int | None = None,
                            length: int | None = None, pin: bool = False,
-                           timeout: float | None = 600.0) -> dict[str, Any]:
+                           timeout: float | None = 600.0, token: str | None = None) -> dict[str, Any]:
     """Have the server fetch ``cid`` (or a byte range's blocks) from ``source_peer``."""
     params = {"arg": cid, "peer": source_peer, "pin": "true" if pin else "false"}
     if offset is not None:
         params["offset"] = str(offset)
     if length is not None:
         params["length"] = str(length)
-    return await _post(url, "libp2p/fetch", params, timeout)
+    return await _post(url, "libp2p/fetch", params, timeout, token)
 
 
-async def cancel_transfer(url: str, transfer_id: str, timeout: float | None = 30.0) -> dict[str, Any]:
-    return await _post(url, "libp2p/transfer/cancel", {"arg": transfer_id}, timeout)
+async def cancel_transfer(url: str, transfer_id: str, timeout: float | None = 30.0,
+                          token: str | None = None) -> dict[str, Any]:
+    return await _post(url, "libp2p/transfer/cancel", {"arg": transfer_id}, timeout, token)

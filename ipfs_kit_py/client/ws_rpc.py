@@ -19,6 +19,7 @@ from typing import Any
 import websockets
 
 from .. import errors
+from .auth import auth_headers
 from .notifications import ws_url
 
 FRAME = 256 * 1024  # bytes per binary frame when sending content
@@ -41,16 +42,18 @@ def raise_error(reply: dict[str, Any]) -> None:
 
 
 class GeneralChannel:
-    def __init__(self, url: str, *, open_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, open_timeout: float = 10.0, token: str | None = None) -> None:
         self.url = ws_url(url, "/ws")
         self.open_timeout = open_timeout
+        self.token = token
         self._ws: Any = None
         self._ids = itertools.count(1)
         self.welcome: dict[str, Any] = {}
 
     async def __aenter__(self) -> GeneralChannel:
         try:
-            self._ws = await websockets.connect(self.url, open_timeout=self.open_timeout, max_size=None)
+            self._ws = await websockets.connect(self.url, open_timeout=self.open_timeout, max_size=None,
+                                                additional_headers=auth_headers(self.token))
         except (OSError, websockets.WebSocketException) as e:
             raise errors.ChannelUnavailable(f"cannot open {self.url}: {e}") from None
         self.welcome = json.loads(await self._ws.recv())

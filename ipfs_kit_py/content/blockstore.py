@@ -8,6 +8,12 @@ same bytes under a CIDv0 and a CIDv1 are stored once.
 Writes go to a temporary file in the same directory and are renamed into
 place: a crash never leaves a file under a real name whose bytes do not hash
 to that name.
+
+Claims let a writer undo its own writes safely (a CAR import that turns out
+truncated removes the blocks it stored): blocks written new under a claim are
+recorded, and any other write of the same block marks it as relied upon, so
+``undo`` never removes a block another writer counted on being there. The
+existence check, the rename and the undo's unlink happen under one lock.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class Blockstore:
         self._dirs: set[str] = set()
         self._tmp_counter = 0
         self._lock = threading.Lock()
+        self._claims: dict[bytes, list[int | bool]] = {}  # multihash -> [claim that wrote it, relied on by another]
+        self._claim_ids = 0
 
     def _file(self, cid: CID) -> tuple[Path, str]:
         key = multihash_key(cid.multihash)
@@ -72,20 +80,23 @@ class Blockstore:
             raise CorruptBlock(f"block {cid} on disk does not match its hash")
         return data
 
-    def put(self, cid: CID, data: bytes | Iterable[bytes], *, verify: bool = False) -> bool:
-        """Store a block given whole or as pieces; return False if it was already there."""
+    def put(self, cid: CID, data: bytes | Iterable[bytes], *, verify: bool = False, claim: int | None = None) -> bool:
+        """Store a block given whole or as pieces; return False if it was already there.
+        ``claim`` (from :meth:`claim`): record a new block so :meth:`undo` may remove it."""
         parts = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
         if verify and not cid.verify(b"".join(parts)):
             raise CorruptBlock(f"block bytes do not match {cid}")
         final, shard = self._file(cid)
-        if final.exists():
-            return False
+        mh = cid.multihash
+        with self._lock:
+            if final.exists():
+                self._relied_on(mh, claim)
+                return False
+            self._tmp_counter += 1
+            tmp = final.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{self._tmp_counter}")
         if shard not in self._dirs:
             (self.path / shard).mkdir(exist_ok=True)
             self._dirs.add(shard)
-        with self._lock:
-            self._tmp_counter += 1
-            tmp = final.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{self._tmp_counter}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.writev(fd, parts) if len(parts) > 1 else os.write(fd, parts[0])
@@ -96,8 +107,51 @@ class Blockstore:
             tmp.unlink(missing_ok=True)
             raise
         os.close(fd)
-        os.replace(tmp, final)
-        return True
+        with self._lock:
+            existed = final.exists()  # another writer stored it meanwhile
+            os.replace(tmp, final)
+            if existed:
+                self._relied_on(mh, claim)
+            elif claim is not None:
+                self._claims[mh] = [claim, False]
+            elif mh in self._claims:
+                self._claims[mh][1] = True
+        return not existed
+
+    def _relied_on(self, mh: bytes, claim: int | None) -> None:
+        entry = self._claims.get(mh)
+        if entry is not None and entry[0] != claim:
+            entry[1] = True
+
+    # -- claims: undoing one's own writes -------------------------------------------------
+    def claim(self) -> int:
+        """A new claim id for :meth:`put`, :meth:`undo` and :meth:`release`."""
+        with self._lock:
+            self._claim_ids += 1
+            return self._claim_ids
+
+    def undo(self, claim: int, cids: Iterable[CID]) -> int:
+        """Remove the blocks of ``cids`` that ``claim`` wrote new and nobody else has
+        written (or found present) since; return how many were removed."""
+        removed = 0
+        for cid in cids:
+            mh = cid.multihash
+            with self._lock:
+                entry = self._claims.get(mh)
+                if entry is None or entry[0] != claim:
+                    continue
+                del self._claims[mh]
+                if not entry[1]:
+                    removed += self.delete(cid)
+        return removed
+
+    def release(self, claim: int, cids: Iterable[CID]) -> None:
+        """Forget ``claim``'s records of ``cids`` (its writes are final)."""
+        with self._lock:
+            for cid in cids:
+                entry = self._claims.get(cid.multihash)
+                if entry is not None and entry[0] == claim:
+                    del self._claims[cid.multihash]
 
     def delete(self, cid: CID) -> bool:
         try:

@@ -23,6 +23,12 @@ IDENTITY = 0x00
 CODEC_NAMES = {DAG_PB: "dag-pb", RAW: "raw", DAG_CBOR: "dag-cbor", LIBP2P_KEY: "libp2p-key"}
 HASH_NAMES = {SHA2_256: "sha2-256", IDENTITY: "identity"}
 
+# Digest size limits, as Kubo's boxo/verifcid: an identity "digest" is the data itself, so
+# without a cap a CID could carry kilobytes (and name a block file too long for the disk)
+MAX_DIGEST = 128  # bytes of a cryptographic digest
+MAX_IDENTITY_DIGEST = 128  # bytes inlined in an identity CID
+MAX_TEXT = 512  # characters of a CID's text form (a 128-byte digest is ~240 in base32)
+
 _B58 = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58)}
 
@@ -86,6 +92,19 @@ def b32decode(s: str) -> bytes:
     return base64.b32decode(s + "=" * (-len(s) % 8))
 
 
+def check_digest_size(code: int, length: int) -> None:
+    """Refuse a multihash whose digest is larger than Kubo accepts (boxo/verifcid)."""
+    limit = MAX_IDENTITY_DIGEST if code == IDENTITY else MAX_DIGEST
+    if length > limit:
+        name = HASH_NAMES.get(code, f"0x{code:x}")
+        raise InvalidCID(f"invalid CID: digest too large: {name} digest got {length} bytes, maximum {limit}")
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    """A CID as quoted in an error message: long input is cut, not echoed whole."""
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text)} characters)"
+
+
 @dataclass(frozen=True, slots=True)
 class CID:
     """An immutable CID. ``str(cid)`` gives Kubo's text form (Qm... or bafy...)."""
@@ -107,6 +126,8 @@ class CID:
         text = value.strip()
         if not text:
             raise InvalidCID("invalid CID: empty string")
+        if len(text) > MAX_TEXT:  # refused before decoding (base58 decoding is quadratic)
+            raise InvalidCID(f"invalid CID {_shorten(text)!r}: {len(text)} characters, more than a CID can have")
         try:
             if len(text) == 46 and text.startswith("Qm"):
                 return cls.from_bytes(b58decode(text))
@@ -118,14 +139,14 @@ class CID:
             elif prefix == "f":
                 raw = bytes.fromhex(body)
             else:
-                raise InvalidCID(f"invalid CID {text!r}: unsupported multibase prefix {prefix!r}")
+                raise InvalidCID(f"invalid CID {_shorten(text)!r}: unsupported multibase prefix {prefix!r}")
             if raw[:1] == b"\x12":
-                raise InvalidCID(f"invalid CID {text!r}: CIDv0 must be base58btc")
+                raise InvalidCID(f"invalid CID {_shorten(text)!r}: CIDv0 must be base58btc")
             return cls.from_bytes(raw)
         except InvalidCID:
             raise
         except (ValueError, TypeError) as e:
-            raise InvalidCID(f"invalid CID {text!r}: {e}") from None
+            raise InvalidCID(f"invalid CID {_shorten(text)!r}: {e}") from None
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> CID:
@@ -148,8 +169,9 @@ class CID:
                 raise InvalidCID(f"invalid CID: unsupported version {version}")
             codec, p = decode_varint(raw, p)
             start = p
-            _code, p = decode_varint(raw, p)
+            code, p = decode_varint(raw, p)
             length, p = decode_varint(raw, p)
+            check_digest_size(code, length)
             if p + length > len(raw):
                 raise InvalidCID("invalid CID: truncated multihash")
             return cls(1, codec, bytes(raw[start : p + length])), p + length

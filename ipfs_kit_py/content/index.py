@@ -147,6 +147,10 @@ class Index:
     def delete_metadata(self, cid: str) -> None:
         self._q("DELETE FROM metadata WHERE cid=?", (cid,))
 
+    def metadata_cids(self) -> list[str]:
+        """Every CID with a metadata record (GC forgets those whose blocks it removed)."""
+        return [r[0] for r in self._q("SELECT cid FROM metadata")]
+
     def list_metadata(self, limit: int = 1000) -> list[Metadata]:
         rows = self._q("SELECT cid, name, size, content_type, added, user FROM metadata ORDER BY added LIMIT ?", (limit,))
         return [Metadata(c, n, s, t, a, json.loads(u or "{}")) for c, n, s, t, a, u in rows]

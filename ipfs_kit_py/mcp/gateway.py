@@ -31,7 +31,7 @@ from .. import __version__
 from ..content.car import write_car
 from ..content.cid import CID
 from ..content.sniff import sniff
-from ..errors import InvalidArgument, InvalidCID, IPFSKitError, NotFound, PathError
+from ..errors import InvalidArgument, InvalidCID, IPFSKitError, NotFound, PathError, public_message
 from ..model import IPFSModel, stream_in_thread
 from ..node import Node
 from ..retrieval import ReadOptions, read_options
@@ -42,6 +42,7 @@ RAW_TYPE = "application/vnd.ipld.raw"
 CAR_TYPE = "application/vnd.ipld.car"
 CAR_CONTENT_TYPE = "application/vnd.ipld.car; version=1; order=dfs; dups=n"
 SNIFF_BYTES = 512
+MAX_POSITION_DIGITS = 19  # a Range position with more digits is past the end of any content
 
 
 class RangeNotSatisfiable(IPFSKitError):
@@ -57,6 +58,14 @@ class NotCached(IPFSKitError):
 
 
 # -- protocol logic (no I/O) ---------------------------------------------------------------
+def _position(digits: str) -> int:
+    """A byte position of a Range header. More digits than any size has (a 5000-digit
+    number: ``int()`` refuses it) means "beyond the end", which RFC 9110 defines: a
+    last-pos past the end is clamped, a first-pos past it is unsatisfiable."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_POSITION_DIGITS else 1 << 64
+
+
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """``Range: bytes=a-b`` -> (start, end inclusive), or None for the whole body.
 
@@ -65,25 +74,26 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     (416), as Go's http.ServeContent (Kubo's gateway) does."""
     if header is None:
         return None
+    shown = header if len(header) <= 100 else f"{header[:100]}...({len(header)} characters)"
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or not spec.strip():
-        raise RangeNotSatisfiable(f"invalid range {header!r}")
+        raise RangeNotSatisfiable(f"invalid range {shown!r}")
     ranges = [r.strip() for r in spec.split(",") if r.strip()]
     if len(ranges) != 1:
         return None
     m = re.fullmatch(r"(\d*)-(\d*)", ranges[0])
     if not m or (not m.group(1) and not m.group(2)):
-        raise RangeNotSatisfiable(f"invalid range {header!r}")
+        raise RangeNotSatisfiable(f"invalid range {shown!r}")
     first, last = m.group(1), m.group(2)
     if not first:  # suffix: the last N bytes
-        n = int(last)
+        n = _position(last)
         if n == 0 or size == 0:
-            raise RangeNotSatisfiable(f"range {header!r} is not satisfiable for {size} bytes")
+            raise RangeNotSatisfiable(f"range {shown!r} is not satisfiable for {size} bytes")
         return max(0, size - n), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _position(first)
+    end = _position(last) if last else size - 1
     if end < start or start >= size:
-        raise RangeNotSatisfiable(f"range {header!r} is not satisfiable for {size} bytes")
+        raise RangeNotSatisfiable(f"range {shown!r} is not satisfiable for {size} bytes")
     return start, min(end, size - 1)
 
 
@@ -173,7 +183,7 @@ class Gateway:
             return PlainTextResponse(f"{e}\n", status_code=e.status)
         except Exception as e:  # noqa: BLE001
             log.exception("gateway error")
-            return PlainTextResponse(f"internal error: {e}\n", status_code=500)
+            return PlainTextResponse(f"{public_message(e)}\n", status_code=500)
 
     async def _resolve(self, request: Request, rest: str) -> Resolved:
         root, names = split_gateway_path(rest)

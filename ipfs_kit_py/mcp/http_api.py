@@ -17,7 +17,6 @@ import platform
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -69,23 +68,6 @@ Handler = Callable[[Request, Args], Awaitable[Response]]
 MAX_SYMLINK_TARGET = 4096  # bytes (PATH_MAX)
 
 
-def same_origin(request: Request) -> bool:
-    """Browsers send ``Origin`` with every POST. Like Kubo (which allows no origin
-    unless configured), refuse a request from another origin, so a web page
-    elsewhere cannot drive this node through the visitor's browser (CSRF).
-    Clients outside browsers send no Origin and are not affected."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    return origin != "null" and urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
-
-
-def _cross_origin_refused(request: Request) -> Response:
-    origin = request.headers.get("origin")
-    return JSONResponse({"Message": f"403 - Forbidden: cross-origin request from {origin} refused",
-                         "Code": 1, "Type": "error"}, status_code=403)
-
-
 async def _method_not_allowed(request: Request) -> Response:
     # Kubo refuses GET on the RPC API (CSRF protection): 405 with its error shape
     return JSONResponse({"Message": f"{request.method} not allowed: use POST", "Code": 0, "Type": "error"},
@@ -103,7 +85,7 @@ class KuboRPC:
     # -- registration --------------------------------------------------------------------
     def route(self, app: FastAPI, path: str, handler: Handler, summary: str, *opts: Opt, upload: str = "") -> None:
         async def endpoint(request: Request) -> Response:
-            try:  # cross-origin requests are refused for all of /api/v0 by server.SameOriginAPI
+            try:  # Origin, Host, token and the route's scope were checked by the access guard (guard.py)
                 return await handler(request, Args(request.query_params))
             except Exception as e:  # noqa: BLE001 - every error gets Kubo's shape and its status
                 return error_response(e)

@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ..errors import InvalidArgument, IPFSKitError, NotFound
+from ..errors import InvalidArgument, IPFSKitError, NotFound, public_message
 
 log = logging.getLogger("ipfs_kit_py.http")
 
@@ -94,7 +94,7 @@ def error_code(exc: BaseException) -> int:
 def error_body(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, ClientDisconnect):
         return {"Message": "client disconnected before the request body ended", "Code": ERR_CLIENT, "Type": "error"}
-    return {"Message": str(exc) or type(exc).__name__, "Code": error_code(exc), "Type": "error"}
+    return {"Message": public_message(exc), "Code": error_code(exc), "Type": "error"}
 
 
 def error_status(exc: BaseException) -> int:

@@ -2,7 +2,13 @@
 
 Every channel registers its routes on one FastAPI app through a
 ``register(app, node)`` function in its own module; the channel services
-start and stop with the app's lifespan.
+start and stop with the app's lifespan. One middleware, the access guard
+(``guard.py``), stands in front of all of them: Origin, Host, tokens and the
+gateway's headers are decided there, so a new route inherits them.
+
+The server listens on ``server.host:server.port`` and, when ``gateway.listen``
+is set, on a second address that serves only the gateway. Beyond loopback it
+refuses to start without an API token unless ``server.insecure`` is set.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,10 +28,11 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from .. import __version__
+from .. import __version__, tokens
 from ..config import Settings, default_repo_path, load_settings
-from ..errors import IPFSKitError
+from ..errors import ChannelUnavailable, InvalidArgument, IPFSKitError
 from ..node import Node
+from .guard import AccessGuard, AccessPolicy
 from .read_context import ReadContext
 
 log = logging.getLogger("ipfs_kit_py.server")
@@ -41,27 +49,18 @@ CHANNELS = [
 ]
 
 
-class SameOriginAPI:
-    """Refuse cross-origin browser requests to every ``/api/v0/`` route, whichever
-    module registered it (CSRF: a page elsewhere must not drive this node)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/v0/"):
-            from fastapi import Request
-
-            from .http_api import _cross_origin_refused, same_origin
-
-            request = Request(scope)
-            if not same_origin(request):
-                await _cross_origin_refused(request)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def access_policy(node: Node) -> AccessPolicy:
+    """The guard's policy from the node's settings (ports and the run secret are
+    filled in by :func:`serve` once the sockets are bound)."""
+    s = node.settings.server
+    return AccessPolicy(
+        allowed_hosts=list(s.allowed_hosts), allowed_origins=list(s.allowed_origins), bind_host=s.host,
+        tokens=tokens.TokenStore(node.repo.path), require_token=not is_loopback(s.host) and not s.insecure,
+        api_port=s.port or None,
+    )
 
 
-def create_app(node: Node) -> FastAPI:
+def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await node.start()
@@ -77,8 +76,9 @@ def create_app(node: Node) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.node = node
-    app.add_middleware(SameOriginAPI)
+    app.state.access_policy = policy = policy or access_policy(node)
     app.add_middleware(ReadContext)  # offline=, timeout=, and reads stop when the client goes away
+    app.add_middleware(AccessGuard, policy=policy)  # outermost: refuses before anything runs
     import importlib
 
     for name in CHANNELS:
@@ -108,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=None, help="port to bind (default 8000; 0 picks a free one)")
     p.add_argument("--repo", default=None, help="repo directory (default $IPFS_KIT_PATH or ~/.ipfs_kit)")
     p.add_argument("--debug", action="store_true", default=None, help="verbose logging")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="allow binding beyond loopback without API tokens (server.insecure=true)")
     p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
         help="any setting, e.g. --set libp2p.enabled=false (see docs/configuration.md)",
@@ -116,7 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def settings_from_args(args: argparse.Namespace, repo: str | os.PathLike[str]) -> Settings:
-    overrides: dict[str, dict[str, Any]] = {"server": {"host": args.host, "port": args.port, "debug": args.debug}}
+    overrides: dict[str, dict[str, Any]] = {"server": {"host": args.host, "port": args.port, "debug": args.debug,
+                                                       "insecure": args.insecure}}
     for item in args.set:
         key, sep, value = item.partition("=")
         section, dot, name = key.partition(".")
@@ -126,12 +129,57 @@ def settings_from_args(args: argparse.Namespace, repo: str | os.PathLike[str]) -
     return load_settings(repo, overrides)
 
 
+def check_exposure(node: Node) -> None:
+    """Refuse to serve beyond loopback with no token, unless told it is meant (``server.insecure``)."""
+    s = node.settings.server
+    if is_loopback(s.host):
+        return
+    if tokens.TokenStore(node.repo.path).any():
+        log.info("binding to %s: every API request needs a token", s.host)
+        return
+    if not s.insecure:
+        raise IPFSKitError(
+            f"refusing to bind to {s.host}: beyond loopback the API needs tokens. Create one with "
+            f"'ipfs-kit --repo {node.repo.path} token create NAME --scope admin', or pass --insecure "
+            "(server.insecure=true) to let anyone who reaches the port control this node")
+    log.warning("binding to %s with no API token (server.insecure): anyone who can reach it controls this node",
+                s.host)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (uvicorn serves several when given them)."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+    except OSError as e:
+        sock.close()
+        raise ChannelUnavailable(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) of ``gateway.listen``."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise InvalidArgument(f"gateway.listen must be HOST:PORT (e.g. 127.0.0.1:8080), got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 async def serve(node: Node, *, ready: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (uvicorn handles both and shuts down cleanly)."""
     s = node.settings.server
-    if not is_loopback(s.host):
-        log.warning("binding to %s: the API has no authentication yet, anyone who can reach it controls this node", s.host)
-    app = create_app(node)
+    check_exposure(node)
+    gateway_listen = parse_listen(node.settings.gateway.listen) if node.settings.gateway.listen else None
+    policy = access_policy(node)
+    app = create_app(node, policy)
     config = uvicorn.Config(
         app, host=s.host, port=s.port, log_level="debug" if s.debug else "info",
         ws_max_size=node.settings.websocket.max_message,
@@ -142,21 +190,33 @@ async def serve(node: Node, *, ready: asyncio.Event | None = None) -> None:
     )
     server = uvicorn.Server(config)
     node.repo.lock()
+    gateway_file = node.repo.path / "gateway"
+    sockets: list[socket.socket] = []
     try:
-        task = asyncio.create_task(server.serve())
+        sockets.append(bind(s.host, s.port))
+        policy.api_port = sockets[0].getsockname()[1]
+        if gateway_listen is not None:
+            sockets.append(bind(*gateway_listen))
+            policy.gateway_ports.add(sockets[1].getsockname()[1])
+        policy.run_secret = tokens.write_run_secret(node.repo.path)
+        task = asyncio.create_task(server.serve(sockets=sockets))
         while not server.started and not task.done():
             await asyncio.sleep(0.02)
         if server.started:
-            sock = server.servers[0].sockets[0]
-            host, port = sock.getsockname()[:2]
-            host = f"[{host}]" if ":" in host else host
-            node.api_url = f"http://{host}:{port}"
+            node.api_url = _url(sockets[0])
             node.repo.write_api(node.api_url)
+            if len(sockets) > 1:
+                gateway_file.write_text(_url(sockets[1]) + "\n")
+                log.info("gateway listener (only /ipfs/, /ipns/) at %s", _url(sockets[1]))
             log.info("ipfs_kit_py %s serving repo %s at %s", __version__, node.repo.path, node.api_url)
             if ready is not None:
                 ready.set()
         await task
     finally:
+        for sock in sockets:
+            sock.close()
+        gateway_file.unlink(missing_ok=True)
+        tokens.remove_run_secret(node.repo.path)
         node.close()
 
 

@@ -7,6 +7,12 @@ Routes (registered by :func:`register`):
   (request ``{"id", "action", ...params}`` -> ``result`` or ``error`` with the
   same ``id``; ``cat`` streams the content as binary frames).
 
+Who may connect and what they may run: the server's access guard
+(``mcp/guard.py``) checks Origin, Host and token at the handshake and leaves
+the :class:`~ipfs_kit_py.access.Caller` in the scope; operations are
+authorized against it (``operations.call``); a handshake without the read
+scope is refused (403).
+
 The wire format lives in :mod:`.ws_protocol` and ``docs/protocols.md (WebSocket)``.
 
 How events travel: :class:`WebSocketManager` holds ONE subscription on the
@@ -47,8 +53,8 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket
 
-from .. import __version__, operations
-from ..errors import InvalidCAR, IPFSKitError
+from .. import __version__, access, operations
+from ..errors import Forbidden, InvalidCAR, IPFSKitError, public_message
 from ..events import Event, NotificationType
 from ..node import Node
 from . import ws_protocol as proto
@@ -67,6 +73,7 @@ class Connection:
         self.websocket = websocket
         self.queue = proto.SendQueue(queue_size)
         self.sub: proto.Subscription | None = None
+        self.caller = access.caller_of(getattr(websocket, "scope", {"type": "websocket"}))  # set by the guard
         self.created = time.time()
         self.closed = False
         self.stalled = False  # dropped because one send waited longer than send_timeout
@@ -301,6 +308,12 @@ class WebSocketManager:
 
     # -- the routes ------------------------------------------------------------------------------
     async def serve(self, websocket: WebSocket, kind: str) -> None:
+        try:
+            access.authorize(access.caller_of(websocket.scope), access.Scope.READ, f"the {kind} WebSocket")
+        except Forbidden as e:
+            log.info("WebSocket %s refused: %s", kind, e)
+            await websocket.close(1008)  # before accept: the handshake is answered 403
+            return
         await websocket.accept()
         async with self.connection(websocket, kind) as conn:
             actions = list(proto.SUBSCRIPTION_ACTIONS) + ([*operations.OPERATIONS, "dag_import"] if kind == GENERAL else [])
@@ -375,6 +388,7 @@ class WebSocketManager:
                 yield data
 
         try:
+            access.authorize(conn.caller, access.Scope.WRITE, "dag_import")
             roots, blocks = await self.model.car_import(frames(), pin_roots=pin_roots)
         except IPFSKitError as e:
             async for _ in frames():  # skip the rest of a bad CAR so the connection stays usable
@@ -386,6 +400,7 @@ class WebSocketManager:
     async def _operation(self, conn: Connection, req: proto.Request) -> None:
         try:
             if req.action == "cat":  # content as binary frames, between a header and the result
+                access.authorize(conn.caller, operations.OPERATIONS["cat"].scope, "cat")
                 cid, size, chunks = await operations.open_content(self.model, req.params, self.settings.max_cat_size)
                 await conn.send({"type": "content", "id": req.id, "action": "cat", "cid": cid, "size": size})
                 sent = 0
@@ -394,7 +409,7 @@ class WebSocketManager:
                     sent += len(chunk)
                 await conn.send(proto.result(req, {"cid": cid, "size": sent}))
                 return
-            value = await operations.call(self.model, req.action, req.params)
+            value = await operations.call(self.model, req.action, req.params, conn.caller)
         except IPFSKitError as e:
             await conn.send(proto.error(e.code, str(e), req.id))
             return
@@ -402,7 +417,7 @@ class WebSocketManager:
             raise
         except Exception as e:
             log.exception("operation %s failed", req.action)
-            await conn.send(proto.error("internal_error", f"{type(e).__name__}: {e}", req.id))
+            await conn.send(proto.error("internal_error", public_message(e), req.id))
             return
         await conn.send(proto.result(req, value))
 

@@ -14,6 +14,10 @@ request first:
   ``{"type": "accept"}`` (or an error), the client sends the blocks then
   ``{"type": "end"}``, and the server, once it holds the whole DAG, pins it
   (when ``pin``) and answers ``{"type": "ok", "cid": C, "blocks": n, "bytes": n}``.
+  Only peers on ``libp2p.accept_push_from`` or ``libp2p.mcp_allowlist`` may
+  push (``unauthorized`` otherwise), at most ``libp2p.max_pushes`` at once
+  (``libp2p.max_pushes_per_peer`` per peer; ``limit_exceeded`` otherwise); a
+  pusher silent for ``libp2p.stream_idle_timeout`` seconds gets ``timeout``.
 
 Any failure is ``{"type": "error", "code": code, "message": text}``, after
 which the stream is closed (refusals) or reset (protocol violations: a bad
@@ -31,6 +35,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import Libp2pSettings
 from ..content import dag
 from ..content.blockstore import Blockstore
 from ..content.cid import CID, DAG_PB, RAW
@@ -43,12 +48,13 @@ from ..errors import (
     InvalidArgument,
     InvalidCID,
     IPFSKitError,
+    LimitExceeded,
     Unauthorized,
 )
 from ..events import NotificationType
 from ..model import IPFSModel
 from .framing import Block, FramingError
-from .stream import FramedStream, IncompleteReadError, P2PStream
+from .stream import FramedStream, IncompleteReadError, P2PStream, StreamIdle
 
 log = logging.getLogger(__name__)
 
@@ -232,10 +238,13 @@ async def send_blocks(framed: FramedStream, blocks: Iterator[tuple[CID, bytes]],
         task.cancel()
 
 
-async def receive_blocks(framed: FramedStream, store: Blockstore, transfer: Transfer) -> dict[str, Any]:
+async def receive_blocks(framed: FramedStream, store: Blockstore, transfer: Transfer, *,
+                         idle_timeout: float | None = None, deadline: float | None = None) -> dict[str, Any]:
     """Verify blocks until a JSON message arrives and return that message.
     Verified blocks are stored in batches by a worker thread while reading goes on;
-    all of them are on disk when this returns or raises (a retry need not resend them)."""
+    all of them are on disk when this returns or raises (a retry need not resend them).
+    StreamIdle when the peer sends nothing for ``idle_timeout`` seconds or the
+    ``time.monotonic()`` ``deadline`` passes."""
     queue: asyncio.Queue[list[Block] | None] = asyncio.Queue(maxsize=2)
 
     def store_batch(blocks: list[Block]) -> None:
@@ -253,7 +262,7 @@ async def receive_blocks(framed: FramedStream, store: Blockstore, transfer: Tran
     pending_size = 0
     try:
         while True:
-            msg = await framed.recv()
+            msg = await framed.recv(_next_timeout(idle_timeout, deadline))
             if msg is None:
                 raise TransferFailed("peer closed the stream before the transfer ended")
             if not isinstance(msg, Block):
@@ -273,26 +282,49 @@ async def receive_blocks(framed: FramedStream, store: Blockstore, transfer: Tran
             await asyncio.shield(task)
 
 
+def _next_timeout(idle_timeout: float | None, deadline: float | None) -> float | None:
+    """Seconds the next read may wait: the idle timeout, cut short by the deadline."""
+    if deadline is None:
+        return idle_timeout or None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise StreamIdle("the transfer did not finish within libp2p.transfer_timeout")
+    return min(idle_timeout, left) if idle_timeout else left
+
+
 # -- server side -------------------------------------------------------------------------------
+def may_push(peer_id: str, settings: Libp2pSettings) -> bool:
+    """Whether ``peer_id`` may push content: ``accept_push`` on, and the peer on
+    ``accept_push_from`` (``"*"``: any peer) or on ``mcp_allowlist``."""
+    if not settings.accept_push:
+        return False
+    allowed = settings.accept_push_from
+    return "*" in allowed or peer_id in allowed or peer_id in settings.mcp_allowlist
+
+
 @dataclass
 class ContentServer:
+    """Serves fetches and pushes. Settings are read per stream, so changing them
+    on a running node takes effect for the next stream."""
+
     model: IPFSModel
-    max_message: int
-    accept_push: bool = True
+    settings: Libp2pSettings
     serve: bool = True
+    pushes: dict[str, int] = field(default_factory=dict)  # running incoming pushes per peer
 
     async def handle(self, stream: P2PStream) -> None:
-        framed = FramedStream(stream, self.max_message)
+        framed = FramedStream(stream, self.settings.max_message)
         transfer: Transfer | None = None
         try:
-            kind, cid, opts = parse_request(await framed.recv())
+            kind, cid, opts = parse_request(await framed.recv(self.settings.stream_idle_timeout))
             if kind == "fetch":
                 transfer = Transfer(self.model, str(cid), stream.peer_id, "send", "fetch")
                 await self._serve_fetch(framed, cid, opts, transfer)
             else:
-                transfer = Transfer(self.model, str(cid), stream.peer_id, "receive", "push")
-                await self._serve_push(framed, cid, opts, transfer)
-        except (FramingError, ProtocolViolation, CorruptBlock, IncompleteReadError, InvalidCID) as e:
+                with self._push_slot(stream.peer_id):  # refusals: before anything is stored or announced
+                    transfer = Transfer(self.model, str(cid), stream.peer_id, "receive", "push")
+                    await self._serve_push(framed, cid, opts, transfer)
+        except (FramingError, ProtocolViolation, CorruptBlock, IncompleteReadError, InvalidCID, StreamIdle) as e:
             if transfer is not None:
                 transfer.failed(e)
             log.warning("content stream from %s: %s; resetting it", stream.peer_id, e)
@@ -304,11 +336,40 @@ class ContentServer:
         except IPFSKitError as e:
             if transfer is not None:
                 transfer.failed(e)
+            else:
+                log.info("content stream from %s refused: %s", stream.peer_id, e)
             await framed.send_json(error_message(e))
         except ConnectionError as e:
             if transfer is not None:
                 transfer.failed(f"stream broken: {e}")
             raise
+
+    @contextlib.contextmanager
+    def _push_slot(self, peer_id: str) -> Iterator[None]:
+        """Admit one incoming push of ``peer_id`` or raise Unauthorized / LimitExceeded."""
+        s = self.settings
+        if not s.accept_push:
+            raise Unauthorized("this node does not accept pushed content (libp2p.accept_push=false)")
+        if not may_push(peer_id, s):
+            raise Unauthorized(f"this node does not accept pushed content from peer {peer_id}: "
+                               "it is not on libp2p.accept_push_from or libp2p.mcp_allowlist")
+        running = sum(self.pushes.values())
+        if s.max_pushes > 0 and running >= s.max_pushes:
+            raise LimitExceeded(f"{running} pushes are running, the most this node takes (libp2p.max_pushes); "
+                                "try again later")
+        mine = self.pushes.get(peer_id, 0)
+        if s.max_pushes_per_peer > 0 and mine >= s.max_pushes_per_peer:
+            raise LimitExceeded(f"{mine} pushes from peer {peer_id} are running, the most one peer may run "
+                                "(libp2p.max_pushes_per_peer); try again later")
+        self.pushes[peer_id] = mine + 1
+        try:
+            yield
+        finally:
+            left = self.pushes.get(peer_id, 1) - 1
+            if left > 0:
+                self.pushes[peer_id] = left
+            else:
+                self.pushes.pop(peer_id, None)
 
     async def _serve_fetch(self, framed: FramedStream, cid: CID, opts: dict[str, Any], transfer: Transfer) -> None:
         if not self.serve:
@@ -334,13 +395,16 @@ class ContentServer:
         transfer.completed()
 
     async def _serve_push(self, framed: FramedStream, cid: CID, opts: dict[str, Any], transfer: Transfer) -> None:
-        if not self.accept_push:
-            raise Unauthorized("this node does not accept pushed content")
+        s = self.settings
+        deadline = time.monotonic() + s.transfer_timeout if s.transfer_timeout > 0 else None
         await framed.send_json({"type": "accept"})
         transfer.start()
         async with self.model.gc_guard():  # received blocks are unpinned until the end: GC waits
             try:
-                last = await receive_blocks(framed, self.model.store, transfer)
+                # a silent pusher is dropped after stream_idle_timeout, a slow one at transfer_timeout:
+                # either way the GC guard and the push slot are released
+                last = await receive_blocks(framed, self.model.store, transfer,
+                                            idle_timeout=s.stream_idle_timeout, deadline=deadline)
             except TransferFailed as e:
                 transfer.failed(e)
                 return

@@ -5,24 +5,28 @@ no framing. The request names the operation in ``action``; its parameters are
 either the other top-level fields (``{"action": "get_content", "cid": ...}``)
 or an object under ``params``. An optional ``id`` is echoed back. The answer
 is the operation's result object, or ``{"error": message, "code": code}``;
-then the server closes the stream.
+then the server closes the stream. A request that has not fully arrived within
+``libp2p.stream_idle_timeout`` seconds is answered ``{"error": ..., "code": "timeout"}``
+and the stream reset.
 
-Read-only operations are open to every peer; mutating ones (``pin_add``,
-``add``, ``metadata_set``, ``gc``, ...) only to peer IDs on
-``libp2p.mcp_allowlist``.
+Peers on ``libp2p.mcp_allowlist`` run operations of the read and write
+scopes (``pin_add``, ``add``, ``metadata_set``, ...); every other peer only
+read ones. Admin operations (``gc``) are not offered over libp2p
+(``ipfs_kit_py.access``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .. import operations
-from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, Unauthorized
+from .. import access, operations
+from ..errors import InvalidArgument, IPFSKitError, LimitExceeded
 from ..model import IPFSModel
-from .stream import P2PStream
+from .stream import P2PStream, StreamIdle
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,7 @@ PROTOCOL_ID = "/ipfs-kit/mcp/1.0.0"
 MAX_REQUEST = 1 << 20  # bytes of one request; content travels in the answer, not the request
 MAX_RESPONSE = 10 * 1024 * 1024  # the seed's client reads at most 10 MB
 RESERVED = {"action", "params", "id"}
+DEFAULT_IDLE_TIMEOUT = 30.0  # seconds a request may take to arrive (the server passes libp2p.stream_idle_timeout)
 
 
 def parse_request(data: bytes) -> tuple[str, dict[str, Any], Any]:
@@ -62,9 +67,11 @@ NodeOps = dict[str, tuple[Callable[[dict[str, Any]], Awaitable[Any]], bool]]
 
 def authorize(action: str, peer_id: str, allowlist: list[str] | set[str], node_ops: NodeOps | None = None) -> None:
     op = operations.OPERATIONS.get(action)
-    mutating = op.mutating if op is not None else (node_ops or {}).get(action, (None, False))[1]
-    if mutating and peer_id not in allowlist:
-        raise Unauthorized(f"peer {peer_id} may not run {action!r}: it changes the node (not on libp2p.mcp_allowlist)")
+    if op is not None:
+        required = op.scope
+    else:
+        required = access.Scope.WRITE if (node_ops or {}).get(action, (None, False))[1] else access.Scope.READ
+    access.authorize(access.peer_caller(peer_id, allowlist), required, action)
 
 
 def error_response(e: BaseException) -> dict[str, Any]:
@@ -82,10 +89,22 @@ def complete_json(buf: bytes | bytearray) -> bool:
     return True
 
 
-async def read_request(stream: P2PStream) -> bytes:
+async def read_request(stream: P2PStream, timeout: float | None = None) -> bytes:
+    """The request's bytes: up to EOF or a complete JSON value. StreamIdle when the
+    whole request has not arrived within ``timeout`` seconds (a request is one
+    small write, so one deadline for all of it: a trickling peer cannot hold the
+    stream either)."""
+    deadline = time.monotonic() + timeout if timeout else None
     buf = bytearray()
     while True:
-        chunk = await stream.read_some(64 * 1024)
+        left = None if deadline is None else deadline - time.monotonic()
+        try:
+            if left is not None and left <= 0:
+                raise StreamIdle("deadline passed")
+            chunk = await stream.read_some(64 * 1024, timeout=left)
+        except StreamIdle:
+            raise StreamIdle(f"the request did not arrive within {timeout:g} s "
+                             "(libp2p.stream_idle_timeout); write it at once") from None
         if not chunk:
             return bytes(buf)
         buf += chunk
@@ -105,7 +124,7 @@ async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str]
         if node_ops and action in node_ops and action not in operations.OPERATIONS:
             result = await node_ops[action][0](params)
         else:
-            result = await operations.call(model, action, params)
+            result = await operations.call(model, action, params, access.peer_caller(peer_id, allowlist))
         out = result if isinstance(result, dict) else {"result": result}
     except Exception as e:  # noqa: BLE001 - every failure becomes an error answer
         if not isinstance(e, IPFSKitError):
@@ -117,10 +136,12 @@ async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str]
 
 
 async def handle(stream: P2PStream, model: IPFSModel, allowlist: list[str] | set[str],
-                 node_ops: NodeOps | None = None) -> None:
+                 node_ops: NodeOps | None = None, *, idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT) -> None:
+    """Serve one request; a request not complete within ``idle_timeout`` seconds gets
+    ``{"error", "code": "timeout"}`` and the stream is reset."""
     try:
-        data = await read_request(stream)
-    except LimitExceeded as e:
+        data = await read_request(stream, idle_timeout)
+    except (LimitExceeded, StreamIdle) as e:
         await stream.write(json.dumps(error_response(e)).encode())
         await stream.reset()
         return

@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import operations
-from ..errors import IPFSKitError, Unauthorized
+from .. import access, operations
+from ..errors import IPFSKitError
 from ..model import IPFSModel
 from .framing import Block, FramingError
 from .stream import FramedStream, IncompleteReadError, P2PStream
@@ -34,9 +34,10 @@ MAX_QUERY = 1000
 
 async def answer(model: IPFSModel, peer_id: str, allowlist: set[str], msg: dict[str, Any]) -> dict[str, Any]:
     kind = msg.get("type")
+    caller = access.peer_caller(peer_id, allowlist)  # operations.call refuses a set from a peer not allowlisted
     try:
         if kind == "get":
-            md = await operations.call(model, "metadata_get", {"cid": msg.get("cid")})
+            md = await operations.call(model, "metadata_get", {"cid": msg.get("cid")}, caller)
             return {"type": "metadata", "cid": msg.get("cid"), "metadata": md}
         if kind == "query":
             cids = msg.get("cids")
@@ -46,15 +47,13 @@ async def answer(model: IPFSModel, peer_id: str, allowlist: set[str], msg: dict[
             results = []
             for c in cids:
                 try:
-                    results.append({"cid": c, "metadata": await operations.call(model, "metadata_get", {"cid": c})})
+                    results.append({"cid": c, "metadata": await operations.call(model, "metadata_get", {"cid": c}, caller)})
                 except IPFSKitError as e:
                     results.append({"cid": c, "error": str(e), "code": e.code})
             return {"type": "results", "results": results}
         if kind == "set":
-            if peer_id not in allowlist:
-                raise Unauthorized(f"peer {peer_id} may not change metadata (not on libp2p.mcp_allowlist)")
             params = {k: msg[k] for k in ("cid", "values", "replace") if k in msg}
-            md = await operations.call(model, "metadata_set", params)
+            md = await operations.call(model, "metadata_set", params, caller)
             return {"type": "metadata", "cid": msg.get("cid"), "metadata": md}
         return {"type": "error", "code": "invalid_argument", "message": f"unknown message type {kind!r}"}
     except IPFSKitError as e:

@@ -48,7 +48,7 @@ class Libp2pService:
             max_streams_per_peer=s.max_streams_per_peer, on_event=self._on_peer_event,
         )
         self.transfers: dict[str, asyncio.Task[dict[str, Any]]] = {}
-        self.content = content_protocol.ContentServer(node.model, s.max_message, s.accept_push)
+        self.content = content_protocol.ContentServer(node.model, s)
         # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
         r = node.settings.retrieval
         self.bitswap = Bitswap(self.peer, node.model.store, serve=s.role in SERVING_ROLES, ban_time=r.ban_time,
@@ -137,7 +137,8 @@ class Libp2pService:
     # -- protocol handlers ------------------------------------------------------------------
     async def _handle_mcp(self, stream: P2PStream) -> None:
         await mcp_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist),
-                                  {"transfer_via_libp2p": (self._mcp_transfer, True)})
+                                  {"transfer_via_libp2p": (self._mcp_transfer, True)},
+                                  idle_timeout=self.settings.stream_idle_timeout)
 
     async def _mcp_transfer(self, params: dict[str, Any]) -> dict[str, Any]:
         """``{"action": "transfer_via_libp2p", "cid": C, "target_peer": multiaddr or ID, "pin"?: bool}``."""

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FindProviders = Callable[[CID], Awaitable[list[str]]]
+LATE_HAVE = 2.0  # seconds a HAVE for a block already received still adds its peer to the session
 
 
 @dataclass(slots=True)
@@ -90,6 +91,7 @@ class BitswapSession:
         self._tick: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outbox: dict[str, list[Any]] = {}
+        self._late: dict[bytes, float] = {}  # found by discovery: a late HAVE still adds its peer (until then)
         self.closed = False
 
     # -- public ---------------------------------------------------------------------------
@@ -124,6 +126,9 @@ class BitswapSession:
             if not w.fut.done():
                 w.fut.cancel()
         self._flush()
+        for mh in self._late:
+            self.engine._unregister(self, mh)
+        self._late.clear()
         for t in (self._tick, self._searching):
             if t is not None:
                 t.cancel()
@@ -140,6 +145,11 @@ class BitswapSession:
             self.used.append(peer)
         self.last_progress = time.monotonic()
         self._drop(w, cancel=True, except_peer=peer)
+        if w.broadcast_at >= 0 and not self.closed:
+            # other peers' HAVEs for it may still be on their way: they join the session then
+            self._late[cid.multihash] = time.monotonic() + LATE_HAVE
+            self.engine._register(self, cid.multihash)
+            self._ensure_tick()
         if not w.fut.done():
             w.fut.set_result(data)
         self._pump()
@@ -147,6 +157,9 @@ class BitswapSession:
     def on_presence(self, peer: str, cid: CID, have: bool) -> None:
         w = self.wants.get(cid.multihash)
         if w is None:
+            if have and cid.multihash in self._late and not self.engine.is_banned(peer):
+                self.peers.setdefault(peer, _Peer())
+                self._pump()
             return
         if have:
             w.holders.add(peer)
@@ -309,9 +322,13 @@ class BitswapSession:
     async def _ticker(self) -> None:
         s = self.settings
         interval = max(0.05, min(0.25, s.rebroadcast_interval / 2, s.provider_search_delay / 2))
-        while self.wants and not self.closed:
+        while (self.wants or self._late) and not self.closed:
             await asyncio.sleep(interval)
             now = time.monotonic()
+            for mh in [mh for mh, until in self._late.items() if until <= now]:
+                del self._late[mh]
+                if mh not in self.wants:
+                    self.engine._unregister(self, mh)
             connected = set(self._candidates())
             for w in list(self.wants.values()):
                 if w.block_peer is not None and (w.block_peer not in connected

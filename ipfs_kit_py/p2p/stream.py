@@ -13,11 +13,13 @@ unknown after that).
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import trio
 from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
 
+from ..errors import IPFSKitError
 from .bridge import TrioBridge
 from .framing import FrameDecoder, decode_payload, encode_block, encode_json
 
@@ -26,6 +28,14 @@ READ_CHUNK = 256 * 1024
 
 class StreamResetError(ConnectionResetError):
     """The stream was reset by the remote peer (or by us)."""
+
+
+class StreamIdle(IPFSKitError):
+    """A read waited longer than its timeout. The stream's framing can no longer be
+    trusted (see :func:`trio_read_frames`): tell the peer if you like, then reset it."""
+
+    status = 408
+    code = "timeout"
 
 
 class IncompleteReadError(EOFError):
@@ -62,20 +72,30 @@ async def trio_read_upto(raw: Any, n: int) -> bytes:
 WRITE_TIMEOUT = 60.0  # seconds one write may wait for the peer's flow-control window
 
 
-async def trio_read_frames(raw: Any, decoder: FrameDecoder) -> list[bytes]:
+async def trio_read_frames(raw: Any, decoder: FrameDecoder, timeout: float | None = None) -> list[bytes]:
     """Read until ``decoder`` yields whole frames; [] at EOF.
 
-    Never read under a timeout: py-libp2p's yamux read consumes buffered data
-    before an await (its window update), so a cancelled read can lose bytes
-    and desynchronise the framing.
+    py-libp2p's yamux read consumes buffered data before an await (its window
+    update), so a cancelled read can lose bytes and desynchronise the framing:
+    when ``timeout`` (seconds) expires this raises :class:`StreamIdle`, after
+    which the stream must only be written to (an error) and reset.
     """
-    while True:
-        data = await trio_read_some(raw, READ_CHUNK)
-        if not data:
-            return []
-        frames = decoder.feed(data)
-        if frames:
-            return frames
+    with trio.move_on_after(timeout if timeout else math.inf):
+        while True:
+            data = await trio_read_some(raw, READ_CHUNK)
+            if not data:
+                return []
+            frames = decoder.feed(data)
+            if frames:
+                return frames
+    raise StreamIdle(f"the peer sent nothing for {timeout:g} s")
+
+
+async def trio_read_some_within(raw: Any, n: int, timeout: float) -> bytes:
+    """``trio_read_some`` that raises :class:`StreamIdle` after ``timeout`` seconds (same caveat)."""
+    with trio.move_on_after(timeout):
+        return await trio_read_some(raw, n)
+    raise StreamIdle(f"the peer sent nothing for {timeout:g} s")
 
 
 async def trio_write(raw: Any, data: bytes) -> None:
@@ -140,8 +160,11 @@ class P2PStream:
         """Up to ``n`` bytes (all until EOF when ``n < 0``); fewer only at EOF; b"" at EOF."""
         return await self._call(trio_read_upto, n)
 
-    async def read_some(self, n: int = READ_CHUNK) -> bytes:
-        """Whatever is available, at most ``n`` bytes; b"" at EOF."""
+    async def read_some(self, n: int = READ_CHUNK, timeout: float | None = None) -> bytes:
+        """Whatever is available, at most ``n`` bytes; b"" at EOF. After ``timeout``
+        seconds with nothing: :class:`StreamIdle` (then only write an error and reset)."""
+        if timeout:
+            return await self._call(trio_read_some_within, n, timeout)
         return await self._call(trio_read_some, n)
 
     async def readexactly(self, n: int) -> bytes:
@@ -180,16 +203,17 @@ class FramedStream:
         self._out_len = 0
         self.flush_size = flush_size
 
-    async def recv(self) -> Any:
+    async def recv(self, timeout: float | None = None) -> Any:
         """The next message (dict or :class:`~.framing.Block`); ``None`` at a clean EOF.
 
-        Raises :class:`~.framing.FramingError` on a bad frame and
-        :class:`IncompleteReadError` when the stream ends inside a frame.
+        Raises :class:`~.framing.FramingError` on a bad frame,
+        :class:`IncompleteReadError` when the stream ends inside a frame and
+        :class:`StreamIdle` when ``timeout`` seconds pass before a whole frame.
         """
         if not self._ready:
             # whole frames are assembled in the libp2p thread: one crossing per frame,
             # not one per 64 KiB Noise record
-            frames = await self.stream._call(trio_read_frames, self.decoder)
+            frames = await self.stream._call(trio_read_frames, self.decoder, timeout)
             if not frames:
                 if self.decoder.pending:
                     raise IncompleteReadError(b"", self.decoder.pending)

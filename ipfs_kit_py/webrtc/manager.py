@@ -3,9 +3,13 @@
 One ``Session`` per peer connection: its tracks, its bitrate controller, the
 client (signaling connection) it belongs to, and a state:
 ``offered`` (server offer sent, waiting for the answer) -> ``negotiated`` ->
-``connected`` -> ``closed``. The manager enforces ``webrtc.max_sessions``,
-closes offers unanswered after ``webrtc.offer_timeout`` seconds, closes
-exactly the sessions of a client that goes away, and closes everything on stop.
+``connected`` -> ``closed``. The manager enforces ``webrtc.max_sessions``
+(and ``max_sessions_per_client`` per signaling connection,
+``max_sessions_per_address`` per remote address), closes offers unanswered
+after ``webrtc.offer_timeout`` seconds and negotiated sessions that do not
+connect within ``webrtc.connect_timeout`` (a client that offers and goes
+silent holds no slot for long), closes exactly the sessions of a client that
+goes away, and closes everything on stop.
 """
 
 from __future__ import annotations
@@ -128,6 +132,7 @@ class WebRTCStreamingManager:
         self.bus = bus or model.bus
         self.stats_interval = stats_interval
         self.sessions: dict[str, Session] = {}
+        self.client_addresses: dict[str, str] = {}  # client_id -> remote IP (max_sessions_per_address)
         self._closing = False
 
     # -- service lifecycle --------------------------------------------------------------
@@ -164,8 +169,7 @@ class WebRTCStreamingManager:
             raise SignalingError("unavailable", "server is shutting down")
         if not self.settings.enabled:
             raise SignalingError("unavailable", "WebRTC is disabled on this node")
-        if len(self.sessions) >= self.settings.max_sessions:
-            raise LimitExceeded(f"session limit reached ({self.settings.max_sessions} concurrent sessions)")
+        self._check_limits(client_id)
         if not isinstance(cid, str) or not cid:
             raise InvalidArgument("cid is required")
 
@@ -188,8 +192,7 @@ class WebRTCStreamingManager:
 
         info = await asyncio.to_thread(inspect)
         renditions = await self._renditions(cid, info) if info is not None and info.passthrough else []
-        if len(self.sessions) >= self.settings.max_sessions:  # again: others may have started meanwhile
-            raise LimitExceeded(f"session limit reached ({self.settings.max_sessions} concurrent sessions)")
+        self._check_limits(client_id)  # again: others may have started meanwhile
         pc = RTCPeerConnection(rtc_configuration(self.settings))
         session = Session(uuid.uuid4().hex, cid, client_id, pc, options, send, info)
         self.sessions[session.pc_id] = session
@@ -230,6 +233,42 @@ class WebRTCStreamingManager:
             if channel.label == datachannel.LABEL:
                 datachannel.serve_channel(channel, self.model.car_export)
         return session
+
+    def register_client(self, client_id: str, address: str | None) -> None:
+        """Note a signaling client's remote IP address (``webrtc.max_sessions_per_address``)."""
+        if address:
+            self.client_addresses[client_id] = address
+
+    def _check_limits(self, client_id: str) -> None:
+        """LimitExceeded when one more session would pass the global, per-client or per-address cap."""
+        s = self.settings
+        if len(self.sessions) >= s.max_sessions:
+            raise LimitExceeded(f"session limit reached ({s.max_sessions} concurrent sessions, webrtc.max_sessions)")
+        if not client_id:
+            return
+        if s.max_sessions_per_client > 0:
+            mine = sum(1 for x in self.sessions.values() if x.client_id == client_id)
+            if mine >= s.max_sessions_per_client:
+                raise LimitExceeded(f"session limit reached for this connection ({mine} sessions open, "
+                                    "webrtc.max_sessions_per_client): close one first")
+        address = self.client_addresses.get(client_id)
+        if address and s.max_sessions_per_address > 0:
+            clients = {c for c, a in self.client_addresses.items() if a == address}
+            n = sum(1 for x in self.sessions.values() if x.client_id in clients)
+            if n >= s.max_sessions_per_address:
+                raise LimitExceeded(f"session limit reached for address {address} ({n} sessions open, "
+                                    "webrtc.max_sessions_per_address)")
+
+    def _start_connect_timer(self, session: Session) -> None:
+        if self.settings.connect_timeout > 0:
+            session.tasks.append(asyncio.create_task(self._connect_timeout(session)))
+
+    async def _connect_timeout(self, session: Session) -> None:
+        await asyncio.sleep(self.settings.connect_timeout)
+        if session.pc_id in self.sessions and session.state != "connected" and session.pc.connectionState != "connected":
+            await self.fail(session, "connect_timeout",
+                            f"not connected within {self.settings.connect_timeout:g} s of negotiation "
+                            "(no usable ICE candidates?); session closed")
 
     async def _renditions(self, cid: str, info: MediaInfo) -> list[Rendition]:
         """Stored renditions of ``cid`` usable for passthrough switching, from its metadata
@@ -358,6 +397,7 @@ class WebRTCStreamingManager:
             await self.close_session(pc_id, "invalid answer")
             raise SignalingError("invalid_sdp", f"answer rejected: {e}") from None
         session.state = "negotiated"
+        self._start_connect_timer(session)
         return {"type": "answer_ack", "pc_id": pc_id}
 
     # -- client offer (browsers) -------------------------------------------------------------
@@ -385,6 +425,7 @@ class WebRTCStreamingManager:
             await self.close_session(session.pc_id, "offer failed")
             raise
         session.state = "negotiated"
+        self._start_connect_timer(session)
         self.emit(NotificationType.WEBRTC_OFFER, {"pc_id": session.pc_id, "cid": cid, "offerer": "client",
                                                   "tracks": list(session.transceivers)})
         return {"type": "answer", "pc_id": session.pc_id, "sdp": pc.localDescription.sdp,
@@ -535,6 +576,7 @@ class WebRTCStreamingManager:
 
     async def close_client(self, client_id: str) -> int:
         """Close exactly the sessions opened by ``client_id``; returns how many."""
+        self.client_addresses.pop(client_id, None)
         ids = [s.pc_id for s in self.sessions.values() if s.client_id == client_id]
         await asyncio.gather(*(self.close_session(i, "client went away") for i in ids), return_exceptions=True)
         return len(ids)

@@ -4,6 +4,8 @@ Each text message is one JSON object with a ``type``; every request gets
 exactly one reply (the reply to a request carrying ``id`` echoes it). Errors
 are ``{"type":"error","code":...,"error":...}`` and leave the connection open.
 When the WebSocket closes, exactly that client's sessions are closed.
+Origin, Host and token are checked at the handshake by the server's access
+guard (``mcp/guard.py``); a handshake without the read scope is refused (403).
 ``docs/protocols.md (WebRTC)`` documents every message.
 """
 
@@ -20,7 +22,8 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, Response
 
-from ..errors import IPFSKitError
+from .. import access
+from ..errors import Forbidden, IPFSKitError, public_message
 from ..node import Node
 from .manager import SignalingError, StreamOptions, WebRTCStreamingManager
 from .testpattern import test_pattern_cid
@@ -47,7 +50,8 @@ def parse_message(text: str | bytes | None) -> dict[str, Any]:
 
 def error_reply(e: BaseException, msg: dict[str, Any] | None) -> dict[str, Any]:
     code = getattr(e, "code", "error") if isinstance(e, IPFSKitError) else "internal_error"
-    reply: dict[str, Any] = {"type": "error", "code": code, "error": str(e) or code}
+    reply: dict[str, Any] = {"type": "error", "code": code,
+                             "error": public_message(e) if code == "internal_error" else str(e) or code}
     if msg:
         reply["request"] = msg.get("type")
         if "pc_id" in msg:
@@ -82,6 +86,12 @@ async def dispatch(manager: WebRTCStreamingManager, msg: dict[str, Any], client_
 
 
 async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node: Node) -> None:
+    try:
+        access.authorize(access.caller_of(ws.scope), access.Scope.READ, "WebRTC signaling")
+    except Forbidden as e:
+        log.info("signaling WebSocket refused: %s", e)
+        await ws.close(1008)  # before accept: the handshake is answered 403
+        return
     await ws.accept()
     hub = node.services.get("websocket")
     if hub is not None and hasattr(hub, "connection"):
@@ -101,6 +111,7 @@ async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node:
 async def _serve(ws: WebSocket, manager: WebRTCStreamingManager, client_id: str,
                  send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
     """Read requests until the client goes away, then close exactly its sessions."""
+    manager.register_client(client_id, ws.client.host if ws.client else None)
     try:
         while True:
             raw = await ws.receive()

@@ -27,7 +27,11 @@ async function play(cid, quality) {
   player.error = null;
   setStatus("connecting");
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = (player.ws = new WebSocket(`${scheme}://${location.host}/ws/webrtc`));
+  // an API token (when the node requires one) comes in the page's fragment, #token=...: never sent
+  // to the server with the page, it travels as a WebSocket subprotocol (docs/protocols.md, Access)
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  const protocols = token ? ["ipfs-kit", `ipfs-kit-token.${token}`] : [];
+  const ws = (player.ws = new WebSocket(`${scheme}://${location.host}/ws/webrtc`, protocols));
   const pc = (player.pc = new RTCPeerConnection({ iceServers: [] }));
   const pending = [];
   pc.addTransceiver("video", { direction: "recvonly" });

@@ -1,0 +1,116 @@
+"""What the pins keep: the blocks reachable from every pin, and which pins are incomplete.
+
+GC and ``repo verify`` share this walk. A pinned DAG with a block missing (lost
+on disk, removed by hand) does not stop the walk: the pin is reported as
+incomplete with the first missing block found, and every block that is present
+and reachable is still kept. Blocks below a missing node cannot be told apart
+from garbage (nothing present links to them), so a GC collects them; re-adding or
+fetching the content again repairs the pin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..errors import BlockNotFound, CorruptBlock
+from .blockstore import Blockstore
+from .cid import CID, DAG_PB, IDENTITY, RAW
+from .dagpb import decode_node
+from .index import DIRECT
+
+
+@dataclass(frozen=True, slots=True)
+class IncompletePin:
+    cid: str
+    type: str  # recursive or direct
+    reason: str  # the first missing (or undecodable) block found under it
+
+    @property
+    def message(self) -> str:
+        return f"pin {self.cid} is incomplete ({self.reason})"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"cid": self.cid, "type": self.type, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class PinWalk:
+    keep: set[bytes]  # multihashes of present blocks reachable from a pin
+    incomplete: list[IncompletePin]
+
+
+def walk_pins(store: Blockstore, pins: Iterable[tuple[str, str]], present: set[bytes] | None = None) -> PinWalk:
+    """Walk every pin's DAG. ``present``: the multihashes in the store (a snapshot
+    taken by the caller, saving a stat per block), or None to ask the store."""
+    keep: set[bytes] = set()
+    status: dict[bytes, str | None] = {}  # multihash -> None (whole subtree here) or why not
+    incomplete: list[IncompletePin] = []
+
+    def here(cid: CID) -> bool:
+        return cid.multihash in present if present is not None else store.has(cid)
+
+    for cid_s, type_ in pins:
+        try:
+            root = CID.decode(cid_s)
+        except ValueError as e:
+            incomplete.append(IncompletePin(cid_s, type_, f"invalid CID: {e}"))
+            continue
+        if type_ == DIRECT:
+            if root.hash_code == IDENTITY:
+                continue
+            if here(root):
+                keep.add(root.multihash)
+            else:
+                incomplete.append(IncompletePin(cid_s, type_, f"block {root} is missing"))
+            continue
+        reason = _walk(store, root, here, keep, status)
+        if reason is not None:
+            incomplete.append(IncompletePin(cid_s, type_, reason))
+    return PinWalk(keep, incomplete)
+
+
+def _walk(store: Blockstore, root: CID, here: Callable[[CID], bool], keep: set[bytes], status: dict[bytes, str | None]) -> str | None:
+    """Post-order walk under ``root``: each node's status is known once its children's
+    are, so DAGs shared by several pins are read once and reported for each pin."""
+    pending: dict[bytes, list[CID]] = {}
+    stack: list[tuple[CID, bool]] = [(root, False)]
+    while stack:
+        cid, expanded = stack.pop()
+        mh = cid.multihash
+        if expanded:
+            children = pending.pop(mh)
+            status[mh] = next((status[c.multihash] for c in children if status.get(c.multihash)), None)
+            continue
+        if mh in status or mh in pending:
+            continue
+        if cid.hash_code == IDENTITY:
+            data = cid.digest  # the block is the digest: never stored
+        elif not here(cid):
+            status[mh] = f"block {cid} is missing"
+            continue
+        else:
+            keep.add(mh)
+            if cid.codec == RAW:
+                status[mh] = None
+                continue
+            try:
+                data = store.get(cid)
+            except BlockNotFound:
+                status[mh] = f"block {cid} is missing"
+                continue
+        if cid.codec == RAW:
+            status[mh] = None
+            continue
+        if cid.codec != DAG_PB:
+            status[mh] = f"block {cid} is {cid.codec_name}: its links cannot be followed"
+            continue
+        try:
+            links = [lk.cid for lk in decode_node(data).links]
+        except (CorruptBlock, ValueError) as e:
+            status[mh] = f"block {cid} cannot be decoded: {e}"
+            continue
+        pending[mh] = links
+        stack.append((cid, True))
+        stack.extend((c, False) for c in reversed(links) if c.multihash not in status)
+    return status.get(root.multihash)
