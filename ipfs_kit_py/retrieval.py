@@ -249,10 +249,15 @@ class ReadOp:
         if _on_loop(self.loop):
             raise RuntimeError("a read that needs the network ran on the event loop thread: use a worker thread")
         fut = asyncio.run_coroutine_threadsafe(self.fetch(cid), self.loop)
-        try:
-            return fut.result()
-        except concurrent.futures.CancelledError:
-            raise FetchCancelled(f"the read of {self.root or cid} was stopped") from None
+        while True:
+            try:
+                return fut.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                if not self.loop.is_running():  # the server is stopping: never hang its threads
+                    fut.cancel()
+                    raise FetchCancelled(f"the read of {self.root or cid} was stopped: shutting down") from None
+            except concurrent.futures.CancelledError:
+                raise FetchCancelled(f"the read of {self.root or cid} was stopped") from None
 
     def prefetch(self, cids: Iterable[CID]) -> None:
         """(worker thread) start fetching the blocks of ``cids`` that are not local."""
