@@ -44,7 +44,7 @@ from .config import default_repo_path
 from .content.importer import walk
 from .errors import InvalidArgument, IPFSKitError
 from .model import AddOptions
-from .tokens import TokenStore
+from .tokens import TokenStore, read_run_secret
 
 T = TypeVar("T")
 READ_SIZE = 1 << 20
@@ -418,12 +418,15 @@ def repo_stat(ctx: typer.Context) -> None:
 
 @repo_app.command("verify")
 def repo_verify(ctx: typer.Context) -> None:
-    """Check every block against its hash."""
+    """Check every block against its hash, and that every pinned DAG is complete."""
     r = run(ctx, lambda b: b.repo_verify())
     for cid in r.corrupt:
         print(f"block {cid} was corrupt")
+    for cid in r.incomplete:
+        print(f"pin {cid} is incomplete")
     if not r.ok:
-        raise IPFSKitError(f"verify complete, {len(r.corrupt)} of {r.checked} blocks were corrupt")
+        raise IPFSKitError(f"verify complete, {len(r.corrupt)} of {r.checked} blocks were corrupt, "
+                           f"{len(r.incomplete)} pins are incomplete")
     print(f"verify complete, all {r.checked} blocks validated.")
 
 
@@ -544,10 +547,15 @@ def check(ctx: typer.Context) -> None:
 
     state = ctx.find_object(State) or State(None, None)
     argv = list(ctx.args)
+    token = state.token
     if "--url" not in argv:
         url = state.api or api_url_for(state.repo)
         if url:
             argv += ["--url", url]
+        if url and not state.api and token is None:  # the repo's own server: its run secret
+            token = read_run_secret(state.repo or default_repo_path())
+    if token and "--token" not in argv:
+        argv += ["--token", token]
     raise typer.Exit(check_connectivity.main(argv))
 
 

@@ -32,8 +32,9 @@ class ServerSettings:
     host: str = "127.0.0.1"  # address the HTTP/WebSocket server binds; beyond loopback the server needs API tokens (or server.insecure) to start
     port: int = 8000  # TCP port of the server (0 picks a free one; the repo's `api` file tells which)
     debug: bool = False  # verbose logging
-    max_request_body: int = 0  # bytes an upload may carry (0: no limit; uploads are streamed, never buffered)
+    max_request_body: int = 64 << 30  # bytes one upload may carry, 64 GiB; more gets 413 (0: no limit; uploads are streamed, never buffered)
     upload_idle_timeout: float = 60.0  # seconds an upload may send nothing before it is aborted with 408 (0: never)
+    upload_timeout: float = 3600.0  # seconds one upload may take in all before it is aborted with 408, so a slow sender cannot hold GC back for ever (0: never)
     allowed_hosts: list[str] = field(default_factory=list)  # Host names (NAME or NAME:PORT; "*": any) the API answers besides the loopback names and the bound address; others get 403 (DNS rebinding)
     allowed_origins: list[str] = field(default_factory=list)  # browser origins (scheme://host:port) allowed to call the API and WebSockets besides the API's own; others get 403
     insecure: bool = False  # allow binding beyond loopback with no API token (anyone who reaches the port controls the node)
@@ -47,6 +48,7 @@ class GatewaySettings:
 @dataclass
 class RepoSettings:
     sync: bool = False  # fsync every block write (Kubo's flatfs default); slower, survives power loss
+    max_car_roots: int = 1024  # distinct roots one CAR import may name (all parts of one dag/import together); more are refused with 400 before any is decoded (0: no limit)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import threading
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Executor
@@ -32,15 +32,20 @@ from .content.importer import (
     resolve_profile,
 )
 from .content.index import DIRECT, RECURSIVE, Metadata
+from .content.pinset import IncompletePin, walk_pins
 from .content.reader import UnixFSReader
 from .content.sniff import sniff
 from .errors import BlockNotFound, CorruptBlock, InvalidArgument, NotFound
 from .events import EventBus, NotificationType, get_event_bus
+from .gc_guard import GCGuard, Lease
 from .repo import Repo
 from .retrieval import BlockSource, ReadOp, read_options, reader_pool, writer_pool
 
+log = logging.getLogger("ipfs_kit_py.model")
+
 SNIFF_BYTES = 512
 T = TypeVar("T")
+WRITE_BATCH = 256 << 10  # add: bytes gathered before one hop to a worker thread (disk work stays off the loop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,75 +80,31 @@ class AddResult:
         return {"Name": self.name, "Hash": str(self.cid), "Size": str(self.tsize)}
 
 
-class _GCLock:
-    """Writers of new content share it; GC takes it alone, so it never collects blocks
-    of content that is being added (or received) but not yet pinned.
+@dataclass(frozen=True, slots=True)
+class GCResult:
+    """What one garbage collection did: blocks removed, and pins found incomplete
+    (reported, kept; GC goes on with the rest, see content/pinset.py)."""
 
-    ``shared()`` is for worker threads; ``shared_async()`` for the event loop: it
-    waits for a running GC in a worker thread, never blocking the loop."""
+    removed: list[CID]
+    incomplete: list[IncompletePin]
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
 
-    def _acquire_shared(self, blocking: bool = True) -> bool:
-        with self._cond:
-            while self._writer:
-                if not blocking:
-                    return False
-                self._cond.wait()
-            self._readers += 1
-            return True
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    checked: int  # blocks hashed
+    corrupt: list[str]  # blocks whose bytes do not match their hash
+    incomplete: list[IncompletePin]  # pins with a block missing under them
 
-    def _release_shared(self) -> None:
-        with self._cond:
-            self._readers -= 1
-            self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def shared(self) -> Iterator[None]:
-        self._acquire_shared()
-        try:
-            yield
-        finally:
-            self._release_shared()
-
-    async def acquire_async(self) -> None:
-        if self._acquire_shared(blocking=False):
-            return
-        waiter = asyncio.ensure_future(asyncio.to_thread(self._acquire_shared))
-        try:
-            await asyncio.shield(waiter)
-        except asyncio.CancelledError:  # the thread still gets the lock: give it back then
-            waiter.add_done_callback(lambda f: None if f.cancelled() or f.exception() else self._release_shared())
-            raise
-
-    @contextlib.asynccontextmanager
-    async def shared_async(self) -> AsyncIterator[None]:
-        await self.acquire_async()
-        try:
-            yield
-        finally:
-            self._release_shared()
-
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
+    @property
+    def ok(self) -> bool:
+        return not self.corrupt and not self.incomplete
 
 
 class AddSession:
     """A streaming add of one or more files (and directories) as they arrive, as
-    the HTTP multipart upload drives it. ``write`` runs in a worker thread."""
+    the HTTP multipart upload drives it. Disk work (chunking, hashing, writing)
+    runs in worker threads; small pieces are gathered first so the hops stay few.
+    The session holds the model's GC guard from its first block until ``close()``."""
 
     def __init__(self, model: IPFSModel, options: AddOptions) -> None:
         self.model = model
@@ -154,15 +115,17 @@ class AddSession:
         self._file: FileImporter | None = None
         self._name = ""
         self._head = b""
+        self._buf = bytearray()  # small writes not yet handed to the importer
         self.results: list[AddResult] = []
         self._roots: dict[str, Entry] = {}
-        self._guarded = False  # holds the model's GC guard from the first block written until close()
+        self._lease: Lease | None = None
         self._closed = False
 
     async def _guard(self) -> None:
-        if not self._guarded and not self._closed:
-            await self.model._gc.acquire_async()
-            self._guarded = True
+        if self._closed:
+            raise InvalidArgument("the add session is closed")
+        if self._lease is None and self._store is not None:
+            self._lease = await self.model._gc.acquire()
 
     def start_file(self, name: str) -> None:
         if self._file is not None:
@@ -171,36 +134,56 @@ class AddSession:
         self._name = name
         self._head = b""
 
-    async def write(self, data: bytes) -> int:
-        """Feed bytes of the current file; return the bytes written so far."""
-        if self._file is None:
+    async def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Feed bytes of the current file; return the bytes taken so far."""
+        file = self._file
+        if file is None:
             raise InvalidArgument("no file started")
         await self._guard()
         if len(self._head) < SNIFF_BYTES:
             self._head += bytes(data[: SNIFF_BYTES - len(self._head)])
-        if len(data) >= 65536:
-            await asyncio.to_thread(self._file.write, data)
+        if len(data) >= WRITE_BATCH:  # big pieces go as they are (no copy)
+            buf, self._buf = self._buf, bytearray()
+
+            def both() -> None:
+                if buf:
+                    file.write(buf)
+                file.write(data)
+
+            await asyncio.to_thread(both)
         else:
-            self._file.write(data)
-        return self._file.bytes_written
+            self._buf += data
+            if len(self._buf) >= WRITE_BATCH:
+                buf, self._buf = self._buf, bytearray()
+                await asyncio.to_thread(file.write, buf)
+        return file.bytes_written + len(self._buf)
 
     async def finish_file(self) -> AddResult:
-        if self._file is None:
+        file = self._file
+        if file is None:
             raise InvalidArgument("no file started")
         await self._guard()
-        entry = await asyncio.to_thread(self._file.finish)
-        name, self._file = self._name, None
+        buf, self._buf = self._buf, bytearray()
+        name, head = self._name, self._head
+        parts = DirectoryBuilder.split(name) if name else []
+        record = not self.options.only_hash
+
+        def run() -> Entry:
+            if buf:
+                file.write(buf)
+            entry = file.finish()
+            if record:
+                self.model.index.record(str(entry.cid), name=parts[-1] if parts else None, size=entry.size,
+                                        content_type=sniff(head, name or None))
+            return entry
+
+        entry = await asyncio.to_thread(run)
+        self._file = None
         result = AddResult(name, entry.cid, entry.size, entry.tsize)
         self.results.append(result)
-        parts = DirectoryBuilder.split(name) if name else []
         if len(parts) > 1 or (parts and self.options.wrap_with_directory):
             self._dirs.add(name, entry)
         self._roots[name] = entry
-        if not self.options.only_hash:
-            self.model.repo.index.record(
-                str(entry.cid), name=parts[-1] if parts else None, size=entry.size,
-                content_type=sniff(self._head, name or None),
-            )
         return result
 
     def add_dir(self, name: str) -> None:
@@ -211,7 +194,7 @@ class AddSession:
         if self._file is not None:
             raise InvalidArgument("previous file not finished")
         await self._guard()
-        entry = import_symlink(target, self._store, self.profile)
+        entry = await asyncio.to_thread(import_symlink, target, self._store, self.profile)
         result = AddResult(name, entry.cid, 0, entry.tsize)
         self.results.append(result)
         parts = DirectoryBuilder.split(name) if name else []
@@ -251,10 +234,13 @@ class AddSession:
             self.close()
 
     def close(self) -> None:
+        """End the session (idempotent): the GC guard is given back. Blocks of an
+        unfinished add stay unpinned, for the next GC."""
         if not self._closed:
             self._closed = True
-            if self._guarded:
-                self.model._gc._release_shared()
+            if self._lease is not None:
+                self._lease.release()
+                self._lease = None
 
 
 class IPFSModel:
@@ -265,7 +251,9 @@ class IPFSModel:
         self.store = repo.blocks
         self.index = repo.index
         self.bus = bus or get_event_bus()
-        self._gc = _GCLock()
+        self._gc = GCGuard()
+        self._gc_next: asyncio.Future[GCResult] | None = None  # the GC run new callers join
+        self.car_spill_bytes = 64 << 20  # a CAR import writes its blocks out once this many are staged
         # reads that reach the network (retrieval.py): set by the libp2p service when it starts
         self.network: BlockSource | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -302,10 +290,16 @@ class IPFSModel:
         ctx = contextvars.copy_context()
         return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: ctx.run(fn, *args))
 
-    def gc_guard(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Hold while writing blocks that are not pinned yet (receiving a transfer, say):
-        GC waits until it is released. Awaiting it never blocks the event loop."""
-        return self._gc.shared_async()
+    def gc_guard(self) -> contextlib.AbstractAsyncContextManager[Lease]:
+        """Hold from the first block written until the content is pinned (receiving a
+        transfer, say): GC waits until it is released. Waiting never blocks the event
+        loop nor a thread; model methods called while holding it join the hold."""
+        return self._gc.shared()
+
+    async def gc_lease(self) -> Lease:
+        """The GC guard as an object (for holds that do not fit one ``async with``);
+        ``release()`` it when the content is pinned or abandoned."""
+        return await self._gc.acquire()
 
     def emit(self, type_: NotificationType, data: dict[str, Any]) -> None:
         self.bus.publish(type_, data)
@@ -354,7 +348,9 @@ class IPFSModel:
                     self.index.record(str(r.cid), name=disk.name or None, size=r.size, content_type=ctype)
             return root
 
-        async with self.gc_guard():  # from the first block written until the root is pinned
+        async with contextlib.AsyncExitStack() as stack:
+            if not opts.only_hash:  # hold the guard from the first block written until the root is pinned
+                await stack.enter_async_context(self.gc_guard())
             root = await asyncio.to_thread(run)
             if opts.wrap_with_directory:
                 results.append(AddResult("", root.cid, 0, root.tsize))
@@ -363,13 +359,16 @@ class IPFSModel:
         return results
 
     async def _after_add(self, entry: Entry, *, pin: bool) -> None:
+        """Pin (the caller holds the GC guard) and announce new content."""
         cid = str(entry.cid)
-        if pin:
-            old = self.index.pin(cid, RECURSIVE)
-            if old != RECURSIVE:
-                self.emit(NotificationType.PIN_STATUS_CHANGED,
-                          {"cid": cid, "pinned": True, "type": RECURSIVE, "previous": old})
-        md = self.index.get_metadata(cid)
+
+        def index() -> tuple[str | None, Metadata | None]:
+            return (self.index.pin(cid, RECURSIVE) if pin else RECURSIVE), self.index.get_metadata(cid)
+
+        old, md = await asyncio.to_thread(index)
+        if old != RECURSIVE:
+            self.emit(NotificationType.PIN_STATUS_CHANGED,
+                      {"cid": cid, "pinned": True, "type": RECURSIVE, "previous": old})
         self.emit(NotificationType.CONTENT_ADDED, {
             "cid": cid, "size": entry.size, "cumulative_size": entry.tsize, "pinned": pin,
             "name": md.name if md else None, "content_type": md.content_type if md else None,
@@ -455,24 +454,33 @@ class IPFSModel:
     async def pin_add(self, path: str | CID, recursive: bool = True,
                       progress: Callable[[int], None] | None = None) -> CID:
         """Pin ``path``; blocks the repo lacks are fetched first (``progress(n)``: blocks
-        present so far). The GC guard is held from the first fetched block to the pin."""
+        present so far). The GC guard is held from the first fetched block until the pin is
+        recorded, so a GC cannot collect it in between."""
         async with self.reading("pin", path) as op, self.gc_guard():
             if recursive:
                 cid = await self.fetch_dag(path, progress, op)
-                await asyncio.to_thread(self._require_dag, cid)  # Kubo checks the whole DAG is present
             else:
                 cid = await self.in_reader(self.resolve, path, op)
                 await op.get_block(cid)
-            type_ = RECURSIVE if recursive else DIRECT
-            old = self.index.pin(str(cid), type_)
-        if old != self.index.pin_type(str(cid)):
+
+            def run() -> tuple[str | None, str | None]:
+                if recursive:
+                    self._require_dag(cid)  # Kubo checks the whole DAG is present
+                old = self.index.pin(str(cid), RECURSIVE if recursive else DIRECT)
+                return old, self.index.pin_type(str(cid))
+
+            old, now = await asyncio.to_thread(run)
+        if old != now:
             self.emit(NotificationType.PIN_STATUS_CHANGED,
-                      {"cid": str(cid), "pinned": True, "type": self.index.pin_type(str(cid)), "previous": old})
+                      {"cid": str(cid), "pinned": True, "type": now, "previous": old})
         return cid
 
     async def pin_rm(self, path: str | CID) -> CID:
-        cid = self.resolve(path)
-        old = self.index.unpin(str(cid))
+        def run() -> tuple[CID, str | None]:
+            cid = self.resolve(path)
+            return cid, self.index.unpin(str(cid))
+
+        cid, old = await asyncio.to_thread(run)
         if old is None:
             raise NotFound(f"{cid} is not pinned")
         self.emit(NotificationType.PIN_STATUS_CHANGED, {"cid": str(cid), "pinned": False, "type": None, "previous": old})
@@ -482,15 +490,19 @@ class IPFSModel:
     async def pin_ls(self, type_: str = "all", path: str | CID | None = None) -> list[tuple[str, str]]:
         if type_ not in ("all", RECURSIVE, DIRECT, "indirect"):
             raise InvalidArgument(f"invalid pin type {type_!r}")
-        if path is not None:
-            cid = str(self.resolve(path))
-            t = self.index.pin_type(cid)
-            if t is None or (type_ not in ("all", t)):
-                raise NotFound(f"{cid} is not pinned")
-            return [(cid, t)]
-        if type_ == "indirect":
-            return []
-        return self.index.pins(type_)
+
+        def run() -> list[tuple[str, str]]:
+            if path is not None:
+                cid = str(self.resolve(path))
+                t = self.index.pin_type(cid)
+                if t is None or (type_ not in ("all", t)):
+                    raise NotFound(f"{cid} is not pinned")
+                return [(cid, t)]
+            if type_ == "indirect":
+                return []
+            return self.index.pins(type_)
+
+        return await asyncio.to_thread(run)
 
     # -- metadata ------------------------------------------------------------------------
     async def metadata_get(self, cid: str | CID) -> Metadata:
@@ -523,12 +535,19 @@ class IPFSModel:
             raise InvalidArgument(f"unsupported multihash {mhtype!r}: only sha2-256")
         if len(data) > 2 << 20:
             raise InvalidArgument("block too large: the limit is 2 MiB")
-        if codecs[codec] == DAG_PB:
-            dag.decode_node(data)  # refuse bytes that are not dag-pb
         version = 0 if (cid_version == 0 and codecs[codec] == DAG_PB) else 1
-        cid = CID.hash(data, codecs[codec], version)
-        await asyncio.to_thread(self.store.put, cid, data)
-        if pin:
+
+        def put() -> CID:
+            if codecs[codec] == DAG_PB:
+                dag.decode_node(data)  # refuse bytes that are not dag-pb
+            cid = CID.hash(data, codecs[codec], version)
+            self.store.put(cid, data)
+            return cid
+
+        if not pin:
+            return await asyncio.to_thread(put)
+        async with self.gc_guard():  # from the write until the pin
+            cid = await asyncio.to_thread(put)
             await self.pin_add(cid, recursive=False)
         return cid
 
@@ -547,35 +566,61 @@ class IPFSModel:
         return c
 
     # -- garbage collection ----------------------------------------------------------------
-    async def gc(self) -> list[CID]:
-        """Remove every block not reachable from a pin; return the removed CIDs."""
+    async def gc(self) -> GCResult:
+        """Remove every block not reachable from a pin.
 
-        def run() -> list[CID]:
-            with self._gc.exclusive():
-                keep: set[bytes] = set()
-                for cid_s, type_ in self.index.pins():
-                    cid = CID.decode(cid_s)
-                    if type_ == DIRECT:
-                        keep.add(cid.multihash)
-                        continue
-                    for c in dag.walk(self.store, cid, skip=lambda c: c.multihash in keep):
-                        keep.add(c.multihash)
-                removed = []
-                for mh in list(self.store.multihashes()):
-                    if mh not in keep:
-                        cid = CID(1, RAW, mh)
-                        self.store.delete(cid)
-                        removed.append(cid)
-                return removed
+        Concurrent requests collapse: a caller joins the GC run that is waiting for the
+        guard, if there is one, and gets its result; a caller arriving while a run is
+        already marking gets the next run (which it may share with later callers), so
+        blocks it just unpinned are collected. The run waits for content writers to pin
+        (on the event loop, in no thread), marks and sweeps in a worker thread. A pin
+        whose DAG is incomplete is reported in the result and the log, not fatal."""
+        if self._gc.held_by_this_task():
+            raise RuntimeError("gc() awaited by a task that holds the GC guard: it would wait for itself")
+        run = self._gc_next
+        loop = asyncio.get_running_loop()
+        if run is None or run.done() or run.get_loop() is not loop:
+            # the run must not join a hold of the task that asks for it
+            run = self._gc_next = loop.create_task(self._gc_run(), context=GCGuard.detached())
+            run.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if no caller waits
+        return await asyncio.shield(run)
 
-        removed = await asyncio.to_thread(run)
-        gone = {c.multihash for c in removed}
-        for md in self.index.list_metadata(limit=1_000_000):
-            c = CID.decode(md.cid)
-            if c.multihash in gone:
-                self.index.delete_metadata(md.cid)
-                self.emit(NotificationType.CONTENT_REMOVED, {"cid": md.cid, "reason": "gc"})
-        return removed
+    async def _gc_run(self) -> GCResult:
+        me = self._gc_next
+        async with self._gc.exclusive():
+            if self._gc_next is me:
+                self._gc_next = None  # marking starts: later callers need a run of their own
+            sweep = asyncio.ensure_future(asyncio.to_thread(self._collect))
+            try:
+                result = await asyncio.shield(sweep)
+            except asyncio.CancelledError:  # (shutdown) writers may not start before the sweep ends
+                await asyncio.wait([sweep])
+                raise
+        for pin in result.incomplete:
+            log.warning("gc: %s; kept, with every block of it that is present", pin.message)
+        gone = {c.multihash for c in result.removed}
+        if gone:
+            def forget() -> list[str]:
+                cids = [c for c in self.index.metadata_cids() if _multihash(c) in gone]
+                for c in cids:
+                    self.index.delete_metadata(c)
+                return cids
+
+            for cid in await asyncio.to_thread(forget):
+                self.emit(NotificationType.CONTENT_REMOVED, {"cid": cid, "reason": "gc"})
+        return result
+
+    def _collect(self) -> GCResult:
+        """Mark and sweep (the exclusive guard is held: no content writer is active)."""
+        present = list(self.store.multihashes())
+        walk = walk_pins(self.store, self.index.pins(), set(present))
+        removed = []
+        for mh in present:
+            if mh not in walk.keep:
+                cid = CID(1, RAW, mh)
+                self.store.delete(cid)
+                removed.append(cid)
+        return GCResult(removed, walk.incomplete)
 
     # -- CAR -------------------------------------------------------------------------------
     def car_blocks(self, root: CID, store: Any = None) -> Iterator[tuple[CID, bytes]]:
@@ -593,25 +638,35 @@ class IPFSModel:
 
     async def car_import(self, chunks: AsyncIterator[bytes] | Iterable[bytes], pin_roots: bool = True) -> tuple[list[CID], int]:
         """Import a CAR stream, verifying every block. A truncated or corrupt CAR
-        stores nothing new: blocks already written for it are removed again."""
-        parser = CarParser(verify=True)
+        stores nothing new: blocks already written for it are removed again (unless
+        another writer stored or relied on them meanwhile). The GC guard is held from
+        the first chunk until the roots are pinned."""
+        parser = CarParser(verify=True, max_roots=self.repo.settings.repo.max_car_roots)
         staged: list[tuple[CID, bytes]] = []
         staged_bytes = 0
-        spilled: list[CID] = []
-        async with self.gc_guard():
+        written: list[CID] = []
+        claim = self.store.claim()
+        lease: Lease | None = None
+        try:
             try:
                 async for chunk in _aiter(chunks):
-                    for cid, block in parser.feed(chunk):
+                    if lease is None:
+                        lease = await self.gc_lease()
+                    # big chunks are parsed (and their blocks hashed) off the event loop
+                    blocks = parser.feed(chunk) if len(chunk) < 1 << 18 else await asyncio.to_thread(parser.feed, chunk)
+                    for cid, block in blocks:
                         staged.append((cid, block))
                         staged_bytes += len(block)
-                    if staged_bytes > 64 << 20:  # bound memory: big CARs go to disk as they come
-                        spilled += await asyncio.to_thread(self._spill, staged)
+                    if staged_bytes > self.car_spill_bytes:  # bound memory: big CARs go to disk as they come
+                        written += await asyncio.to_thread(self._spill, staged, claim)
                         staged, staged_bytes = [], 0
                 parser.close()
+                if lease is None:
+                    lease = await self.gc_lease()
+                written += await asyncio.to_thread(self._spill, staged, claim)
             except BaseException:
-                await asyncio.to_thread(self._unspill, spilled)
+                await asyncio.to_thread(self.store.undo, claim, written)
                 raise
-            await asyncio.to_thread(self._spill, staged)
             roots = parser.roots or []
             count = parser.blocks
             if pin_roots:
@@ -621,14 +676,20 @@ class IPFSModel:
                     await asyncio.to_thread(self._require_dag, r)
                 for r in roots:
                     await self.pin_root(r)
-        return roots, count
+            return roots, count
+        finally:
+            self.store.release(claim, written)
+            if lease is not None:
+                lease.release()
 
     async def pin_root(self, root: CID) -> None:
         """Pin content that arrived as blocks (a CAR, a transfer) and announce it like an
-        add: pin_status_changed, then content_added. The whole DAG must be present."""
-        await asyncio.to_thread(self._require_dag, root)
-        st = await asyncio.to_thread(dag.stat, self.store, root)
-        await self._after_add(Entry(root, st.cumulative_size, st.size), pin=True)
+        add: pin_status_changed, then content_added. The whole DAG must be present.
+        Callers that wrote the blocks hold the GC guard already; this joins their hold."""
+        async with self.gc_guard():
+            await asyncio.to_thread(self._require_dag, root)
+            st = await asyncio.to_thread(dag.stat, self.store, root)
+            await self._after_add(Entry(root, st.cumulative_size, st.size), pin=True)
 
     def _require_dag(self, root: CID) -> None:
         """Raise BlockNotFound unless every block under ``root`` is in the repo."""
@@ -639,27 +700,20 @@ class IPFSModel:
         except BlockNotFound as e:
             raise BlockNotFound(f"the DAG under {root} is incomplete: {e}") from None
 
-    def _spill(self, blocks: list[tuple[CID, bytes]]) -> list[CID]:
-        new = []
-        for cid, data in blocks:
-            if self.store.put(cid, data):
-                new.append(cid)
-        return new
-
-    def _unspill(self, cids: list[CID]) -> None:
-        for cid in cids:
-            if not self.index.pin_type(str(cid)):
-                self.store.delete(cid)
+    def _spill(self, blocks: list[tuple[CID, bytes]], claim: int) -> list[CID]:
+        """Write blocks; return those that were new (recorded under ``claim``)."""
+        return [cid for cid, data in blocks if self.store.put(cid, data, claim=claim)]
 
     # -- repo ------------------------------------------------------------------------------
     async def repo_stat(self) -> dict[str, Any]:
         count, size = await asyncio.to_thread(self.store.stat)
         return {"NumObjects": count, "RepoSize": size, "RepoPath": str(self.repo.path), "Version": "fs-repo@ipfs-kit-1"}
 
-    async def repo_verify(self) -> tuple[int, list[str]]:
-        """Check every block against its hash; return (blocks checked, corrupt keys)."""
+    async def repo_verify(self) -> VerifyReport:
+        """Check every block against its hash, then that every pinned DAG is complete
+        (while holding the GC guard, so a GC cannot make a pin look incomplete)."""
 
-        def run() -> tuple[int, list[str]]:
+        def hashes() -> tuple[int, list[str]]:
             bad, n = [], 0
             for mh in self.store.multihashes():
                 n += 1
@@ -669,9 +723,14 @@ class IPFSModel:
                         self.store.get(cid, verify=True)
                 except CorruptBlock:
                     bad.append(str(cid))
+                except BlockNotFound:  # removed since it was listed
+                    n -= 1
             return n, bad
 
-        return await asyncio.to_thread(run)
+        checked, corrupt = await asyncio.to_thread(hashes)
+        async with self.gc_guard():
+            walk = await asyncio.to_thread(lambda: walk_pins(self.store, self.index.pins()))
+        return VerifyReport(checked, corrupt, walk.incomplete)
 
     def uptime(self) -> float:
         return time.time() - getattr(self, "_started", time.time())
@@ -703,6 +762,13 @@ async def stream_in_thread(it: Iterator[bytes | memoryview], batch_bytes: int = 
     while batch := await loop.run_in_executor(executor, next_batch):
         for data in batch:
             yield data
+
+
+def _multihash(cid: str) -> bytes | None:
+    try:
+        return CID.decode(cid).multihash
+    except ValueError:
+        return None
 
 
 async def _aiter(chunks: AsyncIterator[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:

@@ -215,7 +215,8 @@ async def op_version(model: IPFSModel, params: Params) -> dict[str, Any]:
 
 async def op_gc(model: IPFSModel, params: Params) -> dict[str, Any]:
     _check(params, set())
-    return {"removed": [str(c) for c in await model.gc()]}
+    result = await model.gc()
+    return {"removed": [str(c) for c in result.removed], "incomplete": [p.to_dict() for p in result.incomplete]}
 
 
 async def op_block_get(model: IPFSModel, params: Params) -> dict[str, Any]:

@@ -353,8 +353,12 @@ async def test_websockets_need_a_token_and_ops_their_scope(tsrv: tuple[ServerPro
         alone = await probe_ws(s.url, path, subprotocols=[f"ipfs-kit-token.{t['reader']}"])
         assert alone == (101, f"ipfs-kit-token.{t['reader']}"), path
         assert (await probe_ws(s.url, f"{path}?token={t['reader']}"))[0] == 101, path
+        assert (await probe_ws(s.url, f"{path}?a=1&token=not-a-token-42"))[0] == 401, path
         assert (await probe_ws(s.url, path, origin=EVIL,
                                additional_headers={"Authorization": f"Bearer {t['admin']}"}))[0] == 403
+    log = s.log.read_text()
+    assert "?token=" not in log and t["reader"] not in log and "not-a-token-42" not in log  # never logged
+    assert "ASGI callable returned without completing handshake" not in log  # refusals are no errors
     cid = add(s, b"ws scopes", token=t["writer"])
     assert (await ws_call(s.url, "pin_ls", token=t["reader"], cid=cid))["type"] == "result"
     denied = await ws_call(s.url, "pin_rm", token=t["reader"], cid=cid)
@@ -432,3 +436,13 @@ def test_cli_tokens_and_revocation(tsrv: tuple[ServerProcess, dict[str, str]]) -
     assert api(s, "version", token=extra).status_code == 401
     assert cli(s.repo, "token", "rm", "temp").returncode == 1
     assert cli(s.repo, "token", "create", "bad", "--scope", "root").returncode == 1
+
+
+def test_connectivity_check_sends_the_token(tsrv: tuple[ServerProcess, dict[str, str]]) -> None:
+    s, t = tsrv
+    own = cli(s.repo, "check", "--http", "--websocket", "--json")  # the repo's server: its run secret
+    assert own.returncode == 0, own.stdout + own.stderr
+    anonymous = cli(s.repo, "--api", s.url, "check", "--http", "--json")
+    assert anonymous.returncode == 1 and "--token" in json.loads(anonymous.stdout)["checks"][0]["advice"]
+    writer = cli(s.repo, "--api", s.url, "--token", t["writer"], "check", "--http", "--websocket", "--json")
+    assert writer.returncode == 0, writer.stdout

@@ -238,7 +238,7 @@ async def test_model_add_pin_gc_and_events(model: tuple[IPFSModel, list[dict]]) 
     assert [e["type"] for e in events] == ["pin_status_changed", "content_added", "content_added"]
     assert events[1]["data"]["cid"] == str(kept.cid) and events[1]["data"]["content_type"].startswith("text/plain")
     assert [e["seq"] for e in events] == [1, 2, 3]
-    removed = await m.gc()
+    removed = (await m.gc()).removed
     assert len(removed) == 4 and not m.store.has(temp.cid)
     assert m.store.has(kept.cid)
     assert events[-1] == {**events[-1], "type": "content_removed", "data": {"cid": str(temp.cid), "reason": "gc"}}
@@ -350,27 +350,28 @@ async def test_car_import_refuses_to_pin_an_incomplete_dag(model: tuple[IPFSMode
     with pytest.raises(BlockNotFound, match="incomplete"):
         await m.car_import([car])
     assert m.index.pin_type(str(root)) is None
-    assert await m.gc()  # GC still works: the imported blocks are unpinned
+    assert (await m.gc()).removed  # GC still works: the imported blocks are unpinned
     with pytest.raises(BlockNotFound):
         await m.ls(CID.hash(b"no such raw block", 0x55))
 
 
 async def test_adds_wait_for_a_running_gc_without_blocking_the_loop(model: tuple[IPFSModel, list[dict]]) -> None:
-    """A GC in progress holds the guard: an add waits for it in a worker thread, so the
-    event loop keeps serving (ticks keep coming) and the add finishes once GC is done."""
-    import threading
+    """A GC in progress holds the guard: an add waits for it on the event loop (in no
+    thread), so the loop keeps serving (ticks keep coming) and the add finishes once
+    GC is done."""
     import time
 
     m, _ = model
-    release = threading.Event()
+    release = asyncio.Event()
+    held = asyncio.Event()
 
-    def long_gc() -> None:
-        with m._gc.exclusive():  # what gc() holds while it marks and sweeps
-            release.wait(5)
+    async def long_gc() -> None:
+        async with m._gc.exclusive():  # what gc() holds while it marks and sweeps
+            held.set()
+            await asyncio.wait_for(release.wait(), 5)
 
-    gc_thread = threading.Thread(target=long_gc)
-    gc_thread.start()
-    await asyncio.sleep(0.05)
+    gc_task = asyncio.create_task(long_gc())
+    await held.wait()
     add = asyncio.create_task(m.add_bytes(b"added during gc", "late.txt"))
     ticks = 0
     start = time.monotonic()
@@ -380,7 +381,7 @@ async def test_adds_wait_for_a_running_gc_without_blocking_the_loop(model: tuple
     assert ticks > 20 and not add.done()
     release.set()
     result = await asyncio.wait_for(add, 5)
-    gc_thread.join()
+    await gc_task
     assert m.index.pin_type(str(result.cid)) == "recursive"
 
 

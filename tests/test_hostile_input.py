@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ import websockets
 from conftest import ROOT, ServerProcess, start_server
 
 from ipfs_kit_py.client.tarstream import extract_tar
-from ipfs_kit_py.content.car import write_car
+from ipfs_kit_py.content.car import CarParser, merge_roots, write_car
 from ipfs_kit_py.content.cid import CID, DAG_PB, RAW, encode_varint
 from ipfs_kit_py.content.dagpb import (
     DIRECTORY,
@@ -35,7 +37,7 @@ from ipfs_kit_py.content.dagpb import (
     encode_node,
     encode_unixfs,
 )
-from ipfs_kit_py.errors import InvalidCID, PathError
+from ipfs_kit_py.errors import InvalidCAR, InvalidCID, PathError
 
 PAYLOAD = b"written by the crafted DAG\n"
 ORIGINAL = b"the victim's own bytes\n"
@@ -305,3 +307,76 @@ async def test_deeply_nested_json_is_a_clear_error(shared_server: ServerProcess,
         await ws.send(json.dumps({"type": "ping", "id": 7} if path != "/ws" else {"action": "ping", "id": 7}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
     assert "RecursionError" not in shared_server.log.read_text()
+
+
+# -- CARs naming tens of thousands of roots --------------------------------------------------------
+def _many_roots_car(n: int) -> bytes:
+    """A CAR whose header names ``n`` distinct roots (and holds no block)."""
+    return b"".join(write_car([CID.hash(f"root {i}".encode(), RAW) for i in range(n)], []))
+
+
+def _import_while_polling(url: str, parts: list[bytes]) -> tuple[httpx.Response, list[float]]:
+    """POST a dag/import of ``parts`` while another client asks for /version again and
+    again; return the import's response and every latency the other client saw."""
+    result: dict[str, httpx.Response] = {}
+
+    def run() -> None:
+        files = [("file", (f"p{i}.car", p, "application/vnd.ipld.car")) for i, p in enumerate(parts)]
+        result["r"] = httpx.post(f"{url}/api/v0/dag/import", files=files, timeout=120)
+
+    th = threading.Thread(target=run)
+    latencies: list[float] = []
+    with httpx.Client(timeout=120) as other:
+        th.start()
+        while th.is_alive() or len(latencies) < 3:
+            t = time.monotonic()
+            assert other.post(f"{url}/api/v0/version").status_code == 200
+            latencies.append(time.monotonic() - t)
+    th.join()
+    return result["r"], latencies
+
+
+LATENCY_BOUND = 2.0  # seconds; the server answered in 30-70 s while it compared roots pairwise
+
+
+def test_car_with_20000_roots_is_refused_without_freezing_the_server(server: ServerProcess) -> None:
+    car = _many_roots_car(20_000)
+    t = time.monotonic()
+    r, latencies = _import_while_polling(server.url, [car, car])
+    assert r.status_code == 400, r.text[:300]
+    assert "names 20000 roots; the limit is 1024 (repo.max_car_roots)" in r.json()["Message"]
+    assert time.monotonic() - t < 10
+    assert max(latencies) < LATENCY_BOUND, f"another client waited {max(latencies):.1f} s"
+
+
+def test_car_roots_are_deduplicated_across_parts_off_the_event_loop(tmp_path: Path) -> None:
+    """With the cap raised, 20,000 roots named twice (two parts) are 20,000 roots, and the
+    other clients are served all along."""
+    srv = start_server(tmp_path / "repo", env={"IPFS_KIT_REPO_MAX_CAR_ROOTS": "20000"})
+    try:
+        car = _many_roots_car(20_000)
+        r, latencies = _import_while_polling(srv.url, [car, car])
+        assert r.status_code == 200, r.text[:300]
+        lines = [json.loads(line) for line in r.text.splitlines()]
+        roots = [line["Root"]["Cid"]["/"] for line in lines]
+        assert len(roots) == len(set(roots)) == 20_000
+        assert all("incomplete" in line["Root"]["PinErrorMsg"] for line in lines)  # no blocks: nothing pinned
+        assert max(latencies) < LATENCY_BOUND, f"another client waited {max(latencies):.1f} s"
+        third = _many_roots_car(20_001)
+        r = httpx.post(f"{srv.url}/api/v0/dag/import", files=[("file", ("a.car", car)), ("file", ("b.car", third))],
+                       timeout=60)
+        assert r.status_code == 400 and "limit is 20000" in r.json()["Message"]
+    finally:
+        srv.stop()
+
+
+def test_car_header_roots_deduplicated_and_capped() -> None:
+    a, b = CID.hash(b"a", RAW), CID.hash(b"b", RAW)
+    parser = CarParser(max_roots=3)
+    parser.feed(b"".join(write_car([a, b, a], [])))
+    assert parser.roots == [a, b]
+    with pytest.raises(InvalidCAR, match="names 3 roots; the limit is 2"):
+        CarParser(max_roots=2).feed(b"".join(write_car([a, b, CID.hash(b"c", RAW)], [])))
+    assert merge_roots([a], [b, a], 2) == [a, b]
+    with pytest.raises(InvalidCAR, match="3 distinct roots"):
+        merge_roots([a, b], [CID.hash(b"c", RAW)], 2)

@@ -466,17 +466,19 @@ class HTTPClient:
         return RepoStat.from_kubo(await self._json("repo/stat"))
 
     async def repo_verify(self) -> VerifyResult:
-        checked, corrupt = 0, []
+        checked, corrupt, incomplete = 0, [], []
         try:
             async for obj in self._ndjson("repo/verify"):
                 checked = max(checked, int(obj.get("Progress") or 0))
                 msg = obj.get("Msg") or ""
                 if "corrupt" in msg and msg.startswith("block "):  # "block <cid> was corrupt (...)"
                     corrupt.append(msg.split()[1])
+                elif msg.startswith("pin ") and " is incomplete" in msg:  # "pin <cid> is incomplete (...)"
+                    incomplete.append(msg.split()[1])
         except errors.IPFSKitError as e:
             if not corrupt or "corrupt" not in str(e):  # Kubo ends a failed verify with this error
                 raise
-        return VerifyResult(checked, corrupt)
+        return VerifyResult(checked, corrupt, incomplete)
 
     async def id(self) -> NodeId:
         return NodeId.from_kubo(await self._json("id"))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import InvalidArgument, NotFound
+from ..errors import InvalidArgument, IPFSKitError, NotFound
 from ..events import EventBus
 from ..model import AddOptions, AddResult, IPFSModel
 from ..repo import Repo
@@ -146,14 +146,17 @@ class LocalClient:
 
     # -- repo -----------------------------------------------------------------------------
     async def repo_gc(self) -> list[str]:
-        return [str(c) for c in await self.model.gc()]
+        result = await self.model.gc()
+        if result.incomplete:  # as the HTTP API's error lines: the GC ran, these pins need repair
+            raise IPFSKitError("; ".join(p.message for p in result.incomplete))
+        return [str(c) for c in result.removed]
 
     async def repo_stat(self) -> RepoStat:
         return RepoStat.from_kubo(await self.model.repo_stat())
 
     async def repo_verify(self) -> VerifyResult:
-        checked, bad = await self.model.repo_verify()
-        return VerifyResult(checked, bad)
+        r = await self.model.repo_verify()
+        return VerifyResult(r.checked, r.corrupt, [p.cid for p in r.incomplete])
 
     async def id(self) -> NodeId:
         # offline: the libp2p identity belongs to the running server

@@ -123,10 +123,11 @@ class RepoStat:
 class VerifyResult:
     checked: int
     corrupt: list[str]
+    incomplete: list[str] = field(default_factory=list)  # pinned CIDs with a block missing under them
 
     @property
     def ok(self) -> bool:
-        return not self.corrupt
+        return not self.corrupt and not self.incomplete
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ stopped half-way through a section.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..errors import InvalidCAR, InvalidCID
 from .cid import CID, decode_varint, encode_varint
 
 MAX_HEADER = 1 << 20
+MAX_ROOTS = 1024  # roots one CAR may name (the default of the repo.max_car_roots setting)
 MAX_SECTION = 4 << 20  # a block of at most 2 MiB (bitswap's limit) plus its CID, with room
 
 
@@ -37,7 +39,13 @@ def encode_header(roots: list[CID]) -> bytes:
     return out
 
 
-def _cbor_decode(buf: bytes, pos: int = 0, depth: int = 0) -> tuple[Any, int]:
+class _TooManyItems(ValueError):
+    def __init__(self, n: int) -> None:
+        super().__init__(f"a CBOR list or map of {n} items")
+        self.n = n
+
+
+def _cbor_decode(buf: bytes, pos: int = 0, depth: int = 0, max_items: int = MAX_ROOTS) -> tuple[Any, int]:
     if depth > 16:
         raise ValueError("CBOR nested too deeply")
     ib = buf[pos]
@@ -58,30 +66,37 @@ def _cbor_decode(buf: bytes, pos: int = 0, depth: int = 0) -> tuple[Any, int]:
             raise ValueError("truncated CBOR string")
         raw = buf[pos : pos + n]
         return (raw if major == 2 else raw.decode()), pos + n
+    if major in (4, 5) and n > max_items:  # refused before decoding: 20,000 roots cost 0.2 s of CPU
+        raise _TooManyItems(n)
     if major == 4:
         items = []
         for _ in range(n):
-            item, pos = _cbor_decode(buf, pos, depth + 1)
+            item, pos = _cbor_decode(buf, pos, depth + 1, max_items)
             items.append(item)
         return items, pos
     if major == 5:
         obj = {}
         for _ in range(n):
-            k, pos = _cbor_decode(buf, pos, depth + 1)
-            v, pos = _cbor_decode(buf, pos, depth + 1)
+            k, pos = _cbor_decode(buf, pos, depth + 1, max_items)
+            v, pos = _cbor_decode(buf, pos, depth + 1, max_items)
             obj[k] = v
         return obj, pos
     if major == 6 and n == 42:
-        raw, pos = _cbor_decode(buf, pos, depth + 1)
+        raw, pos = _cbor_decode(buf, pos, depth + 1, max_items)
         if not isinstance(raw, bytes) or raw[:1] != b"\x00":
             raise ValueError("bad CID in CBOR")
         return CID.from_bytes(raw[1:]), pos
     raise ValueError(f"unsupported CBOR item (major type {major})")
 
 
-def decode_header(buf: bytes) -> list[CID]:
+def decode_header(buf: bytes, max_roots: int = MAX_ROOTS) -> list[CID]:
+    """The roots of a CAR v1 header, each once (in their order), at most ``max_roots``
+    (0: no limit)."""
+    max_roots = max_roots if max_roots > 0 else sys.maxsize
     try:
-        obj, end = _cbor_decode(buf)
+        obj, end = _cbor_decode(buf, max_items=max(max_roots, 2))
+    except _TooManyItems as e:
+        raise InvalidCAR(f"the CAR header names {e.n} roots; the limit is {max_roots} (repo.max_car_roots)") from None
     except (ValueError, IndexError, TypeError, InvalidCID) as e:  # TypeError: a list or map as a map key
         raise InvalidCAR(f"invalid CAR header: {e}") from None
     if end != len(buf) or not isinstance(obj, dict):
@@ -91,7 +106,17 @@ def decode_header(buf: bytes) -> list[CID]:
     roots = obj.get("roots")
     if not isinstance(roots, list) or not all(isinstance(r, CID) for r in roots):
         raise InvalidCAR("CAR header roots must be a list of CIDs")
-    return roots
+    return list(dict.fromkeys(roots))
+
+
+def merge_roots(have: list[CID], new: list[CID], max_roots: int = MAX_ROOTS) -> list[CID]:
+    """The roots of several CARs imported together (``dag/import`` parts): each once, in
+    order, at most ``max_roots`` in all (0: no limit)."""
+    merged = list(dict.fromkeys([*have, *new]))
+    if 0 < max_roots < len(merged):
+        raise InvalidCAR(f"the CARs name {len(merged)} distinct roots together; the limit is {max_roots} "
+                         "(repo.max_car_roots)")
+    return merged
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -113,11 +138,12 @@ def write_car(roots: list[CID], blocks: Iterable[tuple[CID, bytes]]) -> Iterator
 class CarParser:
     """Incremental CAR v1 reader. ``roots`` is set once the header has been read."""
 
-    def __init__(self, *, verify: bool = True, max_section: int = MAX_SECTION) -> None:
+    def __init__(self, *, verify: bool = True, max_section: int = MAX_SECTION, max_roots: int = MAX_ROOTS) -> None:
         self._buf = bytearray()
         self.roots: list[CID] | None = None
         self.verify = verify
         self.max_section = max_section
+        self.max_roots = max_roots
         self.blocks = 0
         self.bytes = 0
 
@@ -146,7 +172,7 @@ class CarParser:
             header = self._frame(MAX_HEADER, "CAR header")
             if header is None:
                 return out
-            self.roots = decode_header(header)
+            self.roots = decode_header(header, self.max_roots)
         while self._buf:
             frame = self._frame(self.max_section, "CAR section")
             if frame is None:

@@ -164,6 +164,13 @@ class CID:
                 if len(mh) != 34:
                     raise InvalidCID("invalid CID: truncated multihash")
                 return cls(0, DAG_PB, mh), pos + 34
+            if raw[pos] == 1 and raw[pos + 1] < 0x80 and raw[pos + 2] < 0x80 and raw[pos + 3] < 0x80:
+                # the common CIDv1 (codec, hash code and length one byte each), without the varint loops
+                length, end = raw[pos + 3], pos + 4 + raw[pos + 3]
+                check_digest_size(raw[pos + 2], length)
+                if end > len(raw):
+                    raise InvalidCID("invalid CID: truncated multihash")
+                return cls(1, raw[pos + 1], bytes(raw[pos + 2 : end])), end
             version, p = decode_varint(raw, pos)
             if version != 1:
                 raise InvalidCID(f"invalid CID: unsupported version {version}")

@@ -359,10 +359,11 @@ async def _refuse(scope: ASGIScope, receive: Receive, send: Send, status: int, m
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return
-    await receive()  # websocket.connect
+    if (await receive())["type"] != "websocket.connect":
+        return  # the client is gone already
     if "websocket.http.response" in (scope.get("extensions") or {}):
         _denials.pending += 1
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})
     else:
-        await send({"type": "websocket.close", "code": 1008})
+        await send({"type": "websocket.close", "code": 1008})  # the server answers 403

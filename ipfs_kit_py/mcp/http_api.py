@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import platform
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from .. import __version__
-from ..content.car import CarParser
+from ..content.car import CarParser, merge_roots
 from ..content.cid import CID, b58encode
 from ..errors import InvalidArgument, IPFSKitError, LimitExceeded
 from ..model import AddOptions, IPFSModel
@@ -30,6 +31,7 @@ from ..node import Node
 from . import tar_stream
 from .multipart import MalformedMultipart, iter_events, part_data
 from .rpc_wire import Args, error_response, first_then, ndjson_line, ndjson_response
+from .uploads import UploadLimits, bounded
 
 API = "/api/v0"
 PROGRESS_EVERY = 256 << 10  # bytes between {"Name","Bytes"} progress lines of add
@@ -37,11 +39,6 @@ MAX_BLOCK = 2 << 20  # Kubo's block size limit (bitswap's)
 PIN_PROGRESS_EVERY = 0.1  # seconds between {"Progress": N} lines of pin add --progress
 AGENT_VERSION = f"ipfs-kit-py/{__version__}"
 PROTOCOL_VERSION = "ipfs/0.1.0"
-
-
-class UploadTimeout(IPFSKitError):
-    status = 408
-    code = "upload_timeout"
 
 
 @dataclass(frozen=True)
@@ -149,26 +146,14 @@ class KuboRPC:
           Opt("replace", "boolean"))
 
     # -- uploads -------------------------------------------------------------------------------
-    async def _upload(self, request: Request) -> AsyncIterator[bytes]:
-        """The request body as it arrives, bounded in size (``server.max_request_body``)
-        and in idle time (``server.upload_idle_timeout``): a stalled upload is aborted,
-        so it cannot hold the add's GC lock (or a connection) forever."""
-        s = self.node.settings.server
-        limit, idle = s.max_request_body, s.upload_idle_timeout
-        chunks = request.stream().__aiter__()
-        total = 0
-        while True:
-            try:
-                async with asyncio.timeout(idle if idle > 0 else None):
-                    chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise UploadTimeout(f"the upload sent nothing for {idle:g} s: aborted") from None
-            total += len(chunk)
-            if limit and total > limit:
-                raise LimitExceeded(f"request body exceeds the server's limit of {limit} bytes")
-            yield chunk
+    def _upload(self, request: Request) -> AsyncIterator[bytes]:
+        """The request body as it arrives, within the server's upload limits (size,
+        idle time, total time: see uploads.py), so a slow or stalled upload cannot hold
+        the GC guard (or a connection) forever. A declared length over the limit is
+        refused before anything is read."""
+        limits = UploadLimits.of(self.node.settings.server)
+        limits.check_declared(request.headers.get("content-length"))
+        return bounded(request.stream().__aiter__(), limits)
 
     # -- add -----------------------------------------------------------------------------------
     async def add(self, request: Request, a: Args) -> Response:
@@ -246,7 +231,9 @@ class KuboRPC:
             for r in results[files:]:  # directories (files were sent as they finished)
                 yield _add_line(r.to_dict(), file=False)
 
-        return await ndjson_response(lines())
+        # the upload is read (and the GC guard held) apart from sending the lines, so a
+        # client that stops reading its response cannot hold the guard for ever
+        return await ndjson_response(_decoupled(lines()))
 
     # -- reading -------------------------------------------------------------------------------
     async def cat(self, request: Request, a: Args) -> Response:
@@ -425,23 +412,33 @@ class KuboRPC:
             roots: list[CID] = []
             blocks = 0
             block_bytes = 0
-            events = iter_events(self._upload(request), request.headers.get("content-type"))
-            async for ev in events:
-                if ev.kind != "begin":
-                    raise MalformedMultipart("part data outside a part")
-                counter = _BlockBytes(part_data(events), count=stats)
-                part_roots, n = await self.model.car_import(counter, pin_roots=False)
-                roots += [r for r in part_roots if r not in roots]
-                blocks += n
-                block_bytes += counter.bytes
-            if not silent and pin_roots:
-                for root in roots:  # like Kubo: pin after every part is in; report per root
-                    try:
-                        await self.model.pin_root(root)
-                        msg = ""
-                    except IPFSKitError as e:
-                        msg = str(e)
-                    yield {"Root": {"Cid": {"/": str(root)}, "PinErrorMsg": msg}}
+            lease = None  # the GC guard, from the first part until every root is pinned
+            try:
+                events = iter_events(self._upload(request), request.headers.get("content-type"))
+                async for ev in events:
+                    if ev.kind != "begin":
+                        raise MalformedMultipart("part data outside a part")
+                    if lease is None:
+                        lease = await self.model.gc_lease()
+                    counter = _BlockBytes(part_data(events), count=stats)
+                    part_roots, n = await self.model.car_import(counter, pin_roots=False)
+                    roots = merge_roots(roots, part_roots, self.model.repo.settings.repo.max_car_roots)
+                    blocks += n
+                    block_bytes += counter.bytes
+                results = []
+                if not silent and pin_roots:
+                    for root in roots:  # like Kubo: pin after every part is in; report per root
+                        try:
+                            await self.model.pin_root(root)
+                            msg = ""
+                        except IPFSKitError as e:
+                            msg = str(e)
+                        results.append({"Root": {"Cid": {"/": str(root)}, "PinErrorMsg": msg}})
+            finally:
+                if lease is not None:
+                    lease.release()
+            for line in results:
+                yield line
             if stats:
                 yield {"Stats": {"BlockCount": blocks, "BlockBytesCount": block_bytes}}
 
@@ -484,11 +481,13 @@ class KuboRPC:
                              "Golang": f"python{platform.python_version()}"})
 
     async def repo_gc(self, request: Request, a: Args) -> Response:
-        removed = await self.model.gc()
+        result = await self.model.gc()
 
         async def lines() -> AsyncIterator[dict[str, Any]]:
-            for c in removed:
+            for c in result.removed:
                 yield {"Key": {"/": str(c)}}
+            for pin in result.incomplete:  # Kubo's GcResult error lines; the GC itself went on
+                yield {"Error": f"{pin.message}: kept; add or fetch it again to repair it"}
 
         return await ndjson_response(lines())
 
@@ -500,16 +499,19 @@ class KuboRPC:
         return JSONResponse(body)
 
     async def repo_verify(self, request: Request, a: Args) -> Response:
-        checked, bad = await self.model.repo_verify()
+        report = await self.model.repo_verify()
 
         async def lines() -> AsyncIterator[dict[str, Any]]:
-            for key in bad:
+            for key in report.corrupt:
                 yield {"Msg": f"block {key} was corrupt", "Progress": 0}
-            yield {"Msg": "", "Progress": checked}
-            if bad:
-                yield {"Msg": f"verify complete, {len(bad)} blocks were corrupt", "Progress": 0}
-            else:
+            for pin in report.incomplete:
+                yield {"Msg": pin.message, "Progress": 0}
+            yield {"Msg": "", "Progress": report.checked}
+            if report.ok:
                 yield {"Msg": "verify complete, all blocks validated.", "Progress": 0}
+            else:
+                yield {"Msg": f"verify complete, {len(report.corrupt)} blocks were corrupt, "
+                              f"{len(report.incomplete)} pins are incomplete", "Progress": 0}
 
         return await ndjson_response(lines())
 
@@ -535,6 +537,38 @@ class KuboRPC:
 
 
 # -- small helpers -----------------------------------------------------------------------------
+async def _decoupled(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """``items``, produced by a task of their own: the producer never waits for the
+    consumer (the lines queue up, a few per file added), only the other way round."""
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for item in items:
+                queue.put_nowait(("item", item))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            queue.put_nowait(("error", e))
+            if isinstance(e, asyncio.CancelledError):
+                raise
+        else:
+            queue.put_nowait(("end", None))
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
 def _add_line(d: dict[str, Any], file: bool) -> dict[str, Any]:
     if file and not d["Name"]:  # an unnamed file is named by its CID, as Kubo does (a wrapping root stays "")
         d["Name"] = d["Hash"]

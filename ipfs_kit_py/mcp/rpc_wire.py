@@ -9,6 +9,7 @@ shows up at once (unknown CID, bad option) still gets its proper HTTP status.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -25,6 +26,7 @@ log = logging.getLogger("ipfs_kit_py.http")
 
 # go-ipfs-cmds error codes (cmds.ErrorType)
 ERR_NORMAL, ERR_CLIENT, ERR_IMPLEMENTATION, ERR_NOT_FOUND, ERR_FATAL = 0, 1, 2, 3, 4
+YIELD_EVERY = 64  # chunks a streamed response sends before it lets the event loop run others
 
 _TRUE = {"", "1", "t", "true", "yes", "on"}  # "" : a bare flag (?recursive) means true
 _FALSE = {"0", "f", "false", "no", "off"}
@@ -151,10 +153,14 @@ class StreamedResponse(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         try:
+            sent = 0
             async for chunk in self.body_iterator:
                 if not isinstance(chunk, bytes | memoryview):
                     chunk = chunk.encode(self.charset)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sent += 1
+                if sent % YIELD_EVERY == 0:  # send() does not suspend while the socket takes it all:
+                    await asyncio.sleep(0)  # 20,000 ready lines would otherwise hold the loop
         except AbortedStream as e:
             log.warning("stream aborted after the response started: %s", e)
             return

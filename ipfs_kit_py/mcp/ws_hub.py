@@ -58,6 +58,7 @@ from ..errors import Forbidden, InvalidCAR, IPFSKitError, public_message
 from ..events import Event, NotificationType
 from ..node import Node
 from . import ws_protocol as proto
+from .uploads import BodyTooLarge, UploadLimits, UploadTimeout, bounded
 
 log = logging.getLogger(__name__)
 
@@ -389,13 +390,28 @@ class WebSocketManager:
 
         try:
             access.authorize(conn.caller, access.Scope.WRITE, "dag_import")
-            roots, blocks = await self.model.car_import(frames(), pin_roots=pin_roots)
+            upload = bounded(frames(), UploadLimits.of(self.node.settings.server))  # size, idle and total time
+            roots, blocks = await self.model.car_import(upload, pin_roots=pin_roots)
+        except (UploadTimeout, BodyTooLarge) as e:
+            # too slow or too big: say so and close; the rest of the CAR is not waited for
+            await conn.send(proto.error(e.code, str(e), req.id))
+            await self._drain(conn)
+            with contextlib.suppress(Exception):
+                await conn.websocket.close(1008, e.code)
+            raise ConnectionError(str(e)) from None
         except IPFSKitError as e:
             async for _ in frames():  # skip the rest of a bad CAR so the connection stays usable
                 pass
             await conn.send(proto.error(e.code, str(e), req.id))
             return
         await conn.send(proto.result(req, {"roots": [str(r) for r in roots], "blocks": blocks}))
+
+    @staticmethod
+    async def _drain(conn: Connection, limit: float = 5.0) -> None:
+        """Wait (at most ``limit`` s) until what is queued for ``conn`` has been sent."""
+        deadline = time.monotonic() + limit
+        while (conn.queue or conn.sending_since is not None) and not conn.closed and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     async def _operation(self, conn: Connection, req: proto.Request) -> None:
         try:

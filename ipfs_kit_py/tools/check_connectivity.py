@@ -29,6 +29,8 @@ from typing import Any
 import httpx
 import websockets
 
+from ..client.auth import auth_headers, token_from_env
+
 CHECKS = ("http", "websocket", "webrtc", "libp2p")
 PROBE = b"ipfs-kit connectivity probe\n"
 
@@ -53,12 +55,15 @@ def _ws_base(url: str) -> str:
     return url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
 
-async def check_http(url: str, timeout: float) -> tuple[str, dict[str, Any]]:
-    async with httpx.AsyncClient(timeout=timeout) as client:
+async def check_http(url: str, timeout: float, token: str | None = None) -> tuple[str, dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=timeout, headers=auth_headers(token)) as client:
         try:
             r = await client.post(f"{url}/api/v0/version")
         except httpx.HTTPError as e:
             raise CheckFailed(f"cannot reach {url}: {e}", "start the server: python -m ipfs_kit_py.mcp.server") from None
+        if r.status_code in (401, 403):
+            raise CheckFailed(f"/api/v0/version answered {r.status_code}: {r.json().get('Message')}",
+                              "pass --token (or set IPFS_KIT_TOKEN) with a token of this node (docs/security.md)")
         if r.status_code != 200:
             raise CheckFailed(f"/api/v0/version answered {r.status_code}", "check the server log")
         version = r.json().get("Version")
@@ -66,13 +71,14 @@ async def check_http(url: str, timeout: float) -> tuple[str, dict[str, Any]]:
     return f"version {version}", {"id": ident}
 
 
-async def check_websocket(url: str, timeout: float) -> tuple[str, dict[str, Any]]:
+async def check_websocket(url: str, timeout: float, token: str | None = None) -> tuple[str, dict[str, Any]]:
     base = _ws_base(url)
+    headers = auth_headers(token)
     try:
-        notes = await websockets.connect(f"{base}/ws/notifications", open_timeout=timeout)
+        notes = await websockets.connect(f"{base}/ws/notifications", open_timeout=timeout, additional_headers=headers)
     except (OSError, websockets.WebSocketException) as e:
         raise CheckFailed(f"cannot open /ws/notifications: {e}", "is a proxy stripping WebSocket upgrades?") from None
-    async with notes, websockets.connect(f"{base}/ws", open_timeout=timeout) as general:
+    async with notes, websockets.connect(f"{base}/ws", open_timeout=timeout, additional_headers=headers) as general:
         await notes.send(json.dumps({"action": "subscribe", "notification_types": ["content_added"]}))
         while (msg := json.loads(await notes.recv()))["type"] != "subscription_confirmed":
             pass
@@ -93,12 +99,12 @@ async def check_websocket(url: str, timeout: float) -> tuple[str, dict[str, Any]
     return f"event round trip {rtt:.1f} ms (seq {msg['seq']})", {"event_rtt_ms": rtt}
 
 
-async def check_webrtc(url: str, timeout: float) -> tuple[str, dict[str, Any]]:
+async def check_webrtc(url: str, timeout: float, token: str | None = None) -> tuple[str, dict[str, Any]]:
     from ..client.streaming import stream_test_pattern
 
     frames = 10
     t = time.perf_counter()
-    stream = await stream_test_pattern(url, timeout=timeout)
+    stream = await stream_test_pattern(url, timeout=timeout, token=token)
     try:
         first_ms = None
         n, size = 0, ""
@@ -112,10 +118,10 @@ async def check_webrtc(url: str, timeout: float) -> tuple[str, dict[str, Any]]:
     return f"{n} frames decoded ({size}), first after {first_ms:.0f} ms", {"first_frame_ms": first_ms}
 
 
-async def check_libp2p(url: str, timeout: float) -> tuple[str, dict[str, Any]]:
+async def check_libp2p(url: str, timeout: float, token: str | None = None) -> tuple[str, dict[str, Any]]:
     from ..p2p.check import probe_peer
 
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=timeout, headers=auth_headers(token)) as client:
         ident = (await client.post(f"{url}/api/v0/id")).json()
     addrs = [a for a in ident.get("Addresses") or [] if "/p2p/" in a]
     if not addrs:
@@ -125,7 +131,7 @@ async def check_libp2p(url: str, timeout: float) -> tuple[str, dict[str, Any]]:
     return result.pop("summary"), result
 
 
-RUNNERS: dict[str, Callable[[str, float], Awaitable[tuple[str, dict[str, Any]]]]] = {
+RUNNERS: dict[str, Callable[[str, float, str | None], Awaitable[tuple[str, dict[str, Any]]]]] = {
     "http": check_http,
     "websocket": check_websocket,
     "webrtc": check_webrtc,
@@ -139,12 +145,12 @@ ADVICE = {
 }
 
 
-async def run_checks(url: str, names: list[str], timeout: float = 15.0) -> list[CheckResult]:
+async def run_checks(url: str, names: list[str], timeout: float = 15.0, token: str | None = None) -> list[CheckResult]:
     results = []
     for name in names:
         t = time.perf_counter()
         try:
-            detail, extra = await asyncio.wait_for(RUNNERS[name](url, timeout), timeout)
+            detail, extra = await asyncio.wait_for(RUNNERS[name](url, timeout, token), timeout)
             results.append(CheckResult(name, True, (time.perf_counter() - t) * 1000, detail, "", extra))
         except CheckFailed as e:
             results.append(CheckResult(name, False, None, str(e), e.advice or ADVICE[name]))
@@ -185,13 +191,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument(f"--{name}", action="store_true", help=f"check {name}")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--timeout", type=float, default=15.0, help="seconds each check may take")
+    ap.add_argument("--token", default=None, help="API token, when the server requires one (default $IPFS_KIT_TOKEN)")
     args = ap.parse_args(argv)
     url = (args.url or default_url()).rstrip("/")
     if "://" not in url:
         url = f"http://{url}"
     names = [n for n in CHECKS if getattr(args, n)] if not args.all else list(CHECKS)
     names = names or list(CHECKS)
-    results = asyncio.run(run_checks(url, names, args.timeout))
+    results = asyncio.run(run_checks(url, names, args.timeout, token_from_env(args.token)))
     if args.json:
         print(json.dumps({"url": url, "ok": all(r.ok for r in results), "checks": [asdict(r) for r in results]}, indent=2))
     else:

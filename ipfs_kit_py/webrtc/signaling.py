@@ -34,7 +34,8 @@ REQUEST_TYPES = ("offer_request", "offer", "answer", "candidate", "close", "stat
 
 
 def parse_message(text: str | bytes | None) -> dict[str, Any]:
-    """A signaling request from one WebSocket message; raises SignalingError when malformed."""
+    """A signaling request from one WebSocket message; raises SignalingError when malformed.
+    An unknown ``type`` is refused by :func:`dispatch`, so that its error still echoes the ``id``."""
     if not isinstance(text, str):
         raise SignalingError("malformed", "signaling messages are JSON text, not binary")
     try:
@@ -43,8 +44,6 @@ def parse_message(text: str | bytes | None) -> dict[str, Any]:
         raise SignalingError("malformed", f"invalid JSON: {e}") from None
     if not isinstance(msg, dict):
         raise SignalingError("malformed", "a message must be a JSON object")
-    if msg.get("type") not in REQUEST_TYPES:
-        raise SignalingError("unknown_type", f"unknown message type {msg.get('type')!r}; expected one of {list(REQUEST_TYPES)}")
     return msg
 
 
@@ -61,7 +60,7 @@ def error_reply(e: BaseException, msg: dict[str, Any] | None) -> dict[str, Any]:
 
 async def dispatch(manager: WebRTCStreamingManager, msg: dict[str, Any], client_id: str, send: Any) -> dict[str, Any]:
     """Run one request; returns the reply."""
-    kind = msg["type"]
+    kind = msg.get("type")
     if kind == "offer_request":
         cid = msg.get("cid")
         if msg.get("test_pattern") is True and cid is None:  # the built-in clip: works on an empty node
@@ -82,7 +81,9 @@ async def dispatch(manager: WebRTCStreamingManager, msg: dict[str, Any], client_
         return await manager.stats(msg.get("pc_id"), client_id)
     if kind == "quality_change":
         return await manager.set_quality(msg.get("pc_id"), str(msg.get("quality")), client_id)
-    return {"type": "pong"}
+    if kind == "ping":
+        return {"type": "pong"}
+    raise SignalingError("unknown_type", f"unknown message type {kind!r}; expected one of {list(REQUEST_TYPES)}")
 
 
 async def handle_websocket(ws: WebSocket, manager: WebRTCStreamingManager, node: Node) -> None:
