@@ -270,8 +270,12 @@ def test_faults_killed_provider_and_corrupt_provider(nodes: Callable[..., Server
     bad_id = peer_id(bad)
     assert corrupt_every_block(bad.repo) > 90
     connect(b, bad)
-    r = api(b, "cat", arg=cid)
-    assert r.status_code == 200 and r.content == data
+    # a pin add keeps more blocks in flight than one peer's window: the (so far neutral) bad peer is
+    # asked too, although the session prefers a2 and its good record
+    r = api(b, "pin/add", arg=cid)
+    assert r.status_code == 200, r.text
+    assert api(b, "cat", arg=cid, offline="true").content == data
+    assert api(b, "pin/rm", arg=cid).status_code == 200
     verify = api(b, "repo/verify").text.splitlines()
     assert json.loads(verify[-1])["Msg"] == "verify complete, all blocks validated."
     wait_for(lambda: bad_id not in [p["Peer"] for p in api(b, "swarm/peers").json()["Peers"]])

@@ -13,6 +13,9 @@ asked), want-have -> HAVE / DONT_HAVE. Fetching runs in sessions
 sessions that want it. A block's CID is computed from its bytes, so a block
 reaches a session only if it hashes to what was wanted; bytes that match
 nothing we ever wanted get their sender banned for ``ban_time`` seconds.
+What every peer sent and received, and its bans, go to its record in the
+:class:`~ipfs_kit_py.p2p.reputation.PeerLedger` (``bitswap/stat``,
+``bitswap/ledger``, ``peer_reputation``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..content.cid import CID, DAG_PB, decode_varint, encode_varint
 from ..content.dagpb import _fields
 from ..errors import BlockNotFound, CorruptBlock
 from .framing import FrameDecoder, FramingError
+from .reputation import PeerLedger
 from .session import BitswapSession, FindProviders, SessionSettings
 from .stream import P2PStream, trio_read_frames
 
@@ -175,20 +179,26 @@ class Bitswap:
     """Bitswap on an :class:`~ipfs_kit_py.p2p.peer.IPFSLibp2pPeer` over a :class:`Blockstore`."""
 
     def __init__(self, peer: Any, store: Blockstore, *, serve: bool = True, ban_time: float = 300.0,
-                 session_settings: SessionSettings | None = None) -> None:
+                 session_settings: SessionSettings | None = None, ledger: PeerLedger | None = None) -> None:
         self.peer = peer
+        self.ledger = ledger or PeerLedger()  # per-peer records and bans (persisted by the service)
         self.store = store
         self.serve = serve
         self.ban_time = ban_time
         self.session_settings = session_settings or SessionSettings()
         self._sessions: dict[bytes, set[BitswapSession]] = {}  # multihash -> sessions wanting it
         self._recent: OrderedDict[bytes, None] = OrderedDict()  # multihashes wanted lately (any session)
-        self.banned: dict[str, float] = {}  # peer -> banned until (monotonic)
         self._senders: dict[str, P2PStream] = {}
         self._send_locks: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        # totals since start (Kubo's bitswap/stat)
         self.blocks_received = 0
+        self.data_received = 0
+        self.dup_blocks = 0  # blocks that arrived after another peer had delivered them
+        self.dup_data = 0
+        self.messages_received = 0
         self.blocks_sent = 0
+        self.data_sent = 0
         self.rejected = 0  # blocks that matched no want (and were never wanted): bad bytes
         self.on_ban: Callable[[str, str], None] | None = None
         for pid in PROTOCOLS:
@@ -213,20 +223,31 @@ class Bitswap:
                 del self._sessions[mh]
 
     def is_banned(self, peer_id: str) -> bool:
-        until = self.banned.get(peer_id)
-        if until is None:
-            return False
-        if time.monotonic() >= until:
-            del self.banned[peer_id]
-            return False
-        return True
+        r = self.ledger.get(peer_id)
+        return r is not None and r.banned_until > 0 and r.banned()
+
+    def ban_left(self, peer_id: str) -> float:
+        """Seconds the peer stays banned (0: not banned)."""
+        r = self.ledger.get(peer_id)
+        return max(0.0, r.banned_until - time.time()) if r is not None else 0.0
+
+    def wantlist(self) -> list[CID]:
+        """What the sessions want now (Kubo's ``bitswap/wantlist``)."""
+        seen: dict[bytes, CID] = {}
+        for sessions in self._sessions.values():
+            for s in sessions:
+                for mh, w in s.wants.items():
+                    seen.setdefault(mh, w.cid)
+        return list(seen.values())
 
     def ban(self, peer_id: str, reason: str) -> None:
         """Refuse a peer for ``ban_time`` seconds: its wants go elsewhere, it is disconnected."""
-        if self.ban_time <= 0 or self.is_banned(peer_id):
+        if self.is_banned(peer_id):
+            return
+        self.ledger.bad_block(peer_id, reason, self.ban_time)
+        if self.ban_time <= 0:
             return
         log.warning("bitswap: banning %s for %g s: %s", peer_id, self.ban_time, reason)
-        self.banned[peer_id] = time.monotonic() + self.ban_time
         for sessions in list(self._sessions.values()):
             for s in list(sessions):
                 s.on_peer_gone(peer_id)
@@ -273,6 +294,7 @@ class Bitswap:
             if self.is_banned(stream.peer_id):
                 await stream.reset()
                 return
+            self.messages_received += len(bodies)
             for body in bodies:
                 await self._on_message(stream.peer_id, decode_message(body))
 
@@ -300,9 +322,15 @@ class Bitswap:
             sessions = self._sessions.get(cid.multihash)
             if sessions:
                 self.blocks_received += 1
+                self.data_received += len(data)
+                self.ledger.received(peer_id, len(data))
                 for s in list(sessions):
                     s.on_block(peer_id, cid, data)
-            elif cid.multihash not in self._recent:
+            elif cid.multihash in self._recent:  # wanted lately, delivered by another peer first
+                self.dup_blocks += 1
+                self.dup_data += len(data)
+                self.ledger.received(peer_id, len(data), duplicate=True)
+            else:
                 self.rejected += 1
                 self.ban(peer_id, f"sent a block matching no CID we asked for ({cid})")
                 return
@@ -337,7 +365,30 @@ class Bitswap:
             size += len(data)
         if batch or presences:
             await self.send(peer_id, Message(blocks=batch, presences=presences))
-        self.blocks_sent += len(blocks)
+        if blocks:
+            n = sum(len(d) for _c, d in blocks)
+            self.blocks_sent += len(blocks)
+            self.data_sent += n
+            self.ledger.sent(peer_id, len(blocks), n)
+
+    # -- Kubo's views --
+    def stat(self) -> dict[str, Any]:
+        """``bitswap/stat`` in Kubo's shape."""
+        return {"BlocksReceived": self.blocks_received, "BlocksSent": self.blocks_sent,
+                "DataReceived": self.data_received, "DataSent": self.data_sent,
+                "DupBlksReceived": self.dup_blocks, "DupDataReceived": self.dup_data,
+                "MessagesReceived": self.messages_received,
+                "Peers": sorted(p for p in self.peer.get_connected_peers() if not self.is_banned(p)),
+                "ProvideBufLen": 0,
+                "Wantlist": [{"/": str(c)} for c in self.wantlist()]}
+
+    def ledger_view(self, peer_id: str) -> dict[str, Any]:
+        """``bitswap/ledger?arg=<peer>`` in Kubo's shape (Value: the debt ratio sent/(recv+1))."""
+        r = self.ledger.get(peer_id)
+        sent = r.bytes_sent if r else 0
+        recv = r.bytes_received if r else 0
+        exchanged = (r.blocks_sent + r.blocks_received) if r else 0
+        return {"Exchanged": exchanged, "Peer": peer_id, "Recv": recv, "Sent": sent, "Value": sent / (recv + 1)}
 
     # -- fetching --
     async def get_blocks(self, cids: Iterable[CID], peers: list[str] | None = None,

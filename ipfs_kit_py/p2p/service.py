@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import socket
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +27,8 @@ from . import content_protocol, mcp_protocol, metadata_protocol
 from .bitswap import Bitswap
 from .dht import DHT
 from .peer import IPFSLibp2pPeer, split_peer_addr
+from .reputation import FILE_NAME as LEDGER_FILE
+from .reputation import PeerLedger, PeerRecord
 from .retrieval import NetworkBlockSource
 from .session import SessionSettings
 from .stream import P2PStream
@@ -35,6 +36,7 @@ from .stream import P2PStream
 log = logging.getLogger(__name__)
 
 SERVING_ROLES = ("master", "worker")
+LEDGER_SAVE_INTERVAL = 5.0  # seconds between writes of the peer ledger (when it changed)
 
 
 class Libp2pService:
@@ -51,7 +53,10 @@ class Libp2pService:
         self.content = content_protocol.ContentServer(node.model, s)
         # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
         r = node.settings.retrieval
+        # peer reputation, persisted in the repo: bans outlive a restart
+        self.ledger = PeerLedger(node.repo.path / LEDGER_FILE, on_change=self._on_standing)
         self.bitswap = Bitswap(self.peer, node.model.store, serve=s.role in SERVING_ROLES, ban_time=r.ban_time,
+                               ledger=self.ledger,
                                session_settings=SessionSettings(
                                    window=r.peer_window, block_timeout=r.block_timeout,
                                    rebroadcast_interval=r.rebroadcast_interval,
@@ -89,6 +94,7 @@ class Libp2pService:
                       self.get_id(), ", ".join(self.peer.listen_addrs))
         log.info("libp2p peer %s listening on %s", self.get_id(), ", ".join(self.get_addrs()))
         self.node.model.attach_network(self.source)
+        self._spawn(self._keep_ledger())
         if self.settings.provide_pins and self.settings.role in SERVING_ROLES:
             self._bus_token = self.node.bus.subscribe(self._on_bus_event)
             self._spawn(self._provide_existing_pins())
@@ -100,6 +106,29 @@ class Libp2pService:
         for task in [*self.transfers.values(), *self._background]:
             task.cancel()
         await self.peer.stop()
+        await asyncio.to_thread(self._save_ledger)
+
+    # -- peer reputation ------------------------------------------------------------------
+    def _on_standing(self, peer: str, standing: str, previous: str, record: PeerRecord) -> None:
+        log.info("peer %s: %s -> %s", peer, previous, standing)
+        self.node.bus.publish(NotificationType.PEER_REPUTATION_CHANGED, {
+            "peer_id": peer, "standing": standing, "previous": previous, "score": round(record.score(), 4),
+            "bad_blocks": record.bad_blocks, "failures": record.failures,
+            "ban_reason": record.ban_reason if standing == "banned" else ""})
+
+    def _save_ledger(self) -> None:
+        try:
+            self.ledger.save()
+        except OSError as e:
+            log.warning("cannot write the peer ledger: %s", e)
+
+    async def _keep_ledger(self) -> None:
+        """Write the ledger when it changed; publish bans that ran out."""
+        while True:
+            await asyncio.sleep(LEDGER_SAVE_INTERVAL)
+            self.ledger.expire_bans()
+            if self.ledger.dirty:
+                await asyncio.to_thread(self._save_ledger)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -158,7 +187,7 @@ class Libp2pService:
     async def connect(self, addr: str) -> str:
         pid, _ = split_peer_addr(None, addr)
         if self.bitswap.is_banned(pid):
-            raise Unauthorized(f"{pid} is banned for {self.bitswap.banned[pid] - time.monotonic():.0f} s more "
+            raise Unauthorized(f"{pid} is banned for {self.bitswap.ban_left(pid):.0f} s more "
                                "(it sent blocks that did not match their CIDs)")
         await self.peer.connect_to_peer(pid, addr)
         return pid
@@ -369,6 +398,29 @@ def register(app: FastAPI, node: Node) -> None:
     @route("/api/v0/libp2p/transfers", summary="Running transfers")
     async def libp2p_transfers(request: Request) -> Any:
         return {"transfers": sorted(_svc(node).transfers)}
+
+    # -- bitswap and peer reputation (Kubo's shapes where Kubo has the route) --
+    @route("/api/v0/bitswap/stat", summary="Bitswap totals since start, connected peers and the wantlist (Kubo's shape)")
+    async def bitswap_stat(request: Request) -> Any:
+        return _svc(node).bitswap.stat()
+
+    @route("/api/v0/bitswap/wantlist", summary="Blocks the node's reads want now (Kubo's shape)")
+    async def bitswap_wantlist(request: Request) -> Any:
+        return {"Keys": [{"/": str(c)} for c in _svc(node).bitswap.wantlist()]}
+
+    @route("/api/v0/bitswap/ledger", summary="What we exchanged with a peer: arg=<peer ID> (Kubo's shape)")
+    async def bitswap_ledger(request: Request) -> Any:
+        return _svc(node).bitswap.ledger_view(_need(request, "arg"))
+
+    @route("/api/v0/ipfs-kit/peer_reputation",
+           summary="Every peer's record (or arg=<peer ID>'s): blocks and bytes each way, latency, throughput, "
+                   "failures, bad blocks, score, standing, ban")
+    async def peer_reputation(request: Request) -> Any:
+        peer = request.query_params.get("arg")
+        peers = _svc(node).ledger.view(peer)
+        if peer is not None and not peers:
+            raise NotFound(f"no record of peer {peer}")
+        return {"Peers": peers}
 
     @route("/api/v0/routing/findprovs",
            summary="Find providers of a CID on the DHT: arg=<cid>[&num-providers=20]; NDJSON like Kubo")

@@ -19,6 +19,13 @@ DONT_HAVE and block to the sessions that want it. How a block is found:
    DONT_HAVE and the provider search found nobody new, or after ``find_timeout``
    without any progress.
 
+Peer reputation (``reputation.py``): the session measures each block's latency
+(want-block to block) and each peer's throughput while it had want-blocks in
+flight, and counts want-blocks a peer sat on as failures, in the engine's ledger.
+Among peers with room, the one with the lowest load per window minus half its
+score is asked first; discovery's want-block goes to the best-scored peer; a
+``poor`` peer gets a quarter of the window.
+
 Blocks reach a session only when their bytes hash to a wanted multihash (the
 engine computes the CID from the bytes), so a bad block can never be returned.
 """
@@ -74,6 +81,7 @@ class _Peer:
     inflight: set[bytes] = field(default_factory=set)
     delivered: int = 0
     bytes: int = 0
+    busy_since: float = 0.0  # when its in-flight want-blocks last went from none to some (or its last block)
 
 
 class BitswapSession:
@@ -141,6 +149,12 @@ class BitswapSession:
         st = self.peers.setdefault(peer, _Peer())
         st.delivered += 1
         st.bytes += len(data)
+        now = time.monotonic()
+        if w.block_peer == peer:  # the answer to our want-block: measure the peer
+            busy = now - st.busy_since if st.busy_since else 0.0
+            self.engine.ledger.measured(peer, latency=now - w.block_sent,
+                                        throughput=len(data) / busy if busy > 1e-4 else None)
+            st.busy_since = now if len(st.inflight) > 1 else 0.0
         if peer not in self.used:
             self.used.append(peer)
         self.last_progress = time.monotonic()
@@ -189,9 +203,19 @@ class BitswapSession:
             return [p for p in self.fixed_peers if not banned(p)]
         return [p for p in self.engine.peer.get_connected_peers() if not banned(p)]
 
+    def _window(self, peer: str) -> int:
+        w = self.settings.window
+        return max(1, w // 4) if self.engine.ledger.standing(peer) == "poor" else w
+
     def _room(self, peer: str) -> bool:
         st = self.peers.get(peer)
-        return st is None or len(st.inflight) < self.settings.window
+        return st is None or len(st.inflight) < self._window(peer)
+
+    def _rank(self, peer: str) -> float:
+        """Lower is asked first: load per window, minus half the peer's score."""
+        st = self.peers.get(peer)
+        load = len(st.inflight) / self._window(peer) if st is not None else 0.0
+        return load - 0.5 * self.engine.ledger.score(peer)
 
     def _assign(self, w: _Want, peer: str) -> None:
         from .bitswap import WANT_BLOCK, WantEntry
@@ -199,7 +223,10 @@ class BitswapSession:
         w.block_peer = peer
         w.block_sent = time.monotonic()
         w.asked.add(peer)
-        self.peers.setdefault(peer, _Peer()).inflight.add(w.cid.multihash)
+        st = self.peers.setdefault(peer, _Peer())
+        if not st.inflight:
+            st.busy_since = w.block_sent
+        st.inflight.add(w.cid.multihash)
         self._outbox.setdefault(peer, []).append(WantEntry(w.cid, want_type=WANT_BLOCK, send_dont_have=True))
 
     def _release(self, w: _Want) -> None:
@@ -228,7 +255,7 @@ class BitswapSession:
                            if p not in w.failed and p not in w.dont_have and p not in w.asked
                            and self._room(p) and not self.engine.is_banned(p)]
             if holders:
-                self._assign(w, min(holders, key=lambda p: (len(self.peers[p].inflight) if p in self.peers else 0,
+                self._assign(w, min(holders, key=lambda p: (self._rank(p),
                                                              -(self.peers[p].bytes if p in self.peers else 0))))
                 continue
             if w.holders - w.failed:  # holders exist but their windows are full: wait for room
@@ -244,7 +271,8 @@ class BitswapSession:
             w.broadcast_at = now
             if not fresh:
                 continue
-            first = random.choice([p for p in fresh if self._room(p)] or fresh)
+            score = self.engine.ledger.score
+            first = max([p for p in fresh if self._room(p)] or fresh, key=lambda p: (score(p), random.random()))
             self._assign(w, first)
             for p in fresh:
                 if p != first:
@@ -333,6 +361,8 @@ class BitswapSession:
             for w in list(self.wants.values()):
                 if w.block_peer is not None and (w.block_peer not in connected
                                                  or now - w.block_sent > s.block_timeout):
+                    if w.block_peer in connected:  # it sat on our want-block: that counts against it
+                        self.engine.ledger.failed(w.block_peer, "want-block timeout")
                     w.failed.add(w.block_peer)  # gone, or sat on our want-block: ask another peer
                     self._release(w)
             for p in [p for p in self.peers if p not in connected]:
