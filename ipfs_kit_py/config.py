@@ -119,6 +119,9 @@ class RetrievalSettings:
     read_ahead: int = 8  # blocks fetched ahead of a streaming reader (bounded to the requested range)
     read_threads: int = 64  # worker threads for reads that may wait on the network (kept apart from other work)
     ban_time: float = 300.0  # seconds a peer that sent a block not matching its CID is refused (0: never banned)
+    gateways: list[str] = field(default_factory=list)  # trustless HTTP gateways (base URLs) asked for blocks (?format=raw, verified) when peers do not deliver; the only source of a node without libp2p
+    gateway_delay: float = 1.0  # seconds connected peers get to deliver a block before the gateways are asked too (0 when no peer is connected)
+    routers: list[str] = field(default_factory=list)  # delegated routing base URLs (GET <url>/routing/v1/providers/<cid>) asked for providers alongside the DHT
 
 
 @dataclass

@@ -260,6 +260,10 @@ class IPFSModel:
         r = repo.settings.retrieval
         self._readers = reader_pool(r.read_threads)  # reads that may wait on the network run here
         self._fetch_io = writer_pool()  # fetched blocks are written here (never waits on the network)
+        # a node without libp2p still reads through the trustless gateways, if any are set
+        from .http_sources import sources_from_settings
+
+        self._http_only = sources_from_settings(r)
 
     # -- where blocks come from ----------------------------------------------------------
     def attach_network(self, source: BlockSource | None) -> None:
@@ -277,6 +281,8 @@ class IPFSModel:
 
     @contextlib.asynccontextmanager
     async def reading(self, name: str, root: str | CID = "") -> AsyncIterator[ReadOp]:
+        if self.network is None and self._http_only is not None and self._http_only.gateways:
+            self.attach_network(self._http_only)
         op = self.read_op(name, str(root))
         try:
             yield op

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..errors import ChannelUnavailable, InvalidArgument, NotFound, Unauthorized
 from ..events import NotificationType
+from ..http_sources import sources_from_settings
 from ..mcp.rpc_wire import error_response
 from ..node import Node
 from . import content_protocol, mcp_protocol, metadata_protocol
@@ -63,8 +64,9 @@ class Libp2pService:
                                    provider_search_delay=r.provider_search_delay, find_timeout=r.find_timeout))
         self.dht = DHT(self.peer, server=s.role in SERVING_ROLES, protocol_id=s.dht_protocol)
         # every read of the model that lacks a block asks the network through this
+        self.http = sources_from_settings(r, self.ledger)  # gateways and delegated routers, if configured
         self.source = NetworkBlockSource(self.peer, self.bitswap, self.dht, max_providers=r.max_providers,
-                                         find_timeout=r.find_timeout)
+                                         find_timeout=r.find_timeout, http=self.http, gateway_delay=r.gateway_delay)
         self._bus_token: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -106,6 +108,8 @@ class Libp2pService:
         for task in [*self.transfers.values(), *self._background]:
             task.cancel()
         await self.peer.stop()
+        if self.http is not None:
+            await self.http.aclose()
         await asyncio.to_thread(self._save_ledger)
 
     # -- peer reputation ------------------------------------------------------------------
