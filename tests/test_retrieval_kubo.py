@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -88,3 +89,48 @@ def test_we_read_what_kubo_043_added(kubo: KuboDaemon, tmp_path: Path) -> None:
         assert r.json() == {"Pins": [cid]}
     finally:
         ours.stop()
+
+
+def test_kubo_043_fetches_what_we_provide_found_on_the_dht(kubo: KuboDaemon, tmp_path: Path) -> None:
+    """Kubo knows only C (ours, without the content); A (ours) announced the content on the
+    DHT through C. Kubo's ordinary `ipfs cat` finds A as a provider, dials it, and fetches
+    over bitswap. Our bitswap/stat and bitswap/ledger answer with Kubo's own keys."""
+    data = stream_bytes(3_000_000) + b"for kubo"
+    c = start_server(tmp_path / "c")
+    a = start_server(tmp_path / "a")
+    try:
+        def rpc(srv: Any, path: str, **params: str) -> httpx.Response:
+            return httpx.post(f"{srv.url}/api/v0/{path}", params=params, timeout=60)
+
+        def addr(srv: Any) -> str:
+            info = rpc(srv, "id").json()
+            return next(x for x in info["Addresses"] if "/127.0.0.1/" in x)
+
+        a_id, c_id = rpc(a, "id").json()["ID"], rpc(c, "id").json()["ID"]
+        assert rpc(a, "swarm/connect", arg=addr(c)).status_code == 200
+        cid = httpx.post(f"{a.url}/api/v0/add", files={"file": ("f", data)}, timeout=60).json()["Hash"]
+        # A's pin was provided to the DHT, whose only other member is C
+        deadline = time.monotonic() + 30
+        while a_id not in rpc(c, "routing/findprovs", arg=cid).text:
+            assert time.monotonic() < deadline, "C never learnt that A provides the content"
+            time.sleep(0.2)
+        assert kubo.ipfs("swarm", "connect", addr(c)).returncode == 0
+        # Kubo was never told about A: its DHT lookup of the CID (through C) names A
+        found = kubo.ipfs("routing", "findprovs", "--num-providers=1", cid)
+        assert found.returncode == 0 and a_id in found.stdout.split(), found.stderr
+        got = subprocess.run([str(KUBO), "cat", cid], env=kubo.env, capture_output=True, timeout=120)
+        assert got.returncode == 0, got.stderr
+        assert got.stdout == data
+        assert a_id in kubo.ipfs("swarm", "peers").stdout
+        assert rpc(c, "bitswap/ledger", arg=kubo.peer_id).json()["Sent"] == 0  # C had nothing to give
+        ours = rpc(a, "bitswap/ledger", arg=kubo.peer_id).json()
+        assert ours["Sent"] >= len(data)
+        # the same keys as Kubo's own answers
+        kubo_stat = json.loads(kubo.ipfs("bitswap", "stat", "--enc=json").stdout)
+        assert set(rpc(a, "bitswap/stat").json()) == set(kubo_stat)
+        kubo_ledger = json.loads(kubo.ipfs("bitswap", "ledger", a_id, "--enc=json").stdout)
+        assert set(ours) == set(kubo_ledger) and kubo_ledger["Recv"] >= len(data)
+        assert c_id != a_id
+    finally:
+        a.stop()
+        c.stop()

@@ -379,7 +379,6 @@ class Bitswap:
                 "DupBlksReceived": self.dup_blocks, "DupDataReceived": self.dup_data,
                 "MessagesReceived": self.messages_received,
                 "Peers": sorted(p for p in self.peer.get_connected_peers() if not self.is_banned(p)),
-                "ProvideBufLen": 0,
                 "Wantlist": [{"/": str(c)} for c in self.wantlist()]}
 
     def ledger_view(self, peer_id: str) -> dict[str, Any]:
