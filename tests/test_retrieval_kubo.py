@@ -22,13 +22,16 @@ pytestmark = pytest.mark.skipif(not KUBO.exists(), reason=f"Kubo binary not foun
 
 
 class KuboDaemon:
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, *, gateway: bool = False) -> None:
         self.env = {**os.environ, "IPFS_PATH": str(repo)}
         subprocess.run([str(KUBO), "init", "--profile=test"], env=self.env, check=True, capture_output=True,
                        timeout=60)
         configure(repo)  # loopback only, no bootstrap, no mDNS, no NAT mapping, DHT server
         cfg = json.loads((repo / "config").read_text())
         cfg["Addresses"]["API"] = "/ip4/127.0.0.1/tcp/0"
+        if gateway:  # its gateway also serves the delegated routing API (/routing/v1)
+            cfg["Addresses"]["Gateway"] = "/ip4/127.0.0.1/tcp/0"
+            cfg.setdefault("Gateway", {})["ExposeRoutingAPI"] = True
         (repo / "config").write_text(json.dumps(cfg, indent=2))
         self.log = open(repo.parent / "kubo-daemon.log", "wb")
         self.proc = subprocess.Popen([str(KUBO), "daemon"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -44,6 +47,7 @@ class KuboDaemon:
             assert time.monotonic() < deadline, ident.stderr
             time.sleep(0.1)
         info = json.loads(ident.stdout)
+        self.gateway = (repo / "gateway").read_text().strip() if gateway else ""
         self.peer_id = info["ID"]
         self.addr = next(a for a in info["Addresses"] if a.startswith("/ip4/127.0.0.1/tcp/"))
 
@@ -134,3 +138,31 @@ def test_kubo_043_fetches_what_we_provide_found_on_the_dht(kubo: KuboDaemon, tmp
     finally:
         a.stop()
         c.stop()
+
+
+def test_delegated_router_kubo_043_finds_our_provider(tmp_path: Path) -> None:
+    """B (ours) has no peer and no DHT neighbour; its retrieval.routers is Kubo's /routing/v1,
+    whose DHT knows that A (ours) provides the content: B dials A and fetches over bitswap."""
+    data = stream_bytes(1_500_000) + b"routed"
+    kubo = KuboDaemon(tmp_path / "kubo", gateway=True)
+    a = start_server(tmp_path / "a")
+    b = start_server(tmp_path / "b", env={"IPFS_KIT_RETRIEVAL_ROUTERS": kubo.gateway,
+                                          "IPFS_KIT_RETRIEVAL_PROVIDER_SEARCH_DELAY": "0.2"})
+    try:
+        a_info = httpx.post(f"{a.url}/api/v0/id", timeout=30).json()
+        a_addr = next(x for x in a_info["Addresses"] if "/127.0.0.1/" in x)
+        assert kubo.ipfs("swarm", "connect", a_addr).returncode == 0
+        cid = httpx.post(f"{a.url}/api/v0/add", files={"file": ("f", data)}, timeout=60).json()["Hash"]
+        deadline = time.monotonic() + 30
+        while a_info["ID"] not in httpx.get(f"{kubo.gateway}/routing/v1/providers/{cid}", timeout=30).text:
+            assert time.monotonic() < deadline, "Kubo's router never learnt that A provides the content"
+            time.sleep(0.3)
+        assert httpx.post(f"{b.url}/api/v0/swarm/peers", timeout=30).json()["Peers"] == []
+        r = httpx.post(f"{b.url}/api/v0/cat", params={"arg": cid}, timeout=60)
+        assert r.status_code == 200 and r.content == data
+        led = httpx.post(f"{b.url}/api/v0/bitswap/ledger", params={"arg": a_info["ID"]}, timeout=30).json()
+        assert led["Recv"] >= len(data)
+    finally:
+        b.stop()
+        a.stop()
+        kubo.stop()
