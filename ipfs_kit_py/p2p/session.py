@@ -22,9 +22,10 @@ DONT_HAVE and block to the sessions that want it. How a block is found:
 Peer reputation (``reputation.py``): the session measures each block's latency
 (want-block to block) and each peer's throughput while it had want-blocks in
 flight, and counts want-blocks a peer sat on as failures, in the engine's ledger.
-Among peers with room, the one with the lowest load per window minus half its
-score is asked first; discovery's want-block goes to the best-scored peer; a
-``poor`` peer gets a quarter of the window.
+Among peers with room, the one expected to clear its queue soonest is asked
+first: (blocks in flight + 1) / (measured throughput x score), an unmeasured
+peer counting as fast as the best one (so it gets tried); discovery's want-block
+goes to the best-scored peer; a ``poor`` peer gets a quarter of the window.
 
 Blocks reach a session only when their bytes hash to a wanted multihash (the
 engine computes the CID from the bytes), so a bad block can never be returned.
@@ -211,11 +212,19 @@ class BitswapSession:
         st = self.peers.get(peer)
         return st is None or len(st.inflight) < self._window(peer)
 
-    def _rank(self, peer: str) -> float:
-        """Lower is asked first: load per window, minus half the peer's score."""
+    def _rank(self, peer: str, best: float) -> float:
+        """Lower is asked first: the expected time to clear the peer's queue plus one more
+        block, from its measured throughput (an unmeasured peer is assumed as fast as the
+        best one: it gets tried) weighed by its score (a peer with failures counts slower)."""
         st = self.peers.get(peer)
-        load = len(st.inflight) / self._window(peer) if st is not None else 0.0
-        return load - 0.5 * self.engine.ledger.score(peer)
+        load = len(st.inflight) if st is not None else 0
+        r = self.engine.ledger.get(peer)
+        rate = r.throughput if r is not None and r.throughput else best
+        return (load + 1) / (rate * max(0.05, self.engine.ledger.score(peer)))
+
+    def _best_rate(self, peers: list[str]) -> float:
+        rates = [r.throughput for p in peers if (r := self.engine.ledger.get(p)) is not None and r.throughput]
+        return max(rates) if rates else 1.0
 
     def _assign(self, w: _Want, peer: str) -> None:
         from .bitswap import WANT_BLOCK, WantEntry
@@ -255,7 +264,8 @@ class BitswapSession:
                            if p not in w.failed and p not in w.dont_have and p not in w.asked
                            and self._room(p) and not self.engine.is_banned(p)]
             if holders:
-                self._assign(w, min(holders, key=lambda p: (self._rank(p),
+                best = self._best_rate(holders)
+                self._assign(w, min(holders, key=lambda p: (self._rank(p, best),
                                                              -(self.peers[p].bytes if p in self.peers else 0))))
                 continue
             if w.holders - w.failed:  # holders exist but their windows are full: wait for room
