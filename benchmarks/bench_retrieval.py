@@ -71,7 +71,7 @@ def main() -> None:
     servers: list[ServerProcess] = []
     kubo: KuboDaemon | None = None
     try:
-        providers = [start_server(tmp / f"p{i}") for i in (1, 2, 3)]
+        providers = [start_server(tmp / f"p{i}", timeout=180) for i in (1, 2, 3)]
         servers += providers
         data = stream_bytes(args.size_mib << 20)
         cids = {add(p, data) for p in providers}
@@ -85,7 +85,7 @@ def main() -> None:
         print("| providers | ipfs-kit cat | share per provider | Kubo 0.43.1 `ipfs cat` | ratio |")
         print("|---|---|---|---|---|")
         for n in (1, 2, 3):
-            b = start_server(tmp / f"b{n}")
+            b = start_server(tmp / f"b{n}", timeout=180)
             servers.append(b)
             for p in providers[:n]:
                 rpc(b, "swarm/connect", arg=addr(p)).raise_for_status()
@@ -114,7 +114,7 @@ def main() -> None:
         video = b"v" + stream_bytes(args.video_mib << 20)  # shifted: no block shared with the file above
         vcid = add(providers[0], video)
         mid = len(video) // 2
-        b = start_server(tmp / "bv")
+        b = start_server(tmp / "bv", timeout=180)
         servers.append(b)
         rpc(b, "swarm/connect", arg=addr(providers[0])).raise_for_status()
         ours_first, ours_seek, k_first, k_seek = [], [], [], []

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, BinaryIO, TypeVar
+from typing import Annotated, Any, BinaryIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -512,13 +512,17 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Port (default 8000; 0 picks a free one).",
                                              show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Verbose logging.")] = False,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="Network profile: local (default: loopback, no bootstrap) or public (joins the "
+                          "public IPFS network: all interfaces, Kubo's bootstrap peers, /ipfs/kad/1.0.0).",
+        show_default=False)] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow binding beyond loopback without API tokens.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="SECTION.NAME=VALUE",
                                                    help="Any setting, e.g. --set libp2p.enabled=false.",
                                                    show_default=False)] = None,
 ) -> None:
     """Run the server on the repo (same as 'python -m ipfs_kit_py.mcp.server')."""
-    from .mcp import server
+    from .server import server
 
     state = ctx.find_object(State) or State(None, None)
     argv: list[str] = []
@@ -530,6 +534,8 @@ def serve(
         argv += ["--repo", str(state.repo)]
     if debug:
         argv.append("--debug")
+    if profile is not None:
+        argv += ["--profile", profile]
     if insecure:
         argv.append("--insecure")
     for item in set_ or []:
@@ -557,6 +563,85 @@ def check(ctx: typer.Context) -> None:
     if token and "--token" not in argv:
         argv += ["--token", token]
     raise typer.Exit(check_connectivity.main(argv))
+
+
+# -- commands generated from the registry -------------------------------------------------
+def registry_command(group: typer.Typer, name: str, op_name: str) -> None:
+    """Add ``ipfs-kit <group> <name>`` for a registry operation: its positional ``arg``
+    and Kubo's options (long names, short flags) become the command's arguments; it
+    runs the operation's Kubo command on the server when one runs, in-process
+    otherwise, and prints one line per answer object (``Operation.cli_text``)."""
+    import inspect
+
+    from . import registry
+
+    op = registry.get(op_name)
+    kubo = op.kubo
+    assert kubo is not None
+    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+    names: dict[str, str] = {}  # python parameter -> Kubo query name
+    for p in op.param_specs:
+        if p.kind in (registry.Upload, bytes, dict):
+            continue
+        if p.kubo == "arg":
+            ann: Any = Annotated[list[str], typer.Argument(help=p.doc or "arguments", show_default=False)]
+            params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=ann))
+            names[p.name] = "arg"
+            continue
+        flags = [("-" if len(n) == 1 else "--") + n for n in (p.kubo, *p.flags)]
+        kind = {bool: bool, int: int}.get(p.kind, str)
+        default = p.default if p.default is not registry._NO_DEFAULT else None
+        ann = Annotated[kind | None, typer.Option(*flags, help=p.doc, show_default=default is not None)]
+        params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=None))
+        names[p.name] = p.kubo
+
+    def command(ctx: typer.Context, **values: Any) -> None:
+        query: list[tuple[str, str]] = []
+        for pname, qname in names.items():
+            v = values.get(pname)
+            for item in v if isinstance(v, list) else [] if v is None else [v]:
+                query.append((qname, ("true" if item else "false") if isinstance(item, bool) else str(item)))
+        objects = run(ctx, lambda b: _run_kubo(b, op, kubo.path, query))
+        failed = False
+        for obj in objects:
+            error = obj.get("ErrorMsg") or obj.get("Error") if isinstance(obj, dict) else None
+            if error:  # Kubo reports some failures per line (cid format, block rm)
+                err_console.print(f"Error: {error}", markup=False, soft_wrap=True)
+                failed = True
+                continue
+            print(op.cli_text(obj) if op.cli_text else json.dumps(obj, indent=2))
+        if failed:
+            raise typer.Exit(1)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = f"{op.summary} (registry operation {op.name!r})."
+    group.command(name)(command)
+
+
+async def _run_kubo(backend: ContentBackend, op: Any, path: str, query: list[tuple[str, str]]) -> list[Any]:
+    from .client.http import HTTPClient
+
+    if isinstance(backend, HTTPClient):
+        return await backend.command(path, query)
+    from . import registry
+    from .access import LOCAL
+    from .server.rpc_wire import Args
+
+    # no server: the repo is opened in-process, with the local user's rights (as every other command)
+    shaped = await registry.kubo_call(op, backend.model, LOCAL, Args(query))  # type: ignore[attr-defined]
+    if isinstance(shaped, registry.NDJSON):
+        return [line async for line in shaped.lines]
+    return [shaped]
+
+
+cid_app = typer.Typer(help="CIDs: format.", no_args_is_help=True)
+swarm_app = typer.Typer(help="libp2p peers of the running server: connect, peers.", no_args_is_help=True)
+app.add_typer(cid_app, name="cid")
+app.add_typer(swarm_app, name="swarm")
+registry_command(cid_app, "format", "cid_format")
+registry_command(block_app, "rm", "block_rm")
+registry_command(swarm_app, "connect", "swarm_connect")
+registry_command(swarm_app, "peers", "swarm_peers")
 
 
 # -- entry point ---------------------------------------------------------------------------

@@ -32,6 +32,8 @@ class ServerSettings:
     host: str = "127.0.0.1"  # address the HTTP/WebSocket server binds; beyond loopback the server needs API tokens (or server.insecure) to start
     port: int = 8000  # TCP port of the server (0 picks a free one; the repo's `api` file tells which)
     debug: bool = False  # verbose logging
+    max_connections: int = 0  # HTTP and WebSocket connections served at once; one more is answered 503 and closed at once (0: the soft open-file limit, raised towards 8192 at start, less a quarter of it, at least 32, kept for blocks, the index and libp2p)
+    first_request_timeout: float = 30.0  # seconds a new connection may take to send its first request head before it is closed, so idle or trickling clients cannot hold every slot (0: never)
     max_request_body: int = 64 << 30  # bytes one upload may carry, 64 GiB; more gets 413 (0: no limit; uploads are streamed, never buffered)
     upload_idle_timeout: float = 60.0  # seconds an upload may send nothing before it is aborted with 408 (0: never)
     upload_timeout: float = 3600.0  # seconds one upload may take in all before it is aborted with 408, so a slow sender cannot hold GC back for ever (0: never)
@@ -104,7 +106,25 @@ class Libp2pSettings:
     stream_idle_timeout: float = 30.0  # seconds a content stream may send nothing and an mcp request may take to arrive, before the stream gets a timeout error and is reset (0: never)
     transfer_timeout: float = 600.0  # seconds a libp2p transfer (outgoing, or an incoming push) may take before it fails
     dht_protocol: str = "/ipfs/lan/kad/1.0.0"  # Kubo's LAN DHT; "/ipfs/kad/1.0.0" for the public one
-    provide_pins: bool = True  # announce pinned content on the DHT (roles master/worker)
+    provide_pins: bool = True  # announce pinned content on the DHT (roles master/worker); false: same as provide.enabled=false
+
+
+@dataclass
+class RoutingSettings:
+    timeout: float = 30.0  # seconds one routing lookup (find providers, find peer, DHT value, one provide) may take
+
+
+@dataclass
+class ProvideSettings:
+    enabled: bool = True  # announce content on the DHT (Kubo's Provide.Enabled); roles master/worker only
+    strategy: str = "roots"  # what is announced: roots (pinned roots), pinned (every block of pinned DAGs), all (every block); Kubo's names
+    interval: float = 79200.0  # seconds between reprovide runs (Kubo's 22h; provider records expire after 48h); 0: only at start and on new pins
+    max_workers: int = 16  # provider records announced at once during a run
+
+
+@dataclass
+class NetworkSettings:
+    profile: str = "local"  # local: loopback, no bootstrap, LAN DHT; public: joins the public IPFS network (Kubo's bootstrap peers, /ipfs/kad/1.0.0, all interfaces); see docs/protocols.md
 
 
 @dataclass
@@ -134,6 +154,9 @@ class Settings:
     websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
     webrtc: WebRTCSettings = field(default_factory=WebRTCSettings)
     libp2p: Libp2pSettings = field(default_factory=Libp2pSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    provide: ProvideSettings = field(default_factory=ProvideSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,9 +204,13 @@ def load_settings(
     overrides: dict[str, dict[str, Any]] | None = None,
     environ: typing.Mapping[str, str] | None = None,
 ) -> Settings:
-    """Build the settings for a repo: its config file, then environment, then overrides."""
+    """Build the settings for a repo: its config file, then environment, then overrides.
+
+    ``network.profile`` (from any of them) first replaces the defaults of the
+    settings its profile names (ipfs_kit_py.network_profiles); explicit values win."""
     settings = Settings()
     env = os.environ if environ is None else environ
+    given: list[tuple[str, str, Any]] = []  # (section, name, value), later wins
     if repo is not None:
         cfg = Path(repo) / CONFIG_FILE
         if cfg.exists():
@@ -193,17 +220,31 @@ def load_settings(
                 raise InvalidArgument(f"{cfg} is not valid JSON: {e}") from None
             for section, values in data.items():
                 for name, value in (values or {}).items():
-                    settings.set(section, name, value)
+                    given.append((section, name, value))
     for f in dataclasses.fields(settings):
         sec = getattr(settings, f.name)
         for g in dataclasses.fields(sec):
             key = f"IPFS_KIT_{f.name.upper()}_{g.name.upper()}"
             if key in env:
-                settings.set(f.name, g.name, env[key])
+                given.append((f.name, g.name, env[key]))
     for section, values in (overrides or {}).items():
         for name, value in values.items():
             if value is not None:
-                settings.set(section, name, value)
+                given.append((section, name, value))
+    for section, name, value in given:
+        if (section, name) == ("network", "profile"):
+            settings.set(section, name, value)
+    from .network_profiles import profile_settings
+
+    try:
+        profile = profile_settings(settings.network.profile)
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
+    for section, values in profile.items():
+        for name, value in values.items():
+            settings.set(section, name, value)
+    for section, name, value in given:
+        settings.set(section, name, value)
     return settings
 
 

@@ -1,10 +1,42 @@
-"""Typed errors shared by every channel.
+"""Every error that crosses a wire: one tree, each with its code and HTTP status.
 
-Each carries the HTTP status a Kubo-compatible API answers with, so every
-controller turns a model error into the same response without a lookup table.
+A server answers an error with its ``code`` (``/ws``, libp2p mcp, signaling:
+``{"code", ...}``; ``/api/v0``: Kubo's ``{"Message","Code","Type"}`` with the
+HTTP ``status``); a client turns the code back into the same class through
+:data:`BY_CODE`, the one table every client uses (no walk over
+``__subclasses__()``, so the answer does not depend on what was imported).
+
+::
+
+    IPFSKitError                 500  error
+    ├── InvalidArgument          400  invalid_argument
+    │   ├── MalformedMultipart   400  malformed_multipart
+    │   └── NotMedia             400  not_media
+    ├── InvalidCID               400  invalid_cid
+    ├── PathError                400  invalid_path
+    ├── CorruptBlock             400  corrupt_block
+    ├── InvalidCAR               400  invalid_car
+    ├── ProtocolViolation        400  protocol_error
+    ├── SignalingError           400  (the code given: unknown_session, bad_sdp, ...)
+    ├── Unauthenticated          401  unauthenticated
+    ├── Unauthorized             403  unauthorized
+    │   └── Forbidden            403  forbidden
+    ├── NotFound                 404  not_found
+    │   └── BlockNotFound        404  block_not_found
+    ├── UploadTimeout            408  upload_timeout
+    ├── RepoLocked               409  repo_locked
+    ├── NotCached                412  not_cached
+    ├── RangeNotSatisfiable      416  range_not_satisfiable
+    ├── LimitExceeded            429  limit_exceeded
+    │   └── BodyTooLarge         413  limit_exceeded (a request body over the limit)
+    ├── TransferError            502  all_channels_failed
+    ├── TransferFailed           502  transfer_failed
+    └── ChannelUnavailable       503  channel_unavailable
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class IPFSKitError(Exception):
@@ -18,26 +50,31 @@ class IPFSKitError(Exception):
         return {"Message": str(self), "Code": 0, "Type": "error"}
 
 
-class InvalidCID(IPFSKitError, ValueError):
-    status = 400
-    code = "invalid_cid"
-
-
 class InvalidArgument(IPFSKitError, ValueError):
     status = 400
     code = "invalid_argument"
 
 
-class NotFound(IPFSKitError, KeyError):
-    status = 404
-    code = "not_found"
+class MalformedMultipart(InvalidArgument):
+    """The request body is not well-formed multipart/form-data."""
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else "not found"
+    code = "malformed_multipart"
 
 
-class BlockNotFound(NotFound):
-    code = "block_not_found"
+class NotMedia(InvalidArgument):
+    """The content is not audio or video PyAV can decode."""
+
+    code = "not_media"
+
+
+class InvalidCID(IPFSKitError, ValueError):
+    status = 400
+    code = "invalid_cid"
+
+
+class PathError(IPFSKitError):
+    status = 400
+    code = "invalid_path"
 
 
 class CorruptBlock(IPFSKitError):
@@ -52,9 +89,21 @@ class InvalidCAR(IPFSKitError):
     code = "invalid_car"
 
 
-class PathError(IPFSKitError):
+class ProtocolViolation(IPFSKitError):
+    """A peer broke ``/ipfs-kit/content/1.0.0``."""
+
     status = 400
-    code = "invalid_path"
+    code = "protocol_error"
+
+
+class SignalingError(IPFSKitError):
+    """A signaling request that cannot be served (sent to the client as an ``error``)."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Unauthorized(IPFSKitError):
@@ -76,14 +125,57 @@ class Unauthenticated(IPFSKitError):
     code = "unauthenticated"
 
 
-class LimitExceeded(IPFSKitError):
-    status = 429
-    code = "limit_exceeded"
+class NotFound(IPFSKitError, KeyError):
+    status = 404
+    code = "not_found"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class BlockNotFound(NotFound):
+    code = "block_not_found"
+
+
+class UploadTimeout(IPFSKitError):
+    status = 408
+    code = "upload_timeout"
 
 
 class RepoLocked(IPFSKitError):
     status = 409
     code = "repo_locked"
+
+
+class NotCached(IPFSKitError):
+    """``Cache-Control: only-if-cached`` for content this node does not hold."""
+
+    status = 412
+    code = "not_cached"
+
+
+class RangeNotSatisfiable(IPFSKitError):
+    status = 416
+    code = "range_not_satisfiable"
+
+
+class LimitExceeded(IPFSKitError):
+    status = 429
+    code = "limit_exceeded"
+
+
+class BodyTooLarge(LimitExceeded):
+    """A request body (or a /ws upload) over ``server.max_request_body``: the code of
+    LimitExceeded, HTTP's 413."""
+
+    status = 413
+
+
+class TransferFailed(IPFSKitError):
+    """A libp2p content transfer failed (the peer refused or broke off)."""
+
+    status = 502
+    code = "transfer_failed"
 
 
 class ChannelUnavailable(IPFSKitError):
@@ -99,7 +191,7 @@ class TransferError(IPFSKitError):
     status = 502
     code = "all_channels_failed"
 
-    def __init__(self, message: str, attempts: list | None = None) -> None:
+    def __init__(self, message: str, attempts: list[Any] | None = None) -> None:
         super().__init__(message)
         self.attempts = list(attempts or [])
 
@@ -108,6 +200,31 @@ class TransferError(IPFSKitError):
 
         return {**super().to_dict(), "Code": self.code,
                 "Attempts": [asdict(a) if is_dataclass(a) else a for a in self.attempts]}
+
+
+# The one code -> class table every client uses (written out: a code names one class).
+BY_CODE: dict[str, type[IPFSKitError]] = {
+    cls.code: cls
+    for cls in (
+        IPFSKitError, InvalidArgument, MalformedMultipart, NotMedia, InvalidCID, PathError, CorruptBlock,
+        InvalidCAR, ProtocolViolation, Unauthenticated, Unauthorized, Forbidden, NotFound, BlockNotFound, UploadTimeout, RepoLocked,
+        NotCached, RangeNotSatisfiable, LimitExceeded, TransferFailed, ChannelUnavailable, TransferError,
+    )
+}
+# codes other parts of the server send (WebSocket protocol errors, signaling) -> their nearest class
+BY_CODE.update({
+    "invalid_json": InvalidArgument, "invalid_message": InvalidArgument, "unknown_action": InvalidArgument,
+    "invalid_types": InvalidArgument, "unavailable": ChannelUnavailable, "internal_error": IPFSKitError,
+})
+
+
+def error_for(code: str | None, message: str, default: type[IPFSKitError] = IPFSKitError) -> IPFSKitError:
+    """The typed exception for a ``code`` received from a server; ``.code`` keeps the code."""
+    cls = BY_CODE.get(code or "", default)
+    err = cls(message)
+    if code and err.code != code:
+        err.code = code
+    return err
 
 
 def public_message(exc: BaseException) -> str:

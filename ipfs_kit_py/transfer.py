@@ -14,6 +14,9 @@ every block against its CID and pins the root whichever channel carried it:
 Every attempt is reported: in the returned :class:`TransferReport`, and as
 ``transfer_started`` / ``transfer_progress`` / ``transfer_completed`` /
 ``transfer_failed`` events on this node's bus.
+
+A Python API; its wire form is the registry operation ``transfer_content``
+(``/api/v0/ipfs-kit/transfer``, ``/ws``, libp2p mcp).
 """
 
 from __future__ import annotations
@@ -21,20 +24,18 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import websockets
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
-from .client.types import Attempt, TransferReport
 from .content.cid import CID
 from .errors import ChannelUnavailable, InvalidArgument, IPFSKitError, TransferError
 from .events import NotificationType
 from .node import Node
 from .p2p.content_protocol import Transfer
+from .types import Attempt, TransferReport
 
 CHANNELS = ("libp2p", "websocket", "http")
 
@@ -177,19 +178,3 @@ async def transfer_content(
         return TransferReport(transfer_id, cid, channel, attempts, sent)
     raise TransferError(f"every channel failed to transfer {cid}: "
                         + "; ".join(f"{a.channel}: {a.error}" for a in attempts), attempts)
-
-
-def register(app: FastAPI, node: Node) -> None:
-    @app.post("/api/v0/ipfs-kit/transfer", tags=["ipfs-kit"],
-              summary="Push a CID to another node: libp2p, else WebSocket, else HTTP")
-    async def transfer(request: Request) -> JSONResponse:
-        q = request.query_params
-        try:
-            cid, target = q.get("arg"), q.get("target")
-            if not cid or not target:
-                raise InvalidArgument("arguments 'arg' (CID) and 'target' (peer ID, multiaddr or URL) are required")
-            channels = tuple(c for c in (q.get("channels") or ",".join(CHANNELS)).split(",") if c)
-            report = await transfer_content(node, cid, target, channels)
-        except IPFSKitError as e:
-            return JSONResponse(e.to_dict(), status_code=e.status)
-        return JSONResponse(asdict(report))

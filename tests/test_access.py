@@ -122,9 +122,12 @@ def test_scopes_are_ordered_and_authorize_decides() -> None:
 
 
 def test_every_operation_and_api_route_has_a_scope(tmp_path: Path) -> None:
+    W, A = Scope.WRITE, Scope.ADMIN
     assert {n: op.scope for n, op in operations.OPERATIONS.items() if op.scope is not Scope.READ} == {
-        "pin_add": Scope.WRITE, "pin_rm": Scope.WRITE, "metadata_set": Scope.WRITE, "add": Scope.WRITE,
-        "block_put": Scope.WRITE, "gc": Scope.ADMIN}
+        "pin_add": W, "pin_rm": W, "metadata_set": W, "add": W, "block_put": W, "gc": A,
+        # the registry's further operations (the former route-only ones): the guard's scopes for their routes
+        "block_rm": W, "dag_import": W, "transfer_via_libp2p": W, "fetch_via_libp2p": W, "bitswap_fetch": W,
+        "transfer_cancel": W, "provide": W, "transfer_content": W, "swarm_connect": W, "repo_verify": A}
     from ipfs_kit_py.mcp.server import create_app
 
     node = Node(tmp_path / "repo")
@@ -143,7 +146,7 @@ async def test_operations_call_authorizes_before_running(tmp_path: Path) -> None
         added = await node.model.add_bytes(b"keep me", "k.txt")
         cid = str(added.cid)
         reader = Caller("ws", Scope.READ.granted(), token_name="r")
-        assert (await operations.call(node.model, "stat", {"cid": cid}, reader))["Hash"] == cid
+        assert (await operations.call(node.model, "stat", {"cid": cid}, reader))["cid"] == cid
         with pytest.raises(errors.Forbidden):
             await operations.call(node.model, "pin_rm", {"cid": cid}, reader)
         assert (cid, "recursive") in await node.model.pin_ls("all", cid)  # refused before it ran
@@ -151,11 +154,11 @@ async def test_operations_call_authorizes_before_running(tmp_path: Path) -> None
         with pytest.raises(errors.Forbidden):
             await operations.call(node.model, "gc", {}, writer)
         # libp2p: allowlisted peers get write (not admin), others read
-        gc = await mcp_protocol.answer(node.model, "peerA", {"peerA"}, b'{"action": "gc"}')
+        gc = await mcp_protocol.answer(node.model, access.peer_caller("peerA", {"peerA"}), b'{"action": "gc"}')
         assert gc["code"] == "forbidden" and "needs the admin scope" in gc["error"]
-        rm = await mcp_protocol.answer(node.model, "peerB", {"peerA"}, json.dumps({"action": "pin_rm", "cid": cid}).encode())
+        rm = await mcp_protocol.answer(node.model, access.peer_caller("peerB", {"peerA"}), json.dumps({"action": "pin_rm", "cid": cid}).encode())
         assert rm["code"] == "forbidden" and "libp2p.mcp_allowlist" in rm["error"]
-        ok = await mcp_protocol.answer(node.model, "peerA", {"peerA"}, json.dumps({"action": "pin_rm", "cid": cid}).encode())
+        ok = await mcp_protocol.answer(node.model, access.peer_caller("peerA", {"peerA"}), json.dumps({"action": "pin_rm", "cid": cid}).encode())
         assert ok == {"pins": [cid]}
     finally:
         node.close()
@@ -270,6 +273,18 @@ def test_configured_hosts_and_origins(tmp_path: Path) -> None:
             assert api(s, "version", headers={"Origin": origin}).status_code == 200, origin
             assert asyncio.run(probe_ws(s.url, "/ws", origin=origin))[0] == 101, origin
         assert api(s, "version", headers={"Origin": "http://app.example:3001"}).status_code == 403
+        # the configured application (another origin) gets CORS for its origin alone; nobody gets "*"
+        app_ = {"Origin": "http://app.example:3000"}
+        r = api(s, "version", headers=app_)
+        assert r.headers["access-control-allow-origin"] == "http://app.example:3000" and r.headers["vary"] == "Origin"
+        own = api(s, "version", headers={"Origin": f"http://node.example:{port}"})
+        assert "access-control-allow-origin" not in own.headers  # same origin: no CORS needed
+        preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        pre = httpx.options(f"{s.url}/api/v0/pin/rm", headers={**app_, **preflight}, timeout=10)
+        assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == "http://app.example:3000"
+        assert "Authorization" in pre.headers["access-control-allow-headers"]
+        evil = httpx.options(f"{s.url}/api/v0/pin/rm", headers={"Origin": EVIL, **preflight}, timeout=10)
+        assert evil.status_code == 403 and "access-control-allow-origin" not in evil.headers
     finally:
         s.stop()
 
@@ -403,7 +418,7 @@ async def test_python_client_sends_its_token_on_every_channel(tsrv: tuple[Server
         from ipfs_kit_py.client.ws_rpc import GeneralChannel
 
         async with GeneralChannel(s.url, token=t["writer"]) as ws:
-            assert (await ws.request("stat", cid=added.cid))["Hash"] == added.cid
+            assert (await ws.request("stat", cid=added.cid))["cid"] == added.cid
         sig = await Signaling.connect(s.url, token=t["reader"])
         try:
             assert (await sig.request({"type": "ping"}))["type"] == "pong"

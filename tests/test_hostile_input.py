@@ -8,9 +8,14 @@ on the code before its fix.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
+import logging
 import os
+import re
+import select
+import socket
 import subprocess
 import sys
 import tarfile
@@ -23,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from conftest import ROOT, ServerProcess, start_server
+from conftest import LOOPBACK_ENV, ROOT, ServerProcess, start_server
 
 from ipfs_kit_py.client.tarstream import extract_tar
 from ipfs_kit_py.content.car import CarParser, merge_roots, write_car
@@ -38,6 +43,8 @@ from ipfs_kit_py.content.dagpb import (
     encode_unixfs,
 )
 from ipfs_kit_py.errors import InvalidCAR, InvalidCID, PathError
+from ipfs_kit_py.logdedup import RepeatFilter
+from ipfs_kit_py.mcp.connlimit import connection_limit
 
 PAYLOAD = b"written by the crafted DAG\n"
 ORIGINAL = b"the victim's own bytes\n"
@@ -380,3 +387,177 @@ def test_car_header_roots_deduplicated_and_capped() -> None:
     assert merge_roots([a], [b, a], 2) == [a, b]
     with pytest.raises(InvalidCAR, match="3 distinct roots"):
         merge_roots([a, b], [CID.hash(b"c", RAW)], 2)
+
+
+# -- at the open-file limit -------------------------------------------------------------------------
+NOFILE = 256
+LAUNCH = ("import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_NOFILE, ({n}, {n})); "
+          "sys.argv[0] = 'ipfs_kit_py.mcp.server'; runpy.run_module('ipfs_kit_py.mcp.server', run_name='__main__')")
+
+
+def start_limited(repo: Path, env: dict[str, str]) -> ServerProcess:
+    """The real server, as conftest.start_server runs it, in a process allowed NOFILE open files."""
+    repo.mkdir(parents=True)
+    log = repo.parent / "server.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LAUNCH.format(n=NOFILE), "--host", "127.0.0.1", "--port", "0", "--repo", str(repo)],
+        stdout=open(log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
+        env={**os.environ, **LOOPBACK_ENV, **env},
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        api = repo / "api"
+        if api.exists() and api.read_text().strip():
+            url = api.read_text().strip()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.post(f"{url}/api/v0/version", timeout=2).status_code == 200:
+                    return ServerProcess(url, repo, proc, log)
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"server did not start:\n{log.read_text()[-3000:]}")
+
+
+def _dial(srv: ServerProcess, n: int) -> list[socket.socket]:
+    """``n`` connections dialled at once (non-blocking; they may not be established yet)."""
+    host, port = srv.host_port.rsplit(":", 1)
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex((host, int(port)))
+        socks.append(s)
+    return socks
+
+
+def _flood(srv: ServerProcess, n: int, timeout: float = 20) -> list[socket.socket]:
+    """``n`` idle connections, dialled all at once, returned once all are established."""
+    socks = _dial(srv, n)
+    pending, deadline = list(socks), time.monotonic() + timeout
+    while pending:
+        assert (left := deadline - time.monotonic()) > 0, f"{len(pending)} connections not established"
+        _, ready, _ = select.select([], pending, [], left)
+        for s in ready:
+            assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            pending.remove(s)
+    return socks
+
+
+def _outcomes(socks: list[socket.socket], wait: float) -> dict[str, int]:
+    """How the server treated each idle connection within ``wait`` seconds: answered 503
+    (refused), closed without a word (its first request never came), or still open.
+    The answered ones are closed here."""
+    out = {"refused": 0, "closed": 0, "open": 0}
+    pending = list(socks)
+    deadline = time.monotonic() + wait
+    while pending and (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select(pending, [], [], left)
+        for s in ready:
+            pending.remove(s)
+            try:
+                data = s.recv(4096)
+            except OSError:
+                data = b""
+            s.close()
+            out["refused" if data.startswith(b"HTTP/1.1 503") else "closed"] += 1
+    out["open"] = len(pending)
+    return out
+
+
+def test_connection_limit_is_derived_from_the_open_file_limit() -> None:
+    assert connection_limit(0, 256) == 192 and connection_limit(0, 1024) == 768
+    assert connection_limit(0, 20_000) == 15_000 and connection_limit(0, 40) == 8
+    assert connection_limit(100, 256) == 100  # server.max_connections, when set, wins
+
+
+def test_connection_flood_at_the_open_file_limit_gets_503_not_emfile(tmp_path: Path) -> None:
+    """300 idle connections to a server allowed 256 open files: accept() failed with EMFILE
+    and nothing was served. Now one past the cap is answered 503 and closed at once (its
+    descriptor is back), idle ones are closed after server.first_request_timeout, and the
+    server answers every other client all along."""
+    srv = start_limited(tmp_path / "repo", {"IPFS_KIT_SERVER_FIRST_REQUEST_TIMEOUT": "3",
+                                           "IPFS_KIT_SERVER_MAX_CONNECTIONS": "64"})
+    socks: list[socket.socket] = []
+    try:
+        assert "serving at most 64 connections at once (open-file limit 256)" in srv.log.read_text()
+        size0 = srv.log.stat().st_size
+        socks = _flood(srv, NOFILE + 50)  # idle connections, more than the server may open files
+        outcomes = _outcomes(socks, 0.5)  # past the cap: answered 503 and closed at once
+        assert outcomes["refused"] >= 100, outcomes
+        t = time.monotonic()
+        r = httpx.post(f"{srv.url}/api/v0/version", timeout=10)
+        assert time.monotonic() - t < LATENCY_BOUND
+        assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+        assert r.json()["Type"] == "error" and "server.max_connections" in r.json()["Message"]
+        # the idle ones that were let in are closed once they sent nothing for 3 s (the "open"
+        # rest never reached the server: the kernel's accept queue dropped them)
+        outcomes = _outcomes([s for s in socks if s.fileno() != -1], 10)
+        assert outcomes["closed"] >= 64, outcomes
+        deadline = time.monotonic() + 10
+        while (status := httpx.post(f"{srv.url}/api/v0/version", timeout=10).status_code) != 200:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        log = srv.log.read_text()
+        assert "Too many open files" not in log and "Traceback" not in log, log[-3000:]
+        assert srv.log.stat().st_size - size0 < 20_000
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
+
+
+def test_identical_errors_are_logged_once_with_a_count(tmp_path: Path) -> None:
+    """With the cap set above the open-file limit, accept() fails with EMFILE: asyncio
+    logged it with a traceback ~2,000 times a second; now once, then a count."""
+    srv = start_limited(tmp_path / "repo", {"IPFS_KIT_SERVER_MAX_CONNECTIONS": "10000",
+                                           "IPFS_KIT_SERVER_FIRST_REQUEST_TIMEOUT": "0"})
+    socks: list[socket.socket] = []
+    try:
+        size0 = srv.log.stat().st_size
+        deadline = time.monotonic() + 20
+        while "Too many open files" not in srv.log.read_text():  # a few at a time, so all reach the server
+            assert time.monotonic() < deadline, "the flood did not reach the open-file limit"
+            socks += _dial(srv, 8)
+            time.sleep(0.05)
+        time.sleep(3)  # asyncio retries the accept every second, up to 16 (the backlog) times each
+        grown = srv.log.stat().st_size - size0
+        log = srv.log.read_text()
+        assert log.count("ERROR asyncio: socket.accept() out of system resource") == 1, log[-3000:]
+        assert grown < 20_000, f"{grown} bytes of log in 3 s"
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
+    log = srv.log.read_text()
+    m = re.search(r"the previous message was repeated (\d+) more times in \d+ s: socket.accept\(\) out of system resource",
+                  log)
+    assert m and int(m.group(1)) >= 10, log[-3000:]
+
+
+def test_repeat_filter_counts_identical_records() -> None:
+    now = [0.0]
+    out: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            out.append(record.getMessage())
+
+    handler = Collect()
+    handler.addFilter(RepeatFilter(handler, window=10, clock=lambda: now[0]))
+    logger = logging.getLogger("test.repeat")
+    logger.propagate, logger.level = False, logging.INFO
+    logger.addHandler(handler)
+    try:
+        for _ in range(500):
+            logger.error("disk full")
+        logger.error("another error")
+        logger.info("info is never held back")
+        logger.info("info is never held back")
+        assert out == ["disk full", "another error", "info is never held back", "info is never held back"]
+        now[0] = 11  # the window has passed: the next record reports the count
+        logger.warning("later")
+        assert out[-2:] == ["the previous message was repeated 499 more times in 11 s: disk full", "later"]
+        logger.error("disk full")  # a new run starts whole
+        assert out[-1] == "disk full"
+    finally:
+        logger.removeHandler(handler)

@@ -102,7 +102,7 @@ async def test_mcp_errors_and_allowlist(tmp_path: Path) -> None:
             except ConnectionError:
                 answer = b""
             assert answer == b"" or json.loads(answer)["code"] == "limit_exceeded"
-            assert (await mcp_call(stranger, info, b'{"action": "version"}'))["Version"]
+            assert (await mcp_call(stranger, info, b'{"action": "version"}'))["version"]
     finally:
         await stranger.stop()
         await allowed.stop()
@@ -171,11 +171,11 @@ async def test_concurrent_stream_limit_per_peer(tmp_path: Path) -> None:
                 answer = b""
             assert answer == b""  # the fourth concurrent stream was reset unanswered
             # another peer is not affected, and the greedy one gets service again once it lets go
-            assert (await mcp_call(other, info, b'{"action": "version"}'))["Version"]
+            assert (await mcp_call(other, info, b'{"action": "version"}'))["version"]
             for s in held:
                 await s.reset()
             await asyncio.sleep(0.5)
-            assert (await mcp_call(greedy, info, b'{"action": "version"}'))["Version"]
+            assert (await mcp_call(greedy, info, b'{"action": "version"}'))["version"]
     finally:
         await greedy.stop()
         await other.stop()

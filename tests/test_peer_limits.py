@@ -254,7 +254,7 @@ async def test_mcp_request_that_never_completes_times_out(srv: ServerProcess, pe
             # a whole request is answered as before
             stream = await stranger.new_stream(info["ID"], MCP)
             await stream.write(b'{"action": "version"}')
-            assert json.loads(await asyncio.wait_for(stream.read(1 << 20), 10))["Version"]
+            assert json.loads(await asyncio.wait_for(stream.read(1 << 20), 10))["version"]  # the registry's typed shape
     finally:
         await stranger.stop()
 

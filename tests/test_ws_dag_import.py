@@ -32,9 +32,9 @@ async def test_dag_import_over_ws_verifies_pins_and_survives_bad_cars(shared_ser
             await ws.dag_import(_chunks(bytes(corrupt)))
         with pytest.raises(InvalidCAR, match="truncated"):
             await ws.dag_import(_chunks(car[:-50]))
-        assert (await ws.request("version"))["Version"]  # the connection is still usable
+        assert (await ws.request("version"))["version"]  # the connection is still usable
         result = await ws.dag_import(_chunks(car))
-        assert result == {"roots": [str(root)], "blocks": 7}
+        assert result == {"roots": [str(root)], "blocks": 7, "block_bytes": 0, "pin_errors": {}}
     pins = httpx.post(f"{shared_server.url}/api/v0/pin/ls", params={"arg": str(root)}, timeout=10).json()
     assert pins["Keys"][str(root)]["Type"] == "recursive"
     cat = httpx.post(f"{shared_server.url}/api/v0/cat", params={"arg": str(root)}, timeout=30)

@@ -202,7 +202,7 @@ async def test_general_channel_operations(shared_server: ServerProcess) -> None:
         data = os.urandom(600_000)  # three binary frames of at most 256 KiB
         cid = await c.add(data, "blob.bin")
         st = await c.call("stat", cid=cid)
-        assert st["Hash"] == cid and st["Size"] == len(data) and st["Type"] == "file"
+        assert st["cid"] == cid and st["size"] == len(data) and st["type"] == "file"  # the registry's typed shape
 
         await c.send({"id": "cat-1", "action": "cat", "cid": cid})
         head = await c.recv()
@@ -223,15 +223,15 @@ async def test_general_channel_operations(shared_server: ServerProcess) -> None:
         content = await c.call("get_content", cid=cid)
         assert base64.b64decode(content["content"]) == data and content["size"] == len(data)
 
-        assert (await c.call("pin_ls", cid=cid))["Keys"] == {cid: {"Type": "recursive"}}
+        assert (await c.call("pin_ls", cid=cid))["pins"] == [{"cid": cid, "type": "recursive"}]
         md = await c.call("metadata_set", cid=cid, values={"title": "blob"})
         assert md["user"] == {"title": "blob"} and md["name"] == "blob.bin"
         assert (await c.call("metadata_get", cid=cid))["user"] == {"title": "blob"}
         assert (await c.call("ls", cid=cid))["links"]  # a chunked file has links
         blk = await c.call("block_put", data=base64.b64encode(b"raw block").decode())
         assert base64.b64decode((await c.call("block_get", cid=blk["cid"]))["data"]) == b"raw block"
-        assert (await c.call("version"))["Version"]
-        assert "pin_add" in (await c.call("id"))["Operations"]
+        assert (await c.call("version"))["version"]
+        assert "pin_add" in (await c.call("id"))["operations"]
 
         # operation errors carry the request id and keep the connection
         err = await c.request("stat", cid="not-a-cid")

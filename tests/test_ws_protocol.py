@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ipfs_kit_py import operations
-from ipfs_kit_py.access import LOCAL
+from ipfs_kit_py.access import LOCAL, Scope
 from ipfs_kit_py.errors import InvalidArgument, LimitExceeded, NotFound
 from ipfs_kit_py.events import Event, EventBus, NotificationType
 from ipfs_kit_py.mcp import ws_protocol as proto
@@ -125,10 +125,16 @@ def test_bus_reserves_sequence_blocks() -> None:
 
 # -- the operation table, over a real model -----------------------------------------------------------------
 def test_operation_table_classification() -> None:
-    assert operations.MUTATING == {"pin_add", "pin_rm", "metadata_set", "add", "gc", "block_put"}
+    # every operation that changes pins, metadata, stored blocks or the node needs more than read
+    assert {"pin_add", "pin_rm", "metadata_set", "add", "gc", "block_put", "block_rm", "dag_import",
+            "transfer_via_libp2p", "fetch_via_libp2p", "bitswap_fetch", "transfer_cancel", "provide",
+            "transfer_content", "swarm_connect", "repo_verify"} == operations.MUTATING
     assert operations.READ_ONLY | operations.MUTATING == set(operations.OPERATIONS)
-    assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version",
-            "block_get"} == operations.READ_ONLY
+    assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version", "block_get",
+            "block_stat", "get", "dag_export", "repo_stat", "cid_format", "swarm_peers",
+            "transfers", "find_providers"} == operations.READ_ONLY
+    admin = {n for n, op in operations.OPERATIONS.items() if op.scope is Scope.ADMIN}
+    assert admin == {"gc", "repo_verify"}  # the guard's and the libp2p policy's admin set (issue 9)
 
 
 async def test_operations_call_the_model(tmp_path: Path) -> None:

@@ -88,17 +88,6 @@ def _params(**kw: Any) -> Params:
 
 
 # -- errors -----------------------------------------------------------------------------------
-def _error_classes() -> dict[str, type[errors.IPFSKitError]]:
-    table: dict[str, type[errors.IPFSKitError]] = {}
-    stack: list[type[errors.IPFSKitError]] = [errors.IPFSKitError]
-    while stack:
-        cls = stack.pop()
-        table[cls.code] = cls
-        stack.extend(cls.__subclasses__())
-    return table
-
-
-_BY_CODE = _error_classes()
 _BY_STATUS: dict[int, type[errors.IPFSKitError]] = {
     400: errors.InvalidArgument,
     401: errors.Unauthenticated,
@@ -133,8 +122,8 @@ def error_from_kubo(status: int, body: dict[str, Any] | str) -> errors.IPFSKitEr
         message, code = body.strip() or f"HTTP {status}", None
     low = message.lower()
     cls: type[errors.IPFSKitError] | None = None
-    if isinstance(code, str) and code in _BY_CODE and code != "error":
-        cls = _BY_CODE[code]
+    if isinstance(code, str) and code in errors.BY_CODE and code != "error":
+        cls = errors.BY_CODE[code]
     else:
         cls = next((c for pattern, c in _BY_MESSAGE if pattern.search(low)), None)
     if cls is None:
@@ -325,6 +314,11 @@ class HTTPClient:
         async with self._stream(path, params) as resp:
             async for chunk in resp.aiter_bytes():
                 yield chunk
+
+    async def command(self, path: str, params: Params | None = None) -> list[Any]:
+        """Any ``/api/v0`` command whose answer is JSON or NDJSON, as its decoded objects
+        (what the CLI's registry-generated commands use)."""
+        return [obj async for obj in self._ndjson(path, params)]
 
     def _multipart(self, entries: Iterable[tuple[str, str, Any]], progress: Progress | None = None
                    ) -> tuple[AsyncIterator[bytes], dict[str, str]]:

@@ -70,10 +70,10 @@ async def get_content(url: str, cid: str, *, channel: Channel | None = None, pri
     async with GeneralChannel(url, token=token) as ws:
         md = await ws.request("metadata_get", cid=cid)
         st = await ws.request("stat", cid=cid)
-        if st.get("Type") == "directory":
+        if st.get("type") == "directory":
             raise IPFSKitError(f"{cid} is a directory: list it with ls")
         content_type = md.get("content_type") or "application/octet-stream"
-        size = int(st.get("Size") or 0)
+        size = int(st.get("size") or 0)
         chosen = channel or select_protocol(content_type, size, priority)
         if chosen == "websocket":
             return Retrieved(cid, chosen, content_type, size, data=await ws.cat(cid))

@@ -28,22 +28,14 @@ from ..config import WebRTCSettings, load_settings
 from ..errors import (
     ChannelUnavailable,
     InvalidArgument,
-    InvalidCID,
     IPFSKitError,
-    LimitExceeded,
-    NotFound,
+    error_for,
 )
 from ..webrtc.datachannel import LABEL, CarReceiver
 from ..webrtc.ice import rtc_configuration
 from .auth import auth_headers
 
 FRAME_BUFFER = 60  # decoded video frames kept for a slow consumer (older ones are dropped)
-# the server's error codes as the client's typed exceptions (others: IPFSKitError with .code)
-ERRORS: dict[str, type[IPFSKitError]] = {
-    "not_found": NotFound, "block_not_found": NotFound, "limit_exceeded": LimitExceeded,
-    "invalid_cid": InvalidCID, "invalid_argument": InvalidArgument, "not_media": InvalidArgument,
-    "unavailable": ChannelUnavailable,
-}
 
 
 def signaling_url(url: str) -> str:
@@ -59,10 +51,8 @@ def signaling_url(url: str) -> str:
 
 
 def error_from(reply: dict[str, Any]) -> IPFSKitError:
-    cls = ERRORS.get(str(reply.get("code")), IPFSKitError)
-    err = cls(f"{reply.get('code')}: {reply.get('error')}")
-    err.code = str(reply.get("code"))  # type: ignore[misc]
-    return err
+    """The typed exception for a signaling ``error`` reply (``errors.BY_CODE``)."""
+    return error_for(str(reply.get("code")), f"{reply.get('code')}: {reply.get('error')}")
 
 
 class Signaling:

@@ -25,20 +25,10 @@ from .notifications import ws_url
 FRAME = 256 * 1024  # bytes per binary frame when sending content
 
 
-def _error_classes() -> dict[str, type[errors.IPFSKitError]]:
-    out: dict[str, type[errors.IPFSKitError]] = {}
-    stack = [errors.IPFSKitError]
-    while stack:
-        cls = stack.pop()
-        out.setdefault(cls.code, cls)
-        stack.extend(cls.__subclasses__())
-    return out
-
-
 def raise_error(reply: dict[str, Any]) -> None:
     """Turn an ``error`` reply into the exception the server raised (by its code)."""
-    cls = _error_classes().get(reply.get("code", ""), errors.IPFSKitError)
-    raise cls(reply.get("message") or reply.get("code") or "error")
+    code = reply.get("code")
+    raise errors.error_for(code if isinstance(code, str) else None, reply.get("message") or code or "error")
 
 
 class GeneralChannel:
@@ -99,7 +89,8 @@ class GeneralChannel:
 
     async def dag_import(self, chunks: AsyncIterable[bytes], pin_roots: bool = True) -> Any:
         """Send a CAR as binary frames, ended by an empty one; the server verifies every
-        block and pins the roots. Returns its result (roots and block count)."""
+        block and pins the roots. Returns its result (roots, block count); a root
+        that could not be pinned (its DAG incomplete) raises BlockNotFound."""
         id_ = next(self._ids)
         await self._ws.send(json.dumps({"id": id_, "action": "dag_import", "pin_roots": pin_roots}))
         pending = b""
@@ -112,4 +103,7 @@ class GeneralChannel:
             await self._ws.send(pending)
         await self._ws.send(b"")
         reply, _ = await self._reply(id_)
-        return reply.get("result")
+        result = reply.get("result")
+        if pin_roots and isinstance(result, dict) and result.get("pin_errors"):
+            raise errors.BlockNotFound("; ".join(f"{c}: {m}" for c, m in result["pin_errors"].items()))
+        return result

@@ -1,5 +1,5 @@
 import sys
 
-from .server import main
+from ipfs_kit_py.server.server import main
 
 sys.exit(main())

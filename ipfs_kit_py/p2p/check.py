@@ -47,7 +47,7 @@ async def probe_peer(peer_id: str, addrs: list[str], timeout: float = 10.0) -> d
             await stream.write(b'{"action": "id"}')
             await stream.close()
             answer = json.loads(await stream.read(1 << 20))
-            ops = answer.get("Operations", [])
+            ops = answer.get("operations", [])
     finally:
         await peer.stop()
     return {"summary": f"peer {peer_id[:16]}… at {used}: connect {connect_ms:.0f} ms, ping {ping_ms:.1f} ms, "

@@ -49,6 +49,8 @@ from ..errors import (
     InvalidCID,
     IPFSKitError,
     LimitExceeded,
+    ProtocolViolation,
+    TransferFailed,
     Unauthorized,
 )
 from ..events import NotificationType
@@ -61,16 +63,6 @@ log = logging.getLogger(__name__)
 PROTOCOL_ID = "/ipfs-kit/content/1.0.0"
 BATCH_BYTES = 4 << 20  # blocks read or written per trip to a worker thread
 PROGRESS_EVERY = 0.5  # seconds between transfer_progress events of one transfer
-
-
-class ProtocolViolation(IPFSKitError):
-    status = 400
-    code = "protocol_error"
-
-
-class TransferFailed(IPFSKitError):
-    status = 502
-    code = "transfer_failed"
 
 
 def error_message(e: BaseException) -> dict[str, Any]:

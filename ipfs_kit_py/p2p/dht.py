@@ -25,6 +25,8 @@ from libp2p.kad_dht import peer_routing as _kad_routing
 from libp2p.kad_dht import provider_store as _kad_providers
 from libp2p.kad_dht import value_store as _kad_values
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
 from libp2p.tools.anyio_service.context import background_trio_service
 
 from ..content.cid import CID
@@ -100,5 +102,94 @@ class DHT:
                 await self._refresh()
                 found = await self.kad.find_providers(key, count)
             return [{"ID": p.peer_id.to_base58(), "Addrs": [str(a) for a in p.addrs]} for p in found]
+
+        return await self.peer.bridge.call(run)
+
+    # -- used by ipfs_kit_py.routing (additive: the provide path that reports its peers,
+    #    peer lookup and DHT values) -------------------------------------------------------
+    async def provide_to_peers(self, cid: CID | str, timeout: float = 30.0) -> list[str]:
+        """Announce ``cid`` like :meth:`provide`; return the peers that took the record.
+
+        py-libp2p's ``provide`` only says whether one peer took it; Kubo's
+        ``routing/provide`` reports each peer, so this repeats its steps (local
+        record, closest peers, ADD_PROVIDER to each, ALPHA at a time)."""
+        key = CID.decode(cid).multihash
+
+        async def run() -> list[str]:
+            assert self.kad is not None
+            store = self.kad.provider_store
+            sent: list[str] = []
+            with trio.move_on_after(timeout):
+                await self._refresh()
+                store.providing_keys.add(key)
+                store.add_provider(key, PeerInfo(self.peer.host.get_id(), list(self.peer.host.get_addrs())))
+                closest = await self.kad.peer_routing.find_closest_peers_network(key)
+                limit = trio.Semaphore(_kad_common.ALPHA)
+
+                async def send(pid: Any) -> None:
+                    async with limit:
+                        with trio.move_on_after(_kad_common.QUERY_TIMEOUT):
+                            try:
+                                if await store._send_add_provider(pid, key):
+                                    sent.append(pid.to_base58())
+                            except Exception:  # noqa: BLE001 - one unreachable peer is not an error
+                                log.debug("ADD_PROVIDER to %s failed", pid, exc_info=True)
+
+                async with trio.open_nursery() as nursery:
+                    for pid in closest:
+                        if pid != self.peer.host.get_id():
+                            nursery.start_soon(send, pid)
+            return sent
+
+        return await self.peer.bridge.call(run)
+
+    async def find_peer(self, peer_id: str, timeout: float = 30.0) -> list[str] | None:
+        """Addresses of ``peer_id`` (routing table, peerstore, then a DHT walk), or None."""
+
+        async def run() -> list[str] | None:
+            assert self.kad is not None
+            with trio.move_on_after(timeout):
+                await self._refresh()
+                info = await self.kad.find_peer(ID.from_base58(peer_id))
+                return None if info is None else [str(a) for a in info.addrs]
+            return None
+
+        return await self.peer.bridge.call(run)
+
+    async def get_value(self, key: str, timeout: float = 30.0) -> bytes | None:
+        """The best value stored under ``key`` (``/ipns/<id>``, ``/pk/<id>``), or None."""
+
+        async def run() -> bytes | None:
+            assert self.kad is not None
+            with trio.move_on_after(timeout):
+                await self._refresh()
+                return await self.kad.get_value(key)
+            return None
+
+        return await self.peer.bridge.call(run)
+
+    async def put_value(self, key: str, value: bytes, timeout: float = 30.0) -> None:
+        """Validate (py-libp2p's ``pk``/``ipns`` validators) and store ``value`` under ``key``."""
+
+        async def run() -> None:
+            assert self.kad is not None
+            with trio.fail_after(timeout):
+                await self._refresh()
+                await self.kad.put_value(key, value)
+
+        await self.peer.bridge.call(run)
+
+    async def connected_dht_peers(self) -> int:
+        """How many connected peers speak our DHT protocol (identified ones only)."""
+
+        async def run() -> int:
+            n = 0
+            for pid in list(self.peer.host.get_network().connections):
+                try:
+                    protocols = self.peer.host.get_peerstore().get_protocols(pid)
+                except Exception:  # noqa: BLE001 - not identified yet
+                    continue
+                n += self.protocol_id in [str(p) for p in protocols]
+            return n
 
         return await self.peer.bridge.call(run)

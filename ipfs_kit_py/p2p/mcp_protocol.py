@@ -1,18 +1,24 @@
-"""``/ipfs-kit/mcp/1.0.0``: the operation table (``ipfs_kit_py.operations``) over libp2p.
+"""``/ipfs-kit/mcp/1.0.0``: the operation registry (``ipfs_kit_py.registry``) over libp2p.
+
+(This "mcp" is the seed's libp2p protocol; the server package the seed called
+``ipfs_kit_py.mcp`` is ``ipfs_kit_py.server``, and the Model Context Protocol is
+a separate channel at ``/mcp``.)
 
 The seed's form: the client writes ONE JSON object and reads ONE JSON object,
 no framing. The request names the operation in ``action``; its parameters are
 either the other top-level fields (``{"action": "get_content", "cid": ...}``)
 or an object under ``params``. An optional ``id`` is echoed back. The answer
-is the operation's result object, or ``{"error": message, "code": code}``;
-then the server closes the stream. A request that has not fully arrived within
+is the operation's typed result as a JSON object (the same shape as on ``/ws``),
+or ``{"error": message, "code": code}``; then the server closes the stream.
+Streamed results (``cat``, ``dag_export``, ...) come inline, base64, up to
+``registry.INLINE_LIMIT`` bytes. A request that has not fully arrived within
 ``libp2p.stream_idle_timeout`` seconds is answered ``{"error": ..., "code": "timeout"}``
 and the stream reset.
 
 Peers on ``libp2p.mcp_allowlist`` run operations of the read and write
 scopes (``pin_add``, ``add``, ``metadata_set``, ...); every other peer only
-read ones. Admin operations (``gc``) are not offered over libp2p
-(``ipfs_kit_py.access``).
+read ones (``access.peer_caller``; the registry decides). Admin operations
+(``gc``, ``repo_verify``) are not offered over libp2p.
 """
 
 from __future__ import annotations
@@ -20,13 +26,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from .. import access, operations
+from .. import access, registry
+from ..access import Caller
 from ..errors import InvalidArgument, IPFSKitError, LimitExceeded
 from ..model import IPFSModel
 from .stream import P2PStream, StreamIdle
+
+if TYPE_CHECKING:
+    from ..node import Node
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +70,7 @@ def parse_request(data: bytes) -> tuple[str, dict[str, Any], Any]:
     return action, params, obj.get("id")
 
 
-# Operations of the node rather than of the model (the libp2p service adds
-# ``transfer_via_libp2p``): name -> (async fn(params) -> result, mutating).
-NodeOps = dict[str, tuple[Callable[[dict[str, Any]], Awaitable[Any]], bool]]
-
-
-def authorize(action: str, peer_id: str, allowlist: list[str] | set[str], node_ops: NodeOps | None = None) -> None:
-    op = operations.OPERATIONS.get(action)
-    if op is not None:
-        required = op.scope
-    else:
-        required = access.Scope.WRITE if (node_ops or {}).get(action, (None, False))[1] else access.Scope.READ
-    access.authorize(access.peer_caller(peer_id, allowlist), required, action)
+caller_for_peer = access.peer_caller  # the former name
 
 
 def error_response(e: BaseException) -> dict[str, Any]:
@@ -114,17 +113,16 @@ async def read_request(stream: P2PStream, timeout: float | None = None) -> bytes
             return bytes(buf)
 
 
-async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str], data: bytes,
-                 node_ops: NodeOps | None = None) -> dict[str, Any]:
+async def answer(target: IPFSModel | Node, caller: Caller, data: bytes) -> dict[str, Any]:
     """The response object for one request (never raises for bad input)."""
     req_id = None
     try:
         action, params, req_id = parse_request(data)
-        authorize(action, peer_id, allowlist, node_ops)
-        if node_ops and action in node_ops and action not in operations.OPERATIONS:
-            result = await node_ops[action][0](params)
-        else:
-            result = await operations.call(model, action, params, access.peer_caller(peer_id, allowlist))
+        op = registry.get(action)
+        if "libp2p" not in op.channels:  # admin operations: refused as the scope says, never run
+            access.authorize(caller, op.scope, action)
+            raise InvalidArgument(f"operation {action!r} is not offered over libp2p")
+        result = await registry.call(target, action, params, caller)
         out = result if isinstance(result, dict) else {"result": result}
     except Exception as e:  # noqa: BLE001 - every failure becomes an error answer
         if not isinstance(e, IPFSKitError):
@@ -135,17 +133,22 @@ async def answer(model: IPFSModel, peer_id: str, allowlist: list[str] | set[str]
     return out
 
 
-async def handle(stream: P2PStream, model: IPFSModel, allowlist: list[str] | set[str],
-                 node_ops: NodeOps | None = None, *, idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT) -> None:
-    """Serve one request; a request not complete within ``idle_timeout`` seconds gets
+async def handle(stream: P2PStream, target: IPFSModel | Node, caller: Caller | Iterable[str] | None = None, *,
+                 allowlist: Iterable[str] | None = None,
+                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT) -> None:
+    """Serve one request for ``caller`` (default: the stream's peer, with write scope
+    when it is on ``allowlist``; the seed's form ``handle(stream, model, allowlist)``
+    works too). A request not complete within ``idle_timeout`` seconds gets
     ``{"error", "code": "timeout"}`` and the stream is reset."""
+    if not isinstance(caller, Caller):
+        caller = access.peer_caller(stream.peer_id, caller if caller is not None else allowlist or ())
     try:
         data = await read_request(stream, idle_timeout)
     except (LimitExceeded, StreamIdle) as e:
         await stream.write(json.dumps(error_response(e)).encode())
         await stream.reset()
         return
-    response = await answer(model, stream.peer_id, allowlist, data, node_ops)
+    response = await answer(target, caller, data)
     body = json.dumps(response, separators=(",", ":")).encode()
     if len(body) > MAX_RESPONSE:
         body = json.dumps(error_response(LimitExceeded(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import access, operations
+from .. import access, registry
 from ..errors import IPFSKitError
 from ..model import IPFSModel
 from .framing import Block, FramingError
@@ -34,10 +34,10 @@ MAX_QUERY = 1000
 
 async def answer(model: IPFSModel, peer_id: str, allowlist: set[str], msg: dict[str, Any]) -> dict[str, Any]:
     kind = msg.get("type")
-    caller = access.peer_caller(peer_id, allowlist)  # operations.call refuses a set from a peer not allowlisted
+    caller = access.peer_caller(peer_id, allowlist)  # the registry refuses a set from a peer not allowlisted
     try:
         if kind == "get":
-            md = await operations.call(model, "metadata_get", {"cid": msg.get("cid")}, caller)
+            md = await registry.call(model, "metadata_get", {"cid": msg.get("cid")}, caller)
             return {"type": "metadata", "cid": msg.get("cid"), "metadata": md}
         if kind == "query":
             cids = msg.get("cids")
@@ -47,13 +47,13 @@ async def answer(model: IPFSModel, peer_id: str, allowlist: set[str], msg: dict[
             results = []
             for c in cids:
                 try:
-                    results.append({"cid": c, "metadata": await operations.call(model, "metadata_get", {"cid": c}, caller)})
+                    results.append({"cid": c, "metadata": await registry.call(model, "metadata_get", {"cid": c}, caller)})
                 except IPFSKitError as e:
                     results.append({"cid": c, "error": str(e), "code": e.code})
             return {"type": "results", "results": results}
         if kind == "set":
             params = {k: msg[k] for k in ("cid", "values", "replace") if k in msg}
-            md = await operations.call(model, "metadata_set", params, caller)
+            md = await registry.call(model, "metadata_set", params, caller)
             return {"type": "metadata", "cid": msg.get("cid"), "metadata": md}
         return {"type": "error", "code": "invalid_argument", "message": f"unknown message type {kind!r}"}
     except IPFSKitError as e:

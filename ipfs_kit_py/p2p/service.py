@@ -1,29 +1,29 @@
-"""The server's libp2p channel: starts the node's peer and serves the three
-ipfs-kit protocols over the model; HTTP routes for transfers and peers.
+"""The node's libp2p service: starts the peer and serves the three ipfs-kit
+protocols over the model; a Python API for peers, transfers and the DHT.
 
-``register(app, node)`` adds the service as ``node.services["libp2p"]`` when
+``register(node)`` adds the service as ``node.services["libp2p"]`` when
 ``settings.libp2p.enabled`` (``IPFS_KIT_LIBP2P_ENABLED=false`` turns it off).
-``/api/v0/id`` reads ``get_id()``, ``get_addrs()`` and ``get_public_key()``.
+It has no HTTP routes: its wire forms are registry operations
+(``ipfs_kit_py/ops/node.py``: ``swarm_connect``, ``transfer_via_libp2p``,
+``find_providers``, ...), which every channel offers; ``id`` reads
+``get_id()``, ``get_addrs()`` and ``get_public_key()``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-
-from ..errors import ChannelUnavailable, InvalidArgument, NotFound, Unauthorized
+from .. import access
+from ..errors import ChannelUnavailable, InvalidArgument, Unauthorized
 from ..events import NotificationType
 from ..http_sources import sources_from_settings
-from ..mcp.rpc_wire import error_response
+from ..network_profiles import warn_if_public
 from ..node import Node
+from ..routing.reprovider import Reprovider
 from . import content_protocol, mcp_protocol, metadata_protocol
 from .bitswap import Bitswap
 from .dht import DHT
@@ -70,6 +70,7 @@ class Libp2pService:
         self._bus_token: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self.reprovider = make_reprovider(node, self.dht) if s.role in SERVING_ROLES and s.provide_pins else None
         if s.role in SERVING_ROLES:  # a leecher serves nothing
             self.peer.register_protocol_handler(mcp_protocol.PROTOCOL_ID, self._handle_mcp)
             self.peer.register_protocol_handler(content_protocol.PROTOCOL_ID, self.content.handle)
@@ -88,6 +89,7 @@ class Libp2pService:
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        warn_if_public(self.node.settings)
         self.peer.listen_addrs = [_free_or_any_port(a) for a in self.peer.listen_addrs]
         await self.peer.start()
         self.peer.start_discovery()
@@ -97,14 +99,16 @@ class Libp2pService:
         log.info("libp2p peer %s listening on %s", self.get_id(), ", ".join(self.get_addrs()))
         self.node.model.attach_network(self.source)
         self._spawn(self._keep_ledger())
-        if self.settings.provide_pins and self.settings.role in SERVING_ROLES:
+        if self.reprovider is not None:
             self._bus_token = self.node.bus.subscribe(self._on_bus_event)
-            self._spawn(self._provide_existing_pins())
+            self.reprovider.start()
 
     async def stop(self) -> None:
         self.node.model.attach_network(None)
         if self._bus_token is not None:
             self.node.bus.unsubscribe(self._bus_token)
+        if self.reprovider is not None:
+            await self.reprovider.stop()
         for task in [*self.transfers.values(), *self._background]:
             task.cancel()
         await self.peer.stop()
@@ -140,21 +144,16 @@ class Libp2pService:
         task.add_done_callback(self._background.discard)
 
     def _on_bus_event(self, event: Any) -> None:
-        # any thread; newly pinned content is announced on the DHT
+        # any thread; newly pinned content is announced on the DHT (by the reprovider's strategy)
         if event.type == NotificationType.PIN_STATUS_CHANGED and event.data.get("pinned") and self._loop:
             self._loop.call_soon_threadsafe(self._spawn, self._provide_quietly(str(event.data["cid"])))
 
     async def _provide_quietly(self, cid: str) -> None:
+        assert self.reprovider is not None
         try:
-            await self.dht.provide(cid)
+            await self.reprovider.provide_new(content_protocol.CID.decode(cid))
         except Exception:  # noqa: BLE001 - announcing is best effort
             log.debug("DHT provide %s failed", cid, exc_info=True)
-
-    async def _provide_existing_pins(self, limit: int = 1000) -> None:
-        await asyncio.sleep(1.0)  # let bootstrap connections come up first
-        pins = await self.node.model.pin_ls("recursive")
-        for cid, _type in pins[:limit]:
-            await self._provide_quietly(cid)
 
     def _on_peer_event(self, type_: str, data: dict[str, Any]) -> None:
         # from the libp2p thread
@@ -169,19 +168,8 @@ class Libp2pService:
 
     # -- protocol handlers ------------------------------------------------------------------
     async def _handle_mcp(self, stream: P2PStream) -> None:
-        await mcp_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist),
-                                  {"transfer_via_libp2p": (self._mcp_transfer, True)},
-                                  idle_timeout=self.settings.stream_idle_timeout)
-
-    async def _mcp_transfer(self, params: dict[str, Any]) -> dict[str, Any]:
-        """``{"action": "transfer_via_libp2p", "cid": C, "target_peer": multiaddr or ID, "pin"?: bool}``."""
-        unknown = sorted(set(params) - {"cid", "target_peer", "pin"})
-        if unknown:
-            raise InvalidArgument(f"unknown parameter(s): {', '.join(unknown)}")
-        cid, target, pin = params.get("cid"), params.get("target_peer"), params.get("pin", True)
-        if not isinstance(cid, str) or not isinstance(target, str) or not isinstance(pin, bool):
-            raise InvalidArgument("transfer_via_libp2p needs string 'cid' and 'target_peer' (and boolean 'pin')")
-        return await self.transfer_via_libp2p(cid, target, pin=pin)
+        caller = access.peer_caller(stream.peer_id, self.settings.mcp_allowlist)
+        await mcp_protocol.handle(stream, self.node, caller, idle_timeout=self.settings.stream_idle_timeout)
 
     async def _handle_metadata(self, stream: P2PStream) -> None:
         await metadata_protocol.handle(stream, self.node.model, set(self.settings.mcp_allowlist),
@@ -293,151 +281,28 @@ def _free_or_any_port(addr: str) -> str:
             return fallback
 
 
-Handler = Callable[[Request], Awaitable[Any]]
+def make_reprovider(node: Node, dht: DHT) -> Reprovider | None:
+    """The reprovider of a serving node (None when ``provide.enabled`` is false)."""
+    p = node.settings.provide
+    if not p.enabled:
+        return None
+    timeout = node.settings.routing.timeout
+
+    async def announce(cid: Any) -> list[str]:
+        return await dht.provide_to_peers(cid, timeout)
+
+    async def has_dht_peer() -> bool:
+        return await dht.connected_dht_peers() > 0
+
+    return Reprovider(
+        store=node.model.store, pins=lambda: node.model.pin_ls("all"), announce=announce,
+        has_dht_peer=has_dht_peer, load_state=lambda: node.model.index.get_state("reprovider"),
+        save_state=lambda v: node.model.index.set_state("reprovider", v),
+        strategy=p.strategy, interval=p.interval, max_workers=p.max_workers,
+    )
 
 
-def _svc(node: Node) -> Libp2pService:
-    svc = node.services.get("libp2p")
-    if svc is None:
-        raise ChannelUnavailable("libp2p is disabled on this node (libp2p.enabled=false)")
-    return svc
-
-
-def register(app: FastAPI, node: Node) -> None:
+def register(node: Node) -> None:
+    """Add the libp2p service to the node (it starts and stops with the node)."""
     if node.settings.libp2p.enabled:
         node.add_service("libp2p", Libp2pService(node))
-
-    def route(path: str, **kw: Any) -> Callable[[Handler], Handler]:
-        """POST route whose handler returns a JSON-able answer; errors get the RPC API's shape."""
-
-        def wrap(handler: Handler) -> Handler:
-            async def endpoint(request: Request) -> Response:
-                try:
-                    result = await handler(request)
-                    return result if isinstance(result, Response) else JSONResponse(result)
-                except Exception as e:  # noqa: BLE001 - every error gets Kubo's shape and its status
-                    return error_response(e)
-
-            endpoint.__name__ = handler.__name__
-            app.post(path, tags=["libp2p"], **kw)(endpoint)
-            return handler
-
-        return wrap
-
-    @route("/api/v0/swarm/connect", summary="Connect to a peer: arg=<multiaddr>/p2p/<peer-id>")
-    async def swarm_connect(request: Request) -> Any:
-        addrs = request.query_params.getlist("arg")
-        if not addrs:
-            raise InvalidArgument("argument 'address' is required")
-        svc = _svc(node)
-        done = []
-        for a in addrs:
-            try:
-                pid = await svc.connect(a)
-            except ValueError as e:
-                raise InvalidArgument(str(e)) from None
-            except ConnectionError as e:
-                raise ChannelUnavailable(str(e)) from None
-            done.append(f"connect {pid} success")
-        return {"Strings": done}
-
-    @route("/api/v0/swarm/peers", summary="Connected peers")
-    async def swarm_peers(request: Request) -> Any:
-        svc = _svc(node)
-        return {"Peers": [{"Peer": p} for p in svc.peer.get_connected_peers()]}
-
-    def _query_int(request: Request, name: str) -> int | None:
-        v = request.query_params.get(name)
-        if v is None:
-            return None
-        try:
-            n = int(v)
-        except ValueError:
-            raise InvalidArgument(f"{name} must be an integer") from None
-        if n < 0:
-            raise InvalidArgument(f"{name} must not be negative")
-        return n
-
-    def _query_bool(request: Request, name: str, default: bool) -> bool:
-        v = request.query_params.get(name)
-        return default if v is None else v.lower() in ("1", "true", "yes", "on")
-
-    def _need(request: Request, name: str) -> str:
-        v = request.query_params.get(name)
-        if not v:
-            raise InvalidArgument(f"argument {name!r} is required")
-        return v
-
-    @route("/api/v0/libp2p/transfer",
-           summary="Push a CID to a peer over /ipfs-kit/content/1.0.0: arg=<cid>&peer=<multiaddr or peer ID>"
-                   "[&pin=true][&id=<transfer id>]; the peer verifies every block and pins the DAG")
-    async def libp2p_transfer(request: Request) -> Any:
-        return await _svc(node).transfer_via_libp2p(
-            _need(request, "arg"), _need(request, "peer"), pin=_query_bool(request, "pin", True),
-            transfer_id=request.query_params.get("id"))
-
-    @route("/api/v0/libp2p/fetch",
-           summary="Fetch a CID from a peer over /ipfs-kit/content/1.0.0: arg=<cid>&peer=<multiaddr or peer ID>"
-                   "[&offset=n][&length=n][&pin=false][&id=<transfer id>]")
-    async def libp2p_fetch(request: Request) -> Any:
-        return await _svc(node).fetch_via_libp2p(
-            _need(request, "arg"), _need(request, "peer"), offset=_query_int(request, "offset"),
-            length=_query_int(request, "length"), pin=_query_bool(request, "pin", False),
-            transfer_id=request.query_params.get("id"))
-
-    @route("/api/v0/libp2p/bitswap/fetch",
-           summary="Fetch a CID over bitswap (from Kubo or any IPFS peer): arg=<cid>[&peer=<multiaddr or peer ID>]"
-                   "[&pin=false]")
-    async def libp2p_bitswap_fetch(request: Request) -> Any:
-        return await _svc(node).bitswap_fetch(_need(request, "arg"), request.query_params.get("peer"),
-                                               pin=_query_bool(request, "pin", False))
-
-    @route("/api/v0/libp2p/transfer/cancel", summary="Cancel a running transfer: arg=<transfer id>")
-    async def libp2p_cancel(request: Request) -> Any:
-        tid = _need(request, "arg")
-        if not _svc(node).cancel_transfer(tid):
-            raise NotFound(f"no running transfer {tid}")
-        return {"cancelled": tid}
-
-    @route("/api/v0/libp2p/transfers", summary="Running transfers")
-    async def libp2p_transfers(request: Request) -> Any:
-        return {"transfers": sorted(_svc(node).transfers)}
-
-    # -- bitswap and peer reputation (Kubo's shapes where Kubo has the route) --
-    @route("/api/v0/bitswap/stat", summary="Bitswap totals since start, connected peers and the wantlist (Kubo's shape)")
-    async def bitswap_stat(request: Request) -> Any:
-        return _svc(node).bitswap.stat()
-
-    @route("/api/v0/bitswap/wantlist", summary="Blocks the node's reads want now (Kubo's shape)")
-    async def bitswap_wantlist(request: Request) -> Any:
-        return {"Keys": [{"/": str(c)} for c in _svc(node).bitswap.wantlist()]}
-
-    @route("/api/v0/bitswap/ledger", summary="What we exchanged with a peer: arg=<peer ID> (Kubo's shape)")
-    async def bitswap_ledger(request: Request) -> Any:
-        return _svc(node).bitswap.ledger_view(_need(request, "arg"))
-
-    @route("/api/v0/ipfs-kit/peer_reputation",
-           summary="Every peer's record (or arg=<peer ID>'s): blocks and bytes each way, latency, throughput, "
-                   "failures, bad blocks, score, standing, ban")
-    async def peer_reputation(request: Request) -> Any:
-        peer = request.query_params.get("arg")
-        peers = _svc(node).ledger.view(peer)
-        if peer is not None and not peers:
-            raise NotFound(f"no record of peer {peer}")
-        return {"Peers": peers}
-
-    @route("/api/v0/routing/findprovs",
-           summary="Find providers of a CID on the DHT: arg=<cid>[&num-providers=20]; NDJSON like Kubo")
-    async def routing_findprovs(request: Request) -> Any:
-        cid = _need(request, "arg")
-        num = _query_int(request, "num-providers") or 20
-        found = await _svc(node).dht.find_providers(cid, num)
-        lines = [json.dumps({"Extra": "", "ID": "", "Responses": [p], "Type": 4}) for p in found]
-        return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson")
-
-    @route("/api/v0/routing/provide", summary="Announce a CID we hold on the DHT: arg=<cid>")
-    async def routing_provide(request: Request) -> Any:
-        cid = _need(request, "arg")
-        if not await asyncio.to_thread(node.model.store.has, content_protocol.CID.decode(cid)):
-            raise NotFound(f"{cid} is not in this repo")
-        return {"Provided": await _svc(node).dht.provide(cid)}

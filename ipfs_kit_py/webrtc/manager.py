@@ -28,7 +28,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
 from ..config import WebRTCSettings
-from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, NotFound
+from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, NotFound, SignalingError
 from ..events import EventBus, NotificationType
 from ..model import IPFSModel
 from . import datachannel
@@ -49,16 +49,6 @@ log = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 CODECS = {"h264": "video/H264", "vp8": "video/VP8"}
 QUALITIES = ("auto", *PRESETS)
-
-
-class SignalingError(IPFSKitError):
-    """A signaling request that cannot be served (sent to the client as an ``error``)."""
-
-    status = 400
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass

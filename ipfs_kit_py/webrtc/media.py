@@ -33,7 +33,7 @@ from typing import IO, Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from ..errors import InvalidArgument
+from ..errors import NotMedia
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,6 @@ class Rendition:
 
     cid: str | None
     bitrate: int
-
-
-class NotMedia(InvalidArgument):
-    """The content is not audio or video PyAV can decode."""
-
-    code = "not_media"
 
 
 @dataclass

@@ -5,7 +5,7 @@ exactly one reply (the reply to a request carrying ``id`` echoes it). Errors
 are ``{"type":"error","code":...,"error":...}`` and leave the connection open.
 When the WebSocket closes, exactly that client's sessions are closed.
 Origin, Host and token are checked at the handshake by the server's access
-guard (``mcp/guard.py``); a handshake without the read scope is refused (403).
+guard (``server/guard.py``); a handshake without the read scope is refused (403).
 ``docs/protocols.md (WebRTC)`` documents every message.
 """
 

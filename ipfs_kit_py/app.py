@@ -1,0 +1,75 @@
+"""The composition root: the one place that wires the node's channels into the app.
+
+::
+
+    clients:   Kubo RPC clients  browsers  ipfs-kit CLI  IPFSSimpleAPI   libp2p peers (Kubo too)
+                   | HTTP            | WS/WebRTC  |           |              | libp2p
+    channels:  server/http_api  server/gateway  server/ws_hub  webrtc/signaling  p2p/mcp_protocol ...
+                   \\________ generated from registry.py (typed operations + Caller scopes) ________/
+    model:     model.py (IPFSModel)        services: p2p/service.py (libp2p), transfer.py
+    storage:   content/ (UnixFS, blockstore, index, CAR)            events: events.py -> every channel
+
+Each channel module is imported here by name; ``register(app, node)`` adds its
+routes (or, for services, registers it on the node), and the services start and
+stop with the app's lifespan. See ``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from . import __version__
+from .node import Node
+from .p2p import service as libp2p_service
+from .routing import http_server as routing_v1
+from .routing import kubo_rpc as routing_rpc
+from .server import gateway, http_api, ws_hub
+from .server.guard import AccessGuard, AccessPolicy
+from .server.read_context import ReadContext
+from .server.server import access_policy
+
+
+def _webrtc() -> object | None:
+    """WebRTC signaling (``/ws/webrtc``); absent when aiortc/PyAV are not installed."""
+    try:
+        from .webrtc import signaling
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] in ("aiortc", "av", "aioice"):
+            return None
+        raise
+    return signaling
+
+
+def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
+    """The app: the access guard (server/guard.py) in front of every channel."""
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    app = FastAPI(
+        title="ipfs_kit_py",
+        version=__version__,
+        description="IPFS content over HTTP (Kubo-compatible RPC and gateway), WebSockets, WebRTC and libp2p.",
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    app.state.access_policy = policy = policy or access_policy(node)
+    app.add_middleware(ReadContext)  # offline=, timeout=, and reads stop when the client goes away
+    app.add_middleware(AccessGuard, policy=policy)  # outermost: refuses before anything runs
+    http_api.register(app, node)  # every /api/v0 route, generated from the registry
+    gateway.register(app, node)
+    ws_hub.register(app, node)
+    signaling = _webrtc()
+    if signaling is not None:
+        signaling.register(app, node)  # type: ignore[attr-defined]
+    libp2p_service.register(node)  # a service: no routes; its operations are in the registry
+    routing_rpc.register(app, node)  # Kubo's routing/dht verbs (not yet registry operations)
+    routing_v1.register(app, node)  # /routing/v1 delegated routing (public, read-only)
+    return app

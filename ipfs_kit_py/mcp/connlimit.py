@@ -1,0 +1,7 @@
+"""Alias of :mod:`ipfs_kit_py.server.connlimit` (the server package's seed name; see ``ipfs_kit_py.mcp``)."""
+
+import sys
+
+from ipfs_kit_py.server import connlimit as _module
+
+sys.modules[__name__] = _module
