@@ -26,7 +26,7 @@ from .node import Node
 from .p2p import service as libp2p_service
 from .routing import http_server as routing_v1
 from .routing import kubo_rpc as routing_rpc
-from .server import gateway, http_api, ws_hub
+from .server import console, gateway, http_api, ws_hub
 from .server.guard import AccessGuard, AccessPolicy
 from .server.read_context import ReadContext
 from .server.server import access_policy
@@ -58,6 +58,8 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
         version=__version__,
         description="IPFS content over HTTP (Kubo-compatible RPC and gateway), WebSockets, WebRTC and libp2p.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: server/console.py serves them with the package's assets
+        redoc_url=None,
     )
     app.state.node = node
     app.state.access_policy = policy = policy or access_policy(node)
@@ -69,6 +71,7 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
     signaling = _webrtc()
     if signaling is not None:
         signaling.register(app, node)  # type: ignore[attr-defined]
+    console.register(app, node)  # the web console at /, offline /docs and /redoc, 404 pages
     libp2p_service.register(node)  # a service: no routes; its operations are in the registry
     routing_rpc.register(app, node)  # Kubo's routing/dht verbs (not yet registry operations)
     routing_v1.register(app, node)  # /routing/v1 delegated routing (public, read-only)

@@ -94,6 +94,7 @@ class Libp2pSettings:
     enabled: bool = True  # start the libp2p peer with the server
     role: str = "master"  # master | worker | leecher
     listen_addrs: list[str] = field(default_factory=lambda: ["/ip4/127.0.0.1/tcp/4001"])  # multiaddrs the peer listens on
+    listen_ws: str = ""  # multiaddr for libp2p over WebSockets, the transport browsers can dial, e.g. /ip4/127.0.0.1/tcp/4002/ws ("": none; a /ws address in listen_addrs works too)
     bootstrap_peers: list[str] = field(default_factory=list)  # multiaddrs (with /p2p/ID) dialled at start
     mdns: bool = False  # find peers on the local network with mDNS
     mcp_allowlist: list[str] = field(default_factory=list)  # peer IDs allowed to change this node (they may also push content)
@@ -105,6 +106,10 @@ class Libp2pSettings:
     max_pushes_per_peer: int = 2  # concurrent incoming content pushes of one peer; more are refused with limit_exceeded (0: no limit)
     stream_idle_timeout: float = 30.0  # seconds a content stream may send nothing and an mcp request may take to arrive, before the stream gets a timeout error and is reset (0: never)
     transfer_timeout: float = 600.0  # seconds a libp2p transfer (outgoing, or an incoming push) may take before it fails
+    relay_hop: bool = True  # a master node serves Circuit Relay v2 (hop) to peers behind NATs, within the limits below
+    relay_max_reservations: int = 32  # relay reservations held at once
+    relay_max_duration: int = 120  # seconds one relayed circuit may last
+    relay_max_bytes: int = 128 << 20  # bytes one relayed circuit may carry
     dht_protocol: str = "/ipfs/lan/kad/1.0.0"  # Kubo's LAN DHT; "/ipfs/kad/1.0.0" for the public one
     provide_pins: bool = True  # announce pinned content on the DHT (roles master/worker); false: same as provide.enabled=false
 

@@ -78,7 +78,10 @@ class Repo:
             os.close(fd)
 
     def write_api(self, url: str) -> None:
-        self.api_file.write_text(url + "\n")
+        # temp file + rename: a CLI reading it concurrently sees the old file or the new, never an empty one
+        tmp = self.api_file.with_name(f".{self.api_file.name}.{os.getpid()}.tmp")
+        tmp.write_text(url + "\n")
+        os.replace(tmp, self.api_file)
 
     def read_api(self) -> str | None:
         """The running server's base URL, or None if no server holds the repo."""

@@ -13,6 +13,11 @@ if [ ! -x /usr/bin/chromium ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
     || echo "warning: could not install chromium; the browser test will be skipped" >&2
 fi
+if [ "$(id -u)" = 0 ] && ! command -v iptables >/dev/null; then
+  echo "installing iptables for the NAT traversal test (network namespaces)" >&2
+  env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null \
+    || echo "warning: could not install iptables; the NAT test will be skipped" >&2
+fi
 if [ -f tests/js/package-lock.json ] && command -v npm >/dev/null; then
   if [ ! -d tests/js/node_modules ] || [ tests/js/package-lock.json -nt tests/js/node_modules ]; then
     npm ci --prefix tests/js --no-audit --no-fund --loglevel=error

@@ -31,6 +31,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 WS_ROUTES = ["/ws", "/ws/notifications", "/ws/webrtc", "/webrtc"]
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 
 # The attack, run by the page: every control WebSocket, then requests that would read or
 # change the node. fetch() in no-cors mode still sends the request (its answer is opaque),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ipfs_kit_py import registry
+from ipfs_kit_py.access import authorize, peer_caller
 from ipfs_kit_py.content.cid import CID, RAW, encode_varint
 from ipfs_kit_py.errors import InvalidArgument, Unauthorized
 from ipfs_kit_py.p2p.framing import (
@@ -15,7 +17,7 @@ from ipfs_kit_py.p2p.framing import (
     encode_block,
     encode_json,
 )
-from ipfs_kit_py.p2p.mcp_protocol import authorize, complete_json, parse_request
+from ipfs_kit_py.p2p.mcp_protocol import complete_json, parse_request
 
 
 def test_roundtrip_byte_by_byte() -> None:
@@ -53,10 +55,14 @@ def test_mcp_request_forms() -> None:
         with pytest.raises(InvalidArgument):
             parse_request(bad)
     assert complete_json(b'{"a": 1}') and not complete_json(b'{"a": ')
-    authorize("get_content", "peerA", set())
-    authorize("pin_add", "peerA", {"peerA"})
+    # libp2p callers: any peer reads; only allowlisted peers write (the registry's scopes decide)
+    def allowed(action: str, peer: str, allowlist: set[str]) -> None:
+        authorize(peer_caller(peer, allowlist), registry.get(action).scope, action)
+
+    allowed("get_content", "peerA", set())
+    allowed("pin_add", "peerA", {"peerA"})
     with pytest.raises(Unauthorized):
-        authorize("pin_add", "peerB", {"peerA"})
+        allowed("pin_add", "peerB", {"peerA"})
 
 
 def test_bitswap_message_roundtrip() -> None:

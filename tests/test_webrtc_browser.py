@@ -17,6 +17,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-loopback-in-pee
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed (apt-get install chromium)")
+pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import base64
 import platform
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import __version__
@@ -231,14 +231,28 @@ def _kubo_swarm_connect(results: list[Connected], a: KuboArgs) -> dict[str, Any]
 @dataclass(frozen=True, slots=True)
 class Peers:
     peers: list[str]
+    connections: list[dict[str, Any]] = field(default_factory=list)  # {"peer", "addrs", "kind": direct|relayed}
 
 
 async def swarm_peers(ctx: Context, p: NoParams) -> Peers:
-    return Peers(list(ctx.service("libp2p").peer.get_connected_peers()))
+    svc = ctx.service("libp2p")
+    return Peers(list(svc.peer.get_connected_peers()), await svc.connections())
 
 
 def _kubo_swarm_peers(r: Peers, a: KuboArgs) -> dict[str, Any]:
-    return {"Peers": [{"Peer": p} for p in r.peers]}
+    # Kubo's Addr, plus Relayed: whether the connection goes through a circuit relay
+    conns: dict[str, dict[str, Any]] = {}
+    for c in r.connections:
+        conns.setdefault(c["peer"], c)
+    out = []
+    for p in r.peers:
+        c = conns.get(p)
+        entry: dict[str, Any] = {"Peer": p}
+        if c is not None:
+            entry["Addr"] = c["addrs"][0] if c["addrs"] else ""
+            entry["Relayed"] = c["kind"] == "relayed"
+        out.append(entry)
+    return {"Peers": out}
 
 
 @dataclass

@@ -25,9 +25,11 @@ from ..network_profiles import warn_if_public
 from ..node import Node
 from ..routing.reprovider import Reprovider
 from . import content_protocol, mcp_protocol, metadata_protocol
+from .autonat import AutoNAT
 from .bitswap import Bitswap
 from .dht import DHT
 from .peer import IPFSLibp2pPeer, split_peer_addr
+from .relay import Relay, RelayLimitSettings, peer_connections
 from .reputation import FILE_NAME as LEDGER_FILE
 from .reputation import PeerLedger, PeerRecord
 from .retrieval import NetworkBlockSource
@@ -46,10 +48,16 @@ class Libp2pService:
         s = node.settings.libp2p
         self.settings = s
         self.peer = IPFSLibp2pPeer(
-            role=s.role, bootstrap_peers=s.bootstrap_peers, listen_addrs=s.listen_addrs,
+            role=s.role, bootstrap_peers=s.bootstrap_peers,
+            listen_addrs=[*s.listen_addrs, *([s.listen_ws] if s.listen_ws else [])],
             identity_dir=node.repo.path, enable_mdns=s.mdns,
             max_streams_per_peer=s.max_streams_per_peer, on_event=self._on_peer_event,
         )
+        # Circuit Relay v2: every node can reserve and dial through relays; a master relays (issue 17)
+        self.relay = Relay(self.peer, hop=s.role == "master" and s.relay_hop, limits=RelayLimitSettings(
+            reservations=s.relay_max_reservations, duration=s.relay_max_duration, data=s.relay_max_bytes))
+        # AutoNAT: a master answers dial-back checks; every node asks its bootstrap peers
+        self.autonat = AutoNAT(self.peer, serve=s.role == "master")
         self.transfers: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.content = content_protocol.ContentServer(node.model, s)
         # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
@@ -102,6 +110,27 @@ class Libp2pService:
         if self.reprovider is not None:
             self._bus_token = self.node.bus.subscribe(self._on_bus_event)
             self.reprovider.start()
+        if self.settings.bootstrap_peers:
+            self._spawn(self._check_reachability())
+
+    @property
+    def reachability(self) -> str:
+        """``public``, ``private`` or ``unknown`` (AutoNAT, asked of the bootstrap peers)."""
+        return self.autonat.reachability
+
+    async def _check_reachability(self, wait: float = 30.0) -> None:
+        servers = {split_peer_addr(None, a)[0] for a in self.settings.bootstrap_peers if "/p2p/" in a}
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:  # bounded: until a bootstrap peer is connected, at most ``wait`` seconds
+            connected = servers & set(self.peer.get_connected_peers())
+            if connected or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        if connected:
+            try:
+                await self.autonat.check(sorted(connected))
+            except Exception:  # noqa: BLE001 - no verdict: reachability stays unknown
+                log.debug("AutoNAT check failed", exc_info=True)
 
     async def stop(self) -> None:
         self.node.model.attach_network(None)
@@ -181,8 +210,17 @@ class Libp2pService:
         if self.bitswap.is_banned(pid):
             raise Unauthorized(f"{pid} is banned for {self.bitswap.ban_left(pid):.0f} s more "
                                "(it sent blocks that did not match their CIDs)")
-        await self.peer.connect_to_peer(pid, addr)
+        if "/p2p-circuit" in addr:
+            await self.relay.dial_via(addr)
+        else:
+            await self.peer.connect_to_peer(pid, addr)
         return pid
+
+    async def connections(self) -> list[dict[str, Any]]:
+        """Open connections: ``{"peer", "addrs", "kind": "direct"|"relayed"}``."""
+        if not self.peer.started:
+            return []
+        return await self.peer.bridge.call(_connections, self.peer)
 
     async def resolve_peer(self, peer: str) -> str:
         """A peer ID we can open streams to: dial ``/…/p2p/<id>`` addresses first."""
@@ -260,6 +298,10 @@ class Libp2pService:
             return False
         task.cancel()
         return True
+
+
+async def _connections(peer: IPFSLibp2pPeer) -> list[dict[str, Any]]:
+    return peer_connections(peer)
 
 
 def _free_or_any_port(addr: str) -> str:

@@ -17,6 +17,7 @@ negotiation logic are plain functions below, apart from I/O.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -132,28 +133,62 @@ def split_gateway_path(rest: str) -> tuple[CID, list[str]]:
     return cid, names
 
 
-def listing_html(url_path: str, root: str, entries: list[tuple[str, str, int, bool]]) -> str:
-    """A directory listing page. entries: (name, cid, size, is_dir)."""
+def listing_html(url_path: str, root: str, entries: list[tuple[str, str, int, bool]],
+                 console_url: str = "/") -> str:
+    """A directory listing page in the console's style (its stylesheet inline, so the page
+    also works on a gateway-only listener), human sizes, SVG icons, a link to the console.
+    entries: (name, cid, size, is_dir)."""
     esc = html.escape
     rows = []
     if url_path.rstrip("/").count("/") > 2:  # below /ipfs/<cid>: link to the parent
-        rows.append('<tr><td>&#8617;</td><td><a href="..">..</a></td><td></td><td></td></tr>')
+        rows.append(f'<tr><td class="name"><a href="..">{_ICONS["up"]} ..</a></td><td></td><td></td></tr>')
     for name, cid, size, is_dir in entries:
         href = quote(name) + ("/" if is_dir else "")
-        icon = "&#128193;" if is_dir else "&#128196;"
         rows.append(
-            f'<tr><td>{icon}</td><td><a href="{esc(href)}">{esc(name)}</a></td>'
-            f'<td><a href="/ipfs/{esc(cid)}"><code>{esc(cid)}</code></a></td>'
-            f"<td>{'' if is_dir else size}</td></tr>"
+            f'<tr><td class="name"><a href="{esc(href)}">{_ICONS["dir" if is_dir else "file"]} {esc(name)}</a></td>'
+            f'<td class="cid"><a href="/ipfs/{esc(cid)}">{esc(cid)}</a></td>'
+            f'<td class="num" title="{"" if is_dir else f"{size} bytes"}">{"" if is_dir else human_size(size)}</td></tr>'
         )
+    browse = f"{console_url}#/files?path={quote(url_path.rstrip('/'))}"
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        f"<title>{esc(url_path)}</title></head><body>"
-        f"<h1>Index of {esc(url_path)}</h1><p>root: <code>{esc(root)}</code></p>"
-        "<table><tr><th></th><th>Name</th><th>CID</th><th>Size</th></tr>"
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>Index of {esc(url_path)}</title><style>{console_css()}</style></head>"
+        "<body class=\"plain\"><main class=\"page\"><div class=\"listing-head\">"
+        f"<h1>{_ICONS['dir']} Index of <code>{esc(url_path)}</code></h1>"
+        f'<a class="button" href="{esc(browse)}">Open in the console</a></div>'
+        f"<p class=\"muted\">root <code>{esc(root)}</code></p>"
+        "<div class=\"table-wrap\"><table class=\"listing\"><thead><tr><th>Name</th><th>CID</th>"
+        "<th class=\"num\">Size</th></tr></thead><tbody>"
         + "".join(rows)
-        + f"</table><p><small>ipfs_kit_py {esc(__version__)}</small></p></body></html>\n"
+        + f"</tbody></table></div><p class=\"muted\"><small><a href=\"{esc(console_url)}\">ipfs_kit_py "
+        f"{esc(__version__)} console</a></small></p></main></body></html>\n"
     )
+
+
+def human_size(n: int) -> str:
+    """1536 -> "1.50 KiB" (the console's humanSize)."""
+    v, units = float(n), ["B", "KiB", "MiB", "GiB", "TiB"]
+    i = 0
+    while v >= 1024 and i < len(units) - 1:
+        v /= 1024
+        i += 1
+    return f"{n} B" if i == 0 else f"{v:.{2 if v < 10 else 1}f} {units[i]}"
+
+
+_SVG = '<svg class="icon" viewBox="0 0 24 24" aria-hidden="true">{}</svg>'
+_ICONS = {  # the console's icons (static/console/icons.js)
+    "dir": _SVG.format('<path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z"/>'),
+    "file": _SVG.format('<path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z"/><path d="M14 3v5h5"/>'),
+    "up": _SVG.format('<path d="M12 19V5M5 12l7-7 7 7"/>'),
+}
+
+
+@functools.cache
+def console_css() -> str:
+    from .console import STATIC
+
+    return (STATIC / "console.css").read_text(encoding="utf-8").replace("</", "<\\/")
 
 
 @dataclass(slots=True)
@@ -292,7 +327,8 @@ class Gateway:
         if (nm := self._not_modified(request, etag, common)) is not None:
             return nm
         page = listing_html(request.url.path, str(r.root),
-                            [(e.name, str(e.cid), e.size, e.type in (1, 5)) for e in entries]).encode()
+                            [(e.name, str(e.cid), e.size, e.type in (1, 5)) for e in entries],
+                            console_url=_console_url(request)).encode()
         headers = {**common, "ETag": etag, "Content-Length": str(len(page))}
         if request.method == "HEAD":
             return Response(status_code=200, headers=headers, media_type="text/html; charset=utf-8")
@@ -330,6 +366,16 @@ class Gateway:
         # so a seek costs O(depth) block reads, and streams whole blocks without copies
         body = await first_then(self.model.cat(r.cid, offset, length))  # a missing first block: a status, not a cut
         return StreamingResponse(body, status_code=status, headers=headers, media_type=ctype)
+
+
+def _console_url(request: Request) -> str:
+    """The console's address: "/" on the API's port; on a gateway-only listener, the API's."""
+    policy = getattr(request.app.state, "access_policy", None)
+    api_port = getattr(policy, "api_port", None)
+    if api_port is None or request.url.port in (None, api_port):
+        return "/"
+    host = request.url.hostname or "127.0.0.1"
+    return f"{request.url.scheme}://{f'[{host}]' if ':' in host else host}:{api_port}/"
 
 
 def register(app: FastAPI, node: Node) -> None:

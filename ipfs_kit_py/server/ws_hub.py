@@ -189,6 +189,7 @@ class WebSocketManager:
             "connections": self.count_by_kind(),
             "subscribers": sum(1 for c in self.connections.values() if c.sub is not None),
             "last_seq": self.bus.last_seq,
+            "reachability": getattr(self.node.services.get("libp2p"), "reachability", "unknown"),  # AutoNAT
         }
 
     def emit_status(self, status: str, **extra: Any) -> None:
