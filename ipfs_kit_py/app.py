@@ -32,6 +32,7 @@ from .routing import http_server as routing_v1
 from .routing import kubo_rpc as routing_rpc
 from .server import console, gateway, http_api, ws_hub
 from .server.guard import AccessGuard, AccessPolicy
+from .server.read_context import ReadContext
 from .server.server import access_policy
 
 
@@ -66,7 +67,8 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
     )
     app.state.node = node
     app.state.access_policy = policy = policy or access_policy(node)
-    app.add_middleware(AccessGuard, policy=policy)
+    app.add_middleware(ReadContext)  # offline=, timeout=, and reads stop when the client goes away
+    app.add_middleware(AccessGuard, policy=policy)  # outermost: refuses before anything runs
     http_api.register(app, node)  # every /api/v0 route, generated from the registry
     gateway.register(app, node)
     ipns_gateway.register(app, node)  # /ipns/: resolve, then as /ipfs/

@@ -30,7 +30,9 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    SpinnerColumn,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -78,6 +80,8 @@ class State:
     repo: Path | None
     api: str | None
     token: str | None = None
+    offline: bool = False
+    timeout: str | None = None
 
 
 @app.callback()
@@ -91,8 +95,13 @@ def _global(
     token: Annotated[str | None, typer.Option(
         "--token", envvar="IPFS_KIT_TOKEN", help="API token for the server (default $IPFS_KIT_TOKEN; the repo's "
         "own server needs none).", show_default=False)] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Answer from the local repo only: never fetch from the network (Kubo's --offline).")] = False,
+    timeout: Annotated[str | None, typer.Option(
+        "--timeout", help="Stop the command after this long (30s, 1m30s, 500ms), like Kubo's --timeout.",
+        show_default=False)] = None,
 ) -> None:
-    ctx.obj = State(repo, api, token or None)
+    ctx.obj = State(repo, api, token or None, offline, timeout)
 
 
 def run(ctx: typer.Context, op: Callable[[ContentBackend], Awaitable[T]]) -> T:
@@ -100,7 +109,8 @@ def run(ctx: typer.Context, op: Callable[[ContentBackend], Awaitable[T]]) -> T:
     state = ctx.find_object(State) or State(None, None)
 
     async def go() -> T:
-        backend = await open_backend(state.repo, state.api, state.token)
+        backend = await open_backend(state.repo, state.api, state.token, offline=state.offline,
+                                     timeout=state.timeout)
         try:
             return await op(backend)
         finally:
@@ -124,6 +134,19 @@ def progress_bar(label: str, total: int | None, enabled: bool) -> Iterator[Progr
                TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(label, total=total)
+        yield lambda n: bar.update(task, completed=n)
+
+
+@contextlib.contextmanager
+def block_counter(label: str, enabled: bool) -> Iterator[ProgressFn]:
+    """A rich spinner counting blocks (the total of a remote DAG is unknown until fetched)."""
+    if not enabled:
+        yield lambda n: None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} blocks"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
         yield lambda n: bar.update(task, completed=n)
 
 
@@ -302,11 +325,18 @@ def pin_add(
     paths: Annotated[list[str], typer.Argument(help="CIDs or /ipfs/ paths.")],
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", "-r",
                                             help="Pin the whole DAG (else only the block).")] = True,
+    progress: Annotated[bool, typer.Option("--progress", help="Show blocks fetched so far.")] = False,
 ) -> None:
-    """Pin content (recursively by default)."""
+    """Pin content (recursively by default), fetching from the network what the repo lacks."""
 
     async def op(b: ContentBackend) -> list[str]:
-        return [c for p in paths for c in await b.pin_add(p, recursive)]
+        if not progress:
+            return [c for p in paths for c in await b.pin_add(p, recursive)]
+        out = []
+        for p in paths:
+            with block_counter(f"fetching {p}", err_console.is_terminal) as shown:
+                out += await b.pin_add(p, recursive, shown)
+        return out
 
     for cid in run(ctx, op):
         print(f"pinned {cid} {'recursively' if recursive else 'directly'}")

@@ -156,6 +156,23 @@ class McpSettings:
 
 
 @dataclass
+class RetrievalSettings:
+    offline: bool = False  # answer every read from the local store only (Kubo's `--offline`); per request: offline=true
+    find_timeout: float = 30.0  # seconds a missing block may go without any peer having it before the read fails
+    block_timeout: float = 10.0  # seconds a peer may sit on a want-block before the block is asked of another peer
+    rebroadcast_interval: float = 1.0  # seconds between want-have rebroadcasts of blocks no peer has yet
+    provider_search_delay: float = 0.5  # seconds a block may be missing from connected peers before the DHT is asked
+    max_providers: int = 10  # providers dialled from one DHT lookup
+    peer_window: int = 32  # want-blocks in flight per peer in one session
+    read_ahead: int = 8  # blocks fetched ahead of a streaming reader (bounded to the requested range)
+    read_threads: int = 64  # worker threads for reads that may wait on the network (kept apart from other work)
+    ban_time: float = 300.0  # seconds a peer that sent a block not matching its CID is refused (0: never banned)
+    gateways: list[str] = field(default_factory=list)  # trustless HTTP gateways (base URLs) asked for blocks (?format=raw, verified) when peers do not deliver; the only source of a node without libp2p
+    gateway_delay: float = 1.0  # seconds connected peers get to deliver a block before the gateways are asked too (0 when no peer is connected)
+    routers: list[str] = field(default_factory=list)  # delegated routing base URLs (GET <url>/routing/v1/providers/<cid>) asked for providers alongside the DHT
+
+
+@dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
@@ -171,6 +188,7 @@ class Settings:
     mcp: McpSettings = field(default_factory=McpSettings)
     pubsub: PubsubSettings = field(default_factory=PubsubSettings)
     ipns: IpnsSettings = field(default_factory=IpnsSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -32,6 +32,7 @@ class NotificationType(StrEnum):
     WEBRTC_QUALITY_CHANGED = "webrtc_quality_changed"
     PEER_CONNECTED = "peer_connected"
     PEER_DISCONNECTED = "peer_disconnected"
+    PEER_REPUTATION_CHANGED = "peer_reputation_changed"
     SYSTEM_STATUS = "system_status"
     MFS_CHANGED = "mfs_changed"
     PUBSUB_MESSAGE = "pubsub_message"  # a gossipsub message on a topic bridged to the bus (p2p/pubsub.py)

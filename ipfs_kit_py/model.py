@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .content import dag
 from .content.car import CarParser, write_car
@@ -37,10 +39,12 @@ from .errors import BlockNotFound, CorruptBlock, InvalidArgument, NotFound
 from .events import EventBus, NotificationType, get_event_bus
 from .gc_guard import GCGuard, Lease
 from .repo import Repo
+from .retrieval import BlockSource, ReadOp, read_options, reader_pool, writer_pool
 
 log = logging.getLogger("ipfs_kit_py.model")
 
 SNIFF_BYTES = 512
+T = TypeVar("T")
 WRITE_BATCH = 256 << 10  # add: bytes gathered before one hop to a worker thread (disk work stays off the loop)
 MFS_ROOT_KEY = "mfs.root"  # index state: the MFS root (ops/mfs.py); gc keeps its DAG, as Kubo does
 
@@ -251,6 +255,47 @@ class IPFSModel:
         self._gc = GCGuard()
         self._gc_next: asyncio.Future[GCResult] | None = None  # the GC run new callers join
         self.car_spill_bytes = 64 << 20  # a CAR import writes its blocks out once this many are staged
+        # reads that reach the network (retrieval.py): set by the libp2p service when it starts
+        self.network: BlockSource | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        r = repo.settings.retrieval
+        self._readers = reader_pool(r.read_threads)  # reads that may wait on the network run here
+        self._fetch_io = writer_pool()  # fetched blocks are written here (never waits on the network)
+        # a node without libp2p still reads through the trustless gateways, if any are set
+        from .http_sources import sources_from_settings
+
+        self._http_only = sources_from_settings(r)
+
+    # -- where blocks come from ----------------------------------------------------------
+    def attach_network(self, source: BlockSource | None) -> None:
+        """Reads fetch what the repo lacks through ``source`` (call on the event loop)."""
+        self.network = source
+        self._loop = asyncio.get_running_loop() if source is not None else None
+
+    def read_op(self, name: str = "read", root: str = "", *, events: bool = True) -> ReadOp:
+        """A read operation: local store, then (unless offline) the network."""
+        opts = read_options.get()
+        offline = self.repo.settings.retrieval.offline if opts.offline is None else opts.offline
+        emit = (lambda t, d: self.emit(NotificationType(t), d)) if events else None
+        return ReadOp(self.store, self.network, self._loop, self._fetch_io, offline=offline, name=name,
+                      root=root, emit=emit, read_ahead=self.repo.settings.retrieval.read_ahead)
+
+    @contextlib.asynccontextmanager
+    async def reading(self, name: str, root: str | CID = "") -> AsyncIterator[ReadOp]:
+        if self.network is None and self._http_only is not None and self._http_only.gateways:
+            self.attach_network(self._http_only)
+        op = self.read_op(name, str(root))
+        try:
+            yield op
+        except BaseException as e:
+            op.close(e)
+            raise
+        op.close()
+
+    async def in_reader(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking read work in the reader pool (it may wait for blocks from the network)."""
+        ctx = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: ctx.run(fn, *args))
 
     def gc_guard(self) -> contextlib.AbstractAsyncContextManager[Lease]:
         """Hold from the first block written until the content is pinned (receiving a
@@ -337,51 +382,101 @@ class IPFSModel:
         })
 
     # -- read --------------------------------------------------------------------------
-    def resolve(self, path: str | CID) -> CID:
-        return dag.resolve(self.store, path)
+    def resolve(self, path: str | CID, op: ReadOp | None = None) -> CID:
+        """Follow ``path`` to its CID, fetching the directory blocks the repo lacks (sync)."""
+        op = op or self.read_op("resolve", events=False)
+        return dag.resolve(op.fetching_store, path)
 
-    def open(self, path: str | CID) -> UnixFSReader:
-        """A seekable file object over the content (sync; for gateways, media decoding)."""
-        return UnixFSReader(self.store, self.resolve(path))
+    def resolve_chain(self, root: CID, names: list[str]) -> list[CID]:
+        """(sync) the CIDs from ``root`` along ``names``; the last one's block is present."""
+        op = self.read_op("resolve", str(root), events=False)
+        store = op.fetching_store
+        store.size(root)
+        chain, cid = [root], root
+        for i in range(len(names)):
+            cid = dag.resolve(store, "/ipfs/" + "/".join([str(root), *names[: i + 1]]))
+            chain.append(cid)
+        store.size(cid)
+        return chain
+
+    def open(self, path: str | CID, op: ReadOp | None = None) -> UnixFSReader:
+        """A seekable file object over the content (sync; for gateways, media decoding).
+        Blocks the repo lacks are fetched as the reader reaches them, a few ahead."""
+        op = op or self.read_op("open", str(path), events=False)
+        reader = UnixFSReader(op.fetching_store, self.resolve(path, op))
+        reader.read_ahead = op.read_ahead
+        return reader
 
     async def cat(self, path: str | CID, offset: int = 0, length: int | None = None,
                   chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        """The bytes of a file, streamed; reading happens in worker threads."""
+        """The bytes of a file, streamed; reading happens in worker threads. Blocks fetched
+        from the network are sent on as they arrive (only those covering the range)."""
         if offset < 0 or (length is not None and length < 0):
             raise InvalidArgument("offset and length must be non-negative")
-        reader = await asyncio.to_thread(self.open, path)
-        async for data in stream_in_thread(reader.iter_range(offset, length), chunk_size):
-            yield data
+        async with self.reading("cat", path) as op:
+            reader = await self.in_reader(self.open, path, op)
+            pieces = reader.iter_range(offset, length)
+            async for data in stream_in_thread(pieces, chunk_size, executor=self._readers, flush=op):
+                yield data
+
+    async def fetch_dag(self, path: str | CID, progress: Callable[[int], None] | None = None,
+                        op: ReadOp | None = None) -> CID:
+        """Make the whole DAG under ``path`` local (fetching in parallel what is missing)."""
+        if op is None:
+            async with self.reading("fetch", path) as op:
+                return await self.fetch_dag(path, progress, op)
+        cid = await self.in_reader(self.resolve, path, op)
+        await op.fetch_dag(cid, progress, window=max(8, self.repo.settings.retrieval.peer_window * 2))
+        return cid
 
     async def get(self, path: str | CID, dest: str | Path, progress: Callable[[int], None] | None = None) -> int:
-        cid = await asyncio.to_thread(self.resolve, path)
+        cid = await self.fetch_dag(path)
         return await asyncio.to_thread(dag.export, self.store, cid, dest, progress)
 
     async def ls(self, path: str | CID) -> list[dag.LsEntry]:
-        def run() -> list[dag.LsEntry]:
-            return dag.ls(self.store, self.resolve(path))
+        async with self.reading("ls", path) as op:
+            store = op.fetching_store
 
-        return await asyncio.to_thread(run)
+            def children() -> list[CID]:
+                node, type_ = dag.load(store, self.resolve(path, op))
+                return [] if node is None else [lk.cid for lk in dag.dir_links(store, self.resolve(path, op), node, type_)]
+
+            kids = await self.in_reader(children)
+            missing = [c for c in kids if not self.store.has(c)]
+            if missing and op.source is not None:  # the entries' own blocks tell their types and sizes
+                sem = asyncio.Semaphore(32)
+
+                async def one(c: CID) -> None:
+                    async with sem:
+                        await op.get_block(c)
+
+                await asyncio.gather(*(one(c) for c in missing))
+            return await self.in_reader(lambda: dag.ls(store, self.resolve(path, op)))
 
     async def stat(self, path: str | CID) -> dag.Stat:
-        return await asyncio.to_thread(lambda: dag.stat(self.store, self.resolve(path)))
+        async with self.reading("stat", path) as op:
+            return await self.in_reader(lambda: dag.stat(op.fetching_store, self.resolve(path, op)))
 
     # -- pins ----------------------------------------------------------------------------
-    async def pin_add(self, path: str | CID, recursive: bool = True) -> CID:
-        """Pin content already here. Holds the GC guard from the check that the DAG is
-        complete until the pin is recorded, so a GC cannot collect it in between."""
-
-        def run() -> tuple[CID, str | None, str | None]:
-            cid = self.resolve(path)
+    async def pin_add(self, path: str | CID, recursive: bool = True,
+                      progress: Callable[[int], None] | None = None) -> CID:
+        """Pin ``path``; blocks the repo lacks are fetched first (``progress(n)``: blocks
+        present so far). The GC guard is held from the first fetched block until the pin is
+        recorded, so a GC cannot collect it in between."""
+        async with self.reading("pin", path) as op, self.gc_guard():
             if recursive:
-                self._require_dag(cid)  # Kubo checks the whole DAG is present
-            elif not self.store.has(cid):
-                raise BlockNotFound(f"block {cid} not found")
-            old = self.index.pin(str(cid), RECURSIVE if recursive else DIRECT)
-            return cid, old, self.index.pin_type(str(cid))
+                cid = await self.fetch_dag(path, progress, op)
+            else:
+                cid = await self.in_reader(self.resolve, path, op)
+                await op.get_block(cid)
 
-        async with self.gc_guard():
-            cid, old, now = await asyncio.to_thread(run)
+            def run() -> tuple[str | None, str | None]:
+                if recursive:
+                    self._require_dag(cid)  # Kubo checks the whole DAG is present
+                old = self.index.pin(str(cid), RECURSIVE if recursive else DIRECT)
+                return old, self.index.pin_type(str(cid))
+
+            old, now = await asyncio.to_thread(run)
         if old != now:
             self.emit(NotificationType.PIN_STATUS_CHANGED,
                       {"cid": str(cid), "pinned": True, "type": now, "previous": old})
@@ -435,7 +530,8 @@ class IPFSModel:
     # -- blocks --------------------------------------------------------------------------
     async def block_get(self, cid: str | CID) -> bytes:
         c = CID.decode(cid)
-        return await asyncio.to_thread(self.store.get, c)
+        async with self.reading("block", c) as op:
+            return await op.get_block(c)
 
     async def block_put(self, data: bytes, codec: str = "raw", mhtype: str = "sha2-256",
                         cid_version: int = 1, pin: bool = False) -> CID:
@@ -464,7 +560,8 @@ class IPFSModel:
 
     async def block_stat(self, cid: str | CID) -> tuple[CID, int]:
         c = CID.decode(cid)
-        return c, await asyncio.to_thread(self.store.size, c)
+        async with self.reading("block", c) as op:
+            return c, len(await op.get_block(c))
 
     async def block_rm(self, cid: str | CID) -> CID:
         c = CID.decode(cid)
@@ -537,15 +634,18 @@ class IPFSModel:
         return GCResult(removed, walk.incomplete)
 
     # -- CAR -------------------------------------------------------------------------------
-    def car_blocks(self, root: CID) -> Iterator[tuple[CID, bytes]]:
-        for cid in dag.walk(self.store, root):
-            yield cid, self.store.get(cid)
+    def car_blocks(self, root: CID, store: Any = None) -> Iterator[tuple[CID, bytes]]:
+        store = store or self.store
+        for cid in dag.walk(store, root):
+            yield cid, store.get(cid)
 
     async def car_export(self, path: str | CID) -> AsyncIterator[bytes]:
-        """The DAG under ``path`` as a CAR v1 stream (blocks depth-first, root first)."""
-        root = await asyncio.to_thread(self.resolve, path)
-        async for data in stream_in_thread(write_car([root], self.car_blocks(root))):
-            yield data
+        """The DAG under ``path`` as a CAR v1 stream (blocks depth-first, root first);
+        what the repo lacks is fetched first."""
+        async with self.reading("export", path) as op:
+            root = await self.fetch_dag(path, op=op)
+            async for data in stream_in_thread(write_car([root], self.car_blocks(root))):
+                yield data
 
     async def car_import(self, chunks: AsyncIterator[bytes] | Iterable[bytes], pin_roots: bool = True) -> tuple[list[CID], int]:
         """Import a CAR stream, verifying every block. A truncated or corrupt CAR
@@ -647,10 +747,12 @@ class IPFSModel:
         return time.time() - getattr(self, "_started", time.time())
 
 
-async def stream_in_thread(it: Iterator[bytes | memoryview], batch_bytes: int = 1 << 20) -> AsyncIterator[bytes]:
+async def stream_in_thread(it: Iterator[bytes | memoryview], batch_bytes: int = 1 << 20, *,
+                           executor: Executor | None = None, flush: ReadOp | None = None) -> AsyncIterator[bytes]:
     """Drive a blocking iterator of byte pieces from worker threads, one thread hop per
     ~``batch_bytes``, so disk reads never block the event loop. Whole-object views are
-    handed on as their own bytes object (no copy)."""
+    handed on as their own bytes object (no copy). With ``flush``, a batch ends as soon
+    as a block came from the network, so fetched bytes go out as they arrive."""
 
     def next_batch() -> list[bytes]:
         out, size = [], 0
@@ -662,9 +764,13 @@ async def stream_in_thread(it: Iterator[bytes | memoryview], batch_bytes: int = 
             size += len(piece)
             if size >= batch_bytes:
                 break
+            if flush is not None and flush.fetched_since_flush:
+                flush.fetched_since_flush = False
+                break
         return out
 
-    while batch := await asyncio.to_thread(next_batch):
+    loop = asyncio.get_running_loop()
+    while batch := await loop.run_in_executor(executor, next_batch):
         for data in batch:
             yield data
 

@@ -73,13 +73,25 @@ def test_we_fetch_what_kubo_added(kubo: KuboProcess, ours: ServerProcess, tmp_pa
     ours_cid = httpx.post(f"{ours.url}/api/v0/add", params={"only-hash": "true"}, files={"file": ("f", data)},
                           timeout=60).json()["Hash"]
     assert ours_cid == cid
-    assert api(ours, "cat", arg=cid).status_code != 200  # only-hash stored nothing: bitswap must bring it
+    assert api(ours, "cat", arg=cid, offline="true").status_code == 404  # only-hash stored nothing
     r = httpx.post(f"{ours.url}/api/v0/libp2p/bitswap/fetch", params={"arg": cid, "peer": kubo.addr, "pin": "true"},
                    timeout=60)
     assert r.status_code == 200, r.text
     assert r.json()["blocks"] == 13  # 12 leaves of 256 KiB + the root
     assert api(ours, "cat", arg=cid).content == data
     assert cid in api(ours, "pin/ls", arg=cid).json()["Keys"]
+
+
+def test_we_cat_what_kubo_added(kubo: KuboProcess, ours: ServerProcess, tmp_path: Path) -> None:
+    """The ordinary verbs read through bitswap from Kubo (no ipfs-kit route involved)."""
+    data = stream_bytes(1_000_000) + b"cat me from kubo"
+    f = tmp_path / "cat-from-kubo.bin"
+    f.write_bytes(data)
+    cid = kubo.call("add", path=str(f))
+    assert api(ours, "swarm/connect", arg=kubo.addr).status_code == 200
+    assert api(ours, "cat", arg=cid).content == data
+    assert httpx.get(f"{ours.url}/ipfs/{cid}", headers={"Range": "bytes=500000-500009"},
+                     timeout=60).content == data[500000:500010]
 
 
 def test_kubo_fetches_what_we_added(kubo: KuboProcess, ours: ServerProcess, tmp_path: Path) -> None:

@@ -113,6 +113,11 @@ def probes(w: World) -> dict[str, Probe]:
         "bitswap_fetch": Probe({"cid": w.cid, "peer": NO_PEER}, error="invalid_argument"),
         "transfer_cancel": Probe({"transfer_id": "no-such-transfer"}, error="not_found"),
         "transfers": Probe({}, same=lambda h, t: _eq(h, t)),
+        "bitswap_stat": Probe({}, same=lambda h, t: _eq(h["Peers"], t["peers"]) or _eq(h["Wantlist"], [])),
+        "bitswap_wantlist": Probe({}, same=lambda h, t: _eq(h["Keys"], t["keys"])),
+        "bitswap_ledger": Probe({"peer": w.info["ID"]}, same=lambda h, t: _eq(h["Peer"], t["peer"])
+                                or _eq(h["Recv"], t["recv"])),
+        "peer_reputation": Probe({}, same=lambda h, t: _eq(h["Peers"], t["peers"])),
         "find_providers": Probe({"cid": "not-a-cid"}, error="invalid_cid"),
         "provide": Probe({"cid": MISSING}, error="not_found"),
         "transfer_content": Probe({"cid": MISSING, "target": "http://127.0.0.1:1"}, error="block_not_found"),

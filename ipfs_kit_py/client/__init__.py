@@ -48,15 +48,19 @@ SERVER_START_WAIT = 5.0  # seconds to wait for a server that holds the lock but 
 
 
 async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | None = None,
-                       token: str | None = None) -> ContentBackend:
+                       token: str | None = None, *, offline: bool = False,
+                       timeout: str | None = None) -> ContentBackend:
     """``api`` if given; else the server running on ``repo`` (it holds ``repo.lock`` and
-    wrote ``<repo>/api``); else the repo opened directly. ``token`` goes to the server;
-    without one, the repo's own server is reached with its run secret (``<repo>/api_secret``)."""
+    wrote ``<repo>/api``); else the repo opened directly (which never reaches the network).
+    ``token`` goes to the server; without one, the repo's own server is reached with its
+    run secret (``<repo>/api_secret``). ``offline`` and ``timeout`` are Kubo's global
+    options, sent with every request."""
     if api:
-        return HTTPClient(api, token=token)
+        return HTTPClient(api, token=token, offline=offline, request_timeout=timeout)
 
     def own_server(url: str) -> HTTPClient:
-        return HTTPClient(url, token=token or read_run_secret(repo or default_repo_path()))
+        return HTTPClient(url, token=token or read_run_secret(repo or default_repo_path()),
+                          offline=offline, request_timeout=timeout)
 
     url = api_url_for(repo)
     if url:

@@ -232,15 +232,24 @@ class HTTPClient:
     """The operation set over a server's ``/api/v0`` (implements ``ContentBackend``)."""
 
     def __init__(self, url: str = "http://127.0.0.1:8000", *, timeout: float | None = DEFAULT_TIMEOUT,
-                 transport: httpx.AsyncBaseTransport | None = None, token: str | None = None) -> None:
-        """``token``: an API token (``ipfs-kit token create``), sent as ``Authorization: Bearer``."""
+                 transport: httpx.AsyncBaseTransport | None = None, token: str | None = None,
+                 offline: bool = False, request_timeout: str | None = None) -> None:
+        """``token``: an API token (``ipfs-kit token create``), sent as ``Authorization: Bearer``;
+        ``offline``: the server answers from its local store only (Kubo's ``--offline``);
+        ``request_timeout``: every command stops after this Go duration (Kubo's ``--timeout``)."""
         self.base_url = normalize_url(url)
         self.token = token
+        defaults: dict[str, str] = {}
+        if offline:
+            defaults["offline"] = "true"
+        if request_timeout:
+            defaults["timeout"] = request_timeout
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/api/v0/",
             timeout=httpx.Timeout(timeout, connect=10.0),
             transport=transport,
             headers=auth_headers(token),
+            params=defaults,
         )
 
     async def close(self) -> None:
@@ -382,8 +391,15 @@ class HTTPClient:
         return Stat.from_kubo(await self._json("files/stat", _params(arg=p)))
 
     # -- pins -----------------------------------------------------------------------------
-    async def pin_add(self, path: str, recursive: bool = True) -> list[str]:
-        return list((await self._json("pin/add", _params(arg=path, recursive=recursive))).get("Pins") or [])
+    async def pin_add(self, path: str, recursive: bool = True, progress: Progress | None = None) -> list[str]:
+        if progress is None:
+            return list((await self._json("pin/add", _params(arg=path, recursive=recursive))).get("Pins") or [])
+        pins: list[str] = []
+        async for obj in self._ndjson("pin/add", _params(arg=path, recursive=recursive, progress=True)):
+            if obj.get("Progress"):
+                progress(int(obj["Progress"]))
+            pins += obj.get("Pins") or []
+        return pins
 
     async def pin_rm(self, path: str) -> list[str]:
         return list((await self._json("pin/rm", _params(arg=path))).get("Pins") or [])

@@ -113,8 +113,8 @@ class LocalClient:
         return Stat(str(s.cid), s.type, s.size, s.cumulative_size, s.blocks)
 
     # -- pins -----------------------------------------------------------------------------
-    async def pin_add(self, path: str, recursive: bool = True) -> list[str]:
-        return [str(await self.model.pin_add(path, recursive))]
+    async def pin_add(self, path: str, recursive: bool = True, progress: Progress | None = None) -> list[str]:
+        return [str(await self.model.pin_add(path, recursive, progress))]
 
     async def pin_rm(self, path: str) -> list[str]:
         return [str(await self.model.pin_rm(path))]

@@ -71,6 +71,10 @@ class UnixFSReader(io.RawIOBase):
         self._root = load_file_node(store, self.cid, verify)
         self.size = self._root.size
         self._pos = 0
+        self._end = self.size  # reads ahead stop here (the end of the range being read)
+        self._ahead: dict[int, int] = {}  # id of a parent node -> last child index read ahead
+        self.read_ahead = 8  # blocks fetched ahead when the store can fetch (see retrieval.FetchingStore)
+        self._prefetch = getattr(store, "prefetch", None)
 
     # -- io.RawIOBase -------------------------------------------------------
     def readable(self) -> bool:
@@ -98,6 +102,7 @@ class UnixFSReader(io.RawIOBase):
 
     def readinto(self, buf) -> int:  # type: ignore[override]
         mv = memoryview(buf).cast("B")
+        self._end = self.size
         done = 0
         while done < len(mv) and self._pos < self.size:
             piece = self._piece_at(self._pos, len(mv) - done)
@@ -111,6 +116,7 @@ class UnixFSReader(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             size = max(self.size - self._pos, 0)
+        self._end = self.size
         out = bytearray()
         while len(out) < size and self._pos < self.size:
             piece = self._piece_at(self._pos, size - len(out))
@@ -139,6 +145,7 @@ class UnixFSReader(io.RawIOBase):
     def _piece_at(self, pos: int, max_len: int) -> memoryview:
         """Up to ``max_len`` bytes starting at ``pos``, from the single leaf holding ``pos``."""
         node = self._root
+        remaining = self._end - pos
         while True:
             if pos < len(node.data):
                 return memoryview(node.data)[pos : pos + max_len]
@@ -148,12 +155,31 @@ class UnixFSReader(io.RawIOBase):
             i = bisect_right(node.starts, rel) - 1
             if i < 0:
                 return memoryview(b"")
+            if self._prefetch is not None:
+                self._read_ahead(node, i, rel + remaining)
             pos = rel - node.starts[i]
             node = self._node(node.children[i])
+
+    def _read_ahead(self, node: _FileNode, i: int, rel_end: int) -> None:
+        """Ask the store to fetch the next siblings of child ``i`` that the range still covers."""
+        key = id(node)
+        last = self._ahead.get(key, i)
+        if last < i:  # a seek forward
+            last = i
+        upto = i + self.read_ahead
+        if upto <= last:
+            return
+        nxt = [c for j, c in enumerate(node.children[last + 1 : upto + 1], last + 1) if node.starts[j] < rel_end]
+        if len(self._ahead) > 4 * self._cache_nodes:
+            self._ahead.clear()
+        self._ahead[key] = upto
+        if nxt:
+            self._prefetch(nxt)  # type: ignore[misc]
 
     def iter_range(self, offset: int = 0, length: int | None = None) -> Iterator[memoryview]:
         """Yield the bytes of [offset, offset+length) leaf by leaf, without copying."""
         end = self.size if length is None else min(self.size, offset + length)
+        self._end = end
         pos = offset
         while pos < end:
             piece = self._piece_at(pos, end - pos)

@@ -7,7 +7,8 @@ an :class:`~ipfs_kit_py.registry.Operation` entry with its scope and Kubo mappin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextvars
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -343,8 +344,54 @@ class PinAddParams:
     recursive: bool = param(True, flags=("r",))
 
 
+# set by pin/add?progress=true around one call: the model reports blocks present so far
+_pin_progress: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar(
+    "ipfs_kit_pin_progress", default=None)
+PIN_PROGRESS_EVERY = 0.1  # seconds between {"Progress": N} lines of pin add --progress
+
+
 async def pin_add(ctx: Context, p: PinAddParams) -> Pins:
-    return Pins([str(await ctx.model.pin_add(p.cid, recursive=p.recursive))])
+    """Pin content, fetching from the network what the repo lacks."""
+    return Pins([str(await ctx.model.pin_add(p.cid, recursive=p.recursive, progress=_pin_progress.get()))])
+
+
+async def _kubo_pin_add(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> Any:
+    """``{"Pins": [...]}``; with ``progress=true`` Kubo's AddPinOutput lines: ``{"Progress": N}``
+    while fetching (N: blocks of the DAG present so far), then ``{"Pins": [...]}``."""
+    paths = a.args()
+    if not paths:
+        raise InvalidArgument('argument "ipfs-path" is required')
+    recursive = a.bool("recursive", "r", default=True)
+    if not a.bool("progress"):
+        return {"Pins": [c for p in paths for c in (await invoke({"cid": p, "recursive": recursive})).pins]}
+
+    async def lines() -> AsyncIterator[dict[str, Any]]:
+        pins: list[str] = []
+        for p in paths:
+            counted: asyncio.Queue[int | None] = asyncio.Queue()
+            token = _pin_progress.set(counted.put_nowait)
+            try:
+                task = asyncio.ensure_future(invoke({"cid": p, "recursive": recursive}))  # copies the context
+            finally:
+                _pin_progress.reset(token)
+            task.add_done_callback(lambda _t, q=counted: q.put_nowait(None))
+            try:
+                last, sent = 0, 0.0
+                while (n := await counted.get()) is not None:
+                    last = n
+                    now = asyncio.get_running_loop().time()
+                    if now - sent >= PIN_PROGRESS_EVERY:
+                        sent = now
+                        yield {"Progress": n}
+                if last:
+                    yield {"Progress": last}
+                pins += (await task).pins
+            finally:
+                if not task.done():
+                    task.cancel()
+        yield {"Pins": pins}
+
+    return NDJSON(lines())
 
 
 async def pin_rm(ctx: Context, p: CidParams) -> Pins:
@@ -691,8 +738,10 @@ OPS: list[Operation[Any, Any]] = [
               Kubo("ls", _kubo_ls, each_arg=True), cli="ls"),
     Operation("stat", CidParams, Stat, R, "Type and sizes of content", stat,
               cli="stat"),  # Kubo's files/stat is ops/mfs.py's files_stat (MFS and /ipfs/ paths)
-    Operation("pin_add", PinAddParams, Pins, W, "Pin content", pin_add,
-              Kubo("pin/add", _kubo_pins, each_arg=True), cli="pin add"),
+    Operation("pin_add", PinAddParams, Pins, W, "Pin content (fetching what the repo lacks)", pin_add,
+              Kubo("pin/add", run=_kubo_pin_add, options=(
+                  ("progress", "boolean", 'stream {"Progress": blocks} lines while fetching, then {"Pins": [...]}'),)),
+              cli="pin add"),
     Operation("pin_rm", CidParams, Pins, W, "Unpin content", pin_rm,
               Kubo("pin/rm", _kubo_pins, each_arg=True, options=(_ob("recursive", "accepted"),)), cli="pin rm"),
     Operation("pin_ls", PinLsParams, PinList, R, "List pins", pin_ls,

@@ -341,6 +341,91 @@ async def transfers(ctx: Context, p: NoParams) -> Transfers:
     return Transfers(sorted(ctx.service("libp2p").transfers))
 
 
+# -- bitswap and peer reputation (p2p/reputation.py) -------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BitswapStat:
+    blocks_received: int
+    blocks_sent: int
+    data_received: int
+    data_sent: int
+    dup_blocks_received: int
+    dup_data_received: int
+    messages_received: int
+    peers: list[str]
+    wantlist: list[str]
+
+
+async def bitswap_stat(ctx: Context, p: NoParams) -> BitswapStat:
+    st = ctx.service("libp2p").bitswap.stat()
+    return BitswapStat(st["BlocksReceived"], st["BlocksSent"], st["DataReceived"], st["DataSent"],
+                       st["DupBlksReceived"], st["DupDataReceived"], st["MessagesReceived"], st["Peers"],
+                       [w["/"] for w in st["Wantlist"]])
+
+
+def _kubo_bitswap_stat(r: BitswapStat, a: KuboArgs) -> dict[str, Any]:
+    return {"BlocksReceived": r.blocks_received, "BlocksSent": r.blocks_sent, "DataReceived": r.data_received,
+            "DataSent": r.data_sent, "DupBlksReceived": r.dup_blocks_received,
+            "DupDataReceived": r.dup_data_received, "MessagesReceived": r.messages_received, "Peers": r.peers,
+            "Wantlist": [{"/": c} for c in r.wantlist]}
+
+
+@dataclass(frozen=True, slots=True)
+class Wantlist:
+    keys: list[str]
+
+
+async def bitswap_wantlist(ctx: Context, p: NoParams) -> Wantlist:
+    return Wantlist([str(c) for c in ctx.service("libp2p").bitswap.wantlist()])
+
+
+def _kubo_wantlist(r: Wantlist, a: KuboArgs) -> dict[str, Any]:
+    return {"Keys": [{"/": c} for c in r.keys]}
+
+
+@dataclass
+class PeerIdParams:
+    peer: str = param(kubo="arg", doc="peer ID")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    peer: str
+    exchanged: int
+    recv: int
+    sent: int
+    value: float
+
+
+async def bitswap_ledger(ctx: Context, p: PeerIdParams) -> LedgerEntry:
+    led = ctx.service("libp2p").bitswap.ledger_view(p.peer)
+    return LedgerEntry(led["Peer"], led["Exchanged"], led["Recv"], led["Sent"], led["Value"])
+
+
+def _kubo_ledger(r: LedgerEntry, a: KuboArgs) -> dict[str, Any]:
+    return {"Exchanged": r.exchanged, "Peer": r.peer, "Recv": r.recv, "Sent": r.sent, "Value": r.value}
+
+
+@dataclass
+class OptPeerIdParams:
+    peer: str | None = param(None, kubo="arg", doc="peer ID (default: every peer in the ledger)")
+
+
+@dataclass(frozen=True, slots=True)
+class PeerReputation:
+    peers: list[dict[str, Any]]
+
+
+async def peer_reputation(ctx: Context, p: OptPeerIdParams) -> PeerReputation:
+    peers = ctx.service("libp2p").ledger.view(p.peer)
+    if p.peer is not None and not peers:
+        raise NotFound(f"no record of peer {p.peer}")
+    return PeerReputation(peers)
+
+
+def _kubo_reputation(r: PeerReputation, a: KuboArgs) -> dict[str, Any]:
+    return {"Peers": r.peers}
+
+
 @dataclass
 class FindProvsParams:
     cid: str = param(kubo="arg")
@@ -431,6 +516,16 @@ OPS: list[Operation[Any, Any]] = [
               transfer_cancel, Kubo("libp2p/transfer/cancel", _kubo_asdict, arg_doc="transfer id")),
     Operation("transfers", NoParams, Transfers, R, "Running libp2p transfers", transfers,
               Kubo("libp2p/transfers", _kubo_asdict)),
+    Operation("bitswap_stat", NoParams, BitswapStat, R, "Bitswap totals since start, peers and wantlist",
+              bitswap_stat, Kubo("bitswap/stat", _kubo_bitswap_stat)),
+    Operation("bitswap_wantlist", NoParams, Wantlist, R, "Blocks the node's reads want now", bitswap_wantlist,
+              Kubo("bitswap/wantlist", _kubo_wantlist)),
+    Operation("bitswap_ledger", PeerIdParams, LedgerEntry, R, "What we exchanged with a peer", bitswap_ledger,
+              Kubo("bitswap/ledger", _kubo_ledger, arg_doc="peer ID")),
+    Operation("peer_reputation", OptPeerIdParams, PeerReputation, R,
+              "Every peer's record (or one's): blocks and bytes each way, latency, throughput, failures, "
+              "bad blocks, score, standing, ban", peer_reputation,
+              Kubo("ipfs-kit/peer_reputation", _kubo_reputation, arg_doc="peer ID")),
     # over HTTP: routing/findprovs and routing/provide of ipfs_kit_py/routing/kubo_rpc.py (Kubo's QueryEvents)
     Operation("find_providers", FindProvsParams, Providers, R, "Find providers of a CID on the DHT", find_providers),
     Operation("provide", ProvideParams, Provided, W, "Announce a CID we hold on the DHT", provide),

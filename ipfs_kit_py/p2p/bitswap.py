@@ -8,17 +8,25 @@ the stream Kubo opened, which Kubo never reads, so Kubo cannot fetch from it;
 this implementation replies on its own outbound stream.
 
 Serving (roles master/worker): want-block -> the block (or DONT_HAVE when
-asked), want-have -> HAVE / DONT_HAVE. Fetching: want-block with
-send-dont-have to the given (or all connected) peers; every block received is
-hashed against its CID before it is stored; unwanted blocks are dropped.
+asked), want-have -> HAVE / DONT_HAVE. Fetching runs in sessions
+(``session.py``): the engine hands every HAVE, DONT_HAVE and block to the
+sessions that want it. A block's CID is computed from its bytes, so a block
+reaches a session only if it hashes to what was wanted; bytes that match
+nothing we ever wanted get their sender banned for ``ban_time`` seconds.
+What every peer sent and received, and its bans, go to its record in the
+:class:`~ipfs_kit_py.p2p.reputation.PeerLedger` (``bitswap/stat``,
+``bitswap/ledger``, ``peer_reputation``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
-from collections.abc import Iterable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +36,8 @@ from ..content.cid import CID, DAG_PB, decode_varint, encode_varint
 from ..content.dagpb import _fields
 from ..errors import BlockNotFound, CorruptBlock
 from .framing import FrameDecoder, FramingError
+from .reputation import PeerLedger
+from .session import BitswapSession, FindProviders, SessionSettings
 from .stream import P2PStream, trio_read_frames
 
 log = logging.getLogger(__name__)
@@ -38,6 +48,7 @@ MAX_BLOCKS_PER_MESSAGE = 2 << 20  # bytes of blocks batched into one reply
 WANT_BLOCK, WANT_HAVE = 0, 1
 HAVE, DONT_HAVE = 0, 1
 SHA2_256 = 0x12
+RECENT_WANTS = 1 << 16  # multihashes remembered as wanted (a block for one of them is late, not bad)
 
 
 # -- messages (pure) ----------------------------------------------------------------------------
@@ -167,20 +178,91 @@ def frame(msg: Message) -> bytes:
 class Bitswap:
     """Bitswap on an :class:`~ipfs_kit_py.p2p.peer.IPFSLibp2pPeer` over a :class:`Blockstore`."""
 
-    def __init__(self, peer: Any, store: Blockstore, *, serve: bool = True) -> None:
+    def __init__(self, peer: Any, store: Blockstore, *, serve: bool = True, ban_time: float = 300.0,
+                 session_settings: SessionSettings | None = None, ledger: PeerLedger | None = None) -> None:
         self.peer = peer
+        self.ledger = ledger or PeerLedger()  # per-peer records and bans (persisted by the service)
         self.store = store
         self.serve = serve
-        self._wants: dict[bytes, asyncio.Future[bytes]] = {}  # multihash -> waiter
-        self._dont_have: dict[bytes, set[str]] = {}
-        self._asked: dict[bytes, set[str]] = {}  # multihash -> peers we asked
+        self.ban_time = ban_time
+        self.session_settings = session_settings or SessionSettings()
+        self._sessions: dict[bytes, set[BitswapSession]] = {}  # multihash -> sessions wanting it
+        self._recent: OrderedDict[bytes, None] = OrderedDict()  # multihashes wanted lately (any session)
         self._senders: dict[str, P2PStream] = {}
         self._send_locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        # totals since start (Kubo's bitswap/stat)
         self.blocks_received = 0
+        self.data_received = 0
+        self.dup_blocks = 0  # blocks that arrived after another peer had delivered them
+        self.dup_data = 0
+        self.messages_received = 0
         self.blocks_sent = 0
-        self.rejected = 0
+        self.data_sent = 0
+        self.rejected = 0  # blocks that matched no want (and were never wanted): bad bytes
+        self.on_ban: Callable[[str, str], None] | None = None
         for pid in PROTOCOLS:
             peer.register_protocol_handler(pid, self._handle)
+
+    # -- sessions ----------------------------------------------------------------------------
+    def session(self, find_providers: FindProviders | None = None, peers: list[str] | None = None) -> BitswapSession:
+        return BitswapSession(self, settings=self.session_settings, find_providers=find_providers, peers=peers)
+
+    def _register(self, session: BitswapSession, mh: bytes) -> None:
+        self._sessions.setdefault(mh, set()).add(session)
+        self._recent[mh] = None
+        self._recent.move_to_end(mh)
+        while len(self._recent) > RECENT_WANTS:
+            self._recent.popitem(last=False)
+
+    def _unregister(self, session: BitswapSession, mh: bytes) -> None:
+        ss = self._sessions.get(mh)
+        if ss is not None:
+            ss.discard(session)
+            if not ss:
+                del self._sessions[mh]
+
+    def is_banned(self, peer_id: str) -> bool:
+        r = self.ledger.get(peer_id)
+        return r is not None and r.banned_until > 0 and r.banned()
+
+    def ban_left(self, peer_id: str) -> float:
+        """Seconds the peer stays banned (0: not banned)."""
+        r = self.ledger.get(peer_id)
+        return max(0.0, r.banned_until - time.time()) if r is not None else 0.0
+
+    def wantlist(self) -> list[CID]:
+        """What the sessions want now (Kubo's ``bitswap/wantlist``)."""
+        seen: dict[bytes, CID] = {}
+        for sessions in self._sessions.values():
+            for s in sessions:
+                for mh, w in s.wants.items():
+                    seen.setdefault(mh, w.cid)
+        return list(seen.values())
+
+    def ban(self, peer_id: str, reason: str) -> None:
+        """Refuse a peer for ``ban_time`` seconds: its wants go elsewhere, it is disconnected."""
+        if self.is_banned(peer_id):
+            return
+        self.ledger.bad_block(peer_id, reason, self.ban_time)
+        if self.ban_time <= 0:
+            return
+        log.warning("bitswap: banning %s for %g s: %s", peer_id, self.ban_time, reason)
+        for sessions in list(self._sessions.values()):
+            for s in list(sessions):
+                s.on_peer_gone(peer_id)
+        self._senders.pop(peer_id, None)
+        if self.on_ban is not None:
+            self.on_ban(peer_id, reason)
+        task = asyncio.ensure_future(self._disconnect(peer_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _disconnect(self, peer_id: str) -> None:
+        try:
+            await self.peer.disconnect(peer_id)
+        except Exception:  # noqa: BLE001 - already gone
+            log.debug("disconnecting %s failed", peer_id, exc_info=True)
 
     # -- sending (always on our own outbound stream) --
     async def send(self, peer_id: str, msg: Message) -> None:
@@ -209,18 +291,21 @@ class Bitswap:
             bodies = await stream._call(trio_read_frames, decoder)
             if not bodies:
                 return
+            if self.is_banned(stream.peer_id):
+                await stream.reset()
+                return
+            self.messages_received += len(bodies)
             for body in bodies:
                 await self._on_message(stream.peer_id, decode_message(body))
 
     async def _on_message(self, peer_id: str, msg: Message) -> None:
         if msg.blocks:
-            await self._on_blocks(peer_id, msg.blocks)
+            self._on_blocks(peer_id, msg.blocks)
+            if self.is_banned(peer_id):
+                return
         for cid, kind in msg.presences:
-            if kind == DONT_HAVE:
-                self._dont_have.setdefault(cid.multihash, set()).add(peer_id)
-                fut = self._wants.get(cid.multihash)
-                if fut is not None and not fut.done() and self._asked.get(cid.multihash, set()) <= self._dont_have[cid.multihash]:
-                    fut.set_exception(BlockNotFound(f"no peer has {cid}"))
+            for s in list(self._sessions.get(cid.multihash, ())):
+                s.on_presence(peer_id, cid, kind == HAVE)
         wants = [w for w in msg.wants if not w.cancel]
         if wants and self.serve:
             await self._answer_wants(peer_id, wants)
@@ -229,25 +314,32 @@ class Bitswap:
             if nope:
                 await self.send(peer_id, Message(presences=nope))
 
-    async def _on_blocks(self, peer_id: str, blocks: list[tuple[CID, bytes]]) -> None:
-        keep = []
+    def _on_blocks(self, peer_id: str, blocks: list[tuple[CID, bytes]]) -> None:
+        """Each block's CID was computed from its bytes: a block reaches the sessions that
+        want that hash, or is dropped. Bytes that match nothing we ever wanted are a peer
+        sending what we did not ask for (or corrupt blocks): the peer is banned."""
         for cid, data in blocks:
-            fut = self._wants.get(cid.multihash)
-            if fut is None or fut.done():
-                continue  # we did not ask for it: dropped (its CID was computed from its bytes)
-            keep.append((cid, data, fut))
-        if not keep:
-            return
+            sessions = self._sessions.get(cid.multihash)
+            if sessions:
+                self.blocks_received += 1
+                self.data_received += len(data)
+                self.ledger.received(peer_id, len(data))
+                for s in list(sessions):
+                    s.on_block(peer_id, cid, data)
+            elif cid.multihash in self._recent:  # wanted lately, delivered by another peer first
+                self.dup_blocks += 1
+                self.dup_data += len(data)
+                self.ledger.received(peer_id, len(data), duplicate=True)
+            else:
+                self.rejected += 1
+                self.ban(peer_id, f"sent a block matching no CID we asked for ({cid})")
+                return
 
-        def put() -> None:
-            for cid, data, _ in keep:
-                self.store.put(cid, data)
-
-        await asyncio.to_thread(put)
-        for _cid, data, fut in keep:
-            self.blocks_received += 1
-            if not fut.done():
-                fut.set_result(data)
+    async def peer_gone(self, peer_id: str) -> None:
+        self._senders.pop(peer_id, None)
+        for sessions in list(self._sessions.values()):
+            for s in list(sessions):
+                s.on_peer_gone(peer_id)
 
     async def _answer_wants(self, peer_id: str, wants: list[WantEntry]) -> None:
         def lookup() -> tuple[list[tuple[CID, bytes]], list[tuple[CID, int]]]:
@@ -273,58 +365,52 @@ class Bitswap:
             size += len(data)
         if batch or presences:
             await self.send(peer_id, Message(blocks=batch, presences=presences))
-        self.blocks_sent += len(blocks)
+        if blocks:
+            n = sum(len(d) for _c, d in blocks)
+            self.blocks_sent += len(blocks)
+            self.data_sent += n
+            self.ledger.sent(peer_id, len(blocks), n)
+
+    # -- Kubo's views --
+    def stat(self) -> dict[str, Any]:
+        """``bitswap/stat`` in Kubo's shape."""
+        return {"BlocksReceived": self.blocks_received, "BlocksSent": self.blocks_sent,
+                "DataReceived": self.data_received, "DataSent": self.data_sent,
+                "DupBlksReceived": self.dup_blocks, "DupDataReceived": self.dup_data,
+                "MessagesReceived": self.messages_received,
+                "Peers": sorted(p for p in self.peer.get_connected_peers() if not self.is_banned(p)),
+                "Wantlist": [{"/": str(c)} for c in self.wantlist()]}
+
+    def ledger_view(self, peer_id: str) -> dict[str, Any]:
+        """``bitswap/ledger?arg=<peer>`` in Kubo's shape (Value: the debt ratio sent/(recv+1))."""
+        r = self.ledger.get(peer_id)
+        sent = r.bytes_sent if r else 0
+        recv = r.bytes_received if r else 0
+        exchanged = (r.blocks_sent + r.blocks_received) if r else 0
+        return {"Exchanged": exchanged, "Peer": peer_id, "Recv": recv, "Sent": sent, "Value": sent / (recv + 1)}
 
     # -- fetching --
     async def get_blocks(self, cids: Iterable[CID], peers: list[str] | None = None,
                          timeout: float = 60.0) -> list[bytes]:
-        """Fetch blocks we lack from ``peers`` (default: every connected peer)."""
+        """Fetch blocks from ``peers`` (default: every connected peer) into the store."""
         cids = list(cids)
-        targets = peers or self.peer.get_connected_peers()
-        if not targets:
+        if not (peers or self.peer.get_connected_peers()):
             raise BlockNotFound("no connected peer to ask")
-        loop = asyncio.get_running_loop()
-        futs = []
-        missing = []
-        for cid in cids:
-            have = await asyncio.to_thread(self.store.has, cid)
-            if have:
-                fut: asyncio.Future[bytes] = loop.create_future()
-                fut.set_result(await asyncio.to_thread(self.store.get, cid))
-            else:
-                fut = self._wants.get(cid.multihash) or loop.create_future()
-                self._wants[cid.multihash] = fut
-                self._asked.setdefault(cid.multihash, set()).update(targets)
-                missing.append(cid)
-            futs.append(fut)
-        if missing:
-            msg = Message(wants=[WantEntry(c, want_type=WANT_BLOCK, send_dont_have=True) for c in missing])
-            for p in targets:
-                try:
-                    await self.send(p, msg)
-                except ConnectionError as e:
-                    log.info("bitswap: cannot send wants to %s: %s", p, e)
+        session = self.session(peers=peers)
+        session.settings = dataclasses.replace(self.session_settings, find_timeout=timeout)
+
+        async def one(cid: CID) -> bytes:
+            if await asyncio.to_thread(self.store.has, cid):
+                return await asyncio.to_thread(self.store.get, cid)
+            data = await session.get(cid)
+            await asyncio.to_thread(self.store.put, cid, data)
+            return data
+
         try:
             async with asyncio.timeout(timeout):
-                return list(await asyncio.gather(*futs))
+                return list(await asyncio.gather(*(one(c) for c in cids)))
         finally:
-            for cid in missing:
-                fut = self._wants.get(cid.multihash)
-                if fut is not None and fut.done():
-                    self._wants.pop(cid.multihash, None)
-                    self._asked.pop(cid.multihash, None)
-                    self._dont_have.pop(cid.multihash, None)
-            stale = [c for c in missing if c.multihash in self._wants]
-            if stale:  # timed out or failed: cancel what is still wanted
-                for c in stale:
-                    self._wants.pop(c.multihash, None)
-                    self._asked.pop(c.multihash, None)
-                cancel = Message(wants=[WantEntry(c, cancel=True) for c in stale])
-                for p in targets:
-                    try:
-                        await self.send(p, cancel)
-                    except ConnectionError:
-                        pass
+            session.close()
 
     async def fetch_dag(self, root: CID | str, peers: list[str] | None = None, *,
                         window: int = 128, timeout: float = 120.0) -> tuple[int, int]:

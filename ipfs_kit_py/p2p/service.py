@@ -18,8 +18,9 @@ import uuid
 from typing import Any
 
 from .. import access
-from ..errors import ChannelUnavailable, InvalidArgument
+from ..errors import ChannelUnavailable, InvalidArgument, Unauthorized
 from ..events import NotificationType
+from ..http_sources import sources_from_settings
 from ..network_profiles import warn_if_public
 from ..node import Node
 from ..routing.reprovider import Reprovider
@@ -29,11 +30,16 @@ from .bitswap import Bitswap
 from .dht import DHT
 from .peer import IPFSLibp2pPeer, split_peer_addr
 from .relay import Relay, RelayLimitSettings, peer_connections
+from .reputation import FILE_NAME as LEDGER_FILE
+from .reputation import PeerLedger, PeerRecord
+from .retrieval import NetworkBlockSource
+from .session import SessionSettings
 from .stream import P2PStream
 
 log = logging.getLogger(__name__)
 
 SERVING_ROLES = ("master", "worker")
+LEDGER_SAVE_INTERVAL = 5.0  # seconds between writes of the peer ledger (when it changed)
 
 
 class Libp2pService:
@@ -55,8 +61,20 @@ class Libp2pService:
         self.transfers: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.content = content_protocol.ContentServer(node.model, s)
         # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
-        self.bitswap = Bitswap(self.peer, node.model.store, serve=s.role in SERVING_ROLES)
+        r = node.settings.retrieval
+        # peer reputation, persisted in the repo: bans outlive a restart
+        self.ledger = PeerLedger(node.repo.path / LEDGER_FILE, on_change=self._on_standing)
+        self.bitswap = Bitswap(self.peer, node.model.store, serve=s.role in SERVING_ROLES, ban_time=r.ban_time,
+                               ledger=self.ledger,
+                               session_settings=SessionSettings(
+                                   window=r.peer_window, block_timeout=r.block_timeout,
+                                   rebroadcast_interval=r.rebroadcast_interval,
+                                   provider_search_delay=r.provider_search_delay, find_timeout=r.find_timeout))
         self.dht = DHT(self.peer, server=s.role in SERVING_ROLES, protocol_id=s.dht_protocol)
+        # every read of the model that lacks a block asks the network through this
+        self.http = sources_from_settings(r, self.ledger)  # gateways and delegated routers, if configured
+        self.source = NetworkBlockSource(self.peer, self.bitswap, self.dht, max_providers=r.max_providers,
+                                         find_timeout=r.find_timeout, http=self.http, gateway_delay=r.gateway_delay)
         self._bus_token: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -87,6 +105,8 @@ class Libp2pService:
             log.error("libp2p peer %s listens on no address (tried %s): other peers cannot dial it",
                       self.get_id(), ", ".join(self.peer.listen_addrs))
         log.info("libp2p peer %s listening on %s", self.get_id(), ", ".join(self.get_addrs()))
+        self.node.model.attach_network(self.source)
+        self._spawn(self._keep_ledger())
         if self.reprovider is not None:
             self._bus_token = self.node.bus.subscribe(self._on_bus_event)
             self.reprovider.start()
@@ -113,6 +133,7 @@ class Libp2pService:
                 log.debug("AutoNAT check failed", exc_info=True)
 
     async def stop(self) -> None:
+        self.node.model.attach_network(None)
         if self._bus_token is not None:
             self.node.bus.unsubscribe(self._bus_token)
         if self.reprovider is not None:
@@ -120,6 +141,31 @@ class Libp2pService:
         for task in [*self.transfers.values(), *self._background]:
             task.cancel()
         await self.peer.stop()
+        if self.http is not None:
+            await self.http.aclose()
+        await asyncio.to_thread(self._save_ledger)
+
+    # -- peer reputation ------------------------------------------------------------------
+    def _on_standing(self, peer: str, standing: str, previous: str, record: PeerRecord) -> None:
+        log.info("peer %s: %s -> %s", peer, previous, standing)
+        self.node.bus.publish(NotificationType.PEER_REPUTATION_CHANGED, {
+            "peer_id": peer, "standing": standing, "previous": previous, "score": round(record.score(), 4),
+            "bad_blocks": record.bad_blocks, "failures": record.failures,
+            "ban_reason": record.ban_reason if standing == "banned" else ""})
+
+    def _save_ledger(self) -> None:
+        try:
+            self.ledger.save()
+        except OSError as e:
+            log.warning("cannot write the peer ledger: %s", e)
+
+    async def _keep_ledger(self) -> None:
+        """Write the ledger when it changed; publish bans that ran out."""
+        while True:
+            await asyncio.sleep(LEDGER_SAVE_INTERVAL)
+            self.ledger.expire_bans()
+            if self.ledger.dirty:
+                await asyncio.to_thread(self._save_ledger)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -139,7 +185,15 @@ class Libp2pService:
             log.debug("DHT provide %s failed", cid, exc_info=True)
 
     def _on_peer_event(self, type_: str, data: dict[str, Any]) -> None:
+        # from the libp2p thread
         self.node.bus.publish(NotificationType(type_), data)
+        if self._loop is None:
+            return
+        pid = str(data["peer_id"])
+        if type_ == "peer_disconnected":
+            self._loop.call_soon_threadsafe(self._spawn, self.bitswap.peer_gone(pid))
+        elif type_ == "peer_connected" and self.bitswap.is_banned(pid):  # refused while banned
+            self._loop.call_soon_threadsafe(self._spawn, self.bitswap._disconnect(pid))
 
     # -- protocol handlers ------------------------------------------------------------------
     async def _handle_mcp(self, stream: P2PStream) -> None:
@@ -153,6 +207,9 @@ class Libp2pService:
     # -- connections ------------------------------------------------------------------------
     async def connect(self, addr: str) -> str:
         pid, _ = split_peer_addr(None, addr)
+        if self.bitswap.is_banned(pid):
+            raise Unauthorized(f"{pid} is banned for {self.bitswap.ban_left(pid):.0f} s more "
+                               "(it sent blocks that did not match their CIDs)")
         if "/p2p-circuit" in addr:
             await self.relay.dial_via(addr)
         else:

@@ -1,4 +1,4 @@
-"""Path gateway: ``GET/HEAD /ipfs/{cid}[/{path}]`` over local content only.
+"""Path gateway: ``GET/HEAD /ipfs/{cid}[/{path}]``, fetching what the repo lacks.
 
 Follows the IPFS HTTP gateway specs (specs.ipfs.tech/http-gateways/path-gateway,
 trustless-gateway): deserialized UnixFS responses with Content-Type, Range
@@ -7,20 +7,22 @@ listings (or ``index.html``), and the verifiable responses ``?format=raw``
 (application/vnd.ipld.raw, the block) and ``?format=car`` (application/vnd.ipld.car,
 ``dag-scope=all|entity|block``), also chosen by ``Accept``.
 
-Only local content is served: an unknown CID answers 404 at once, never a wait
-on the network. Bodies stream from ``model.open()`` / ``model.cat()``, which
-read only the blocks of the requested range. Range and negotiation logic are
-plain functions below, apart from I/O.
+Content the repo lacks is fetched from the network (``retrieval.py``) as the
+response streams: bytes go out as blocks arrive, and a Range fetches only the
+blocks it covers (plus a bounded read-ahead). ``Cache-Control: only-if-cached``
+never fetches (404 when absent), and with ``retrieval.offline`` nothing is
+fetched. Bodies stream from ``model.open()`` / ``model.cat()``. Range and
+negotiation logic are plain functions below, apart from I/O.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import html
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -42,6 +44,7 @@ from ..errors import (
 )
 from ..model import IPFSModel, stream_in_thread
 from ..node import Node
+from ..retrieval import ReadOptions, read_options
 from .rpc_wire import first_then, log
 
 IMMUTABLE = "public, max-age=29030400, immutable"
@@ -203,7 +206,7 @@ class Gateway:
 
     def register(self, app: FastAPI) -> None:
         app.add_api_route("/ipfs/{rest:path}", self.handle, methods=["GET", "HEAD"], tags=["gateway"],
-                          summary="Path gateway: UnixFS, ?format=raw, ?format=car (local content only)")
+                          summary="Path gateway: UnixFS, ?format=raw, ?format=car (fetches what the repo lacks)")
 
     async def handle(self, request: Request, rest: str) -> Response:
         try:
@@ -218,19 +221,21 @@ class Gateway:
         root, names = split_gateway_path(rest)
 
         def run() -> Resolved:
-            if not self.model.store.has(root):
-                raise NotFound(f"{root} is not on this node (only local content is served)")
-            chain, cid = [root], root
-            for i in range(len(names)):
-                cid = self.model.resolve("/ipfs/" + "/".join([str(root), *names[: i + 1]]))
-                chain.append(cid)
-            if not self.model.store.has(cid):
-                raise NotFound(f"{cid} is not on this node")
-            return Resolved(root, cid, chain, request.url.path)
+            chain = self.model.resolve_chain(root, names)  # fetches what the repo lacks
+            return Resolved(root, chain[-1], chain, request.url.path)
 
-        return await asyncio.to_thread(run)
+        return await self.model.in_reader(run)
 
     async def _handle(self, request: Request, rest: str) -> Response:
+        if "only-if-cached" in request.headers.get("cache-control", ""):
+            token = read_options.set(ReadOptions(offline=True))  # the spec's probe: never fetch
+            try:
+                return await self._handle_request(request, rest)
+            finally:
+                read_options.reset(token)
+        return await self._handle_request(request, rest)
+
+    async def _handle_request(self, request: Request, rest: str) -> Response:
         q = request.query_params
         fmt = response_format(q.get("format"), request.headers.get("accept"))
         try:
@@ -286,25 +291,27 @@ class Gateway:
         body = await first_then(self._car_stream(r, scope))
         return StreamingResponse(body, headers=headers, media_type=CAR_CONTENT_TYPE)
 
-    def _car_blocks(self, r: Resolved, scope: str) -> Iterator[tuple[CID, bytes]]:
+    def _car_blocks(self, r: Resolved, scope: str, store: Any) -> Iterator[tuple[CID, bytes]]:
         """Blocks to verify the path (root first), then the terminal DAG, each once."""
         seen: set[bytes] = set()
         for c in r.chain[:-1]:
             if c.multihash not in seen:
                 seen.add(c.multihash)
-                yield c, self.model.store.get(c)
+                yield c, store.get(c)
         if scope == "block":
-            blocks: Iterator[tuple[CID, bytes]] = iter([(r.cid, self.model.store.get(r.cid))])
+            blocks: Iterator[tuple[CID, bytes]] = iter([(r.cid, store.get(r.cid))])
         else:
-            blocks = self.model.car_blocks(r.cid)
+            blocks = self.model.car_blocks(r.cid, store)
         for c, data in blocks:
             if c.multihash not in seen:
                 seen.add(c.multihash)
                 yield c, data
 
     async def _car_stream(self, r: Resolved, scope: str) -> AsyncIterator[bytes]:
-        async for data in stream_in_thread(write_car([r.root], self._car_blocks(r, scope))):
-            yield data
+        async with self.model.reading("car", r.cid) as op:  # blocks stream out as they arrive
+            blocks = self._car_blocks(r, scope, op.fetching_store)
+            async for data in stream_in_thread(write_car([r.root], blocks), executor=self.model._readers, flush=op):
+                yield data
 
     async def _directory(self, request: Request, r: Resolved, common: dict[str, str]) -> Response:
         if not request.url.path.endswith("/"):
@@ -333,8 +340,9 @@ class Gateway:
         if (nm := self._not_modified(request, etag, common)) is not None:
             return nm
         name = name or (r.url_path.rstrip("/").rsplit("/", 1)[-1] if len(r.chain) > 1 else None)
-        reader = await asyncio.to_thread(self.model.open, r.cid)
-        head = await asyncio.to_thread(reader.read, SNIFF_BYTES)
+        reader = await self.model.in_reader(self.model.open, r.cid)
+        reader.read_ahead = 0  # only the first block, to sniff the type (a Range fetches its own blocks)
+        head = await self.model.in_reader(reader.read, SNIFF_BYTES)
         if name is None:  # a bare CID: the name it was added under gives the extension
             name = (await self.model.metadata_get(r.cid)).name
         ctype = sniff(head, name)

@@ -1,0 +1,143 @@
+"""Retrieval from the network: our node against Kubo 0.43.1, same providers, same run.
+
+    .venv/bin/python benchmarks/bench_retrieval.py [--size-mib 256] [--video-mib 100] [--runs 3]
+
+- fetch: three providers (our servers, separate processes) hold the same
+  ``--size-mib`` file; a fresh node of ours connected to 1, 2 then 3 of them
+  cats it (``/api/v0/cat``, streamed, bytes discarded); a Kubo 0.43.1 daemon,
+  connected to the same providers, runs ``ipfs cat`` of the same CID after a
+  ``repo gc``. Aggregate MB/s, and the share each provider sent (bitswap/ledger).
+- time to first byte of a ``--video-mib`` file only provider 1 holds, through
+  the gateway (``GET /ipfs/<cid>``), then of a seek to its middle (``Range:
+  bytes=<mid>-``) on the same node, against Kubo's gateway doing the same
+  (repos emptied between runs; median of ``--runs``).
+
+Everything on 127.0.0.1; Kubo is configured for loopback before it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import ServerProcess, start_server, stream_bytes  # noqa: E402
+from test_retrieval_kubo import KUBO, KuboDaemon  # noqa: E402
+
+MB = 1e6
+
+
+def rpc(srv: ServerProcess, path: str, timeout: float = 600, **params: str) -> httpx.Response:
+    return httpx.post(f"{srv.url}/api/v0/{path}", params=params, timeout=timeout)
+
+
+def addr(srv: ServerProcess) -> str:
+    return next(a for a in rpc(srv, "id").json()["Addresses"] if "/127.0.0.1/" in a)
+
+
+def add(srv: ServerProcess, data: bytes) -> str:
+    r = httpx.post(f"{srv.url}/api/v0/add", files={"file": ("f", data)}, timeout=600)
+    r.raise_for_status()
+    return r.json()["Hash"]
+
+
+def ttfb(url: str, headers: dict[str, str] | None = None) -> float:
+    t = time.perf_counter()
+    with httpx.stream("GET", url, headers=headers or {}, timeout=120) as r:
+        assert r.status_code in (200, 206), r.status_code
+        next(r.iter_raw())
+        return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=256)
+    ap.add_argument("--video-mib", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    if not KUBO.exists():
+        raise SystemExit(f"Kubo 0.43.1 not found at {KUBO}")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-retrieval-"))
+    servers: list[ServerProcess] = []
+    kubo: KuboDaemon | None = None
+    try:
+        providers = [start_server(tmp / f"p{i}", timeout=180) for i in (1, 2, 3)]
+        servers += providers
+        data = stream_bytes(args.size_mib << 20)
+        cids = {add(p, data) for p in providers}
+        assert len(cids) == 1
+        cid = cids.pop()
+        del data
+        ids = [rpc(p, "id").json()["ID"] for p in providers]
+        kubo = KuboDaemon(tmp / "kubo", gateway=True)
+        size = args.size_mib << 20
+        print(f"fetch {args.size_mib} MiB (CID {cid})")
+        print("| providers | ipfs-kit cat | share per provider | Kubo 0.43.1 `ipfs cat` | ratio |")
+        print("|---|---|---|---|---|")
+        for n in (1, 2, 3):
+            b = start_server(tmp / f"b{n}", timeout=180)
+            servers.append(b)
+            for p in providers[:n]:
+                rpc(b, "swarm/connect", arg=addr(p)).raise_for_status()
+            t = time.perf_counter()
+            got = 0
+            with httpx.stream("POST", f"{b.url}/api/v0/cat", params={"arg": cid}, timeout=600) as r:
+                for chunk in r.iter_raw():
+                    got += len(chunk)
+            ours = time.perf_counter() - t
+            assert got == size, got
+            shares = [rpc(b, "bitswap/ledger", arg=i).json()["Recv"] for i in ids[:n]]
+            total = sum(shares) or 1
+            b.stop()
+            servers.remove(b)
+            shutil.rmtree(b.repo, ignore_errors=True)
+            assert kubo.ipfs("swarm", "connect", addr(providers[n - 1])).returncode == 0
+            kubo.ipfs("repo", "gc")
+            t = time.perf_counter()
+            out = subprocess.run([str(KUBO), "cat", cid], env=kubo.env, stdout=subprocess.PIPE, timeout=900)
+            theirs = time.perf_counter() - t
+            assert out.returncode == 0 and len(out.stdout) == size
+            print(f"| {n} | {size / ours / MB:.1f} MB/s | {' / '.join(f'{s / total:.0%}' for s in shares)} "
+                  f"| {size / theirs / MB:.1f} MB/s | {theirs / ours:.2f} |", flush=True)
+
+        # time to first byte of a remote video, and of a seek to its middle
+        video = b"v" + stream_bytes(args.video_mib << 20)  # shifted: no block shared with the file above
+        vcid = add(providers[0], video)
+        mid = len(video) // 2
+        b = start_server(tmp / "bv", timeout=180)
+        servers.append(b)
+        rpc(b, "swarm/connect", arg=addr(providers[0])).raise_for_status()
+        ours_first, ours_seek, k_first, k_seek = [], [], [], []
+        for _ in range(args.runs):
+            rpc(b, "repo/gc")
+            ours_first.append(ttfb(f"{b.url}/ipfs/{vcid}"))
+            ours_seek.append(ttfb(f"{b.url}/ipfs/{vcid}", {"Range": f"bytes={mid}-"}))
+            kubo.ipfs("repo", "gc")
+            k_first.append(ttfb(f"{kubo.gateway}/ipfs/{vcid}"))
+            k_seek.append(ttfb(f"{kubo.gateway}/ipfs/{vcid}", {"Range": f"bytes={mid}-"}))
+        ms = lambda xs: f"{statistics.median(xs) * 1000:.0f} ms"  # noqa: E731
+        print(f"\ntime to first byte, {args.video_mib} MiB remote file through the gateway (median of {args.runs})")
+        print("| request | ipfs-kit gateway | Kubo 0.43.1 gateway |")
+        print("|---|---|---|")
+        print(f"| `GET /ipfs/<cid>` | {ms(ours_first)} | {ms(k_first)} |")
+        print(f"| seek: `Range: bytes={mid}-` | {ms(ours_seek)} | {ms(k_seek)} |")
+    finally:
+        for s in servers:
+            s.stop()
+        if kubo is not None:
+            kubo.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
