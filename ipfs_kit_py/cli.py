@@ -188,7 +188,7 @@ def add(
     bar = show_progress(quiet or quieter)
     total = None if use_stdin or not bar else sum(tree_size(p, hidden) for p in files)
 
-    async def op(b: ContentBackend) -> list:
+    async def op(b: ContentBackend) -> list[Any]:
         with progress_bar("adding", total, bar) as progress:
             if use_stdin:
                 return [await b.add_stream(read_stream(sys.stdin.buffer), "", options, progress)]
@@ -300,7 +300,7 @@ def pin_ls(
 ) -> None:
     """List pins: '<cid> <type>'."""
 
-    async def op(b: ContentBackend) -> list:
+    async def op(b: ContentBackend) -> list[Any]:
         if not paths:
             return await b.pin_ls(type_)
         return [pin for p in paths for pin in await b.pin_ls(type_, p)]
@@ -355,7 +355,7 @@ def dag_import(
 ) -> None:
     """Import CAR v1 files, verifying every block; pin their roots."""
 
-    async def op(b: ContentBackend) -> list:
+    async def op(b: ContentBackend) -> list[Any]:
         if not files or [str(f) for f in files] == ["-"]:
             return [await b.dag_import(read_stream(sys.stdin.buffer), pin_roots)]
         return [await b.dag_import(f, pin_roots) for f in files]

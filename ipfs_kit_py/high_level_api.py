@@ -129,7 +129,7 @@ class IPFSSimpleAPI:
                 progress(len(data))
             return result
         if hasattr(content, "__aiter__"):
-            return await self.client.add_stream(content, name, opts, progress)  # type: ignore[arg-type]
+            return await self.client.add_stream(content, name, opts, progress)
         if hasattr(content, "read"):
             return await self.client.add_stream(_read_file_object(content), name, opts, progress)
         raise InvalidArgument(f"cannot add a {type(content).__name__}: give bytes, a path or a byte stream")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .content import dag
+from .content import dag, dagpb
 from .content.car import CarParser, write_car
 from .content.cid import CID, DAG_PB, RAW, SHA2_256
 from .content.importer import (
@@ -449,7 +449,7 @@ class IPFSModel:
 
         def put() -> CID:
             if codecs[codec] == DAG_PB:
-                dag.decode_node(data)  # refuse bytes that are not dag-pb
+                dagpb.decode_node(data)  # refuse bytes that are not dag-pb
             cid = CID.hash(data, codecs[codec], version)
             self.store.put(cid, data)
             return cid
@@ -673,8 +673,8 @@ def _multihash(cid: str) -> bytes | None:
 
 async def _aiter(chunks: AsyncIterator[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:
     if hasattr(chunks, "__aiter__"):
-        async for c in chunks:  # type: ignore[union-attr]
+        async for c in chunks:
             yield c
     else:
-        for c in chunks:  # type: ignore[union-attr]
+        for c in chunks:
             yield c

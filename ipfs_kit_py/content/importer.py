@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat as stat_mod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidArgument
 from . import hamt
@@ -116,7 +117,7 @@ class Entry:
     size: int
 
 
-BlockSink = Callable[[CID, list[bytes]], None]
+BlockSink = Callable[[CID, Sequence[bytes | memoryview]], None]
 
 
 class FileImporter:
@@ -138,7 +139,7 @@ class FileImporter:
         self.blocks = 0
         self._node_version = profile.cid_version
 
-    def _put(self, cid: CID, parts: list[bytes]) -> None:
+    def _put(self, cid: CID, parts: Sequence[bytes | memoryview]) -> None:
         self.blocks += 1
         if self._writer is not None:
             self._writer.put(cid, parts)
@@ -250,7 +251,7 @@ class DirectoryBuilder:
     def __init__(self, store: Blockstore | None, profile: Profile = PROFILES["v0"]) -> None:
         self._store = store
         self.profile = profile
-        self.root: dict[str, dict | Entry] = {}
+        self.root: dict[str, dict[str, Any] | Entry] = {}
         self.written: list[tuple[str, Entry]] = []  # every directory, deepest first
 
     @staticmethod
@@ -261,7 +262,7 @@ class DirectoryBuilder:
                 raise InvalidArgument(f"path {path!r} escapes its root")
         return parts
 
-    def _dir(self, parts: list[str], path: str) -> dict:
+    def _dir(self, parts: list[str], path: str) -> dict[str, Any]:
         node = self.root
         for p in parts:
             child = node.setdefault(p, {})
@@ -285,7 +286,7 @@ class DirectoryBuilder:
     def finish(self) -> Entry:
         return self._write(self.root, "")
 
-    def _write(self, tree: dict, path: str) -> Entry:
+    def _write(self, tree: dict[str, Any], path: str) -> Entry:
         links = []
         for name in sorted(tree, key=_name_key):
             child = tree[name]
