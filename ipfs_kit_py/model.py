@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -637,9 +636,6 @@ class IPFSModel:
         async with self.gc_guard():
             walk = await asyncio.to_thread(lambda: walk_pins(self.store, self.index.pins()))
         return VerifyReport(checked, corrupt, walk.incomplete)
-
-    def uptime(self) -> float:
-        return time.time() - getattr(self, "_started", time.time())
 
 
 async def stream_in_thread(it: Iterator[bytes | memoryview], batch_bytes: int = 1 << 20) -> AsyncIterator[bytes]:
