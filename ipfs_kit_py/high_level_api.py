@@ -86,7 +86,9 @@ class IPFSSimpleAPI:
     @property
     def ws_url(self) -> str:
         """Base URL for the WebSocket routes (``/ws``, ``/ws/notifications``, ``/ws/webrtc``)."""
-        return ("wss://" if self.base_url.startswith("https://") else "ws://") + self.host_port
+        from .client.notifications import ws_url
+
+        return ws_url(self.base_url, "")
 
     @classmethod
     def sync(cls, mcp_url: str = "http://localhost:8000", **kwargs: Any) -> SyncIPFSSimpleAPI:
