@@ -39,7 +39,7 @@ from .access import Scope
 from .client import ContentBackend, open_backend
 from .client.types import Progress as ProgressFn
 from .config import default_repo_path
-from .content.importer import walk
+from .content.fswalk import walk_files
 from .errors import InvalidArgument, IPFSKitError
 from .model import AddOptions
 from .tokens import TokenStore, read_run_secret
@@ -144,7 +144,7 @@ async def read_stream(f: BinaryIO) -> AsyncIterator[bytes]:
 
 def tree_size(path: Path, hidden: bool) -> int:
     if path.is_dir():
-        return sum(p.stat().st_size for _, p, kind in walk(path, hidden) if kind == "file")
+        return sum(p.stat().st_size for _, p, kind in walk_files(path, hidden) if kind == "file")
     return path.stat().st_size if path.is_file() else 0
 
 
