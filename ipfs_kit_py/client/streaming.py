@@ -27,20 +27,27 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from ..config import WebRTCSettings, load_settings
 from ..errors import (
     ChannelUnavailable,
+    InvalidArgument,
     IPFSKitError,
     error_for,
 )
 from ..webrtc.datachannel import LABEL, CarReceiver
 from ..webrtc.ice import rtc_configuration
 from .auth import auth_headers
-from .notifications import ws_url
 
 FRAME_BUFFER = 60  # decoded video frames kept for a slow consumer (older ones are dropped)
 
 
 def signaling_url(url: str) -> str:
     """``http://host:port`` (or ``ws://...``) -> ``ws://host:port/ws/webrtc``."""
-    return ws_url(url, "/ws/webrtc")
+    if "://" not in url:
+        url = "http://" + url
+    scheme, rest = url.split("://", 1)
+    ws_scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(scheme)
+    if ws_scheme is None:
+        raise InvalidArgument(f"unsupported URL scheme {scheme!r}")
+    host = rest.split("/", 1)[0]
+    return f"{ws_scheme}://{host}/ws/webrtc"
 
 
 def error_from(reply: dict[str, Any]) -> IPFSKitError:
