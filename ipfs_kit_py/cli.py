@@ -41,7 +41,7 @@ from .access import Scope
 from .client import ContentBackend, open_backend
 from .client.types import Progress as ProgressFn
 from .config import default_repo_path
-from .content.importer import walk
+from .content.fswalk import walk_files
 from .errors import InvalidArgument, IPFSKitError
 from .model import AddOptions
 from .tokens import TokenStore, read_run_secret
@@ -167,7 +167,7 @@ async def read_stream(f: BinaryIO) -> AsyncIterator[bytes]:
 
 def tree_size(path: Path, hidden: bool) -> int:
     if path.is_dir():
-        return sum(p.stat().st_size for _, p, kind in walk(path, hidden) if kind == "file")
+        return sum(p.stat().st_size for _, p, kind in walk_files(path, hidden) if kind == "file")
     return path.stat().st_size if path.is_file() else 0
 
 
@@ -221,7 +221,7 @@ def add(
     bar = show_progress(quiet or quieter)
     total = None if use_stdin or not bar else sum(tree_size(p, hidden) for p in files)
 
-    async def op(b: ContentBackend) -> list:
+    async def op(b: ContentBackend) -> list[Any]:
         with progress_bar("adding", total, bar) as progress:
             if use_stdin:
                 return [await b.add_stream(read_stream(sys.stdin.buffer), "", options, progress)]
@@ -362,7 +362,7 @@ def pin_ls(
 ) -> None:
     """List pins: '<cid> <type>'."""
 
-    async def op(b: ContentBackend) -> list:
+    async def op(b: ContentBackend) -> list[Any]:
         if not paths:
             return await b.pin_ls(type_)
         return [pin for p in paths for pin in await b.pin_ls(type_, p)]
@@ -417,7 +417,7 @@ def dag_import(
 ) -> None:
     """Import CAR v1 files, verifying every block; pin their roots."""
 
-    async def op(b: ContentBackend) -> list:
+    async def op(b: ContentBackend) -> list[Any]:
         if not files or [str(f) for f in files] == ["-"]:
             return [await b.dag_import(read_stream(sys.stdin.buffer), pin_roots)]
         return [await b.dag_import(f, pin_roots) for f in files]

@@ -199,7 +199,8 @@ class TransferError(IPFSKitError):
         from dataclasses import asdict, is_dataclass
 
         return {**super().to_dict(), "Code": self.code,
-                "Attempts": [asdict(a) if is_dataclass(a) else a for a in self.attempts]}
+                "Attempts": [asdict(a) if is_dataclass(a) and not isinstance(a, type) else a
+                             for a in self.attempts]}
 
 
 # The one code -> class table every client uses (written out: a code names one class).

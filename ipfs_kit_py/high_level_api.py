@@ -86,7 +86,9 @@ class IPFSSimpleAPI:
     @property
     def ws_url(self) -> str:
         """Base URL for the WebSocket routes (``/ws``, ``/ws/notifications``, ``/ws/webrtc``)."""
-        return ("wss://" if self.base_url.startswith("https://") else "ws://") + self.host_port
+        from .client.notifications import ws_url
+
+        return ws_url(self.base_url, "")
 
     @classmethod
     def sync(cls, mcp_url: str = "http://localhost:8000", **kwargs: Any) -> SyncIPFSSimpleAPI:
@@ -129,7 +131,7 @@ class IPFSSimpleAPI:
                 progress(len(data))
             return result
         if hasattr(content, "__aiter__"):
-            return await self.client.add_stream(content, name, opts, progress)  # type: ignore[arg-type]
+            return await self.client.add_stream(content, name, opts, progress)
         if hasattr(content, "read"):
             return await self.client.add_stream(_read_file_object(content), name, opts, progress)
         raise InvalidArgument(f"cannot add a {type(content).__name__}: give bytes, a path or a byte stream")

@@ -12,14 +12,13 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .content import dag
+from .content import dag, dagpb
 from .content.car import CarParser, write_car
 from .content.cid import CID, DAG_PB, RAW, SHA2_256
 from .content.importer import (
@@ -546,7 +545,7 @@ class IPFSModel:
 
         def put() -> CID:
             if codecs[codec] == DAG_PB:
-                dag.decode_node(data)  # refuse bytes that are not dag-pb
+                dagpb.decode_node(data)  # refuse bytes that are not dag-pb
             cid = CID.hash(data, codecs[codec], version)
             self.store.put(cid, data)
             return cid
@@ -743,9 +742,6 @@ class IPFSModel:
             walk = await asyncio.to_thread(lambda: walk_pins(self.store, self.index.pins()))
         return VerifyReport(checked, corrupt, walk.incomplete)
 
-    def uptime(self) -> float:
-        return time.time() - getattr(self, "_started", time.time())
-
 
 async def stream_in_thread(it: Iterator[bytes | memoryview], batch_bytes: int = 1 << 20, *,
                            executor: Executor | None = None, flush: ReadOp | None = None) -> AsyncIterator[bytes]:
@@ -784,8 +780,8 @@ def _multihash(cid: str) -> bytes | None:
 
 async def _aiter(chunks: AsyncIterator[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:
     if hasattr(chunks, "__aiter__"):
-        async for c in chunks:  # type: ignore[union-attr]
+        async for c in chunks:
             yield c
     else:
-        for c in chunks:  # type: ignore[union-attr]
+        for c in chunks:
             yield c

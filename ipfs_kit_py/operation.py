@@ -150,7 +150,7 @@ def _check_json(p: ParamSpec, value: Any) -> Any:
     # bool is an int in Python; JSON true is never a number here
     if (isinstance(value, bool) and p.kind is not bool) or not isinstance(value, p.kind):
         raise InvalidArgument(f"parameter {p.name!r} must be {_KIND_NAMES.get(p.kind, p.kind.__name__)}")
-    if p.kind is int and p.minimum is not None and value < p.minimum:
+    if p.kind is int and p.minimum is not None and isinstance(value, int) and value < p.minimum:
         raise InvalidArgument(f"parameter {p.name!r} must be >= {p.minimum}"
                               if p.minimum else f"parameter {p.name!r} must not be negative")
     return value

@@ -30,7 +30,9 @@ if kubo=$(bash scripts/kubo.sh); then export IPFS_KIT_KUBO="$kubo"; fi
 # (scripts/cluster.sh builds IPFS Cluster the same way; no test uses it yet, so CI does not spend the build)
 lint=0
 .venv/bin/python -m ruff check --quiet ipfs_kit_py tests benchmarks examples || lint=$?
+# type check (settings in pyproject.toml: strict for the core, some modules still excused)
+.venv/bin/python -m mypy || lint=$?
 tests=0
 .venv/bin/python -m pytest "$@" || tests=$?
-[ "$lint" = 0 ] || echo "ruff found problems (above)" >&2
+[ "$lint" = 0 ] || echo "ruff or mypy found problems (above)" >&2
 [ "$tests" = 0 ] && [ "$lint" = 0 ]

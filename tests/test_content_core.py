@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, stream_bytes
+from waiting import async_wait_for, wait_for
 
 from ipfs_kit_py.config import load_settings
 from ipfs_kit_py.content import dag
@@ -79,9 +80,8 @@ def test_blockstore_never_exposes_a_half_written_block(tmp_path: Path) -> None:
     )
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "blocks")], stdout=subprocess.PIPE, cwd=ROOT)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-    import time
-
-    time.sleep(1.0)
+    # kill it mid-write once it has stored some blocks (and is still writing more)
+    wait_for(lambda: sum(1 for _ in (tmp_path / "blocks").rglob("*.data")) > 10, 30, "blocks written")
     proc.kill()
     proc.wait()
     store = Blockstore(tmp_path / "blocks")
@@ -359,8 +359,6 @@ async def test_adds_wait_for_a_running_gc_without_blocking_the_loop(model: tuple
     """A GC in progress holds the guard: an add waits for it on the event loop (in no
     thread), so the loop keeps serving (ticks keep coming) and the add finishes once
     GC is done."""
-    import time
-
     m, _ = model
     release = asyncio.Event()
     held = asyncio.Event()
@@ -373,12 +371,14 @@ async def test_adds_wait_for_a_running_gc_without_blocking_the_loop(model: tuple
     gc_task = asyncio.create_task(long_gc())
     await held.wait()
     add = asyncio.create_task(m.add_bytes(b"added during gc", "late.txt"))
+    # the add is queued on the guard as a future, and the loop keeps running meanwhile
+    # (async_wait_for itself runs on this loop)
+    await async_wait_for(lambda: len(m._gc._readers_waiting) == 1, 10, "the add waiting for GC")
     ticks = 0
-    start = time.monotonic()
-    while time.monotonic() - start < 0.5:
-        await asyncio.sleep(0.01)
+    for _ in range(20):
+        await asyncio.sleep(0)
         ticks += 1
-    assert ticks > 20 and not add.done()
+    assert ticks == 20 and not add.done() and len(m._gc._readers_waiting) == 1
     release.set()
     result = await asyncio.wait_for(add, 5)
     await gc_task

@@ -28,7 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from .. import errors
-from ..content.importer import walk
+from ..content.fswalk import walk_files
 from ..model import AddOptions
 from .auth import auth_headers
 from .base import CarSource
@@ -208,7 +208,7 @@ def path_entries(path: Path, options: AddOptions) -> list[tuple[str, str, Path |
         if not options.recursive:
             raise errors.InvalidArgument(f"{path} is a directory, use -r to add directories")
         out: list[tuple[str, str, Path | bytes | None]] = [(path.name, "dir", None)]
-        for rel, abs_path, kind in walk(path, options.hidden):
+        for rel, abs_path, kind in walk_files(path, options.hidden):
             name = f"{path.name}/{rel}"
             if kind == "symlink":
                 out.append((name, "symlink", os.readlink(abs_path).encode()))

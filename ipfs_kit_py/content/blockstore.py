@@ -22,7 +22,7 @@ import base64
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -80,7 +80,7 @@ class Blockstore:
             raise CorruptBlock(f"block {cid} on disk does not match its hash")
         return data
 
-    def put(self, cid: CID, data: bytes | Iterable[bytes], *, verify: bool = False, claim: int | None = None) -> bool:
+    def put(self, cid: CID, data: bytes | Iterable[bytes | memoryview], *, verify: bool = False, claim: int | None = None) -> bool:
         """Store a block given whole or as pieces; return False if it was already there.
         ``claim`` (from :meth:`claim`): record a new block so :meth:`undo` may remove it."""
         parts = [data] if isinstance(data, (bytes, bytearray, memoryview)) else list(data)
@@ -222,7 +222,7 @@ class BlockWriter:
                 BlockWriter._pool = ThreadPoolExecutor(2, thread_name_prefix="block-writer")
         self._executor = BlockWriter._pool
 
-    def put(self, cid: CID, parts: list[bytes]) -> None:
+    def put(self, cid: CID, parts: Sequence[bytes | memoryview]) -> None:
         while len(self._pending) >= self.max_pending:
             self._pending.popleft().result()
         # views of a mutable buffer are copied: the caller may reuse it once we return

@@ -44,7 +44,7 @@ def encode_varint(n: int) -> bytes:
     return bytes(out)
 
 
-def decode_varint(buf: bytes | memoryview, pos: int = 0) -> tuple[int, int]:
+def decode_varint(buf: bytes | bytearray | memoryview, pos: int = 0) -> tuple[int, int]:
     """Return (value, new position). Raises ValueError on a truncated or over-long varint."""
     result = shift = 0
     n = len(buf)

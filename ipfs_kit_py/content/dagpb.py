@@ -8,7 +8,9 @@ empty) and Tsize, and UnixFS blocksizes are unpacked repeated varints.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import CorruptBlock
 from .cid import CID, decode_varint, encode_varint
@@ -103,8 +105,10 @@ def encode_unixfs(u: UnixFSData) -> bytes:
     return out
 
 
-def _fields(buf: bytes | memoryview):
-    """Yield (field number, wire type, value) of a protobuf message."""
+def _fields(buf: bytes | memoryview) -> Iterator[tuple[int, int, Any]]:
+    """Yield (field number, wire type, value) of a protobuf message: the value is an
+    int for a varint, a memoryview of the bytes otherwise."""
+    val: Any
     pos, n = 0, len(buf)
     while pos < n:
         key, pos = decode_varint(buf, pos)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat as stat_mod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidArgument
 from . import hamt
@@ -32,6 +32,7 @@ from .dagpb import (
     encode_unixfs,
     file_leaf_parts,
 )
+from .fswalk import name_key, walk_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,7 @@ class Entry:
     size: int
 
 
-BlockSink = Callable[[CID, list[bytes]], None]
+BlockSink = Callable[[CID, Sequence[bytes | memoryview]], None]
 
 
 class FileImporter:
@@ -138,7 +139,7 @@ class FileImporter:
         self.blocks = 0
         self._node_version = profile.cid_version
 
-    def _put(self, cid: CID, parts: list[bytes]) -> None:
+    def _put(self, cid: CID, parts: Sequence[bytes | memoryview]) -> None:
         self.blocks += 1
         if self._writer is not None:
             self._writer.put(cid, parts)
@@ -236,10 +237,6 @@ def import_symlink(target: str, store: Blockstore | None, profile: Profile) -> E
     return Entry(cid, len(block), 0)
 
 
-def _name_key(name: str) -> bytes:
-    return name.encode("utf-8", "surrogateescape")
-
-
 class DirectoryBuilder:
     """Collects files and directories by path, then writes directory nodes bottom-up.
 
@@ -250,7 +247,7 @@ class DirectoryBuilder:
     def __init__(self, store: Blockstore | None, profile: Profile = PROFILES["v0"]) -> None:
         self._store = store
         self.profile = profile
-        self.root: dict[str, dict | Entry] = {}
+        self.root: dict[str, dict[str, Any] | Entry] = {}
         self.written: list[tuple[str, Entry]] = []  # every directory, deepest first
 
     @staticmethod
@@ -261,7 +258,7 @@ class DirectoryBuilder:
                 raise InvalidArgument(f"path {path!r} escapes its root")
         return parts
 
-    def _dir(self, parts: list[str], path: str) -> dict:
+    def _dir(self, parts: list[str], path: str) -> dict[str, Any]:
         node = self.root
         for p in parts:
             child = node.setdefault(p, {})
@@ -285,9 +282,9 @@ class DirectoryBuilder:
     def finish(self) -> Entry:
         return self._write(self.root, "")
 
-    def _write(self, tree: dict, path: str) -> Entry:
+    def _write(self, tree: dict[str, Any], path: str) -> Entry:
         links = []
-        for name in sorted(tree, key=_name_key):
+        for name in sorted(tree, key=name_key):
             child = tree[name]
             entry = self._write(child, f"{path}/{name}" if path else name) if isinstance(child, dict) else child
             links.append(PBLink(entry.cid, name, entry.tsize))
@@ -330,25 +327,9 @@ def import_file(
     return imp.finish()
 
 
-def walk(root: Path, hidden: bool) -> Iterable[tuple[str, Path, str]]:
-    """Yield (relative path, absolute path, kind) for a directory tree; kind is file, dir or symlink."""
-    stack = [(root, "")]
-    while stack:
-        d, rel = stack.pop()
-        with os.scandir(d) as it:
-            entries = sorted(it, key=lambda e: _name_key(e.name))
-        for e in entries:
-            if not hidden and e.name.startswith("."):
-                continue
-            r = f"{rel}/{e.name}" if rel else e.name
-            mode = e.stat(follow_symlinks=False).st_mode
-            if stat_mod.S_ISLNK(mode):
-                yield r, Path(e.path), "symlink"
-            elif stat_mod.S_ISDIR(mode):
-                yield r, Path(e.path), "dir"
-                stack.append((Path(e.path), r))
-            elif stat_mod.S_ISREG(mode):
-                yield r, Path(e.path), "file"
+# the file-system walk lives in fswalk.py; ``walk`` is its old name, kept while code in
+# flight still imports it from here
+walk = walk_files
 
 
 def import_path(
@@ -370,7 +351,7 @@ def import_path(
         if not recursive:
             raise InvalidArgument(f"{p} is a directory, use -r to add directories")
         builder = DirectoryBuilder(store, profile)
-        for rel, ap, kind in walk(p, hidden):
+        for rel, ap, kind in walk_files(p, hidden):
             if kind == "dir":
                 builder.add_dir(rel)
                 continue

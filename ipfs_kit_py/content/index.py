@@ -70,7 +70,7 @@ class Index:
         with self._lock:
             self._db.close()
 
-    def _q(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+    def _q(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, tuple(args)).fetchall()
 
@@ -82,7 +82,7 @@ class Index:
             raise InvalidArgument(f"invalid pin type {type_!r}: choose recursive or direct")
         with self._lock:
             row = self._db.execute("SELECT type FROM pins WHERE cid=?", (cid,)).fetchone()
-            old = row[0] if row else None
+            old: str | None = row[0] if row else None
             if old == RECURSIVE and type_ == DIRECT:
                 return old
             self._db.execute(

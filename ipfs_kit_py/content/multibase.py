@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 from ..errors import InvalidArgument
 from .cid import b58encode
@@ -21,7 +22,7 @@ def _base36(data: bytes) -> str:
 
 
 # name -> (prefix, encoder of the bytes without the prefix)
-_ENCODERS = {
+_ENCODERS: dict[str, tuple[str, Callable[[bytes], str]]] = {
     "base16": ("f", lambda d: d.hex()),
     "base16upper": ("F", lambda d: d.hex().upper()),
     "base32": ("b", lambda d: base64.b32encode(d).decode().rstrip("=").lower()),

@@ -13,6 +13,7 @@ from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import CorruptBlock, InvalidArgument
 from .blockstore import Blockstore
@@ -100,7 +101,7 @@ class UnixFSReader(io.RawIOBase):
         self._pos = pos
         return pos
 
-    def readinto(self, buf) -> int:  # type: ignore[override]
+    def readinto(self, buf: Any) -> int:
         mv = memoryview(buf).cast("B")
         self._end = self.size
         done = 0

@@ -30,6 +30,7 @@ import httpx
 import websockets
 
 from ..client.auth import auth_headers, token_from_env
+from ..client.notifications import ws_url
 
 CHECKS = ("http", "websocket", "webrtc", "libp2p")
 PROBE = b"ipfs-kit connectivity probe\n"
@@ -51,10 +52,6 @@ class CheckFailed(Exception):
         self.advice = advice
 
 
-def _ws_base(url: str) -> str:
-    return url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-
-
 async def check_http(url: str, timeout: float, token: str | None = None) -> tuple[str, dict[str, Any]]:
     async with httpx.AsyncClient(timeout=timeout, headers=auth_headers(token)) as client:
         try:
@@ -72,7 +69,7 @@ async def check_http(url: str, timeout: float, token: str | None = None) -> tupl
 
 
 async def check_websocket(url: str, timeout: float, token: str | None = None) -> tuple[str, dict[str, Any]]:
-    base = _ws_base(url)
+    base = ws_url(url, "")
     headers = auth_headers(token)
     try:
         notes = await websockets.connect(f"{base}/ws/notifications", open_timeout=timeout, additional_headers=headers)
