@@ -171,7 +171,8 @@ class ChainSession:
             if self.has_peers():
                 done, _ = await asyncio.wait({a}, timeout=self.delay)
                 if a in done and a.exception() is None:
-                    return a.result()
+                    first: bytes = a.result()
+                    return first
             b = asyncio.ensure_future(self.then.get(cid))
             pending: set[asyncio.Future[bytes]] = {a, b}
             error: BaseException | None = None
@@ -179,7 +180,8 @@ class ChainSession:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
                     if t.exception() is None:
-                        return t.result()
+                        data: bytes = t.result()
+                        return data
                     error = error or t.exception()
             assert error is not None
             raise error

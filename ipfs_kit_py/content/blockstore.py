@@ -25,9 +25,21 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import BlockNotFound, CorruptBlock
 from .cid import CID, RAW
+
+
+class BlockSource(Protocol):
+    """What DAG readers need of a store: the local :class:`Blockstore`, or one that
+    fetches missing blocks from the network (``retrieval.FetchingStore``)."""
+
+    def get(self, cid: CID, *, verify: bool = False) -> bytes: ...
+
+    def size(self, cid: CID) -> int: ...
+
+    def has(self, cid: CID) -> bool: ...
 
 SHARDING = "/repo/flatfs/shard/v1/next-to-last/2\n"
 
