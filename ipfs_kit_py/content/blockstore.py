@@ -31,7 +31,7 @@ from ..errors import BlockNotFound, CorruptBlock
 from .cid import CID, RAW
 
 
-class BlockSource(Protocol):
+class ReadableStore(Protocol):
     """What DAG readers need of a store: the local :class:`Blockstore`, or one that
     fetches missing blocks from the network (``retrieval.FetchingStore``)."""
 

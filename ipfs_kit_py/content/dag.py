@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..errors import CorruptBlock, NotFound, PathError
 from . import hamt
-from .blockstore import BlockSource
+from .blockstore import ReadableStore
 from .cid import CID, DAG_PB, RAW
 from .dagpb import (
     DIRECTORY,
@@ -25,7 +25,7 @@ from .extract import TreeWriter, check_component
 from .reader import UnixFSReader
 
 
-def links(store: BlockSource, cid: CID) -> list[CID]:
+def links(store: ReadableStore, cid: CID) -> list[CID]:
     """The CIDs a block links to (raw blocks have none)."""
     if cid.codec == RAW:
         return []
@@ -34,7 +34,7 @@ def links(store: BlockSource, cid: CID) -> list[CID]:
     return [lk.cid for lk in decode_node(store.get(cid)).links]
 
 
-def walk(store: BlockSource, root: CID, *, skip: Callable[[CID], bool] | None = None) -> Iterator[CID]:
+def walk(store: ReadableStore, root: CID, *, skip: Callable[[CID], bool] | None = None) -> Iterator[CID]:
     """Every CID of the DAG under ``root``, depth first, parents before children,
     each once. ``skip(cid)`` prunes a subtree (used by GC marking)."""
     seen: set[bytes] = set()
@@ -48,7 +48,7 @@ def walk(store: BlockSource, root: CID, *, skip: Callable[[CID], bool] | None = 
         stack.extend(reversed(links(store, cid)))
 
 
-def load(store: BlockSource, cid: CID) -> tuple[PBNode | None, int]:
+def load(store: ReadableStore, cid: CID) -> tuple[PBNode | None, int]:
     """(decoded node or None for raw blocks, UnixFS type)."""
     if cid.codec == RAW:
         return None, FILE
@@ -58,7 +58,7 @@ def load(store: BlockSource, cid: CID) -> tuple[PBNode | None, int]:
     return node, decode_unixfs(node.data).type
 
 
-def dir_links(store: BlockSource, cid: CID, node: PBNode, type_: int) -> list[PBLink]:
+def dir_links(store: ReadableStore, cid: CID, node: PBNode, type_: int) -> list[PBLink]:
     """The entries of a directory, basic or HAMT-sharded, with their real names."""
     if type_ == HAMT_SHARD:
         return sorted(hamt.entries(store, cid), key=lambda lk: lk.name.encode("utf-8", "surrogateescape"))
@@ -80,7 +80,7 @@ def split_path(path: str) -> tuple[CID, list[str]]:
     return CID.decode(parts[0]), parts[1:]
 
 
-def resolve(store: BlockSource, path: str | CID) -> CID:
+def resolve(store: ReadableStore, path: str | CID) -> CID:
     """Follow directory links from a CID along a path."""
     if isinstance(path, CID):
         return path
@@ -117,7 +117,7 @@ class Stat:
         }
 
 
-def stat(store: BlockSource, cid: CID) -> Stat:
+def stat(store: ReadableStore, cid: CID) -> Stat:
     block_size = store.size(cid)
     if cid.codec == RAW:
         return Stat(cid, "file", block_size, block_size, 0)
@@ -145,7 +145,7 @@ class LsEntry:
         return {"Name": self.name, "Hash": str(self.cid), "Size": self.size, "Type": self.type, "Target": self.target}
 
 
-def ls(store: BlockSource, cid: CID, *, resolve_children: bool = True) -> list[LsEntry]:
+def ls(store: ReadableStore, cid: CID, *, resolve_children: bool = True) -> list[LsEntry]:
     node, type_ = load(store, cid)
     if node is None:
         store.size(cid)  # a raw block has no links, but it must exist
@@ -177,7 +177,7 @@ def safe_name(name: str) -> str:
 
 
 def export(
-    store: BlockSource,
+    store: ReadableStore,
     cid: CID,
     dest: str | os.PathLike[str],
     progress: Callable[[int], None] | None = None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ..errors import CorruptBlock, InvalidArgument
-from .blockstore import BlockSource, Blockstore
+from .blockstore import Blockstore, ReadableStore
 from .cid import CID, DAG_PB
 from .dagpb import (
     HAMT_SHARD,
@@ -149,7 +149,7 @@ def build(
     return write(root)
 
 
-def _shard_links(store: BlockSource, cid: CID) -> list[PBLink]:
+def _shard_links(store: ReadableStore, cid: CID) -> list[PBLink]:
     node = decode_node(store.get(cid))
     u = decode_unixfs(node.data)
     if u.type != HAMT_SHARD:
@@ -159,7 +159,7 @@ def _shard_links(store: BlockSource, cid: CID) -> list[PBLink]:
     return node.links
 
 
-def entries(store: BlockSource, cid: CID) -> Iterator[PBLink]:
+def entries(store: ReadableStore, cid: CID) -> Iterator[PBLink]:
     """Every entry of a sharded directory, with its real name."""
     for lk in _shard_links(store, cid):
         if len(lk.name) > 2:
@@ -170,7 +170,7 @@ def entries(store: BlockSource, cid: CID) -> Iterator[PBLink]:
             raise CorruptBlock(f"{cid}: HAMT link name {lk.name!r} is too short")
 
 
-def lookup(store: BlockSource, cid: CID, name: str) -> PBLink | None:
+def lookup(store: ReadableStore, cid: CID, name: str) -> PBLink | None:
     """Find one entry by following its hash down the shards (O(depth) blocks)."""
     h = murmur3_x64_64(name.encode("utf-8", "surrogateescape"))
     for depth in range(len(h)):

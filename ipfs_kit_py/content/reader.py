@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CorruptBlock, InvalidArgument
-from .blockstore import BlockSource
+from .blockstore import ReadableStore
 from .cid import CID, DAG_PB, RAW
 from .dagpb import DIRECTORY, FILE, HAMT_SHARD, SYMLINK, decode_node, decode_unixfs, file_leaf_view
 from .dagpb import RAW as UNIXFS_RAW
@@ -30,7 +30,7 @@ class _FileNode:
     size: int
 
 
-def load_file_node(store: BlockSource, cid: CID, verify: bool = False) -> _FileNode:
+def load_file_node(store: ReadableStore, cid: CID, verify: bool = False) -> _FileNode:
     block = store.get(cid, verify=verify)
     if cid.codec == RAW:
         return _FileNode(block, [], [], len(block))
@@ -62,7 +62,7 @@ def load_file_node(store: BlockSource, cid: CID, verify: bool = False) -> _FileN
 class UnixFSReader(io.RawIOBase):
     """``open()``-like access to the file at ``cid``: read, seek, tell, readinto."""
 
-    def __init__(self, store: BlockSource, cid: CID | str, *, verify: bool = False, cache_nodes: int = 64) -> None:
+    def __init__(self, store: ReadableStore, cid: CID | str, *, verify: bool = False, cache_nodes: int = 64) -> None:
         super().__init__()
         self.store = store
         self.cid = CID.decode(cid)
