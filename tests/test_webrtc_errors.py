@@ -188,3 +188,19 @@ async def test_content_damaged_mid_stream_is_reported(srv) -> None:
     finally:
         await stream.close()
         await survivor.close()
+
+
+async def test_browser_offer_with_test_pattern_is_answered(srv) -> None:
+    """A browser's own offer may ask for the built-in clip, as offer_request can (docs/protocols.md)."""
+    server, _ = srv
+    pc = RTCPeerConnection(rtc_configuration())
+    try:
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        async with websockets.connect(f"ws://{server.host_port}/ws/webrtc") as ws:
+            raw = Raw(ws)
+            r = await raw.ask({"type": "offer", "test_pattern": True, "sdp": pc.localDescription.sdp, "id": 9})
+            assert r["type"] == "answer" and r["id"] == 9 and r["sdp"].startswith("v=0")
+            await raw.ask({"type": "close", "pc_id": r["pc_id"]})
+    finally:
+        await pc.close()

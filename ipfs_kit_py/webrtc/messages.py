@@ -37,6 +37,7 @@ class ClientOffer:
     options: StreamOptions
     pc_id: str | None = None
     stream: StreamSpec | None = None
+    test_pattern: bool = False  # no cid: answer with the built-in clip, as on offer_request
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,9 @@ def parse_request(msg: dict[str, Any]) -> Request:
         if "pc_id" in msg:  # a re-offer
             stream = StreamSpec.parse(msg["stream"]) if msg.get("stream") is not None else None
             return ClientOffer(None, msg.get("sdp"), StreamOptions(), _pc_id(msg), stream)
-        return ClientOffer(msg.get("cid"), msg.get("sdp"), StreamOptions.parse(msg))
+        cid = msg.get("cid")
+        test_pattern = msg.get("test_pattern") is True and cid is None
+        return ClientOffer(cid, msg.get("sdp"), StreamOptions.parse(msg), test_pattern=test_pattern)
     if kind == "ping":
         return Ping()
     pc_id = _pc_id(msg)

@@ -57,7 +57,9 @@ async def dispatch(manager: WebRTCStreamingManager, request: messages.Request, c
             return await manager.create_offer(cid, options, client_id, send)
         case messages.ClientOffer(pc_id=str(pc_id), sdp=sdp, stream=stream):
             return await manager.answer_reoffer(pc_id, sdp, stream, client_id)
-        case messages.ClientOffer(cid=cid, sdp=sdp, options=options):
+        case messages.ClientOffer(cid=cid, sdp=sdp, options=options, test_pattern=test_pattern):
+            if test_pattern:
+                cid = await test_pattern_cid(manager.model)
             return await manager.answer_offer(cid, sdp, options, client_id, send)
         case messages.AddStream(pc_id=pc_id, stream=stream):
             return await manager.add_stream(pc_id, stream, client_id)
