@@ -132,15 +132,25 @@ def test_operation_table_classification() -> None:
             "transfer_content", "swarm_connect", "repo_verify", "add_encrypted_media",
             # keys, names, pubsub (issue 15)
             "key_export", "key_gen", "key_import", "key_rename", "key_rm", "key_sign", "name_publish", "name_put",
-            "pubsub_pub"} == operations.MUTATING
+            "pubsub_pub",
+            # Kubo RPC breadth (issue 14): MFS, config, bootstrap, pin update, logging, shutdown
+            "files_chcid", "files_cp", "files_mkdir", "files_mv", "files_rm", "files_write", "config",
+            "config_replace", "bootstrap_add", "bootstrap_rm", "pin_update", "log_level", "shutdown"} == operations.MUTATING
     assert operations.READ_ONLY | operations.MUTATING == set(operations.OPERATIONS)
     assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version", "block_get",
             "block_stat", "get", "dag_export", "repo_stat", "cid_format", "swarm_peers",
             "transfers", "find_providers", "key_list", "key_verify", "name_get", "name_inspect", "name_resolve",
-            "pubsub_ls", "pubsub_peers", "pubsub_sub"} == operations.READ_ONLY
+            "pubsub_ls", "pubsub_peers", "pubsub_sub",
+            # bitswap and reputation (issue 11), Kubo RPC breadth (issue 14)
+            "bitswap_ledger", "bitswap_stat", "bitswap_wantlist", "peer_reputation", "bootstrap_list", "cid_base32",
+            "cid_codecs", "config_show", "dag_get", "dag_resolve", "dag_stat", "files_flush", "files_ls", "files_read",
+            "files_stat", "multibase_decode", "multibase_encode", "pin_verify", "refs", "refs_local", "resolve",
+            "stats_repo", "swarm_addrs_local"} == operations.READ_ONLY
     admin = {n for n, op in operations.OPERATIONS.items() if op.scope is Scope.ADMIN}
     # the guard's and the libp2p policy's admin set (issue 9), and private keys (issue 15)
-    assert admin == {"gc", "repo_verify", "key_export", "key_gen", "key_import", "key_rename", "key_rm", "key_sign"}
+    assert admin == {"gc", "repo_verify", "key_export", "key_gen", "key_import", "key_rename", "key_rm", "key_sign",
+                     # node configuration and lifetime (issue 14)
+                     "bootstrap_add", "bootstrap_rm", "config", "config_replace", "log_level", "shutdown"}
 
 
 async def test_operations_call_the_model(tmp_path: Path) -> None:

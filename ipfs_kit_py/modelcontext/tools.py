@@ -44,7 +44,8 @@ EXCLUDED = {
     "dag_export": "a CAR stream: use the HTTP API's dag/export",
     "get_content": "the seed's libp2p form of cat",
 }
-DESTRUCTIVE = frozenset({"pin_rm", "block_rm", "gc", "transfer_cancel", "metadata_set"})
+DESTRUCTIVE = frozenset({"pin_rm", "block_rm", "gc", "transfer_cancel", "metadata_set", "files_rm", "key_rm",
+                         "bootstrap_rm", "config_replace", "shutdown"})
 NETWORK = frozenset({"swarm_connect", "transfer_via_libp2p", "fetch_via_libp2p", "bitswap_fetch",
                      "find_providers", "provide", "transfer_content"})
 TEXT_LIMIT = 64 << 10  # bytes of cat answered as text; more (or binary) gets a summary and a link
