@@ -26,7 +26,7 @@ from libp2p.crypto.serialization import deserialize_private_key, deserialize_pub
 from libp2p.peer.id import ID
 
 from .content import multibase
-from .content.cid import CID
+from .content.cid import CID, b58decode, encode_varint
 from .errors import InvalidArgument, NotFound
 
 SELF = "self"
@@ -81,13 +81,14 @@ def parse_peer_id(text: str) -> ID:
     text = text.strip()
     if not text:
         raise InvalidArgument("empty key ID")
-    if text[0] in "1Q":
-        try:
-            return ID.from_base58(text)
-        except Exception:  # noqa: BLE001 - malformed base58
-            raise InvalidArgument(f"invalid peer ID {text!r}") from None
     if len(text) > 256:
         raise InvalidArgument("IPNS name too long")
+    if text[0] in "1Q":
+        try:  # a base58 multihash; parsed as the multihash of a libp2p-key CID, so that it is checked whole
+            raw = b58decode(text)
+            return ID(CID.from_bytes(b"\x01" + encode_varint(LIBP2P_KEY) + raw).multihash)
+        except Exception:  # noqa: BLE001 - malformed base58 or multihash
+            raise InvalidArgument(f"invalid peer ID {text!r}") from None
     try:
         cid = CID.from_bytes(_b36decode(text[1:])) if text[0] in "kK" else CID.decode(text)
     except Exception:  # noqa: BLE001
@@ -108,7 +109,12 @@ def format_id(peer_id: ID, form: str = "b36cid") -> str:
     raise InvalidArgument(f"unknown key format {form!r}: b36cid, b32cid or b58mh")
 
 
+MAX_NAME_BYTES = 150  # a key name's file name (base32 of it) stays within the 255 bytes of a file system
+
+
 def _file_name(name: str) -> str:
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise NotFound(f"no key named {name[:40]}... (names are at most {MAX_NAME_BYTES} bytes)")
     return "key_" + base64.b32encode(name.encode()).decode().rstrip("=").lower()
 
 
@@ -127,7 +133,9 @@ def check_name(name: str) -> None:
         raise InvalidArgument("key names must be at least one character")
     if name == SELF:
         raise InvalidArgument("cannot create key with name 'self'")
-    if "/" in name or name.startswith(".") or len(name) > 255 or any(ord(c) < 0x20 for c in name):
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise InvalidArgument(f"key names are at most {MAX_NAME_BYTES} bytes")
+    if "/" in name or name.startswith(".") or any(ord(c) < 0x20 for c in name):
         raise InvalidArgument(f"key name {name!r} is not allowed: no '/', no leading '.', no control characters")
 
 
@@ -250,7 +258,7 @@ class Keystore:
         return sorted(out)
 
     def has(self, name: str) -> bool:
-        return name == SELF or (self.dir / _file_name(name)).is_file()
+        return name == SELF or (len(name.encode()) <= MAX_NAME_BYTES and (self.dir / _file_name(name)).is_file())
 
     def get(self, name: str) -> Key:
         if name == SELF:

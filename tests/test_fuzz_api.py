@@ -36,9 +36,6 @@ from websockets.sync.client import connect as ws_connect
 from ipfs_kit_py import operations
 from ipfs_kit_py.content.cid import CID, RAW, encode_varint
 
-# After the round-2 merges (MCP, MFS, routing, names) these failed in a fresh clone and were not
-# triaged before the session ended (a 5xx or a slow route): kept running, reported, not hidden.
-pytestmark = pytest.mark.xfail(reason="failing since the round-2 merges; to triage (see closing note)", strict=False)
 
 EXAMPLES = int(os.environ.get("IPFS_KIT_FUZZ_API_EXAMPLES", "5"))
 HUNTING = "IPFS_KIT_FUZZ_API_EXAMPLES" in os.environ  # a local hunt: new random inputs on every run
@@ -46,6 +43,8 @@ REQUEST_TIMEOUT = 20.0  # seconds; a request that takes longer is reported as a 
 # routes that dial other nodes: never let the fuzzer hand them an address (loopback only in tests)
 OUTBOUND = ("/api/v0/swarm/connect", "/api/v0/libp2p/", "/api/v0/routing/", "/api/v0/ipfs-kit/transfer")
 ADDRESS_PARAMS = {"arg", "peer", "target"}
+# routes the fuzzer leaves alone: shutdown ends the server under test (test_kubo_rpc_extra covers it)
+UNFUZZED = ("/api/v0/shutdown",)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +122,8 @@ def test_no_server_error_on_any_operation(fuzz_server: tuple[ServerProcess, dict
     for result in schema.get_all_operations():
         op = result.ok()
         operations += 1
+        if op.path in UNFUZZED:
+            continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             if mode == GenerationMode.NEGATIVE and not _negatable(op):
                 continue  # every request is valid (hypothesis would search long for an invalid one)
@@ -202,7 +203,7 @@ def _ws_requests(known: dict[str, str]) -> st.SearchStrategy[dict[str, Any]]:
     names = sorted({"cid", "recursive", "type", "values", "replace", "offset", "length", "content", "name", "pin",
                     "profile", "cid_version", "raw_leaves", "only_hash", "data", "codec"})
     return st.fixed_dictionaries(
-        {"action": st.sampled_from([*operations.OPERATIONS, "nope", "get_history", "ping"]),
+        {"action": st.sampled_from([*sorted(set(operations.OPERATIONS) - {"shutdown"}), "nope", "get_history", "ping"]),
          "id": st.integers(0, 1 << 40)},
         optional={n: values for n in names})
 
