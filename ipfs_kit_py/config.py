@@ -160,6 +160,7 @@ class RetrievalSettings:
     offline: bool = False  # answer every read from the local store only (Kubo's `--offline`); per request: offline=true
     find_timeout: float = 30.0  # seconds a missing block may go without any peer having it before the read fails
     block_timeout: float = 10.0  # seconds a peer may sit on a want-block before the block is asked of another peer
+    pin_wait: float = 0.0  # seconds pin add keeps asking again for content no connected peer or provider has, until a block arrives (Kubo's pin add waits until cancelled; set about 120 on nodes IPFS Cluster drives, see docs/scaling.md); 0: fail at once
     rebroadcast_interval: float = 1.0  # seconds between want-have rebroadcasts of blocks no peer has yet
     provider_search_delay: float = 0.5  # seconds a block may be missing from connected peers before the DHT is asked
     max_providers: int = 10  # providers dialled from one DHT lookup

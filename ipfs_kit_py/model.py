@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +45,7 @@ log = logging.getLogger("ipfs_kit_py.model")
 SNIFF_BYTES = 512
 T = TypeVar("T")
 WRITE_BATCH = 256 << 10  # add: bytes gathered before one hop to a worker thread (disk work stays off the loop)
+PIN_RETRY = 1.0  # seconds between a pin's attempts to find content nobody had (retrieval.pin_wait)
 MFS_ROOT_KEY = "mfs.root"  # index state: the MFS root (ops/mfs.py); gc keeps its DAG, as Kubo does
 
 
@@ -463,11 +464,14 @@ class IPFSModel:
         present so far). The GC guard is held from the first fetched block until the pin is
         recorded, so a GC cannot collect it in between."""
         async with self.reading("pin", path) as op, self.gc_guard():
-            if recursive:
-                cid = await self.fetch_dag(path, progress, op)
-            else:
-                cid = await self.in_reader(self.resolve, path, op)
-                await op.get_block(cid)
+            async def fetch() -> CID:
+                if recursive:
+                    return await self.fetch_dag(path, progress, op)
+                c = await self.in_reader(self.resolve, path, op)
+                await op.get_block(c)
+                return c
+
+            cid = await self._patiently(op, fetch)
 
             def run() -> tuple[str | None, str | None]:
                 if recursive:
@@ -480,6 +484,28 @@ class IPFSModel:
             self.emit(NotificationType.PIN_STATUS_CHANGED,
                       {"cid": str(cid), "pinned": True, "type": now, "previous": old})
         return cid
+
+    async def _patiently(self, op: ReadOp, fetch: Callable[[], Awaitable[CID]]) -> CID:
+        """Kubo's pin add waits for content until it is cancelled, and IPFS Cluster relies
+        on it: it pins on every peer at once, often before their daemons are connected to
+        the holder. So a pin that found nobody with a block asks again (every connected
+        peer and the DHT, anew) until ``retrieval.pin_wait`` seconds pass without a new
+        block; 0 (the default) fails at once. Offline reads never wait."""
+        wait = self.repo.settings.retrieval.pin_wait
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            before = op.blocks
+            try:
+                return await fetch()
+            except BlockNotFound:
+                now = loop.time()
+                if op.blocks > before:
+                    deadline = now + wait
+                if op.source is None or op.closed or now >= deadline:
+                    raise
+                log.info("pin of %s: content not found yet, asking again", op.root)
+                await asyncio.sleep(min(PIN_RETRY, deadline - now))
 
     async def pin_rm(self, path: str | CID) -> CID:
         def run() -> tuple[CID, str | None]:

@@ -27,7 +27,8 @@ if [ -f tests/js/package-lock.json ] && command -v npm >/dev/null; then
 fi
 # current Kubo for the interop tests (built once into a cache; skipped without Go)
 if kubo=$(bash scripts/kubo.sh); then export IPFS_KIT_KUBO="$kubo"; fi
-# (scripts/cluster.sh builds IPFS Cluster the same way; no test uses it yet, so CI does not spend the build)
+# IPFS Cluster (ipfs-cluster-service and ipfs-cluster-ctl) for tests/test_cluster.py, the same way
+if cluster=$(bash scripts/cluster.sh); then export IPFS_KIT_CLUSTER="$(printf '%s' "$cluster" | paste -sd:)"; fi
 lint=0
 .venv/bin/python -m ruff check --quiet ipfs_kit_py tests benchmarks examples || lint=$?
 # type check (settings in pyproject.toml: strict for the core, some modules still excused)
