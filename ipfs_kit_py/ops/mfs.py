@@ -6,9 +6,10 @@ publishes an ``mfs_changed`` event.
 
 CIDs equal Kubo's for the same operations: directories are dag-pb nodes with
 UnixFS ``Directory`` data and links sorted by name; files written with
-``files/write`` use the trickle layout (``content/trickle.py``), as Kubo's MFS
-does. Directories large enough to be HAMT-sharded in Kubo are read here but
-not modified.
+``files/write`` are changed in place as Kubo's DagModifier changes them
+(``content/dagmod.py``: overwrite, trickle append, truncate, sparse padding).
+Directories large enough to be HAMT-sharded in Kubo are read here but not
+modified.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..access import Scope
-from ..content import dag, trickle
+from ..content import dag, dagmod
 from ..content.cid import CID, DAG_PB
 from ..content.dagpb import (
     DIRECTORY,
@@ -49,6 +50,7 @@ from ..operation import (
 
 MAX_WRITE = 1 << 30  # bytes one files/write may carry (the whole file is rebuilt in memory)
 CHUNK = 262144  # Kubo's default chunker for MFS writes
+COPY_BUFFER = 4096  # Kubo reads the multipart body 4 KiB at a time into its DagModifier (which syncs past 2 MiB)
 EMPTY_DIR = encode_node([], encode_unixfs(UnixFSData(DIRECTORY)))
 
 _locks: weakref.WeakKeyDictionary[IPFSModel, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -264,11 +266,11 @@ class WriteParams:
 
 
 async def files_write(ctx: Context, p: WriteParams) -> MfsRoot:
-    parts, version = split(p.path), _version(p.cid_version)
+    parts = split(p.path)
+    _version(p.cid_version)
     _hash(p.hash)
     if not parts:
         raise InvalidArgument("cannot write to the root directory")
-    raw = p.raw_leaves if p.raw_leaves is not None else version == 1
     chunk = parse_chunker(p.chunker) or CHUNK
     data = bytearray()
     async for entry in p.data.entries:
@@ -288,23 +290,26 @@ async def files_write(ctx: Context, p: WriteParams) -> MfsRoot:
             if not p.create:
                 raise
             existing = None
-        if existing is not None and tree.kind(existing) in (DIRECTORY, HAMT_SHARD):
-            raise InvalidArgument(f"{p.path} is a directory")
-        old = b"" if existing is None or p.truncate else tree.read_all(existing)
-        if p.offset > len(old):
-            old = old + bytes(p.offset - len(old))
-        content = bytes(old[:p.offset]) + bytes(data) + bytes(old[p.offset + len(data):])
-        chunks = list(trickle.split(content, chunk))
-
-        def put(cid: CID, block: bytes) -> None:
-            tree.store.put(cid, block)
-
-        if raw and len(chunks) == 1:  # Kubo's MFS keeps a single raw leaf as the file
-            cid = CID.hash(chunks[0], 0x55, 1)
-            put(cid, chunks[0])
+        if existing is None:
+            # a new file: Kubo's import settings give it CIDv0 unless --cid-version says otherwise
+            version = _version(p.cid_version)
+            node = dagmod.empty_file(version)
         else:
-            cid = trickle.layout(iter(chunks), put, raw_leaves=raw, cid_version=version).cid
-        return tree.replace(parts, cid, parents=p.parents, version=version)
+            if tree.kind(existing) in (DIRECTORY, HAMT_SHARD):
+                raise InvalidArgument(f"{p.path} is a directory")
+            node = dagmod.load(tree.store, existing)
+        # Kubo's write: open a DagModifier on the file, truncate, seek, copy the body, close
+        dm = dagmod.DagModifier(tree.store, tree.store.put, node, raw_leaves=p.raw_leaves, chunk=chunk)
+        if p.truncate:
+            dm.truncate(0)
+        dm.seek(p.offset)
+        view = memoryview(data)
+        for i in range(0, len(view), COPY_BUFFER):  # io.Copy's writes: the buffer syncs past 2 MiB
+            dm.write(bytes(view[i:i + COPY_BUFFER]))
+        out = dm.node()
+        cid = out.cid()
+        tree.store.put(cid, out.block())
+        return tree.replace(parts, cid, parents=p.parents, version=_version(p.cid_version))
 
     root = await _run(ctx, run)
     _changed(ctx, "write", p.path, root)
@@ -585,7 +590,7 @@ R, W = Scope.READ, Scope.WRITE
 OPS: list[Operation[Any, Any]] = [
     Operation("files_mkdir", MkdirParams, MfsRoot, W, "Make an MFS directory", files_mkdir,
               Kubo("files/mkdir", _empty, arg_doc="MFS path"), cli="files mkdir"),
-    Operation("files_write", WriteParams, MfsRoot, W, "Write a file in MFS (trickle layout, as Kubo)", files_write,
+    Operation("files_write", WriteParams, MfsRoot, W, "Write into a file in MFS (as Kubo's DagModifier)", files_write,
               Kubo("files/write", _empty, body="files", arg_doc="MFS path")),
     Operation("files_read", ReadParams, ByteStream, R, "Read a file from MFS (or an /ipfs/ path)", files_read,
               Kubo("files/read", _kubo_read, arg_doc="MFS path")),
