@@ -34,6 +34,8 @@ lint=0
 # type check (settings in pyproject.toml: strict for the core, some modules still excused)
 .venv/bin/python -m mypy || lint=$?
 tests=0
-.venv/bin/python -m pytest "$@" || tests=$?
+# in parallel: one test file per worker at a time (module fixtures stay whole); 3 workers on the
+# 2 cores CI has, since many tests wait on sockets and subprocesses rather than compute
+.venv/bin/python -m pytest -n "${IPFS_KIT_TEST_WORKERS:-3}" --dist loadfile --durations=25 "$@" || tests=$?
 [ "$lint" = 0 ] || echo "ruff or mypy found problems (above)" >&2
 [ "$tests" = 0 ] && [ "$lint" = 0 ]

@@ -58,8 +58,9 @@ class ServerProcess:
 
 
 def start_server(repo: Path, *, port: int = 0, env: dict[str, str] | None = None,
-                 args: list[str] | None = None, timeout: float = 30) -> ServerProcess:
-    """Start ``python -m ipfs_kit_py.mcp.server`` on 127.0.0.1 and wait until it answers."""
+                 args: list[str] | None = None, timeout: float = 90) -> ServerProcess:
+    """Start ``python -m ipfs_kit_py.mcp.server`` on 127.0.0.1 and wait until it answers (a start
+    takes 3-4 s of CPU; the bound is generous for parallel workers on a loaded machine)."""
     repo.mkdir(parents=True, exist_ok=True)
     (repo / "api").unlink(missing_ok=True)
     log = repo.parent / f"{repo.name}-server.log"
