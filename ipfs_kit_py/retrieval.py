@@ -32,9 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .content import dag
 from .content.blockstore import Blockstore
-from .content.cid import CID, DAG_PB, RAW
-from .content.dagpb import decode_node
+from .content.cid import CID, RAW
 from .errors import BlockNotFound, CorruptBlock, IPFSKitError
 
 
@@ -202,11 +202,7 @@ class ReadOp:
         if cid.codec == RAW and await loop.run_in_executor(self.writer, self.store.has, cid):
             return await loop.run_in_executor(self.writer, self.store.size, cid), []
         data = await self.get_block(cid)
-        if cid.codec == RAW:
-            return len(data), []
-        if cid.codec != DAG_PB:
-            raise CorruptBlock(f"cannot walk {cid.codec_name} block {cid}")
-        return len(data), [lk.cid for lk in decode_node(data).links]
+        return len(data), dag.block_links(cid, data)
 
     def close(self, error: BaseException | None = None) -> None:
         """Stop what is still in flight; publish the transfer's outcome if it fetched."""

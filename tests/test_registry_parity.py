@@ -151,7 +151,9 @@ def kubo_rpc_probes(w: World) -> dict[str, Probe]:
     """Issue 14's operations (ops/mfs.py, ops/kubo_extra.py); MFS probes leave the tree as they found it."""
     return {
         "files_mkdir": Probe({"path": "/parity", "parents": True}, same=lambda h, t: _eq(h, b"")),
-        "files_write": Probe({"path": "/parity/w", "create": True, "truncate": True}, upload=b"parity write",
+        # the same bytes over the same bytes, in place: every channel ends with the same tree
+        # (with truncate, each write would leave Kubo's empty first leaf and a new CID)
+        "files_write": Probe({"path": "/parity/w", "create": True}, upload=b"parity write",
                              same=lambda h, t: _eq(h, b"")),
         "files_read": Probe({"path": "/parity/w"}, same=lambda h, t: _eq(h, base64.b64decode(t["content"]))),
         "files_ls": Probe({"path": "/parity", "long": True}, same=lambda h, t: _eq(
@@ -171,7 +173,10 @@ def kubo_rpc_probes(w: World) -> dict[str, Probe]:
         "resolve": Probe({"path": f"/ipfs/{w.cid}"}, same=lambda h, t: _eq(h["Path"], t["path"])),
         "refs": Probe({"path": w.cid}, same=lambda h, t: _eq([r["Ref"] for r in h], t["refs"])),
         "refs_local": Probe({}, same=lambda h, t: _eq(sorted(r["Ref"] for r in h), sorted(t["refs"]))),
-        "dag_get": Probe({"path": w.cid}, same=lambda h, t: _eq(h, t["node"])),
+        "dag_get": Probe({"path": w.cid}, same=lambda h, t: _eq(json.loads(h), t["node"])
+                         or _eq(h, base64.b64decode(t["data"]))),
+        "dag_put": Probe({"store_codec": "dag-cbor"}, upload=b'{"parity": [1, {"/": "%s"}]}' % w.cid.encode(),
+                         same=lambda h, t: _eq(h[0]["Cid"]["/"], t["cid"])),
         "dag_resolve": Probe({"path": w.cid}, same=lambda h, t: _eq(h["Cid"]["/"], t["cid"])),
         "dag_stat": Probe({"path": w.cid}, same=lambda h, t: _eq(h["TotalSize"], t["size"])),
         "cid_base32": Probe({"cid": w.cid}, same=lambda h, t: _eq(h[0]["Formatted"], t["formatted"])),

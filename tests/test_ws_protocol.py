@@ -135,7 +135,8 @@ def test_operation_table_classification() -> None:
             "pubsub_pub",
             # Kubo RPC breadth (issue 14): MFS, config, bootstrap, pin update, logging, shutdown
             "files_chcid", "files_cp", "files_mkdir", "files_mv", "files_rm", "files_write", "config",
-            "config_replace", "bootstrap_add", "bootstrap_rm", "pin_update", "log_level", "shutdown"} == operations.MUTATING
+            "config_replace", "bootstrap_add", "bootstrap_rm", "pin_update", "log_level", "shutdown",
+            "dag_put"} == operations.MUTATING
     assert operations.READ_ONLY | operations.MUTATING == set(operations.OPERATIONS)
     assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version", "block_get",
             "block_stat", "get", "dag_export", "repo_stat", "cid_format", "swarm_peers",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import InvalidCID
 
@@ -22,6 +24,16 @@ IDENTITY = 0x00
 
 CODEC_NAMES = {DAG_PB: "dag-pb", RAW: "raw", DAG_CBOR: "dag-cbor", LIBP2P_KEY: "libp2p-key"}
 HASH_NAMES = {SHA2_256: "sha2-256", IDENTITY: "identity"}
+# Further hash functions Kubo offers for new blocks (dag/put --hash): code -> (name, hashlib maker)
+HASHES: dict[int, tuple[str, Callable[[bytes], Any]]] = {
+    SHA2_256: ("sha2-256", hashlib.sha256),
+    0x13: ("sha2-512", hashlib.sha512),
+    0x16: ("sha3-256", hashlib.sha3_256),
+    0x14: ("sha3-512", hashlib.sha3_512),
+    0xB220: ("blake2b-256", lambda b: hashlib.blake2b(b, digest_size=32)),
+    0xB240: ("blake2b-512", hashlib.blake2b),
+}
+HASH_NAMES.update({code: name for code, (name, _) in HASHES.items()})
 
 # Digest size limits, as Kubo's boxo/verifcid: an identity "digest" is the data itself, so
 # without a cap a CID could carry kilobytes (and name a block file too long for the disk)
@@ -201,6 +213,15 @@ class CID:
     def hash(cls, data: bytes, codec: int = DAG_PB, version: int = 1) -> CID:
         return cls.from_digest(hashlib.sha256(data).digest(), codec, version)
 
+    @classmethod
+    def hash_with(cls, data: bytes, codec: int, hash_name: str) -> CID:
+        """A CIDv1 of ``data`` with the hash function named ``hash_name`` (one of :data:`HASHES`)."""
+        code = next((c for c, (name, _) in HASHES.items() if name == hash_name), None)
+        if code is None:
+            raise InvalidCID(f"unsupported hash function {hash_name!r}: {', '.join(n for n, _ in HASHES.values())}")
+        digest = HASHES[code][1](data).digest()
+        return cls(1, codec, encode_varint(code) + encode_varint(len(digest)) + digest)
+
     # -- views ---------------------------------------------------------------
     @property
     def hash_code(self) -> int:
@@ -239,4 +260,6 @@ class CID:
             return hashlib.sha256(data).digest() == self.digest
         if code == IDENTITY:
             return data == self.digest
+        if code in HASHES:
+            return bool(HASHES[code][1](data).digest() == self.digest)
         raise InvalidCID(f"unsupported hash function 0x{code:x} in {self}")

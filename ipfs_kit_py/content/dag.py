@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..errors import CorruptBlock, NotFound, PathError
-from . import hamt
+from . import hamt, ipld
 from .blockstore import ReadableStore
-from .cid import CID, DAG_PB, RAW
+from .cid import CID, DAG_CBOR, DAG_PB, RAW
 from .dagpb import (
     DIRECTORY,
     FILE,
@@ -29,9 +29,22 @@ def links(store: ReadableStore, cid: CID) -> list[CID]:
     """The CIDs a block links to (raw blocks have none)."""
     if cid.codec == RAW:
         return []
-    if cid.codec != DAG_PB:
-        raise CorruptBlock(f"cannot walk {cid.codec_name} block {cid}")
-    return [lk.cid for lk in decode_node(store.get(cid)).links]
+    return block_links(cid, store.get(cid))
+
+
+def block_links(cid: CID, data: bytes) -> list[CID]:
+    """The CIDs in block ``data``: dag-pb links, or the links of a dag-cbor / dag-json
+    value (dag/put's blocks); CorruptBlock for other codecs or undecodable data."""
+    if cid.codec == RAW:
+        return []
+    if cid.codec == DAG_PB:
+        return [lk.cid for lk in decode_node(data).links]
+    if cid.codec in (DAG_CBOR, ipld.DAG_JSON):
+        try:
+            return ipld.block_links(cid, data)
+        except ipld.CodecError as e:
+            raise CorruptBlock(f"{cid}: {e}") from None
+    raise CorruptBlock(f"cannot walk {cid.codec_name} block {cid}")
 
 
 def walk(store: ReadableStore, root: CID, *, skip: Callable[[CID], bool] | None = None) -> Iterator[CID]:

@@ -1,6 +1,6 @@
 """Kubo RPC commands people's tools call (issue 14), on the registry: ``config``
 (a Kubo-shaped view of this node's settings), ``pin/update``, ``pin/verify``,
-``resolve``, ``bootstrap``, ``refs``, ``dag/get|resolve|stat``, ``cid/base32``,
+``resolve``, ``bootstrap``, ``refs``, ``cid/base32``,
 ``cid/codecs``, ``multibase``, ``stats/repo``, ``swarm/addrs/local``,
 ``log/level`` and ``shutdown``.
 
@@ -389,91 +389,6 @@ async def refs_local(ctx: Context, p: NoParams) -> Refs:
     return Refs(await asyncio.to_thread(run))
 
 
-# -- dag get / resolve / stat -------------------------------------------------------------------------
-def _dag_json(store: Any, cid: CID) -> Any:
-    data = store.get(cid)
-    if cid.codec == RAW:
-        return {"/": {"bytes": base64.b64encode(data).decode().rstrip("=")}}
-    if cid.codec == DAG_PB:
-        node = decode_node(data)
-        out: dict[str, Any] = {}
-        if node.data is not None:
-            out["Data"] = {"/": {"bytes": base64.b64encode(node.data).decode().rstrip("=")}}
-        out["Links"] = [{"Hash": {"/": str(lk.cid)}, "Name": lk.name, "Tsize": lk.tsize} for lk in node.links]
-        return out
-    raise InvalidArgument(f"dag/get of {CODEC_NAMES.get(cid.codec, hex(cid.codec))} blocks is not supported yet")
-
-
-@dataclass
-class DagGetParams:
-    path: str = param(kubo="arg", doc="an /ipfs/ path or a CID")
-    output_codec: str = param("dag-json", doc="dag-json, or raw for the block's bytes")
-
-
-@dataclass(frozen=True, slots=True)
-class DagNode:
-    cid: str
-    node: Any
-
-
-async def dag_get(ctx: Context, p: DagGetParams) -> DagNode:
-    if p.output_codec not in ("dag-json", "json", "raw", "dag-pb"):
-        raise InvalidArgument(f"unsupported output-codec {p.output_codec!r}: dag-json, raw")
-    cid = await asyncio.to_thread(ctx.model.resolve, p.path)
-    if p.output_codec in ("raw", "dag-pb"):
-        data = await asyncio.to_thread(ctx.model.store.get, cid)
-        return DagNode(str(cid), {"/": {"bytes": base64.b64encode(data).decode()}})
-    return DagNode(str(cid), await asyncio.to_thread(_dag_json, ctx.model.store, cid))
-
-
-def _kubo_dag_get(r: DagNode, a: KuboArgs) -> Any:
-    if a.str("output-codec") in ("raw", "dag-pb"):
-        data = base64.b64decode(r.node["/"]["bytes"])
-
-        async def one() -> AsyncIterator[bytes]:
-            yield data
-
-        return Bytes(one(), streamed=False)
-    return r.node
-
-
-@dataclass(frozen=True, slots=True)
-class DagResolved:
-    cid: str
-    rem_path: str
-
-
-async def dag_resolve(ctx: Context, p: PathParams) -> DagResolved:
-    cid = await asyncio.to_thread(ctx.model.resolve, p.path)
-    return DagResolved(str(cid), "")
-
-
-@dataclass(frozen=True, slots=True)
-class DagStats:
-    cid: str
-    size: int
-    num_blocks: int
-
-
-async def dag_stat(ctx: Context, p: PathParams) -> DagStats:
-    root = await asyncio.to_thread(ctx.model.resolve, p.path)
-
-    def run() -> DagStats:
-        size = n = 0
-        for c in dag.walk(ctx.model.store, root):
-            size += ctx.model.store.size(c)
-            n += 1
-        return DagStats(str(root), size, n)
-
-    return await asyncio.to_thread(run)
-
-
-def _kubo_dag_stat(r: DagStats, a: KuboArgs) -> dict[str, Any]:
-    a.bool("progress")
-    return {"UniqueBlocks": r.num_blocks, "TotalSize": r.size, "Ratio": 1,
-            "DagStats": [{"Cid": r.cid, "Size": r.size, "NumBlocks": r.num_blocks}]}
-
-
 # -- cid / multibase ------------------------------------------------------------------------------
 @dataclass
 class CidParams:
@@ -778,12 +693,6 @@ OPS: list[Operation[Any, Any]] = [
               Kubo("refs", _kubo_refs), cli="refs links"),
     Operation("refs_local", NoParams, Refs, R, "Every block in the repo", refs_local,
               Kubo("refs/local", _kubo_refs), cli="refs local"),
-    Operation("dag_get", DagGetParams, DagNode, R, "A DAG node as dag-json (or its raw bytes)", dag_get,
-              Kubo("dag/get", _kubo_dag_get), cli="dag get"),
-    Operation("dag_resolve", PathParams, DagResolved, R, "Resolve a path to a CID", dag_resolve,
-              Kubo("dag/resolve", lambda r, a: {"Cid": {"/": r.cid}, "RemPath": r.rem_path}), cli="dag resolve"),
-    Operation("dag_stat", PathParams, DagStats, R, "Blocks and bytes of a DAG", dag_stat,
-              Kubo("dag/stat", _kubo_dag_stat, options=(("progress", "boolean", "accepted"),)), cli="dag stat"),
     Operation("cid_base32", CidParams, CidText, R, "A CID as CIDv1 base32", cid_base32,
               Kubo("cid/base32", run=_kubo_cid_base32, arg_doc="CIDs"), cli="cid base32",
               cli_text=lambda line: str(line["Formatted"])),

@@ -38,8 +38,7 @@ from typing import Any
 from ..config import Libp2pSettings
 from ..content import dag
 from ..content.blockstore import Blockstore
-from ..content.cid import CID, DAG_PB, RAW
-from ..content.dagpb import decode_node
+from ..content.cid import CID
 from ..content.reader import load_file_node
 from ..errors import (
     BlockNotFound,
@@ -140,10 +139,7 @@ def dag_blocks(store: Blockstore, root: CID) -> Iterator[tuple[CID, bytes]]:
         seen.add(cid.multihash)
         data = store.get(cid)
         yield cid, data
-        if cid.codec == DAG_PB:
-            stack.extend(reversed([link.cid for link in decode_node(data).links]))
-        elif cid.codec != RAW:
-            raise CorruptBlock(f"cannot walk {cid.codec_name} block {cid}")
+        stack.extend(reversed(dag.block_links(cid, data)))
 
 
 def listed_blocks(store: Blockstore, cids: list[CID]) -> Iterator[tuple[CID, bytes]]:

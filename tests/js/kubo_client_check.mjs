@@ -210,6 +210,23 @@ check('pin update / verify, resolve, refs, dag get, cid base32, bootstrap', asyn
   assert.ok(Array.isArray(bp.Peers))
 })
 
+check('dag put / get / resolve: dag-cbor objects with links, paths through them', async () => {
+  const leaf = await ipfs.dag.put({ name: 'leaf', n: 1, bytes: new Uint8Array([1, 2, 3]) })
+  assert.equal(leaf.code, 0x71)
+  const root = await ipfs.dag.put({ list: ['a', leaf], file: CID.parse(HELLO) }, { pin: true })
+  assert.equal((await ipfs.dag.get(root)).value.list[1].toString(), leaf.toString())
+  const viaPath = await ipfs.dag.get(root, { path: 'list/1/name' })
+  assert.equal(viaPath.value, 'leaf')
+  const res = await ipfs.dag.resolve(`/ipfs/${root}/list/1/n`)
+  assert.equal(res.cid.toString(), leaf.toString())
+  assert.equal(res.remainderPath, '/n')
+  // the server decodes and re-encodes: input dag-json, stored as dag-cbor (Kubo's CID for the same bytes)
+  const fromJson = await ipfs.dag.put(new TextEncoder().encode('{"hello":"world"}'), { inputCodec: 'dag-json', storeCodec: 'dag-cbor' })
+  assert.equal(fromJson.toString(), 'bafyreidykglsfhoixmivffc5uwhcgshx4j465xwqntbmu43nb2dzqwfvae')
+  const pins = (await all(ipfs.pin.ls({ paths: [root] }))).map((p) => p.type)
+  assert.deepEqual(pins, ['recursive'])
+})
+
 let failed = 0
 for (const [name, fn] of checks) {
   try {
