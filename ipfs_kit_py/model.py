@@ -280,13 +280,24 @@ class IPFSModel:
         return ReadOp(self.store, self.network, self._loop, self._fetch_io, offline=offline, name=name,
                       root=root, emit=emit, read_ahead=self.repo.settings.retrieval.read_ahead)
 
-    @contextlib.asynccontextmanager
-    async def reading(self, name: str, root: str | CID = "") -> AsyncIterator[ReadOp]:
+    def begin_read(self, name: str, root: str | CID = "") -> ReadOp:
+        """A read operation its caller ends (``settle()`` then ``close()``): several reads
+        of one request (a gateway's resolve, stat, type sniffing and body) share its
+        bitswap session, so the peers found by the first are asked directly by the next."""
         if self.network is None and self._http_only is not None and self._http_only.gateways:
             self.attach_network(self._http_only)
-        op = self.read_op(name, str(root))
+        return self.read_op(name, str(root))
+
+    @contextlib.asynccontextmanager
+    async def reading(self, name: str, root: str | CID = "", op: ReadOp | None = None) -> AsyncIterator[ReadOp]:
+        """A read operation for the block (``op``: the caller's own, which it ends)."""
+        if op is not None:
+            yield op
+            return
+        op = self.begin_read(name, root)
         try:
             yield op
+            await op.settle()  # what it fetched is in the store when the read is done
         except BaseException as e:
             op.close(e)
             raise
@@ -387,9 +398,9 @@ class IPFSModel:
         op = op or self.read_op("resolve", events=False)
         return dag.resolve(op.fetching_store, path)
 
-    def resolve_chain(self, root: CID, names: list[str]) -> list[CID]:
+    def resolve_chain(self, root: CID, names: list[str], op: ReadOp | None = None) -> list[CID]:
         """(sync) the CIDs from ``root`` along ``names``; the last one's block is present."""
-        op = self.read_op("resolve", str(root), events=False)
+        op = op or self.read_op("resolve", str(root), events=False)
         store = op.fetching_store
         store.size(root)
         chain, cid = [root], root
@@ -408,12 +419,12 @@ class IPFSModel:
         return reader
 
     async def cat(self, path: str | CID, offset: int = 0, length: int | None = None,
-                  chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+                  chunk_size: int = 1 << 20, op: ReadOp | None = None) -> AsyncIterator[bytes]:
         """The bytes of a file, streamed; reading happens in worker threads. Blocks fetched
         from the network are sent on as they arrive (only those covering the range)."""
         if offset < 0 or (length is not None and length < 0):
             raise InvalidArgument("offset and length must be non-negative")
-        async with self.reading("cat", path) as op:
+        async with self.reading("cat", path, op) as op:
             reader = await self.in_reader(self.open, path, op)
             pieces = reader.iter_range(offset, length)
             async for data in stream_in_thread(pieces, chunk_size, executor=self._readers, flush=op):
@@ -433,8 +444,8 @@ class IPFSModel:
         cid = await self.fetch_dag(path)
         return await asyncio.to_thread(dag.export, self.store, cid, dest, progress)
 
-    async def ls(self, path: str | CID) -> list[dag.LsEntry]:
-        async with self.reading("ls", path) as op:
+    async def ls(self, path: str | CID, op: ReadOp | None = None) -> list[dag.LsEntry]:
+        async with self.reading("ls", path, op) as op:
             store = op.fetching_store
 
             def children() -> list[CID]:
@@ -453,8 +464,8 @@ class IPFSModel:
                 await asyncio.gather(*(one(c) for c in missing))
             return await self.in_reader(lambda: dag.ls(store, self.resolve(path, op)))
 
-    async def stat(self, path: str | CID) -> dag.Stat:
-        async with self.reading("stat", path) as op:
+    async def stat(self, path: str | CID, op: ReadOp | None = None) -> dag.Stat:
+        async with self.reading("stat", path, op) as op:
             return await self.in_reader(lambda: dag.stat(op.fetching_store, self.resolve(path, op)))
 
     # -- pins ----------------------------------------------------------------------------
@@ -553,9 +564,9 @@ class IPFSModel:
         return self.index.update_user(c, values, replace=replace)
 
     # -- blocks --------------------------------------------------------------------------
-    async def block_get(self, cid: str | CID) -> bytes:
+    async def block_get(self, cid: str | CID, op: ReadOp | None = None) -> bytes:
         c = CID.decode(cid)
-        async with self.reading("block", c) as op:
+        async with self.reading("block", c, op) as op:
             return await op.get_block(c)
 
     async def block_put(self, data: bytes, codec: str = "raw", mhtype: str = "sha2-256",
@@ -774,9 +785,12 @@ async def stream_in_thread(it: Iterator[bytes | memoryview], batch_bytes: int = 
     """Drive a blocking iterator of byte pieces from worker threads, one thread hop per
     ~``batch_bytes``, so disk reads never block the event loop. Whole-object views are
     handed on as their own bytes object (no copy). With ``flush``, a batch ends as soon
-    as a block came from the network, so fetched bytes go out as they arrive."""
+    as a block came from the network, so fetched bytes go out as they arrive, and the
+    first batch is the first piece alone: the first byte never waits for the next block."""
+    first = True
 
     def next_batch() -> list[bytes]:
+        nonlocal first
         out, size = [], 0
         for piece in it:
             if isinstance(piece, memoryview):
@@ -784,10 +798,10 @@ async def stream_in_thread(it: Iterator[bytes | memoryview], batch_bytes: int = 
                 piece = obj if isinstance(obj, bytes) and len(piece) == len(obj) else bytes(piece)
             out.append(piece)
             size += len(piece)
-            if size >= batch_bytes:
-                break
-            if flush is not None and flush.fetched_since_flush:
-                flush.fetched_since_flush = False
+            if size >= batch_bytes or (flush is not None and (first or flush.fetched_since_flush)):
+                if flush is not None:
+                    flush.fetched_since_flush = False
+                first = False
                 break
         return out
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import logging
 import time
 import uuid
 from collections import deque
@@ -36,6 +37,8 @@ from .content import dag
 from .content.blockstore import Blockstore
 from .content.cid import CID, RAW
 from .errors import BlockNotFound, CorruptBlock, IPFSKitError
+
+log = logging.getLogger(__name__)
 
 
 class FetchCancelled(IPFSKitError):
@@ -96,6 +99,8 @@ class ReadOp:
         self._emit = emit
         self._session: NetworkSession | None = None
         self._inflight: dict[bytes, asyncio.Task[bytes]] = {}
+        # fetched blocks whose write is still running: readers get them from here meanwhile
+        self._storing: dict[bytes, tuple[bytes, asyncio.Future[Any]]] = {}
         self.closed = False
         self.blocks = 0  # fetched from the network
         self.bytes = 0
@@ -122,6 +127,8 @@ class ReadOp:
             raise FetchCancelled(f"the read of {self.root or cid} was stopped")
         if self.source is None:
             raise offline_error(cid)
+        if (held := self._storing.get(cid.multihash)) is not None:
+            return held[0]
         task = self._inflight.get(cid.multihash)
         if task is None:
             task = asyncio.ensure_future(self._fetch(cid))
@@ -142,22 +149,38 @@ class ReadOp:
             task.exception()  # a prefetch nobody awaited must not log "never retrieved"
 
     async def _fetch(self, cid: CID) -> bytes:
+        # the callers looked in the store just before (a block another read brings at the
+        # same time arrives for both sessions at once)
         assert self.source is not None
         loop = asyncio.get_running_loop()
-        if await loop.run_in_executor(self.writer, self.store.has, cid):  # another read brought it meanwhile
-            return await loop.run_in_executor(self.writer, self.store.get, cid)
         if self._session is None:
             self._session = self.source.session()
             self._transfer_started()
         data = await self._session.get(cid)
         if not cid.verify(data):  # the session matched the hash already; never store a bad block
             raise CorruptBlock(f"a peer sent bytes that do not match {cid}")
-        await loop.run_in_executor(self.writer, self.store.put, cid, data)
+        # the reader gets the bytes now; the write runs behind it (see settle)
+        mh = cid.multihash
+        put = loop.run_in_executor(self.writer, self.store.put, cid, data)
+        self._storing[mh] = (data, put)
+        put.add_done_callback(lambda f: self._stored(mh, f))
         self.blocks += 1
         self.bytes += len(data)
         self.fetched_since_flush = True
         self._transfer_progress()
         return data
+
+    def _stored(self, mh: bytes, put: asyncio.Future[Any]) -> None:
+        held = self._storing.get(mh)
+        if held is not None and held[1] is put:
+            del self._storing[mh]
+        if not put.cancelled() and (e := put.exception()) is not None:
+            log.warning("a fetched block could not be stored: %s", e)
+
+    async def settle(self) -> None:
+        """Wait until every fetched block is written (before relying on the store)."""
+        while self._storing:
+            await asyncio.gather(*(put for _data, put in list(self._storing.values())), return_exceptions=True)
 
     def prefetch_async(self, cids: Iterable[CID]) -> None:
         """(loop) start fetching blocks that a reader will want soon."""
@@ -195,6 +218,7 @@ class ReadOp:
         finally:
             for t in running:
                 t.cancel()
+        await self.settle()
         return count, size
 
     async def _visit(self, cid: CID) -> tuple[int, list[CID]]:
@@ -241,6 +265,8 @@ class ReadOp:
                 if self.offline:
                     raise offline_error(cid) from None
                 raise
+        if (held := self._storing.get(cid.multihash)) is not None:  # fetched, still being written
+            return held[0]
         assert self.loop is not None
         if _on_loop(self.loop):
             raise RuntimeError("a read that needs the network ran on the event loop thread: use a worker thread")
@@ -259,7 +285,8 @@ class ReadOp:
         """(worker thread) start fetching the blocks of ``cids`` that are not local."""
         if self.source is None or self.closed or self.loop is None:
             return
-        missing = [c for c in cids if c.multihash not in self._inflight and not self.store.has(c)]
+        missing = [c for c in cids if c.multihash not in self._inflight and c.multihash not in self._storing
+                   and not self.store.has(c)]
         if missing:
             try:
                 self.loop.call_soon_threadsafe(self.prefetch_async, missing)
@@ -314,7 +341,7 @@ class FetchingStore:
             return len(self.op.get_sync(cid))
 
     def has(self, cid: CID) -> bool:
-        return self.local.has(cid)
+        return cid.multihash in self.op._storing or self.local.has(cid)
 
     def prefetch(self, cids: Iterable[CID]) -> None:
         self.op.prefetch(cids)

@@ -21,6 +21,8 @@ from .cid import CID, DAG_PB, RAW
 from .dagpb import DIRECTORY, FILE, HAMT_SHARD, SYMLINK, decode_node, decode_unixfs, file_leaf_view
 from .dagpb import RAW as UNIXFS_RAW
 
+MAX_LEAF_SPAN = 2 << 20  # bytes under one child beyond which it cannot be a leaf (bitswap's block limit)
+
 
 @dataclass(slots=True)
 class _FileNode:
@@ -73,7 +75,9 @@ class UnixFSReader(io.RawIOBase):
         self.size = self._root.size
         self._pos = 0
         self._end = self.size  # reads ahead stop here (the end of the range being read)
-        self._ahead: dict[int, int] = {}  # id of a parent node -> last child index read ahead
+        self._ahead: dict[int, tuple[int, int]] = {}  # id of a parent node -> (last child asked for, last read)
+        self._ramp = 1  # blocks read ahead now: 1 after a seek, doubling per block read in sequence
+        self._next = 0  # the position after the last piece read (a read elsewhere is a seek)
         self.read_ahead = 8  # blocks fetched ahead when the store can fetch (see retrieval.FetchingStore)
         self._prefetch = getattr(store, "prefetch", None)
 
@@ -145,10 +149,20 @@ class UnixFSReader(io.RawIOBase):
 
     def _piece_at(self, pos: int, max_len: int) -> memoryview:
         """Up to ``max_len`` bytes starting at ``pos``, from the single leaf holding ``pos``."""
+        if pos != self._next:  # a seek: the read-ahead starts small again
+            self._ramp = 1
+        piece = self._descend(pos, max_len)
+        self._next = pos + len(piece)
+        return piece
+
+    def _descend(self, pos: int, max_len: int) -> memoryview:
         node = self._root
         remaining = self._end - pos
+        later: list[CID] = []  # read-ahead found on the way down, deepest level first
         while True:
             if pos < len(node.data):
+                if later:
+                    self._prefetch(later)  # type: ignore[misc]
                 return memoryview(node.data)[pos : pos + max_len]
             rel = pos - len(node.data)
             if not node.children:
@@ -156,26 +170,36 @@ class UnixFSReader(io.RawIOBase):
             i = bisect_right(node.starts, rel) - 1
             if i < 0:
                 return memoryview(b"")
+            child = node.children[i]
             if self._prefetch is not None:
-                self._read_ahead(node, i, rel + remaining)
+                later = self._read_ahead(node, i, rel + remaining) + later
+                span = (node.starts[i + 1] if i + 1 < len(node.starts) else node.size - len(node.data)) - node.starts[i]
+                if later and span <= MAX_LEAF_SPAN:
+                    # the child is (most likely) the leaf holding the position: its want goes
+                    # first (after a seek it must not queue behind the blocks after it), then
+                    # the read-ahead of this level, then that of the levels above; over a
+                    # larger span the child has levels below, whose read-ahead comes first
+                    self._prefetch([child, *later])  # type: ignore[misc]
+                    later = []
             pos = rel - node.starts[i]
-            node = self._node(node.children[i])
+            node = self._node(child)
 
-    def _read_ahead(self, node: _FileNode, i: int, rel_end: int) -> None:
-        """Ask the store to fetch the next siblings of child ``i`` that the range still covers."""
+    def _read_ahead(self, node: _FileNode, i: int, rel_end: int) -> list[CID]:
+        """The next siblings of child ``i`` (the block being read) to ask for, those the
+        range still covers. The read-ahead starts at one block after a seek (or the first
+        read) and doubles with each block read in sequence, up to ``read_ahead``: the
+        first bytes do not share the link with blocks that a client who peeks or seeks
+        again never reads."""
         key = id(node)
-        last = self._ahead.get(key, i)
-        if last < i:  # a seek forward
-            last = i
-        upto = i + self.read_ahead
-        if upto <= last:
-            return
-        nxt = [c for j, c in enumerate(node.children[last + 1 : upto + 1], last + 1) if node.starts[j] < rel_end]
+        asked, seen = self._ahead.get(key, (-1, -1))
+        if i == seen + 1 and seen >= 0:  # the next block in order
+            self._ramp = min(max(self._ramp, 1) * 2, self.read_ahead)
+        upto = i + min(self._ramp, self.read_ahead)
+        first = max(asked, i) + 1
         if len(self._ahead) > 4 * self._cache_nodes:
             self._ahead.clear()
-        self._ahead[key] = upto
-        if nxt:
-            self._prefetch(nxt)  # type: ignore[misc]
+        self._ahead[key] = (max(asked, upto), i)
+        return [c for j, c in enumerate(node.children[first : upto + 1], first) if node.starts[j] < rel_end]
 
     def iter_range(self, offset: int = 0, length: int | None = None) -> Iterator[memoryview]:
         """Yield the bytes of [offset, offset+length) leaf by leaf, without copying."""

@@ -9,7 +9,10 @@ listings (or ``index.html``), and the verifiable responses ``?format=raw``
 
 Content the repo lacks is fetched from the network (``retrieval.py``) as the
 response streams: bytes go out as blocks arrive, and a Range fetches only the
-blocks it covers (plus a bounded read-ahead). ``Cache-Control: only-if-cached``
+blocks it covers (plus a bounded read-ahead). One request is one read operation
+(one bitswap session): resolving the path, type sniffing and the body ask the peers
+the first block came from directly, and a Range's first block is fetched at the same
+time as the first leaf that sniffing needs. ``Cache-Control: only-if-cached``
 never fetches (404 when absent), and with ``retrieval.offline`` nothing is
 fetched. Bodies stream from ``model.open()`` / ``model.cat()``. Range and
 negotiation logic are plain functions below, apart from I/O.
@@ -17,6 +20,7 @@ negotiation logic are plain functions below, apart from I/O.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import html
 import re
@@ -44,7 +48,7 @@ from ..errors import (
 )
 from ..model import IPFSModel, stream_in_thread
 from ..node import Node
-from ..retrieval import ReadOptions, read_options
+from ..retrieval import ReadOp, ReadOptions, read_options
 from .rpc_wire import first_then, log
 
 IMMUTABLE = "public, max-age=29030400, immutable"
@@ -217,11 +221,9 @@ class Gateway:
             log.exception("gateway error")
             return PlainTextResponse(f"{public_message(e)}\n", status_code=500)
 
-    async def _resolve(self, request: Request, rest: str) -> Resolved:
-        root, names = split_gateway_path(rest)
-
+    async def _resolve(self, request: Request, root: CID, names: list[str], op: ReadOp) -> Resolved:
         def run() -> Resolved:
-            chain = self.model.resolve_chain(root, names)  # fetches what the repo lacks
+            chain = self.model.resolve_chain(root, names, op)  # fetches what the repo lacks
             return Resolved(root, chain[-1], chain, request.url.path)
 
         return await self.model.in_reader(run)
@@ -238,8 +240,22 @@ class Gateway:
     async def _handle_request(self, request: Request, rest: str) -> Response:
         q = request.query_params
         fmt = response_format(q.get("format"), request.headers.get("accept"))
+        root, names = split_gateway_path(rest)
+        op = self.model.begin_read({"raw": "block", "car": "car"}.get(fmt, "cat"), root)
         try:
-            r = await self._resolve(request, rest)
+            response = await self._serve(request, fmt, root, names, op)
+        except BaseException as e:
+            op.close(e)
+            raise
+        if isinstance(response, StreamingResponse):  # its body ends the read (_ending)
+            return response
+        await op.settle()
+        op.close()
+        return response
+
+    async def _serve(self, request: Request, fmt: str, root: CID, names: list[str], op: ReadOp) -> Response:
+        try:
+            r = await self._resolve(request, root, names, op)
         except NotFound:
             if "only-if-cached" in request.headers.get("cache-control", ""):
                 raise NotCached("not in this node's repo") from None  # the spec's probe answer
@@ -247,24 +263,24 @@ class Gateway:
         common = {"X-Ipfs-Path": request.url.path, "X-Ipfs-Roots": ",".join(str(c) for c in r.chain),
                   "Cache-Control": IMMUTABLE, "Vary": "Accept"}
         if fmt == "raw":
-            return await self._raw(request, r, common)
+            return await self._raw(request, r, common, op)
         if fmt == "car":
-            return await self._car(request, r, common)
-        st = await self.model.stat(r.cid)
+            return await self._car(request, r, common, op)
+        st = await self.model.stat(r.cid, op)
         if st.type == "directory":
-            return await self._directory(request, r, common)
-        return await self._file(request, r, common, st.size)
+            return await self._directory(request, r, common, op)
+        return await self._file(request, r, common, st.size, op)
 
     def _not_modified(self, request: Request, etag: str, common: dict[str, str]) -> Response | None:
         if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers={**common, "ETag": etag})
         return None
 
-    async def _raw(self, request: Request, r: Resolved, common: dict[str, str]) -> Response:
+    async def _raw(self, request: Request, r: Resolved, common: dict[str, str], op: ReadOp) -> Response:
         etag = f'"{r.cid}.raw"'
         if (nm := self._not_modified(request, etag, common)) is not None:
             return nm
-        data = await self.model.block_get(r.cid)
+        data = await self.model.block_get(r.cid, op)
         headers = {**common, "ETag": etag, "X-Content-Type-Options": "nosniff",
                    "Content-Disposition": f'attachment; filename="{r.cid}.bin"',
                    "Content-Length": str(len(data))}
@@ -272,7 +288,7 @@ class Gateway:
             return Response(status_code=200, headers=headers, media_type=RAW_TYPE)
         return Response(data, headers=headers, media_type=RAW_TYPE)
 
-    async def _car(self, request: Request, r: Resolved, common: dict[str, str]) -> Response:
+    async def _car(self, request: Request, r: Resolved, common: dict[str, str], op: ReadOp) -> Response:
         scope = request.query_params.get("dag-scope", "all")
         if scope not in ("all", "entity", "block"):
             raise InvalidArgument(f"invalid dag-scope {scope!r}: all, entity or block")
@@ -286,10 +302,10 @@ class Gateway:
         if request.method == "HEAD":
             return Response(status_code=200, headers=headers, media_type=CAR_CONTENT_TYPE)
         if scope == "entity":
-            st = await self.model.stat(r.cid)
+            st = await self.model.stat(r.cid, op)
             scope = "block" if st.type == "directory" else "all"
-        body = await first_then(self._car_stream(r, scope))
-        return StreamingResponse(body, headers=headers, media_type=CAR_CONTENT_TYPE)
+        body = await first_then(self._car_stream(r, scope, op))
+        return StreamingResponse(_ending(body, op), headers=headers, media_type=CAR_CONTENT_TYPE)
 
     def _car_blocks(self, r: Resolved, scope: str, store: Any) -> Iterator[tuple[CID, bytes]]:
         """Blocks to verify the path (root first), then the terminal DAG, each once."""
@@ -307,22 +323,21 @@ class Gateway:
                 seen.add(c.multihash)
                 yield c, data
 
-    async def _car_stream(self, r: Resolved, scope: str) -> AsyncIterator[bytes]:
-        async with self.model.reading("car", r.cid) as op:  # blocks stream out as they arrive
-            blocks = self._car_blocks(r, scope, op.fetching_store)
-            async for data in stream_in_thread(write_car([r.root], blocks), executor=self.model._readers, flush=op):
-                yield data
+    async def _car_stream(self, r: Resolved, scope: str, op: ReadOp) -> AsyncIterator[bytes]:
+        blocks = self._car_blocks(r, scope, op.fetching_store)  # blocks stream out as they arrive
+        async for data in stream_in_thread(write_car([r.root], blocks), executor=self.model._readers, flush=op):
+            yield data
 
-    async def _directory(self, request: Request, r: Resolved, common: dict[str, str]) -> Response:
+    async def _directory(self, request: Request, r: Resolved, common: dict[str, str], op: ReadOp) -> Response:
         if not request.url.path.endswith("/"):
             url = request.url.path + "/" + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(url, status_code=301, headers=common)
-        entries = await self.model.ls(r.cid)
+        entries = await self.model.ls(r.cid, op)
         index = next((e for e in entries if e.name == "index.html" and e.type == 2), None)
         if index is not None:
-            st = await self.model.stat(index.cid)
+            st = await self.model.stat(index.cid, op)
             resolved = Resolved(r.root, index.cid, [*r.chain, index.cid], request.url.path + "index.html")
-            return await self._file(request, resolved, common, st.size, name="index.html")
+            return await self._file(request, resolved, common, st.size, op, name="index.html")
         etag = f'"DirIndex-ipfs-kit-{__version__}_CID-{r.cid}"'
         if (nm := self._not_modified(request, etag, common)) is not None:
             return nm
@@ -334,18 +349,12 @@ class Gateway:
             return Response(status_code=200, headers=headers, media_type="text/html; charset=utf-8")
         return Response(page, headers=headers, media_type="text/html; charset=utf-8")
 
-    async def _file(self, request: Request, r: Resolved, common: dict[str, str], size: int,
+    async def _file(self, request: Request, r: Resolved, common: dict[str, str], size: int, op: ReadOp,
                     name: str | None = None) -> Response:
         etag = f'"{r.cid}"'
         if (nm := self._not_modified(request, etag, common)) is not None:
             return nm
         name = name or (r.url_path.rstrip("/").rsplit("/", 1)[-1] if len(r.chain) > 1 else None)
-        reader = await self.model.in_reader(self.model.open, r.cid)
-        reader.read_ahead = 0  # only the first block, to sniff the type (a Range fetches its own blocks)
-        head = await self.model.in_reader(reader.read, SNIFF_BYTES)
-        if name is None:  # a bare CID: the name it was added under gives the extension
-            name = (await self.model.metadata_get(r.cid)).name
-        ctype = sniff(head, name)
         headers = {**common, "ETag": etag, "Accept-Ranges": "bytes"}
         if filename := request.query_params.get("filename"):
             disp = "attachment" if request.query_params.get("download") == "true" else "inline"
@@ -360,12 +369,40 @@ class Gateway:
             status, offset, length = 206, rng[0], rng[1] - rng[0] + 1
             headers["Content-Range"] = f"bytes {rng[0]}-{rng[1]}/{size}"
         headers["Content-Length"] = str(length)
-        if request.method == "HEAD":
-            return Response(status_code=status, headers=headers, media_type=ctype)
-        # model.cat descends straight to the leaf holding ``offset`` (UnixFS blocksizes),
-        # so a seek costs O(depth) block reads, and streams whole blocks without copies
-        body = await first_then(self.model.cat(r.cid, offset, length))  # a missing first block: a status, not a cut
-        return StreamingResponse(body, status_code=status, headers=headers, media_type=ctype)
+        # the body's first block is fetched while the first leaf is read for type sniffing
+        # (the same block when the body starts at 0). model.cat descends straight to the
+        # leaf holding ``offset`` (UnixFS blocksizes): a seek costs O(depth) block reads.
+        # A missing first block raises here: a status, not a cut body.
+        body = None if request.method == "HEAD" else asyncio.ensure_future(
+            first_then(self.model.cat(r.cid, offset, length, op=op)))
+        try:
+            reader = await self.model.in_reader(self.model.open, r.cid, op)
+            reader.read_ahead = 0  # only the first block, to sniff the type
+            head = await self.model.in_reader(reader.read, SNIFF_BYTES)
+            if name is None:  # a bare CID: the name it was added under gives the extension
+                name = (await self.model.metadata_get(r.cid)).name
+            ctype = sniff(head, name)
+            if body is None:
+                return Response(status_code=status, headers=headers, media_type=ctype)
+            stream = await body
+        except BaseException:
+            if body is not None:
+                body.cancel()
+                body.add_done_callback(lambda t: t.cancelled() or t.exception())  # its error is not the news
+            raise
+        return StreamingResponse(_ending(stream, op), status_code=status, headers=headers, media_type=ctype)
+
+
+async def _ending(body: AsyncIterator[bytes], op: ReadOp) -> AsyncIterator[bytes]:
+    """The body of a response, then the end of its read operation (with the outcome)."""
+    try:
+        async for chunk in body:
+            yield chunk
+        await op.settle()
+    except BaseException as e:
+        op.close(e)
+        raise
+    op.close()
 
 
 def _console_url(request: Request) -> str:
