@@ -92,6 +92,7 @@ class Stat:
 class Pin:
     cid: str
     type: str  # recursive, direct, indirect
+    name: str = ""  # the pin's name (pin add --name), listed with pin ls --names
 
 
 @dataclass(frozen=True, slots=True)

@@ -266,3 +266,28 @@ def test_dag_put_get_as_kubo(kubo: str, ours: str) -> None:
         assert k.status_code >= 400 and o.status_code >= 400 and o.json()["Type"] == "error", (bad, o.text)
     k, o = call(kubo, "dag/get", root + "/nope"), call(ours, "dag/get", root + "/nope")
     assert k.status_code >= 400 and o.status_code >= 400 and k.json()["Message"] == o.json()["Message"]
+
+
+def test_pin_names_as_kubo(kubo: str, ours: str) -> None:
+    """pin add --name, pin ls --names / --name (a filter that implies names), streamed and not;
+    pinning again without a name clears it; names over 255 bytes are refused."""
+    c = both(kubo, ours, "add", body=b"a named pin\n", pin=False)[0].json()["Hash"]
+    steps: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
+        ("pin/add", (c,), {"name": "first"}),
+        ("pin/ls", (c,), {}),
+        ("pin/ls", (c,), {"names": True}),
+        ("pin/ls", (c,), {"names": True, "stream": True}),
+        ("pin/add", (c,), {}),
+        ("pin/ls", (c,), {"names": True}),
+        ("pin/ls", (c,), {"names": True, "stream": True}),
+        ("pin/add", (c,), {"name": "a-unique-pin-name"}),
+        ("pin/ls", (), {"name": "unique-pin"}),
+        ("pin/ls", (), {"name": "unique-pin", "stream": True}),
+        ("pin/ls", (c,), {"name": "not-its-name"}),  # a pin asked by path is listed whatever the filter
+        ("pin/ls", (), {"name": "no-pin-has-this-name"}),
+    ]
+    for path, args, opts in steps:
+        k, o = both(kubo, ours, path, *args, **opts)
+        assert json_lines(k) == json_lines(o), (path, args, opts, k.text, o.text)
+    k, o = call(kubo, "pin/add", c, name="x" * 256), call(ours, "pin/add", c, name="x" * 256)
+    assert k.status_code >= 400 and o.status_code >= 400 and k.json()["Message"] == o.json()["Message"]

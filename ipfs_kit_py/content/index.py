@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS metadata (
     user TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS pin_names (cid TEXT PRIMARY KEY, name TEXT NOT NULL);
 """
 
 
@@ -97,7 +98,19 @@ class Index:
             row = self._db.execute("SELECT type FROM pins WHERE cid=?", (cid,)).fetchone()
             if row:
                 self._db.execute("DELETE FROM pins WHERE cid=?", (cid,))
+                self._db.execute("DELETE FROM pin_names WHERE cid=?", (cid,))
             return row[0] if row else None
+
+    def set_pin_name(self, cid: str, name: str) -> None:
+        """Name a pin (Kubo's ``pin add --name``); "" removes the name."""
+        if name:
+            self._q("INSERT INTO pin_names(cid, name) VALUES(?,?) ON CONFLICT(cid) DO UPDATE SET name=excluded.name",
+                    (cid, name))
+        else:
+            self._q("DELETE FROM pin_names WHERE cid=?", (cid,))
+
+    def pin_names(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self._q("SELECT cid, name FROM pin_names")}
 
     def pin_type(self, cid: str) -> str | None:
         rows = self._q("SELECT type FROM pins WHERE cid=?", (cid,))

@@ -337,11 +337,16 @@ async def stat(ctx: Context, p: CidParams) -> Stat:
     return _stat(await ctx.model.stat(p.cid))
 
 
+MAX_PIN_NAME = 255  # bytes of a pin name (Kubo's cmdutils.MaxPinNameBytes)
+
+
 # -- pins -------------------------------------------------------------------------------------------
 @dataclass
 class PinAddParams:
     cid: str = param(kubo="arg")
     recursive: bool = param(True, flags=("r",))
+    name: str = param("", flags=("n",), doc=f"a name for the pin (at most {MAX_PIN_NAME} bytes; pinning again "
+                                           "without one clears it, as Kubo)")
 
 
 # set by pin/add?progress=true around one call: the model reports blocks present so far
@@ -350,9 +355,18 @@ _pin_progress: contextvars.ContextVar[Callable[[int], None] | None] = contextvar
 PIN_PROGRESS_EVERY = 0.1  # seconds between {"Progress": N} lines of pin add --progress
 
 
+def _check_pin_name(name: str) -> None:
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_PIN_NAME:
+        raise InvalidArgument(f"pin name is {len(name.encode('utf-8', 'surrogatepass'))} bytes "
+                              f"(max {MAX_PIN_NAME} bytes)")
+
+
 async def pin_add(ctx: Context, p: PinAddParams) -> Pins:
     """Pin content, fetching from the network what the repo lacks."""
-    return Pins([str(await ctx.model.pin_add(p.cid, recursive=p.recursive, progress=_pin_progress.get()))])
+    _check_pin_name(p.name)
+    cid = str(await ctx.model.pin_add(p.cid, recursive=p.recursive, progress=_pin_progress.get()))
+    await asyncio.to_thread(ctx.model.index.set_pin_name, cid, p.name)
+    return Pins([cid])
 
 
 async def _kubo_pin_add(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> Any:
@@ -362,8 +376,11 @@ async def _kubo_pin_add(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> A
     if not paths:
         raise InvalidArgument('argument "ipfs-path" is required')
     recursive = a.bool("recursive", "r", default=True)
+    name = a.str("name", "n", default="") or ""
+    _check_pin_name(name)
     if not a.bool("progress"):
-        return {"Pins": [c for p in paths for c in (await invoke({"cid": p, "recursive": recursive})).pins]}
+        return {"Pins": [c for p in paths for c in (await invoke({"cid": p, "recursive": recursive,
+                                                                 "name": name})).pins]}
 
     async def lines() -> AsyncIterator[dict[str, Any]]:
         pins: list[str] = []
@@ -371,7 +388,8 @@ async def _kubo_pin_add(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> A
             counted: asyncio.Queue[int | None] = asyncio.Queue()
             token = _pin_progress.set(counted.put_nowait)
             try:
-                task = asyncio.ensure_future(invoke({"cid": p, "recursive": recursive}))  # copies the context
+                task = asyncio.ensure_future(invoke({"cid": p, "recursive": recursive,  # copies the context
+                                                     "name": name}))
             finally:
                 _pin_progress.reset(token)
             task.add_done_callback(lambda _t, q=counted: q.put_nowait(None))
@@ -407,10 +425,20 @@ def _kubo_pins(results: list[Pins], a: KuboArgs) -> dict[str, Any]:
 class PinLsParams:
     cid: str | None = param(None, kubo="arg")
     type: str = param("all", flags=("t",), doc="all, recursive, direct, indirect")
+    names: bool = param(False, doc="give each pin's name")
+    name: str = param("", flags=("n",), doc="only pins whose name contains this (implies names)")
 
 
 async def pin_ls(ctx: Context, p: PinLsParams) -> PinList:
-    return PinList([Pin(c, t) for c, t in await ctx.model.pin_ls(p.type, p.cid)])
+    _check_pin_name(p.name)
+    pins = await ctx.model.pin_ls(p.type, p.cid)
+    if not (p.names or p.name):
+        return PinList([Pin(c, t) for c, t in pins])
+    names = await asyncio.to_thread(ctx.model.index.pin_names)
+    out = [Pin(c, t, names.get(c, "")) for c, t in pins]
+    if p.name and p.cid is None:  # as Kubo: the filter applies to listings, not to pins asked by path
+        out = [pin for pin in out if p.name in pin.name]
+    return PinList(out)
 
 
 def _kubo_pin_ls(results: list[PinList], a: KuboArgs) -> Any:
@@ -418,11 +446,13 @@ def _kubo_pin_ls(results: list[PinList], a: KuboArgs) -> Any:
     a.bool("quiet", "q")
     if a.bool("stream", "s"):
         async def lines() -> AsyncIterator[dict[str, Any]]:
-            for pin in pins:
-                yield {"Cid": pin.cid, "Type": pin.type, "Name": ""}
+            for pin in pins:  # Kubo leaves an empty Name out of the streamed lines
+                yield {"Cid": pin.cid, **({"Name": pin.name} if pin.name else {}), "Type": pin.type}
 
         return NDJSON(lines())
-    return {"Keys": {pin.cid: {"Type": pin.type, "Name": ""} for pin in pins}}
+    if not pins:  # Kubo's Keys is omitempty
+        return {}
+    return {"Keys": {pin.cid: {"Type": pin.type, "Name": pin.name} for pin in pins}}
 
 
 # -- metadata -------------------------------------------------------------------------------------
@@ -740,7 +770,8 @@ OPS: list[Operation[Any, Any]] = [
               cli="stat"),  # Kubo's files/stat is ops/mfs.py's files_stat (MFS and /ipfs/ paths)
     Operation("pin_add", PinAddParams, Pins, W, "Pin content (fetching what the repo lacks)", pin_add,
               Kubo("pin/add", run=_kubo_pin_add, options=(
-                  ("progress", "boolean", 'stream {"Progress": blocks} lines while fetching, then {"Pins": [...]}'),)),
+                  ("progress", "boolean", 'stream {"Progress": blocks} lines while fetching, then {"Pins": [...]}'),
+                  ("name", "string", "a name for the pin"))),
               cli="pin add"),
     Operation("pin_rm", CidParams, Pins, W, "Unpin content", pin_rm,
               Kubo("pin/rm", _kubo_pins, each_arg=True, options=(_ob("recursive", "accepted"),)), cli="pin rm"),

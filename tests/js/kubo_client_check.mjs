@@ -227,6 +227,17 @@ check('dag put / get / resolve: dag-cbor objects with links, paths through them'
   assert.deepEqual(pins, ['recursive'])
 })
 
+check('pin names: add with a name, ls with names and a name filter', async () => {
+  const { cid } = await ipfs.add('a named pin from js\n', { pin: false })
+  assert.equal((await ipfs.pin.add(cid, { name: 'js-named-pin' })).toString(), cid.toString())
+  const byPath = await all(ipfs.pin.ls({ paths: [cid], names: true }))
+  assert.deepEqual(byPath.map((p) => [p.cid.toString(), p.type, p.name]), [[cid.toString(), 'recursive', 'js-named-pin']])
+  const filtered = await all(ipfs.pin.ls({ name: 'js-named' }))
+  assert.deepEqual(filtered.map((p) => p.cid.toString()), [cid.toString()])
+  await ipfs.pin.rm(cid)
+  assert.deepEqual(await all(ipfs.pin.ls({ name: 'js-named' })), [])
+})
+
 let failed = 0
 for (const [name, fn] of checks) {
   try {
