@@ -41,6 +41,7 @@ from .access import Scope
 from .client import ContentBackend, open_backend
 from .client.types import Progress as ProgressFn
 from .config import default_repo_path
+from .content import multibase
 from .content.fswalk import walk_files
 from .errors import InvalidArgument, IPFSKitError
 from .model import AddOptions
@@ -608,11 +609,19 @@ def check(ctx: typer.Context) -> None:
 
 
 # -- commands generated from the registry -------------------------------------------------
-def registry_command(group: typer.Typer, name: str, op_name: str) -> None:
+def registry_command(group: typer.Typer, name: str, op_name: str, *, body: str | None = None,
+                     topic: bool = False, raw: bool = False, stream: bool = False) -> None:
     """Add ``ipfs-kit <group> <name>`` for a registry operation: its positional ``arg``
     and Kubo's options (long names, short flags) become the command's arguments; it
     runs the operation's Kubo command on the server when one runs, in-process
-    otherwise, and prints one line per answer object (``Operation.cli_text``)."""
+    otherwise, and prints one line per answer object (``Operation.cli_text``; an empty
+    text prints nothing).
+
+    ``body``: the operation reads a file (Kubo's multipart part): a positional FILE
+    after the argument (``-``, the default, is stdin), described by ``body``.
+    ``topic``: the argument is a pubsub topic, multibase-encoded for Kubo's RPC as
+    Kubo's CLI does. ``raw``: the answer is bytes, written to stdout untouched.
+    ``stream``: lines are printed as they arrive (an endless ``pubsub sub``)."""
     import inspect
 
     from . import registry
@@ -626,8 +635,14 @@ def registry_command(group: typer.Typer, name: str, op_name: str) -> None:
         if p.kind in (registry.Upload, bytes, dict):
             continue
         if p.kubo == "arg":
-            ann: Any = Annotated[list[str], typer.Argument(help=p.doc or "arguments", show_default=False)]
-            params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=ann))
+            ann: Any
+            if body is not None:  # one argument, then the file
+                ann = Annotated[str, typer.Argument(help=p.doc or "argument", show_default=False)]
+                params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=ann))
+            else:  # an optional argument (name resolve: our own name) may be left out
+                ann = Annotated[list[str], typer.Argument(help=p.doc or "arguments", show_default=False)]
+                params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=ann,
+                                                default=inspect.Parameter.empty if p.required else None))
             names[p.name] = "arg"
             continue
         flags = [("-" if len(n) == 1 else "--") + n for n in (p.kubo, *p.flags)]
@@ -636,22 +651,54 @@ def registry_command(group: typer.Typer, name: str, op_name: str) -> None:
         ann = Annotated[kind | None, typer.Option(*flags, help=p.doc, show_default=default is not None)]
         params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=None))
         names[p.name] = p.kubo
+    if body is not None:
+        ann = Annotated[str, typer.Argument(help=f"{body} ('-': stdin)", show_default=False)]
+        params.append(inspect.Parameter("file", inspect.Parameter.KEYWORD_ONLY, annotation=ann, default="-"))
+    if raw:
+        ann = Annotated[Path | None, typer.Option("--output", "-o", help="write to this new file (mode 0600) "
+                                                  "instead of stdout", show_default=False)]
+        params.append(inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=None))
 
     def command(ctx: typer.Context, **values: Any) -> None:
         query: list[tuple[str, str]] = []
         for pname, qname in names.items():
             v = values.get(pname)
             for item in v if isinstance(v, list) else [] if v is None else [v]:
+                if qname == "arg" and topic:
+                    item = multibase.encode("base64url", str(item).encode())
                 query.append((qname, ("true" if item else "false") if isinstance(item, bool) else str(item)))
-        objects = run(ctx, lambda b: _run_kubo(b, op, kubo.path, query))
+        data = None
+        if body is not None:
+            f = values.get("file") or "-"
+            data = sys.stdin.buffer.read() if f == "-" else Path(f).expanduser().read_bytes()
         failed = False
-        for obj in objects:
+
+        def show(obj: Any) -> None:
+            nonlocal failed
             error = obj.get("ErrorMsg") or obj.get("Error") if isinstance(obj, dict) else None
             if error:  # Kubo reports some failures per line (cid format, block rm)
                 err_console.print(f"Error: {error}", markup=False, soft_wrap=True)
                 failed = True
-                continue
-            print(op.cli_text(obj) if op.cli_text else json.dumps(obj, indent=2))
+                return
+            text = op.cli_text(obj) if op.cli_text else json.dumps(obj, indent=2)
+            if text:
+                print(text, flush=stream)
+
+        out: BinaryIO | None = None
+        if raw:
+            target = values.get("output")
+            # a private key may land here: a new file only its owner reads, never an existing one
+            out = os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") \
+                if target is not None else sys.stdout.buffer
+        try:
+            run(ctx, lambda b: _run_kubo(b, op, kubo.path, query, data, show, out))
+        except BaseException:
+            if out is not None and out is not sys.stdout.buffer:
+                out.close()
+                os.unlink(values["output"])  # nothing half-written is left behind
+            raise
+        if out is not None and out is not sys.stdout.buffer:
+            out.close()
         if failed:
             raise typer.Exit(1)
 
@@ -660,20 +707,39 @@ def registry_command(group: typer.Typer, name: str, op_name: str) -> None:
     group.command(name)(command)
 
 
-async def _run_kubo(backend: ContentBackend, op: Any, path: str, query: list[tuple[str, str]]) -> list[Any]:
+async def _run_kubo(backend: ContentBackend, op: Any, path: str, query: list[tuple[str, str]],
+                    data: bytes | None, show: Callable[[Any], None], raw: BinaryIO | None) -> None:
+    """Run ``op``'s Kubo command (its body ``data``, when it reads one) and hand each answer
+    object to ``show`` as it arrives; ``raw``: the answer is bytes, written there."""
     from .client.http import HTTPClient
 
     if isinstance(backend, HTTPClient):
-        return await backend.command(path, query)
+        if raw is not None:
+            async for chunk in backend._bytes(path, query):
+                raw.write(chunk)
+            raw.flush()
+            return
+        files = {"file": ("data", data)} if data is not None else None
+        async for obj in backend._ndjson(path, query, files=files):
+            show(obj)
+        return
     from . import registry
     from .access import LOCAL
     from .server.rpc_wire import Args
 
     # no server: the repo is opened in-process, with the local user's rights (as every other command)
-    shaped = await registry.kubo_call(op, backend.model, LOCAL, Args(query))  # type: ignore[attr-defined]
+    upload = registry.Upload.single(data) if data is not None else None
+    shaped = await registry.kubo_call(op, backend.model, LOCAL, Args(query), upload)  # type: ignore[attr-defined]
     if isinstance(shaped, registry.NDJSON):
-        return [line async for line in shaped.lines]
-    return [shaped]
+        async for line in shaped.lines:
+            show(line)
+    elif isinstance(shaped, registry.Bytes):
+        out = raw or sys.stdout.buffer
+        async for chunk in shaped.chunks:
+            out.write(chunk)
+        out.flush()
+    else:
+        show(shaped)
 
 
 cid_app = typer.Typer(help="CIDs: format.", no_args_is_help=True)
@@ -717,6 +783,31 @@ registry_command(swarm_app, "addrs-local", "swarm_addrs_local")
 log_app = typer.Typer(help="Logging: level.", no_args_is_help=True)
 app.add_typer(log_app, name="log")
 registry_command(log_app, "level", "log_level")
+
+# issue 15: keys, IPNS names and pubsub (ops/names.py, ops/pubsub.py)
+key_app = typer.Typer(help="Keys of the keystore: gen, list, rename, rm, import, export, sign, verify.",
+                      no_args_is_help=True)
+app.add_typer(key_app, name="key")
+for _verb in ("gen", "list", "rename", "rm"):
+    registry_command(key_app, _verb, f"key_{_verb}")
+registry_command(key_app, "import", "key_import", body="the key file")
+registry_command(key_app, "export", "key_export", raw=True)
+registry_command(key_app, "sign", "key_sign", body="the bytes to sign")
+registry_command(key_app, "verify", "key_verify", body="the signed bytes")
+name_app = typer.Typer(help="IPNS names: publish, resolve, get, put, inspect.", no_args_is_help=True)
+app.add_typer(name_app, name="name")
+registry_command(name_app, "publish", "name_publish")
+registry_command(name_app, "resolve", "name_resolve", stream=True)
+registry_command(name_app, "get", "name_get", raw=True)
+registry_command(name_app, "put", "name_put", body="the signed record")
+registry_command(name_app, "inspect", "name_inspect", body="the record")
+pubsub_app = typer.Typer(help="Pubsub topics (gossipsub) of the running server: pub, sub, ls, peers.",
+                         no_args_is_help=True)
+app.add_typer(pubsub_app, name="pubsub")
+registry_command(pubsub_app, "pub", "pubsub_pub", topic=True, body="the message")
+registry_command(pubsub_app, "sub", "pubsub_sub", topic=True, stream=True)
+registry_command(pubsub_app, "ls", "pubsub_ls")
+registry_command(pubsub_app, "peers", "pubsub_peers", topic=True)
 
 
 # -- entry point ---------------------------------------------------------------------------

@@ -18,16 +18,18 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-from libp2p.crypto.ed25519 import Ed25519PrivateKey
-from libp2p.crypto.keys import KeyType, PrivateKey, PublicKey
-from libp2p.crypto.rsa import RSAPrivateKey
-from libp2p.crypto.serialization import deserialize_private_key, deserialize_public_key
-from libp2p.peer.id import ID
+from typing import TYPE_CHECKING
 
 from .content import multibase
 from .content.cid import CID, b58decode, encode_varint
 from .errors import InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from libp2p.crypto.keys import PrivateKey, PublicKey
+    from libp2p.peer.id import ID
+
+# libp2p is imported where it is used: importing it costs seconds (its package imports every
+# transport), and the registry, hence every CLI command, imports this module
 
 SELF = "self"
 SIGN_PREFIX = b"libp2p-key signed message:"
@@ -51,10 +53,14 @@ class Key:
 
     @property
     def peer_id(self) -> ID:
+        from libp2p.peer.id import ID
+
         return ID.from_pubkey(self.public)
 
     @property
     def type(self) -> str:
+        from libp2p.crypto.keys import KeyType
+
         return "rsa" if self.private.get_type() == KeyType.RSA else "ed25519"
 
 
@@ -78,6 +84,8 @@ def _b36decode(text: str) -> bytes:
 def parse_peer_id(text: str) -> ID:
     """A peer ID from any of its forms: ``12D3Koo...``/``Qm...`` (base58 multihash) or a
     libp2p-key CID (``k51...``, ``bafz...``)."""
+    from libp2p.peer.id import ID
+
     text = text.strip()
     if not text:
         raise InvalidArgument("empty key ID")
@@ -141,6 +149,9 @@ def check_name(name: str) -> None:
 
 # -- key material ---------------------------------------------------------------------------------------
 def generate(type_: str = "ed25519", size: int | None = None) -> PrivateKey:
+    from libp2p.crypto.ed25519 import Ed25519PrivateKey
+    from libp2p.crypto.rsa import RSAPrivateKey
+
     type_ = type_.lower()
     if type_ == "ed25519":
         if size not in (None, -1, 0, 256):
@@ -163,6 +174,9 @@ def export_key(private: PrivateKey, fmt: str = FORMAT_PROTOBUF) -> bytes:
 
 
 def import_key(data: bytes, fmt: str = FORMAT_PROTOBUF, allow_any_type: bool = False) -> PrivateKey:
+    from libp2p.crypto.keys import KeyType
+    from libp2p.crypto.serialization import deserialize_private_key
+
     try:
         if fmt == FORMAT_PROTOBUF:
             private = deserialize_private_key(data)
@@ -182,6 +196,7 @@ def import_key(data: bytes, fmt: str = FORMAT_PROTOBUF, allow_any_type: bool = F
 def _to_pem(private: PrivateKey) -> bytes:
     from cryptography.hazmat.primitives import serialization as ser
     from cryptography.hazmat.primitives.asymmetric import ed25519
+    from libp2p.crypto.keys import KeyType
 
     if private.get_type() == KeyType.Ed25519:
         seed = private.to_bytes()[:32]
@@ -197,6 +212,8 @@ def _to_pem(private: PrivateKey) -> bytes:
 def _from_pem(data: bytes) -> PrivateKey:
     from cryptography.hazmat.primitives import serialization as ser
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+    from libp2p.crypto.ed25519 import Ed25519PrivateKey
+    from libp2p.crypto.rsa import RSAPrivateKey
 
     key = ser.load_pem_private_key(data, None)
     if isinstance(key, ed25519.Ed25519PrivateKey):
@@ -220,6 +237,8 @@ def verify(public: PublicKey, data: bytes, signature: bytes) -> bool:
 
 def public_key_of(peer_id: ID) -> PublicKey | None:
     """The public key inlined in an identity-multihash peer ID (ed25519), else None."""
+    from libp2p.crypto.serialization import deserialize_public_key
+
     raw = peer_id.to_bytes()
     if raw[:1] == b"\x00":
         try:
@@ -268,6 +287,8 @@ class Keystore:
             data = path.read_bytes()
         except FileNotFoundError:
             raise NotFound(f"no key named {name}") from None
+        from libp2p.crypto.serialization import deserialize_private_key
+
         return Key(name, deserialize_private_key(data))
 
     def list(self) -> list[Key]:
@@ -287,6 +308,8 @@ class Keystore:
         raise NotFound(f"no key with ID {name_or_id}")
 
     def put(self, name: str, private: PrivateKey, *, overwrite: bool = False) -> Key:
+        from libp2p.peer.id import ID
+
         check_name(name)
         with self._lock:
             self._ensure_dir()

@@ -19,14 +19,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import cbor2
-from libp2p.crypto.keys import PrivateKey, PublicKey
-from libp2p.crypto.serialization import deserialize_public_key
-from libp2p.peer.id import ID
 
 from ..errors import InvalidArgument
 from ..keystore import public_key_of
+
+if TYPE_CHECKING:  # libp2p is imported where it is used (it costs seconds; see keystore.py)
+    from libp2p.crypto.keys import PrivateKey, PublicKey
+    from libp2p.peer.id import ID
 
 MAX_RECORD_SIZE = 10 * 1024
 SIG_V2_PREFIX = b"ipns-signature:"
@@ -187,6 +189,8 @@ def create(private: PrivateKey, value: str, sequence: int, eol: datetime, ttl_ns
         entry.value, entry.validity, entry.validity_type = v, validity, EOL
         entry.sequence, entry.ttl = sequence, ttl_ns
         entry.signature_v1 = private.sign(v + validity + b"EOL")
+    from libp2p.peer.id import ID
+
     pub = private.get_public_key()
     if embed_public_key is None:
         embed_public_key = public_key_of(ID.from_pubkey(pub)) is None  # not inlined in the name
@@ -229,6 +233,8 @@ def parse(raw: bytes) -> Record:
         raise InvalidRecord("IPNS record data: Value or Validity is not text") from None
     pub = None
     if entry.pub_key:
+        from libp2p.crypto.serialization import deserialize_public_key
+
         try:
             pub = deserialize_public_key(entry.pub_key)
         except Exception:  # noqa: BLE001
@@ -238,6 +244,8 @@ def parse(raw: bytes) -> Record:
 
 def verify(raw: bytes, name: ID, *, check_expiry: bool = True) -> Record:
     """Parse ``raw`` and check it is a valid record for IPNS name ``name`` (spec §5.3)."""
+    from libp2p.peer.id import ID
+
     rec = parse(raw)
     inlined = public_key_of(name)
     pub = rec.public_key or inlined

@@ -19,7 +19,6 @@ from ..content import multibase
 from ..errors import InvalidArgument
 from ..ipns import record as ipns_record
 from ..ipns.names import format_duration, name_id, parse_duration, split_name_path
-from ..ipns.service import names_of
 from ..keystore import (
     FORMAT_PROTOBUF,
     Key,
@@ -45,11 +44,19 @@ def _base(p: Any) -> str:
     return form
 
 
-def _keys(ctx: Context) -> Any:
-    if ctx.node is None:
-        from ..errors import ChannelUnavailable
+def names_of(node: Any) -> Any:
+    """The node's IPNS service (imported here: it brings in libp2p, which costs seconds to
+    import, and every CLI command imports this module through the registry)."""
+    from ..ipns.service import names_of as of
 
-        raise ChannelUnavailable("keys need a node (a repo)")
+    return of(node)
+
+
+def _keys(ctx: Context) -> Any:
+    if ctx.node is None:  # the repo opened in-process (the CLI with no server): its keystore, as Kubo offline
+        from ..keystore import Keystore
+
+        return Keystore(ctx.model.repo.path)
     return names_of(ctx.node).keystore
 
 
@@ -515,42 +522,50 @@ R, W, A = Scope.READ, Scope.WRITE, Scope.ADMIN
 _B = ("ipns-base", "string", "b58mh, base36 (default) or base32")
 OPS: list[Operation[Any, Any]] = [
     Operation("key_gen", KeyGenParams, KeyInfo, A, "Create a key (ed25519, or rsa) in the keystore", key_gen,
-              Kubo("key/gen", _kubo_key_info, arg_doc="name of the key")),
+              Kubo("key/gen", _kubo_key_info, arg_doc="name of the key"), cli="key gen", cli_text=lambda o: o["Id"]),
     Operation("key_list", KeyListParams, KeyList, R, "The keys of the keystore (self first)", key_list,
-              Kubo("key/list", _kubo_key_list, options=(("l", "boolean", "accepted"),))),
+              Kubo("key/list", _kubo_key_list, options=(("l", "boolean", "accepted"),)), cli="key list",
+              cli_text=lambda o: "\n".join(f"{k['Id']} {k['Name']}" for k in o["Keys"])),
     Operation("key_rename", KeyRenameParams, KeyRenamed, A, "Rename a key", key_rename,
               Kubo("key/rename", run=_kubo_key_rename, options=(_B, ("force", "boolean", "overwrite")),
-                   arg_doc="old name, then new name")),
+                   arg_doc="old name, then new name"), cli="key rename",
+              cli_text=lambda o: f"Key {o['Id']} renamed to {o['Now']}"),
     Operation("key_rm", KeyRmParams, KeyInfo, A, "Remove keys", key_rm,
-              Kubo("key/rm", _kubo_key_rm, each_arg=True, arg_doc="names of the keys")),
+              Kubo("key/rm", _kubo_key_rm, each_arg=True, arg_doc="names of the keys"), cli="key rm",
+              cli_text=lambda o: "\n".join(k["Name"] for k in o["Keys"])),
     Operation("key_import", KeyImportParams, KeyInfo, A, "Import a key (libp2p protobuf or PEM PKCS#8)", key_import,
               Kubo("key/import", run=_kubo_key_import, body="files", arg_doc="name of the key",
                    options=(_B, ("format", "string", "libp2p-protobuf-cleartext or pem-pkcs8-cleartext"),
-                            ("allow-any-key-type", "boolean", "accept other key types")))),
+                            ("allow-any-key-type", "boolean", "accept other key types"))),
+              cli="key import", cli_text=lambda o: o["Id"]),
     Operation("key_export", KeyExportParams, KeyExported, A, "Export a private key", key_export,
               Kubo("key/export", _kubo_key_export, arg_doc="name of the key",
-                   options=(("output", "string", "ignored over RPC"),))),
+                   options=(("output", "string", "ignored over RPC"),)), cli="key export"),
     Operation("key_sign", KeySignParams, Signed, A, "Sign bytes with a key (libp2p-key signed message)", key_sign,
               Kubo("key/sign", run=_kubo_key_sign, body="files",
-                   options=(_B, ("key", "string", "key name (default self)")))),
+                   options=(_B, ("key", "string", "key name (default self)"))), cli="key sign"),
     Operation("key_verify", KeyVerifyParams, Verified, R, "Verify a key/sign signature", key_verify,
               Kubo("key/verify", run=_kubo_key_verify, body="files",
-                   options=(_B, ("key", "string", "key name or ID"), ("signature", "string", "multibase")))),
+                   options=(_B, ("key", "string", "key name or ID"), ("signature", "string", "multibase"))),
+              cli="key verify"),
     Operation("name_publish", NamePublishParams, NamePublished, W, "Publish an IPNS name (to the DHT)", name_publish,
               Kubo("name/publish", _kubo_name_publish, arg_doc="/ipfs/ path",
-                   options=(("quieter", "boolean", "only the name"),))),
+                   options=(("quieter", "boolean", "only the name"),)), cli="name publish",
+              cli_text=lambda o: f"Published to {o['Name']}: {o['Value']}"),
     Operation("name_resolve", NameResolveParams, NameResolved, R, "Resolve an IPNS name", name_resolve,
               Kubo("name/resolve", _kubo_name_resolve, arg_doc="IPNS name",
-                   options=(("stream", "boolean", "one line per step"),))),
+                   options=(("stream", "boolean", "one line per step"),)), cli="name resolve",
+              cli_text=lambda o: o["Path"]),
     Operation("name_get", NameGetParams, IpnsRecordData, R, "The signed IPNS record of a name", name_get,
-              Kubo("name/get", _kubo_name_get, arg_doc="IPNS name")),
+              Kubo("name/get", _kubo_name_get, arg_doc="IPNS name"), cli="name get"),
     Operation("name_put", NamePutParams, NamePublished, W, "Store a signed IPNS record (locally and on the DHT)",
               name_put, Kubo("name/put", run=_kubo_name_put, body="files", arg_doc="IPNS name",
                              options=(("force", "boolean", "skip validation"), ("allow-offline", "boolean", ""),
-                                      ("quiet", "boolean", "no output")))),
+                                      ("quiet", "boolean", "no output"))), cli="name put",
+              cli_text=lambda o: f"Published to {o['Name']}: {o['Value']}" if o else ""),
     Operation("name_inspect", NameInspectParams, Inspected, R, "Decode (and verify) an IPNS record", name_inspect,
               Kubo("name/inspect", run=_kubo_name_inspect, body="files",
-                   options=(("verify", "string", "IPNS name to verify against"),))),
+                   options=(("verify", "string", "IPNS name to verify against"),)), cli="name inspect"),
 ]
 
 __all__ = ["OPS", "format_duration"]

@@ -30,6 +30,11 @@ def mb(data: bytes) -> str:
     return "u" + base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
+def _text(multibased: str) -> str:
+    """A multibase field of Kubo's RPC as the CLI prints it (text; undecodable bytes replaced)."""
+    return _decode_multibase(multibased).decode("utf-8", "replace")
+
+
 def _topic_arg(text: str) -> str:
     try:
         return _decode_multibase(text).decode("utf-8")
@@ -143,11 +148,14 @@ async def _kubo_peers(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> dic
 R, W = Scope.READ, Scope.WRITE
 OPS: list[Operation[Any, Any]] = [
     Operation("pubsub_pub", PubParams, PubDone, W, "Publish a message to a pubsub topic (gossipsub)", pubsub_pub,
-              Kubo("pubsub/pub", run=_kubo_pub, body="files", arg_doc="topic, multibase")),
+              Kubo("pubsub/pub", run=_kubo_pub, body="files", arg_doc="topic, multibase"), cli="pubsub pub",
+              cli_text=lambda o: ""),
     Operation("pubsub_sub", SubParams, ItemStream, R, "Messages of a pubsub topic, streamed", pubsub_sub,
-              Kubo("pubsub/sub", run=_kubo_sub, arg_doc="topic, multibase"), ws=False, libp2p=False),
+              Kubo("pubsub/sub", run=_kubo_sub, arg_doc="topic, multibase"), ws=False, libp2p=False,
+              cli="pubsub sub", cli_text=lambda o: _text(o["data"])),
     Operation("pubsub_ls", NoParams, Topics, R, "Topics this node subscribes to", pubsub_ls,
-              Kubo("pubsub/ls", _kubo_ls)),
+              Kubo("pubsub/ls", _kubo_ls), cli="pubsub ls", cli_text=lambda o: "\n".join(_text(t) for t in o["Strings"])),
     Operation("pubsub_peers", PeersParams, TopicPeers, R, "Peers we exchange pubsub messages with", pubsub_peers,
-              Kubo("pubsub/peers", run=_kubo_peers, arg_doc="topic, multibase (optional)")),
+              Kubo("pubsub/peers", run=_kubo_peers, arg_doc="topic, multibase (optional)"), cli="pubsub peers",
+              cli_text=lambda o: "\n".join(o["Strings"])),
 ]
