@@ -179,7 +179,7 @@ class UnixFSReader(io.RawIOBase):
                     # first (after a seek it must not queue behind the blocks after it), then
                     # the read-ahead of this level, then that of the levels above; over a
                     # larger span the child has levels below, whose read-ahead comes first
-                    self._prefetch([child, *later])  # type: ignore[misc]
+                    self._prefetch([child, *later])
                     later = []
             pos = rel - node.starts[i]
             node = self._node(child)
