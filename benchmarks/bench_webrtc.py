@@ -36,8 +36,8 @@ from conftest import start_server  # noqa: E402
 from webrtc_media import add_to_repo, make_mp4  # noqa: E402
 
 from ipfs_kit_py.client.streaming import fetch_content, stream_content  # noqa: E402
+from ipfs_kit_py.ice import apply_settings  # noqa: E402
 from ipfs_kit_py.node import Node  # noqa: E402
-from ipfs_kit_py.webrtc.ice import apply_settings  # noqa: E402
 
 FPS = 30
 

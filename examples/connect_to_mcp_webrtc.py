@@ -13,7 +13,7 @@ import json
 import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from ipfs_kit_py.webrtc import ice
+from ipfs_kit_py import ice
 
 FRAMES = 30
 

@@ -7,8 +7,8 @@ WebRTC streaming and a libp2p transfer through IPFSSimpleAPI.
 import argparse
 import asyncio
 
+from ipfs_kit_py import ice
 from ipfs_kit_py.high_level_api import IPFSSimpleAPI
-from ipfs_kit_py.webrtc import ice
 
 
 async def main_async(url: str, cid: str, target_peer: str) -> None:

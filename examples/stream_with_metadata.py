@@ -7,8 +7,8 @@ WebSocket, started at the same time.
 import argparse
 import asyncio
 
+from ipfs_kit_py import ice
 from ipfs_kit_py.client.hybrid import stream_with_metadata
-from ipfs_kit_py.webrtc import ice
 
 
 async def main_async(url: str, cid: str, frames: int) -> None:

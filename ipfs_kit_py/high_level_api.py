@@ -33,6 +33,7 @@ from .client.base import CarSource
 from .client.http import DEFAULT_TIMEOUT
 from .client.types import (
     Added,
+    AddOptions,
     CarImport,
     Libp2pTransfer,
     LsEntry,
@@ -45,7 +46,6 @@ from .client.types import (
     VersionInfo,
 )
 from .errors import InvalidArgument
-from .model import AddOptions
 
 if TYPE_CHECKING:  # these modules load aiortc and websockets: imported when first used
     from .client.hybrid import StreamWithMetadata

@@ -25,10 +25,8 @@ from .content.importer import (
     DirectoryBuilder,
     Entry,
     FileImporter,
-    Profile,
     import_path,
     import_symlink,
-    resolve_profile,
 )
 from .content.index import DIRECT, RECURSIVE, Metadata
 from .content.pinset import IncompletePin, walk_pins
@@ -39,6 +37,7 @@ from .events import EventBus, NotificationType, get_event_bus
 from .gc_guard import GCGuard, Lease
 from .repo import Repo
 from .retrieval import BlockSource, ReadOp, read_options, reader_pool, writer_pool
+from .types import AddOptions as AddOptions  # the options of add live with the shared types
 
 log = logging.getLogger("ipfs_kit_py.model")
 
@@ -47,27 +46,6 @@ T = TypeVar("T")
 WRITE_BATCH = 256 << 10  # add: bytes gathered before one hop to a worker thread (disk work stays off the loop)
 PIN_RETRY = 1.0  # seconds between a pin's attempts to find content nobody had (retrieval.pin_wait)
 MFS_ROOT_KEY = "mfs.root"  # index state: the MFS root (ops/mfs.py); gc keeps its DAG, as Kubo does
-
-
-@dataclass(frozen=True, slots=True)
-class AddOptions:
-    profile: str | None = None
-    cid_version: int | None = None
-    raw_leaves: bool | None = None
-    chunker: str | None = None
-    pin: bool = True
-    only_hash: bool = False
-    wrap_with_directory: bool = False
-    recursive: bool = False
-    hidden: bool = False
-
-    def resolve(self, default_profile: str) -> Profile:
-        return resolve_profile(
-            self.profile or default_profile,
-            cid_version=self.cid_version,
-            raw_leaves=self.raw_leaves,
-            chunker=self.chunker,
-        )
 
 
 @dataclass(frozen=True, slots=True)

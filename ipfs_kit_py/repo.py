@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 
 from .config import CONFIG_FILE, Settings, default_repo_path, load_settings
-from .content.blockstore import Blockstore
-from .content.index import Index
 from .errors import RepoLocked
 
 REPO_VERSION = "1"
@@ -31,6 +29,10 @@ class Repo:
         if not cfg.exists():
             cfg.write_text(json.dumps({}, indent=2) + "\n")
         self.settings = settings or load_settings(self.path)
+        # imported here, when a repo is opened: clients read api_url_for without the store
+        from .content.blockstore import Blockstore
+        from .content.index import Index
+
         self.blocks = Blockstore(self.path / "blocks", sync=self.settings.repo.sync)
         self.index = Index(self.path / "index.sqlite")
         self._lock_fd: int | None = None

@@ -1,4 +1,5 @@
-"""Typed results of the operations, shared by the server's registry and every client.
+"""Typed results of the operations (and ``AddOptions``, the options of add), shared by the
+server's registry and every client; this module imports no server code.
 
 The registry returns them (and /ws and libp2p mcp send them as JSON objects with
 these field names); the HTTP client builds them from Kubo's JSON answers
@@ -12,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .content.index import Metadata
+from .content.metadata import Metadata
+from .content.profiles import Profile, resolve_profile
 
 __all__ = [
     "UNIXFS_TYPES",
+    "AddOptions",
     "Added",
     "Attempt",
     "BlockStat",
@@ -39,6 +42,29 @@ Progress = Callable[[int], None]
 
 # UnixFS type numbers as Kubo's ``ls`` reports them
 UNIXFS_TYPES = {0: "raw", 1: "directory", 2: "file", 3: "metadata", 4: "symlink", 5: "directory"}
+
+
+@dataclass(frozen=True, slots=True)
+class AddOptions:
+    """The flags of ``ipfs add`` (None: the repo's default profile decides)."""
+
+    profile: str | None = None
+    cid_version: int | None = None
+    raw_leaves: bool | None = None
+    chunker: str | None = None
+    pin: bool = True
+    only_hash: bool = False
+    wrap_with_directory: bool = False
+    recursive: bool = False
+    hidden: bool = False
+
+    def resolve(self, default_profile: str) -> Profile:
+        return resolve_profile(
+            self.profile or default_profile,
+            cid_version=self.cid_version,
+            raw_leaves=self.raw_leaves,
+            chunker=self.chunker,
+        )
 
 
 @dataclass(frozen=True, slots=True)

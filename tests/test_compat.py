@@ -16,7 +16,7 @@ from ipfs_kit_py.compat import IncompatibleDependency
 from ipfs_kit_py.compat import aioice as aioice_compat
 from ipfs_kit_py.compat import aiortc as aiortc_compat
 from ipfs_kit_py.config import WebRTCSettings
-from ipfs_kit_py.webrtc.ice import peer_connection
+from ipfs_kit_py.ice import peer_connection
 
 
 def test_installed_versions_have_what_the_hooks_use() -> None:
@@ -44,7 +44,7 @@ from aiortc.rtcicetransport import RTCIceGatherer
 before = (aioice.ice.get_host_addresses, RTCIceGatherer.getDefaultIceServers.__func__)
 import ipfs_kit_py.client.streaming, ipfs_kit_py.high_level_api
 from ipfs_kit_py.config import WebRTCSettings
-from ipfs_kit_py.webrtc.ice import peer_connection
+from ipfs_kit_py.ice import peer_connection
 async def main():
     pc = peer_connection(WebRTCSettings(ice_hosts=["127.0.0.1"]))
     pc.createDataChannel("x")

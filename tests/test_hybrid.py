@@ -9,9 +9,9 @@ import pytest
 from conftest import ServerProcess
 from webrtc_media import make_mp4
 
+from ipfs_kit_py import ice
 from ipfs_kit_py.errors import NotFound
 from ipfs_kit_py.high_level_api import IPFSSimpleAPI
-from ipfs_kit_py.webrtc import ice
 
 
 async def test_stream_with_metadata(shared_server: ServerProcess) -> None:

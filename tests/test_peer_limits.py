@@ -22,13 +22,13 @@ from ipfs_kit_py.config import Libp2pSettings
 from ipfs_kit_py.content import dag
 from ipfs_kit_py.content.cid import CID
 from ipfs_kit_py.errors import Unauthorized
+from ipfs_kit_py.ice import rtc_configuration
 from ipfs_kit_py.libp2p_peer import IPFSLibp2pPeer
 from ipfs_kit_py.node import Node
 from ipfs_kit_py.p2p import content_protocol
 from ipfs_kit_py.p2p.content_protocol import may_push
 from ipfs_kit_py.p2p.framing import encode_block
 from ipfs_kit_py.p2p.stream import FramedStream
-from ipfs_kit_py.webrtc.ice import rtc_configuration
 
 MCP = "/ipfs-kit/mcp/1.0.0"
 IDLE = 1.5  # libp2p.stream_idle_timeout of the test server

@@ -9,9 +9,9 @@ import pytest
 from conftest import ServerProcess, stream_bytes
 from webrtc_media import make_mp4
 
+from ipfs_kit_py import ice
 from ipfs_kit_py.errors import NotFound
 from ipfs_kit_py.high_level_api import IPFSSimpleAPI
-from ipfs_kit_py.webrtc import ice
 
 
 def add(srv: ServerProcess, data: bytes, name: str) -> str:

@@ -18,8 +18,8 @@ from ipfs_kit_py.client.streaming import stream_content
 from ipfs_kit_py.content import dag
 from ipfs_kit_py.content.cid import CID
 from ipfs_kit_py.errors import LimitExceeded
+from ipfs_kit_py.ice import rtc_configuration
 from ipfs_kit_py.node import Node
-from ipfs_kit_py.webrtc.ice import rtc_configuration
 
 ABSENT = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"  # valid CID, not stored
 OFFER_TIMEOUT = 1.5

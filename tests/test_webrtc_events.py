@@ -12,9 +12,9 @@ from aiortc import RTCSessionDescription
 from webrtc_media import make_mp4, until
 
 from ipfs_kit_py.events import Event, NotificationType
+from ipfs_kit_py.ice import peer_connection
 from ipfs_kit_py.node import Node
 from ipfs_kit_py.webrtc import StreamOptions, WebRTCStreamingManager
-from ipfs_kit_py.webrtc.ice import peer_connection
 
 
 async def test_manager_emits_webrtc_events_and_stops_cleanly(tmp_path: Path) -> None:

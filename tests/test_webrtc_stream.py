@@ -14,10 +14,10 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from conftest import ServerProcess, start_server
 from webrtc_media import add_to_repo, make_mp4, until
 
+from ipfs_kit_py import ice
 from ipfs_kit_py.client.streaming import MediaStream, fetch_content, stream_content
 from ipfs_kit_py.errors import InvalidArgument, InvalidCID, IPFSKitError, NotFound
 from ipfs_kit_py.high_level_api import IPFSSimpleAPI
-from ipfs_kit_py.webrtc import ice
 
 BLOB = os.urandom(700_000) + b"tail"  # three 256 KiB chunks: a real DAG over the data channel
 
@@ -230,7 +230,7 @@ async def test_built_in_test_pattern_on_an_empty_node(tmp_path) -> None:
             assert stream.cid and stream.cid.startswith("Qm")
         finally:
             await stream.close()
-        pins = httpx.post(f"{srv.url}/api/v0/pin/ls", timeout=10).json()["Keys"]
+        pins = httpx.post(f"{srv.url}/api/v0/pin/ls", timeout=10).json().get("Keys", {})  # {} when none (Kubo)
         assert stream.cid not in pins  # the clip is not pinned: GC may take it back
     finally:
         srv.stop()

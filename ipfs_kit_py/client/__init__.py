@@ -1,9 +1,17 @@
 """Clients of an ipfs_kit_py node.
 
 - ``HTTPClient``: the operation set over a server's Kubo-compatible ``/api/v0``.
-- ``LocalClient``: the same operations on a repo opened in-process (no server).
+- ``LocalClient``: the same operations on a repo opened in-process (no server);
+  it runs the model, so it lives in ``ipfs_kit_py.local_backend`` and is imported
+  only when asked for (``client.LocalClient``, or ``open_backend`` on a repo with
+  no server).
 - ``open_backend``: pick one as Kubo's CLI does: the server running on the
   repo when there is one, else the repo itself.
+
+This package imports no server code (no model, importer, server or WebRTC server
+modules); what both sides need lives in neutral modules: ``ipfs_kit_py.types``
+(result types, ``AddOptions``), ``content.fswalk`` (the walk for uploads),
+``ipfs_kit_py.ice`` and ``ipfs_kit_py.car_channel`` (WebRTC), ``errors.BY_CODE``.
 
 Later channels (WebSocket notifications, WebRTC streaming, libp2p transfer)
 add their own modules here; ``ipfs_kit_py.high_level_api.IPFSSimpleAPI``
@@ -15,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from typing import TYPE_CHECKING, Any
 
 from ..config import default_repo_path
 from ..errors import RepoLocked
@@ -22,9 +31,9 @@ from ..repo import api_url_for
 from ..tokens import read_run_secret
 from .base import CarSource, ContentBackend
 from .http import HTTPClient, normalize_url
-from .local import LocalClient
 from .types import (
     Added,
+    AddOptions,
     BlockStat,
     CarImport,
     LsEntry,
@@ -38,11 +47,22 @@ from .types import (
     VersionInfo,
 )
 
+if TYPE_CHECKING:
+    from ..local_backend import LocalClient
+
 __all__ = [
-    "Added", "BlockStat", "CarImport", "CarSource", "ContentBackend", "HTTPClient", "LocalClient",
+    "AddOptions", "Added", "BlockStat", "CarImport", "CarSource", "ContentBackend", "HTTPClient", "LocalClient",
     "LsEntry", "Metadata", "NodeId", "Pin", "Progress", "RepoStat", "Stat", "VerifyResult",
     "VersionInfo", "normalize_url", "open_backend",
 ]
+
+def __getattr__(name: str) -> Any:
+    if name == "LocalClient":  # the in-process backend imports the model: only when asked for
+        from ..local_backend import LocalClient
+
+        return LocalClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 SERVER_START_WAIT = 5.0  # seconds to wait for a server that holds the lock but has no api file yet
 
@@ -65,6 +85,8 @@ async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | No
     url = api_url_for(repo)
     if url:
         return own_server(url)
+    from ..local_backend import LocalClient
+
     try:
         return LocalClient(repo)
     except RepoLocked:

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ..model import AddOptions
 from .types import (
     Added,
+    AddOptions,
     BlockStat,
     CarImport,
     LsEntry,

@@ -29,12 +29,12 @@ import httpx
 
 from .. import errors
 from ..content.fswalk import walk_files
-from ..model import AddOptions
 from .auth import auth_headers
 from .base import CarSource
 from .tarstream import ChunkPipe, extract_tar
 from .types import (
     Added,
+    AddOptions,
     BlockStat,
     CarImport,
     LsEntry,

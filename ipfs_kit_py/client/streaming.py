@@ -28,6 +28,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .. import sframe
+from ..car_channel import LABEL, CarReceiver
 from ..compat import aiortc as aiortc_compat
 from ..config import WebRTCSettings, load_settings
 from ..errors import (
@@ -36,8 +37,7 @@ from ..errors import (
     IPFSKitError,
     error_for,
 )
-from ..webrtc.datachannel import LABEL, CarReceiver
-from ..webrtc.ice import peer_connection
+from ..ice import peer_connection
 from .auth import auth_headers
 
 FRAME_BUFFER = 60  # decoded video frames kept for a slow consumer (older ones are dropped)

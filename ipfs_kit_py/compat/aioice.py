@@ -7,7 +7,7 @@ context variable first: ``host_addresses(hosts)`` sets it around a gathering
 (aiortc gathers inside ``setLocalDescription``; the tasks it spawns inherit the
 context), so one peer connection can be restricted to loopback without touching
 any other. Unset, the process default applies (``set_process_hosts``, the
-explicit opt-in behind ``webrtc.ice.apply_settings()`` for bare
+explicit opt-in behind ``ice.apply_settings()`` for bare
 ``RTCPeerConnection()`` objects), and without one aioice's own behaviour.
 """
 

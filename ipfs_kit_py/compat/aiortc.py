@@ -9,7 +9,7 @@
 - ``on_received_frame``: transform (e.g. decrypt) or drop each frame a receiver
   assembled, before its decoder sees it (wraps that receiver's jitter buffer).
 - ``set_default_ice_servers``: what a bare ``RTCPeerConnection()`` uses instead of
-  aiortc's public STUN server (process-wide; called only by ``webrtc.ice.apply_settings``).
+  aiortc's public STUN server (process-wide; called only by ``ice.apply_settings``).
 """
 
 from __future__ import annotations

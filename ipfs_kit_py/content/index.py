@@ -7,11 +7,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgument
+from .metadata import Metadata as Metadata  # its own module: clients use it without SQLite
 
 RECURSIVE = "recursive"
 DIRECT = "direct"
@@ -34,26 +34,6 @@ CREATE TABLE IF NOT EXISTS metadata (
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS pin_names (cid TEXT PRIMARY KEY, name TEXT NOT NULL);
 """
-
-
-@dataclass(slots=True)
-class Metadata:
-    cid: str
-    name: str | None = None
-    size: int | None = None
-    content_type: str | None = None
-    added: float | None = None
-    user: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cid": self.cid,
-            "name": self.name,
-            "size": self.size,
-            "content_type": self.content_type,
-            "added": self.added,
-            "user": dict(self.user),
-        }
 
 
 class Index:

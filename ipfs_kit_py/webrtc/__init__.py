@@ -9,8 +9,11 @@
 - ``stats``: receiver reports, REMB, the ``stats`` reply
 - ``media``: ``IPFSMediaStreamTrack`` (video/audio from the DAG reader; passthrough or transcode)
 - ``bitrate``: ``AdaptiveBitrateController`` (pure decision logic)
-- ``datachannel``: content of a CID as a verified CAR stream over an RTCDataChannel
-- ``ice``: ICE host addresses and servers from settings, per peer connection
+- ``datachannel``: the sending side of content over an RTCDataChannel (a CID as a CAR stream)
+
+Shared with the Python client, outside this package: ``ipfs_kit_py.ice`` (ICE host
+addresses and servers from settings, per peer connection) and ``ipfs_kit_py.car_channel``
+(the data-channel protocol and its verifying receiver).
 """
 
 from .bitrate import AdaptiveBitrateController, NetworkReport

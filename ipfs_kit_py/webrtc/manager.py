@@ -27,10 +27,10 @@ from ..compat import aiortc as aiortc_compat
 from ..config import WebRTCSettings
 from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, NotFound
 from ..events import EventBus, NotificationType
+from ..ice import peer_connection
 from ..model import IPFSModel
 from . import control, datachannel, negotiation, stats
 from .bitrate import PRESETS, AdaptiveBitrateController, NetworkReport
-from .ice import peer_connection
 from .media import IPFSMediaStreamTrack, MediaInfo, Rendition, SessionClock, keyframe_before, probe
 from .messages import FrameError, IceCandidate, parse_candidate
 from .negotiation import check_sdp

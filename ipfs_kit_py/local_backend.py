@@ -1,6 +1,8 @@
-"""The operation set on a repo opened in this process (implements ``ContentBackend``).
+"""The operation set on a repo opened in this process (implements ``client.ContentBackend``).
 
-What the CLI uses when no server runs on the repo, like Kubo's offline mode.
+What the CLI uses when no server runs on the repo, like Kubo's offline mode. It runs
+the model in this process, so it lives outside ``client/`` (which imports no server
+code): ``client.open_backend`` and ``client.LocalClient`` import it only when asked.
 It holds the repo lock while open, so a server cannot start on the repo
 underneath it (and two writers never garbage-collect each other's blocks).
 """
@@ -13,15 +15,16 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..errors import InvalidArgument, IPFSKitError, NotFound
-from ..events import EventBus
-from ..model import AddOptions, AddResult, IPFSModel
-from ..repo import Repo
-from .base import CarSource
+from . import __version__
+from .client.base import CarSource
+from .errors import InvalidArgument, IPFSKitError, NotFound
+from .events import EventBus
+from .model import AddResult, IPFSModel
+from .repo import Repo
 from .types import (
     UNIXFS_TYPES,
     Added,
+    AddOptions,
     BlockStat,
     CarImport,
     LsEntry,

@@ -7,7 +7,8 @@ test that must stay on loopback would leak onto the machine's other networks.
 default is a public STUN server).
 
 - ``peer_connection(settings)``: a peer connection with both applied to it
-  alone (the server and the Python client use this; nothing process-wide).
+  alone (the server and the Python client use this; nothing process-wide). This
+  module is shared by both sides, so it sits outside ``webrtc/`` (the server).
 - ``apply_settings(settings)``: the explicit, process-wide opt-in for code that
   creates a bare ``RTCPeerConnection()`` (the seed's snippets): its host
   addresses and default ICE servers become the settings'.
@@ -18,9 +19,9 @@ from __future__ import annotations
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
-from ..compat import aioice as aioice_compat
-from ..compat import aiortc as aiortc_compat
-from ..config import WebRTCSettings, load_settings
+from .compat import aioice as aioice_compat
+from .compat import aiortc as aiortc_compat
+from .config import WebRTCSettings, load_settings
 
 
 def parse_ice_server(url: str) -> RTCIceServer:
