@@ -649,9 +649,8 @@ class IPFSModel:
 
     # -- CAR -------------------------------------------------------------------------------
     def car_blocks(self, root: CID, store: Any = None) -> Iterator[tuple[CID, bytes]]:
-        store = store or self.store
-        for cid in dag.walk(store, root):
-            yield cid, store.get(cid)
+        """The blocks of a CAR export of ``root``: depth first, root first, each once."""
+        return dag.blocks(store or self.store, root)
 
     async def car_export(self, path: str | CID) -> AsyncIterator[bytes]:
         """The DAG under ``path`` as a CAR v1 stream (blocks depth-first, root first);

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..errors import CorruptBlock, NotFound, PathError
-from . import hamt, ipld
+from . import hamt
 from .blockstore import ReadableStore
-from .cid import CID, DAG_CBOR, DAG_PB, RAW
+from .cid import CID, DAG_PB, RAW
 from .dagpb import (
     DIRECTORY,
     FILE,
@@ -23,6 +23,8 @@ from .dagpb import (
 )
 from .extract import TreeWriter, check_component
 from .reader import UnixFSReader
+from .walk import block_links as block_links
+from .walk import walk_blocks
 
 
 def links(store: ReadableStore, cid: CID) -> list[CID]:
@@ -32,33 +34,20 @@ def links(store: ReadableStore, cid: CID) -> list[CID]:
     return block_links(cid, store.get(cid))
 
 
-def block_links(cid: CID, data: bytes) -> list[CID]:
-    """The CIDs in block ``data``: dag-pb links, or the links of a dag-cbor / dag-json
-    value (dag/put's blocks); CorruptBlock for other codecs or undecodable data."""
-    if cid.codec == RAW:
-        return []
-    if cid.codec == DAG_PB:
-        return [lk.cid for lk in decode_node(data).links]
-    if cid.codec in (DAG_CBOR, ipld.DAG_JSON):
-        try:
-            return ipld.block_links(cid, data)
-        except ipld.CodecError as e:
-            raise CorruptBlock(f"{cid}: {e}") from None
-    raise CorruptBlock(f"cannot walk {cid.codec_name} block {cid}")
-
-
 def walk(store: ReadableStore, root: CID, *, skip: Callable[[CID], bool] | None = None) -> Iterator[CID]:
     """Every CID of the DAG under ``root``, depth first, parents before children,
-    each once. ``skip(cid)`` prunes a subtree (used by GC marking)."""
-    seen: set[bytes] = set()
-    stack = [root]
-    while stack:
-        cid = stack.pop()
-        if cid.multihash in seen or (skip is not None and skip(cid)):
-            continue
-        seen.add(cid.multihash)
-        yield cid
-        stack.extend(reversed(links(store, cid)))
+    each once; raw leaves are not read. ``skip(cid)`` prunes a subtree (used by GC
+    marking). The walk is ``content.walk`` (the one walker), reading with ``store.get``."""
+    for v in walk_blocks(store.get, root, skip=skip, read_leaves=False):
+        yield v.cid
+
+
+def blocks(store: ReadableStore, root: CID) -> Iterator[tuple[CID, bytes]]:
+    """Every block under ``root`` with its bytes, in ``walk``'s order (a CAR file's),
+    each once and each read once. A missing block raises BlockNotFound."""
+    for v in walk_blocks(store.get, root):
+        assert v.data is not None  # every block is read
+        yield v.cid, v.data
 
 
 def load(store: ReadableStore, cid: CID) -> tuple[PBNode | None, int]:

@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..errors import BlockNotFound, CorruptBlock
+from ..errors import BlockNotFound
 from .blockstore import Blockstore
-from .cid import CID, DAG_PB, IDENTITY, RAW
-from .dagpb import decode_node
+from .cid import CID, DAG_CBOR, DAG_PB, IDENTITY, RAW
 from .index import DIRECT
+from .ipld import DAG_JSON
+from .walk import walk_blocks
+
+WALKABLE = (DAG_PB, RAW, DAG_CBOR, DAG_JSON)  # codecs whose links the walk follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,46 +74,28 @@ def walk_pins(store: Blockstore, pins: Iterable[tuple[str, str]], present: set[b
 
 
 def _walk(store: Blockstore, root: CID, here: Callable[[CID], bool], keep: set[bytes], status: dict[bytes, str | None]) -> str | None:
-    """Post-order walk under ``root``: each node's status is known once its children's
-    are, so DAGs shared by several pins are read once and reported for each pin."""
-    pending: dict[bytes, list[CID]] = {}
-    stack: list[tuple[CID, bool]] = [(root, False)]
-    while stack:
-        cid, expanded = stack.pop()
-        mh = cid.multihash
-        if expanded:
-            children = pending.pop(mh)
-            status[mh] = next((status[c.multihash] for c in children if status.get(c.multihash)), None)
-            continue
-        if mh in status or mh in pending:
-            continue
-        if cid.hash_code == IDENTITY:
-            data = cid.digest  # the block is the digest: never stored
-        elif not here(cid):
+    """Post-order walk under ``root`` (``content.walk``): each node's status is known once
+    its children's are, so DAGs shared by several pins are read once and reported for each pin."""
+
+    def get(cid: CID) -> bytes:
+        if not here(cid):
+            raise BlockNotFound(f"block {cid} is missing")
+        return store.get(cid)
+
+    for v in walk_blocks(get, root, order="post", skip=lambda c: c.multihash in status, read_leaves=False,
+                         errors="yield"):
+        cid, mh = v.cid, v.cid.multihash
+        stored = cid.hash_code != IDENTITY  # an identity block is its digest: never stored
+        gone = v.error is None and v.data is None and stored and not here(cid)  # a raw leaf is not read
+        if gone or isinstance(v.error, BlockNotFound):
             status[mh] = f"block {cid} is missing"
             continue
-        else:
-            keep.add(mh)
-            if cid.codec == RAW:
-                status[mh] = None
-                continue
-            try:
-                data = store.get(cid)
-            except BlockNotFound:
-                status[mh] = f"block {cid} is missing"
-                continue
-        if cid.codec == RAW:
-            status[mh] = None
-            continue
-        if cid.codec != DAG_PB:
+        if stored:
+            keep.add(mh)  # present, even when it cannot be decoded
+        if v.error is not None and cid.codec not in WALKABLE:
             status[mh] = f"block {cid} is {cid.codec_name}: its links cannot be followed"
-            continue
-        try:
-            links = [lk.cid for lk in decode_node(data).links]
-        except (CorruptBlock, ValueError) as e:
-            status[mh] = f"block {cid} cannot be decoded: {e}"
-            continue
-        pending[mh] = links
-        stack.append((cid, True))
-        stack.extend((c, False) for c in reversed(links) if c.multihash not in status)
+        elif v.error is not None:
+            status[mh] = f"block {cid} cannot be decoded: {v.error}"
+        else:  # complete when every child is
+            status[mh] = next((status[c.multihash] for c in v.links if status.get(c.multihash)), None)
     return status.get(root.multihash)

@@ -126,22 +126,6 @@ def range_cids(store: Blockstore, root: CID, offset: int, length: int | None) ->
     return visit(root, 0)
 
 
-def dag_blocks(store: Blockstore, root: CID) -> Iterator[tuple[CID, bytes]]:
-    """Every block under ``root`` with its bytes, depth first, parents before
-    children, each once and each read once (``dag.walk`` reads dag-pb leaves
-    a second time for their links). A missing block raises BlockNotFound."""
-    seen: set[bytes] = set()
-    stack = [root]
-    while stack:
-        cid = stack.pop()
-        if cid.multihash in seen:
-            continue
-        seen.add(cid.multihash)
-        data = store.get(cid)
-        yield cid, data
-        stack.extend(reversed(dag.block_links(cid, data)))
-
-
 def listed_blocks(store: Blockstore, cids: list[CID]) -> Iterator[tuple[CID, bytes]]:
     for cid in cids:
         yield cid, store.get(cid)
@@ -377,7 +361,7 @@ class ContentServer:
         transfer.total = size
         await framed.send_json({"type": "start", "cid": str(cid), "size": size})
         transfer.start()
-        blocks = listed_blocks(store, listed) if listed else dag_blocks(store, cid)
+        blocks = listed_blocks(store, listed) if listed else dag.blocks(store, cid)
         await send_blocks(framed, blocks, transfer)
         await framed.send_json({"type": "end", "blocks": transfer.blocks, "bytes": transfer.bytes})
         transfer.completed()
@@ -471,7 +455,7 @@ async def push(peer: Any, model: IPFSModel, peer_id: str, cid: CID | str, *, pin
                 raise_remote(answer)
             raise ProtocolViolation("peer did not accept the push")
         transfer.start()
-        await send_blocks(framed, dag_blocks(store, cid), transfer)
+        await send_blocks(framed, dag.blocks(store, cid), transfer)
         await framed.send_json({"type": "end"})
         result = await framed.recv()
         if result is None:
