@@ -103,7 +103,10 @@ def test_player_page_plays_a_grid_and_adds_a_stream_mid_session(media_server, br
         assert size == [320, 240]
         page.evaluate(f"window.ipfsPlayer.addStream({cids['small.mp4']!r}, {{loop: true}})")
         # renegotiated: the page answered the node's re-offer (extension ids kept: compat.aiortc)
-        wait_stats(page, lambda s: s["streams"].get("s2", 0) > 10)
+        added = wait_stats(page, lambda s: s["streams"].get("s2", 0) > 10)
+        # the streams already playing go on: the re-offer kept their payload types (compat.aiortc)
+        wait_stats(page, lambda s: s["streams"]["s0"] > added["streams"]["s0"] + 15
+                   and s["streams"]["s1"] > added["streams"]["s1"] + 15)
         page.evaluate("window.ipfsPlayer.control('s1', 'pause')")
         page.wait_for_function("(window.ipfsPlayer.streamStates || {}).s1 === 'paused'", timeout=5000)
         held = page.evaluate("window.ipfsPlayer.stats()")["streams"]["s1"]

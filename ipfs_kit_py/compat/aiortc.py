@@ -8,6 +8,8 @@
   ``target_bitrate`` when aiortc encodes (VP8).
 - ``on_received_frame``: transform (e.g. decrypt) or drop each frame a receiver
   assembled, before its decoder sees it (wraps that receiver's jitter buffer).
+- ``keep_extension_ids``, ``keep_payload_types``: a server re-offer that keeps what the
+  session negotiated (aiortc's ``createOffer`` renumbers both).
 - ``set_default_ice_servers``: what a bare ``RTCPeerConnection()`` uses instead of
   aiortc's public STUN server (process-wide; called only by ``ice.apply_settings``).
 """
@@ -111,6 +113,59 @@ def keep_extension_ids(offer_sdp: str, remote_sdp: str | None) -> str:
                 ids[ext.uri] = next(i for i in range(1, 15) if i not in used)
                 used.add(ids[ext.uri])
             ext.id = ids[ext.uri]
+    return str(description)
+
+
+def _codec_key(codec: Any, by_pt: dict[int, Any]) -> tuple[Any, ...]:
+    """What makes two codec entries the same codec, whatever their payload type (an RTX
+    entry: the codec it repairs)."""
+    mime = codec.mimeType.lower()
+    if mime.endswith("/rtx"):
+        apt = by_pt.get(int(codec.parameters.get("apt", -1)))
+        return ("rtx", _codec_key(apt, {}) if apt is not None else None)
+    extra: tuple[str, ...] = ()
+    if mime == "video/h264":
+        extra = (str(codec.parameters.get("profile-level-id", "")).lower(),
+                 str(codec.parameters.get("packetization-mode", "0")))
+    return (mime, codec.clockRate, codec.channels, extra)
+
+
+def keep_payload_types(offer_sdp: str, remote_sdp: str | None) -> str:
+    """A re-offer with the RTP payload types the session already negotiated.
+
+    aiortc's ``createOffer`` numbers every codec afresh (H.264 96/97..., Opus 96...), but a
+    sender that started keeps the payload types it was started with (``RTCRtpSender.send``
+    acts once). After a browser's offer (Chromium: H.264 102, its RTX 103, Opus 111), the
+    re-offer told the browser that 102 was now an RTX stream: the tracks already playing
+    stopped decoding at the first add_stream or remove_stream. Codecs already negotiated
+    keep their payload type in every section; the others keep theirs when free, else get a
+    free dynamic one, the same in every section (one mapping per BUNDLE group)."""
+    if not remote_sdp:
+        return offer_sdp
+    pts: dict[tuple[Any, ...], int] = {}
+    for media in sdp.SessionDescription.parse(remote_sdp).media:
+        by_pt = {c.payloadType: c for c in media.rtp.codecs}
+        for c in media.rtp.codecs:
+            pts.setdefault(_codec_key(c, by_pt), c.payloadType)
+    used = set(pts.values())
+    description = sdp.SessionDescription.parse(offer_sdp)
+    keyed = []
+    for media in description.media:
+        by_pt = {c.payloadType: c for c in media.rtp.codecs}
+        keyed.append([(c, _codec_key(c, by_pt)) for c in media.rtp.codecs])
+    for media_codecs in keyed:
+        for c, key in media_codecs:
+            if key not in pts:
+                pt = c.payloadType if c.payloadType not in used else next(p for p in range(96, 128) if p not in used)
+                pts[key] = pt
+                used.add(pt)
+    for media, media_codecs in zip(description.media, keyed, strict=True):
+        old_to_new = {c.payloadType: pts[key] for c, key in media_codecs}
+        for c, key in media_codecs:
+            c.payloadType = pts[key]
+            if key[0] == "rtx" and "apt" in c.parameters:
+                c.parameters["apt"] = old_to_new.get(int(c.parameters["apt"]), c.parameters["apt"])
+        media.fmt = [old_to_new.get(f, f) if isinstance(f, int) else f for f in media.fmt]
     return str(description)
 
 

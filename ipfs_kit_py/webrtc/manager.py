@@ -446,7 +446,8 @@ class WebRTCStreamingManager:
         """A new server offer for a connected session (its answer comes as ``answer``)."""
         offer = await session.pc.createOffer()
         remote = session.pc.remoteDescription.sdp if session.pc.remoteDescription else None
-        offer = RTCSessionDescription(aiortc_compat.keep_extension_ids(offer.sdp, remote), "offer")
+        sdp = aiortc_compat.keep_payload_types(aiortc_compat.keep_extension_ids(offer.sdp, remote), remote)
+        offer = RTCSessionDescription(sdp, "offer")
         await session.pc.setLocalDescription(offer)
         session.advance(SessionState.RENEGOTIATING, reason)
         self._deadline(session, self.settings.offer_timeout, SessionState.RENEGOTIATING, "offer_timeout",
