@@ -2,14 +2,17 @@
 real server processes: each view's main action end to end, nothing requested outside
 loopback, offline /docs and /redoc, the gateway listing and the 404 answers.
 
-Screenshots of every view are written to ``test-artifacts/console/`` (gitignored) for review.
+Screenshots of every view are written under the run's tmp dir (``.../console-shots*/``, the
+path is printed with ``-s``; kept by pytest for its last three runs) for review.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +27,6 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-loopback-in-peer-connection",
          "--disable-features=WebRtcHideLocalIpsWithMdns", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = ROOT / "test-artifacts" / "console"
 V = json.loads(VECTORS.read_text())
 LOOPBACK = {"127.0.0.1", "::1", "[::1]", "localhost"}
 
@@ -38,6 +40,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
     repo_a = base / "a"
     repo_a.mkdir()
     media = add_to_repo(repo_a, {"clip.mp4": make_mp4(10),  # long enough to outlast a loaded machine
+                                 "small.mp4": make_mp4(4, width=320, height=240, audio=False),
                                  "notes.txt": b"console notes\n" * 50})
     a = start_server(repo_a)
     try:
@@ -52,10 +55,16 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
 
 
 @pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("console-shots")
+    print(f"console screenshots: {path}")
+    return path
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
@@ -67,7 +76,8 @@ def browser() -> Iterator[object]:
 class Page:
     """A fresh browser context and page that records every request it makes."""
 
-    def __init__(self, browser, width: int = 1280, height: int = 860) -> None:
+    def __init__(self, browser, shots: Path, width: int = 1280, height: int = 860) -> None:
+        self.shots = shots
         self.context = browser.new_context(viewport={"width": width, "height": height})
         self.context.grant_permissions(["clipboard-read", "clipboard-write"])
         self.requests: list[str] = []
@@ -83,7 +93,7 @@ class Page:
         assert not self.errors, f"errors in the page: {self.errors}"
 
     def shot(self, name: str) -> None:
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
 
 
 def _loopback(url: str) -> bool:
@@ -94,8 +104,8 @@ def _loopback(url: str) -> bool:
 
 
 @pytest.fixture
-def page(browser) -> Iterator[Page]:
-    p = Page(browser)
+def page(browser, shots: Path) -> Iterator[Page]:
+    p = Page(browser, shots)
     try:
         yield p
     finally:
@@ -175,11 +185,90 @@ def test_files_folder_upload_and_breadcrumbs(nodes, page: Page, tmp_path: Path) 
     pg.wait_for_selector("#browse table:has-text('c.txt')")
     pg.click("#browse button:has-text('c.txt')")
     assert pg.wait_for_selector("#preview pre").inner_text() == "nested file\n"
-    crumbs = pg.inner_text("ol.crumbs")
+    crumbs = pg.inner_text("#browse ol.crumbs")
     assert "sub" in crumbs and "c.txt" in crumbs
     page.shot("files-folder")
-    pg.click("ol.crumbs li:first-child button")  # back to the root
+    pg.click("#browse ol.crumbs li:first-child button")  # back to the root
     pg.wait_for_selector("#browse table:has-text('a.txt')")
+
+
+def test_files_mfs_tree_mkdir_upload_copy_remove(nodes, page: Page, tmp_path: Path) -> None:
+    """The MFS panel: make a folder, go into it, upload a file and a folder there (Kubo's CIDs;
+    kept by gc without a pin), copy a CID in, see another client's change live, open a file,
+    remove, and back up through the breadcrumbs."""
+    a, _, media = nodes
+    top = f"console-{os.getpid()}"  # the module's node is shared: a folder of its own
+    vec = next(f for f in V["files"] if f["name"] == "256KiB_plus_1")
+    data = tmp_path / "two-chunks.bin"
+    data.write_bytes(stream_bytes(vec["size"]))
+    dvec = next(d for d in V["directories"] if d["name"] == "testdir")
+    folder = tmp_path / "testdir"
+    for rel, spec in dvec["tree"].items():
+        f = folder / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(spec["utf8"].encode() if "utf8" in spec else stream_bytes(spec["stream_prefix_bytes"]))
+    pg = page.page
+    pg.goto(f"{a.url}/#/files")
+    pg.wait_for_selector("#mfs-panel[data-loaded='/']")
+    assert pg.inner_text("#mfs-crumbs").strip() == "Files"
+    # make a folder; it is listed, and it is in the node's MFS
+    pg.fill("#mfs-folder-name", top)
+    pg.click("#mfs-mkdir-form button[type=submit]")
+    pg.click(f"#mfs tr[data-name='{top}'][data-type=directory] button.open")
+    pg.wait_for_selector(f"#mfs-panel[data-loaded='/{top}']")
+    assert pg.inner_text("#mfs tbody").startswith("Empty folder")
+    assert [c.strip() for c in pg.locator("#mfs-crumbs li").all_inner_texts()] == ["Files", top]
+    # upload a file and a folder into it: the add's CIDs (Kubo's), then files/cp
+    pg.set_input_files("#mfs-pick", [str(data)])
+    row = pg.wait_for_selector("#mfs tr[data-name='two-chunks.bin']", timeout=30000)
+    assert row.get_attribute("data-cid") == vec["cid"]["v0"]
+    assert pg.get_attribute("#uploads li:has-text('two-chunks.bin')", "data-mfs") == f"/{top}/two-chunks.bin"
+    pg.set_input_files("#mfs-pick-folder", str(folder))
+    row = pg.wait_for_selector("#mfs tr[data-name='testdir'][data-type=directory]", timeout=30000)
+    assert row.get_attribute("data-cid") == dvec["cid"]["v0"]
+    # not pinned, yet gc keeps it: everything under the MFS root stays
+    assert vec["cid"]["v0"] not in api(a, "pin/ls").json()["Keys"]
+    assert api(a, "repo/gc").status_code == 200
+    read = api(a, "files/read", arg=f"/{top}/two-chunks.bin")
+    assert read.status_code == 200 and read.content == stream_bytes(vec["size"])
+    # copy a CID in, under a name
+    pg.fill("#mfs-cp-cid", media["notes.txt"])
+    pg.fill("#mfs-cp-name", "notes copy.txt")
+    pg.click("#mfs-cp-form button[type=submit]")
+    row = pg.wait_for_selector("#mfs tr[data-name='notes copy.txt']")
+    assert row.get_attribute("data-cid") == media["notes.txt"] and "700 B" in row.inner_text()
+    assert api(a, "files/stat", arg=f"/{top}/notes copy.txt").json()["Hash"] == media["notes.txt"]
+    # another client changes the tree: the panel follows (mfs_changed)
+    assert api(a, "files/mkdir", arg=f"/{top}/from-another-client").status_code == 200
+    pg.wait_for_selector("#mfs tr[data-name='from-another-client'][data-type=directory]")
+    folder_cid = api(a, "files/stat", arg=f"/{top}").json()["Hash"]
+    pg.wait_for_selector(f"#mfs-cid:has-text('{folder_cid}')")
+    # open a file: the Browse panel previews it under its MFS name
+    pg.click("#mfs tr[data-name='notes copy.txt'] button.open")
+    assert pg.wait_for_selector("#preview pre").inner_text().startswith("console notes\n")
+    assert "notes copy.txt" in pg.inner_text("#browse dl")
+    page.shot("files-mfs")
+    # remove: cancelled keeps it, confirmed removes it
+    pg.click("#mfs tr[data-name='notes copy.txt'] button.remove")
+    pg.click("#confirm-dialog button[value=cancel]")
+    assert api(a, "files/stat", arg=f"/{top}/notes copy.txt").status_code == 200
+    pg.click("#mfs tr[data-name='notes copy.txt'] button.remove")
+    pg.click("#confirm-dialog button[value=ok]")
+    pg.wait_for_selector("#mfs tr[data-name='notes copy.txt']", state="detached")
+    names = {e["Name"] for e in api(a, "files/ls", arg=f"/{top}").json()["Entries"]}
+    assert names == {"two-chunks.bin", "testdir", "from-another-client"}
+    pg.click("#mfs tr[data-name='testdir'] button.remove")  # a folder: removed with what it holds
+    pg.click("#confirm-dialog button[value=ok]")
+    pg.wait_for_selector("#mfs tr[data-name='testdir']", state="detached")
+    assert api(a, "files/stat", arg=f"/{top}/testdir").status_code != 200
+    # a name that exists: the error is shown, nothing changes
+    pg.fill("#mfs-folder-name", "from-another-client")
+    pg.click("#mfs-mkdir-form button[type=submit]")
+    pg.wait_for_selector(".toast.err")
+    # back to the top through the breadcrumbs
+    pg.click("#mfs-crumbs li:first-child button")
+    pg.wait_for_selector("#mfs-panel[data-loaded='/']")
+    pg.wait_for_selector(f"#mfs tr[data-name='{top}'][data-type=directory]")
 
 
 # -- Live ------------------------------------------------------------------------------------------
@@ -240,6 +329,46 @@ def test_player_plays_and_graphs_move(nodes, page: Page) -> None:
     pg.click("#play-stop")
 
 
+def test_player_adds_a_second_stream_to_the_session(nodes, page: Page) -> None:
+    """Two CIDs in one WebRTC session: the second joins by renegotiation (add_stream), plays in
+    its own video with its own graphs while the first goes on, and leaves (remove_stream)."""
+    a, _, media = nodes
+    pg = page.page
+    pg.goto(f"{a.url}/#/player?cid={media['clip.mp4']}")
+    pg.check("#play-loop")
+    pg.click("#play-form button[type=submit]")
+    pg.wait_for_selector("#add-stream:not([disabled])", timeout=45000)  # the node said connected
+    pc_id = pg.evaluate("window.ipfsConsole.player.pcId")
+    pg.fill("#add-cid", media["small.mp4"])
+    pg.click("#add-stream")
+    pg.wait_for_selector(".stream[data-stream=s1]", timeout=30000)
+    pg.wait_for_function("(window.ipfsConsole.player.streams.s1?.samples || []).filter(s => s.bitrate > 0 && s.fps > 0).length >= 3",
+                         timeout=45000)
+    assert pg.evaluate("window.ipfsConsole.player.pcId") == pc_id  # the same session
+    assert pg.evaluate("window.ipfsConsole.player.streams.s1.cid") == media["small.mp4"]
+    assert pg.evaluate("document.getElementById('play-video-s1').videoWidth") == 320
+    assert pg.evaluate("document.getElementById('play-video').videoWidth") == 640
+    # both move: frames decoded rise in each stream
+    frames = "window.ipfsConsole.player.streams.{}.samples.slice(-1)[0].frames"
+    f0, f1 = pg.evaluate(frames.format("s0")), pg.evaluate(frames.format("s1"))
+    pg.wait_for_function(f"{frames.format('s0')} > {f0} && {frames.format('s1')} > {f1}", timeout=30000)
+    shown = pg.inner_text("#val-s1-bitrate")
+    assert re.fullmatch(r"\d+ kbit/s", shown) and int(shown.split()[0]) > 0
+    assert pg.inner_text("#val-s1-fps") != "-" and pg.inner_text("#val-s1-rtt").endswith("ms")
+    assert pg.evaluate("""(() => { const c = document.getElementById('graph-s1-bitrate');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; })()""") > 100
+    page.shot("player-two-streams")
+    # remove the second stream: its card goes, the first stream plays on
+    pg.click(".stream[data-stream=s1] button.remove-stream")
+    pg.wait_for_selector(".stream[data-stream=s1]", state="detached", timeout=30000)
+    assert pg.evaluate("Object.keys(window.ipfsConsole.player.streams)") == ["s0"]
+    f0 = pg.evaluate(frames.format("s0"))
+    pg.wait_for_function(f"{frames.format('s0')} > {f0 + 20}", timeout=30000)
+    assert pg.evaluate("window.ipfsConsole.player.pcId") == pc_id
+    pg.click("#play-stop")
+
+
 # -- Pins ------------------------------------------------------------------------------------------
 def test_pins_list_filter_and_unpin(nodes, page: Page) -> None:
     a, _, media = nodes
@@ -274,6 +403,79 @@ def test_peers_connect_second_node(nodes, page: Page) -> None:
     pg.wait_for_selector(f"#peers tr[data-peer='{ident['ID']}']", timeout=20000)
     assert ident["ID"] in {p["Peer"] for p in api(a, "swarm/peers").json()["Peers"]}
     page.shot("peers")
+
+
+class CircuitPeer:
+    """A libp2p peer in this process (its own thread and event loop) that holds a Circuit Relay
+    v2 reservation on ``relay_addr``: others reach it only at its /p2p-circuit address."""
+
+    def __init__(self, relay_addr: str) -> None:
+        self.relay_addr = relay_addr
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+        self.thread.start()
+        if not self.ready.wait(60) or self.error is not None:
+            raise AssertionError(f"no relay reservation: {self.error!r}")
+
+    async def _main(self) -> None:
+        from ipfs_kit_py.p2p.peer import IPFSLibp2pPeer
+        from ipfs_kit_py.p2p.relay import Relay
+
+        self.loop = asyncio.get_running_loop()
+        self.done = asyncio.Event()
+        try:
+            peer = IPFSLibp2pPeer(role="worker")
+            relay = Relay(peer)
+            async with peer:
+                self.circuit = await relay.reserve(self.relay_addr)
+                self.id = peer.get_id()
+                self.ready.set()
+                await self.done.wait()
+        except BaseException as e:
+            self.error = e
+            self.ready.set()
+
+    def stop(self) -> None:
+        if self.error is None:
+            self.loop.call_soon_threadsafe(self.done.set)
+        self.thread.join(30)
+
+
+def test_peers_direct_relayed_traffic_and_standing(nodes, page: Page) -> None:
+    """Each connected peer: direct or relayed (a /p2p-circuit dial through node B), and its traffic
+    and standing from the reputation ledger after a bitswap fetch."""
+    a, b, _ = nodes
+    b_ident = api(b, "id").json()
+    assert api(a, "swarm/connect", arg=b_ident["Addresses"][0]).status_code == 200
+    data = os.urandom(300_000)  # two blocks A has never seen
+    cid = httpx.post(f"{b.url}/api/v0/add", params={"pin": "true"}, files={"file": ("bs.bin", data)}, timeout=30).json()["Hash"]
+    got = api(a, "libp2p/bitswap/fetch", arg=cid, peer=b_ident["ID"])
+    assert got.status_code == 200, got.text
+    target = CircuitPeer(b_ident["Addresses"][0])  # B relays (a master node serves hop)
+    try:
+        pg = page.page
+        pg.goto(f"{a.url}/#/peers")
+        row = pg.wait_for_selector(f"#peers tr[data-peer='{b_ident['ID']}'][data-standing=good]")
+        assert row.get_attribute("data-relayed") == "false" and "direct" in row.inner_text()
+        assert int(row.get_attribute("data-received")) >= len(data)
+        assert "blocks" in row.query_selector("td:nth-child(4)").inner_text()
+        ledger = api(a, "ipfs-kit/peer_reputation", arg=b_ident["ID"]).json()["Peers"][0]
+        assert row.get_attribute("data-received") == str(ledger["bytes_received"])
+        # a relayed connection: dial the circuit address from the console
+        pg.fill("#peer-addr", target.circuit)
+        pg.click("#connect-form button[type=submit]")
+        relayed = pg.wait_for_selector(f"#peers tr[data-peer='{target.id}']", timeout=30000)
+        assert relayed.get_attribute("data-relayed") == "true" and "relayed" in relayed.inner_text()
+        assert "no record" in relayed.inner_text()  # nothing exchanged with it yet
+        page.shot("peers-relayed-ledger")
+        # B's console: A took the blocks from it
+        pg.goto(f"{b.url}/#/peers")
+        a_id = api(a, "id").json()["ID"]
+        row = pg.wait_for_selector(f"#peers tr[data-peer='{a_id}']")
+        assert int(row.get_attribute("data-sent")) >= len(data)
+    finally:
+        target.stop()
 
 
 # -- Transfers -------------------------------------------------------------------------------------
@@ -330,10 +532,10 @@ def test_node_identity_checks_and_gc_with_confirmation(nodes, page: Page) -> Non
 
 
 # -- around it -------------------------------------------------------------------------------------
-def test_every_view_keyboard_labels_phone_width_loopback_only(nodes, browser) -> None:
+def test_every_view_keyboard_labels_phone_width_loopback_only(nodes, browser, shots: Path) -> None:
     a, _, _ = nodes
     for width, suffix in ((1280, ""), (390, "-phone")):
-        p = Page(browser, width=width, height=844)
+        p = Page(browser, shots, width=width, height=844)
         try:
             pg = p.page
             pg.goto(f"{a.url}/")
@@ -417,7 +619,7 @@ def test_console_files_are_package_data() -> None:
         assert any(rel.match(pat) for pat in patterns), rel
 
 
-def test_console_sends_the_saved_token(browser, tmp_path: Path) -> None:
+def test_console_sends_the_saved_token(browser, shots: Path, tmp_path: Path) -> None:
     """On a node that requires a token: refused without one; with one saved in the Access
     token dialog, the HTTP calls (Bearer) and the WebSockets (subprotocol) pass."""
     from ipfs_kit_py.tokens import TokenStore
@@ -426,7 +628,7 @@ def test_console_sends_the_saved_token(browser, tmp_path: Path) -> None:
     repo.mkdir()
     srv = start_server(repo)
     secret = TokenStore(repo).create("console", "write")  # from now on the node requires a token
-    p = Page(browser)
+    p = Page(browser, shots)
     try:
         pg = p.page
         pg.goto(f"{srv.url}/#/pins")

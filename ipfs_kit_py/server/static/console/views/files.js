@@ -1,7 +1,8 @@
-// Files: add files and folders (drag and drop or pick) with a progress bar each, then
-// browse any CID or /ipfs path with breadcrumbs, preview and download.
+// Files: add files and folders (drag and drop or pick) with a progress bar each, the MFS
+// tree (mfs.js), and browse any CID or /ipfs path with breadcrumbs, preview and download.
 import { addFiles, esc, gatewayUrl, humanSize, rpc } from "../api.js";
 import { icon } from "../icons.js";
+import { copyInto, mountMfs, unmountMfs } from "./mfs.js";
 
 const TEXT_PREVIEW = 64 * 1024;
 let ctx;
@@ -30,6 +31,7 @@ export function mount(el, context) {
       </div>
       <ul class="uploads" id="uploads" aria-label="Uploads"></ul>
     </section>
+    <section class="panel" aria-labelledby="mfs-title" id="mfs-panel"></section>
     <section class="panel" aria-labelledby="browse-title">
       <h2 id="browse-title" style="margin-top:0">Browse</h2>
       <form class="row" id="browse-form">
@@ -62,10 +64,14 @@ export function mount(el, context) {
     if (v) open(normalize(v));
   });
   for (const r of recent) el.querySelector("#uploads").append(r.li);
+  mountMfs(el.querySelector("#mfs-panel"), ctx, { upload, droppedGroups, open: (p, name) => {
+    open(p, name);
+    root.querySelector("#browse-title").scrollIntoView({ block: "start" });
+  } });
   const path = ctx.params.get("path");
   if (path) open(path); else showRecent();
 }
-export function unmount() {}
+export function unmount() { unmountMfs(); }
 export function update(params) {
   const path = params.get("path");
   if (path && path !== root.querySelector("#browse-path").value) open(path);
@@ -104,7 +110,9 @@ async function walk(entry, prefix, out) {
   }
 }
 
-async function upload(entries) {
+/** Add `entries` (one file, or a folder's files); with `into` (an MFS folder), without a pin,
+ *  then copied into that folder under its own name (MFS keeps it from gc). */
+async function upload(entries, { into } = {}) {
   const name = entries.length === 1 ? entries[0].path : entries[0].path.split("/")[0] + "/";
   const total = entries.reduce((n, e) => n + e.file.size, 0);
   const li = document.createElement("li");
@@ -120,14 +128,20 @@ async function upload(entries) {
   try {
     const added = await addFiles(entries, {
       onProgress: (loaded, all) => { bar.value = Math.round((100 * loaded) / all); },
-      args: v1 ? { cidVersion: 1, rawLeaves: true } : {},
+      args: { ...(v1 ? { cidVersion: 1, rawLeaves: true } : {}), ...(into ? { pin: false } : {}) },
     });
     const top = added[added.length - 1];  // the root comes last (Kubo's order)
     bar.value = 100;
+    if (into) {
+      const target = `${into.replace(/\/+$/, "")}/${name.replace(/\/$/, "")}`;
+      await copyInto(top.Hash, into, name.replace(/\/$/, ""));
+      li.dataset.mfs = target;
+      li.querySelector(".name").title = `${name} in MFS ${target}`;
+    }
     item.cid = top.Hash;
     li.dataset.cid = top.Hash;
     result.className = "result row";
-    result.innerHTML = `<a class="cid" href="#/files?path=/ipfs/${esc(top.Hash)}">${esc(top.Hash)}</a>`;
+    result.innerHTML = `${into ? `<span class="badge" title="in MFS">MFS ${esc(li.dataset.mfs)}</span> ` : ""}<a class="cid" href="#/files?path=/ipfs/${esc(top.Hash)}">${esc(top.Hash)}</a>`;
     result.append(ctx.copyButton(top.Hash));
     if (!root.querySelector("#browse-path")?.value) showRecent();
   } catch (e) {
@@ -166,7 +180,7 @@ function crumbs(path) {
   return ol;
 }
 
-export async function open(path) {
+export async function open(path, name) {
   const box = root.querySelector("#browse");
   root.querySelector("#browse-path").value = path;
   if (decodeURIComponent(location.hash) !== `#/files?path=${path}`) history.pushState(null, "", `#/files?path=${path}`);
@@ -178,7 +192,7 @@ export async function open(path) {
     const st = await rpc("files/stat", { arg: path });
     status.remove();
     if (st.Type === "directory") await showDirectory(box, path);
-    else await showFile(box, path, st);
+    else await showFile(box, path, st, name);
   } catch (e) {
     status.className = "badge err";
     status.textContent = e.message;
@@ -210,8 +224,8 @@ async function showDirectory(box, path) {
   box.append(wrap);
 }
 
-async function showFile(box, path, st) {
-  const name = path.split("/").length > 3 ? path.split("/").pop() : null;
+async function showFile(box, path, st, known) {
+  const name = path.split("/").length > 3 ? path.split("/").pop() : known || null;
   let meta = null;
   if (!name) { try { meta = await rpc("ipfs-kit/metadata/get", { arg: path.split("/")[2] }); } catch { /* no metadata */ } }
   const filename = name || (meta && meta.name) || path.split("/")[2];
