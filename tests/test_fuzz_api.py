@@ -36,7 +36,6 @@ from websockets.sync.client import connect as ws_connect
 from ipfs_kit_py import operations
 from ipfs_kit_py.content.cid import CID, RAW, encode_varint
 
-
 EXAMPLES = int(os.environ.get("IPFS_KIT_FUZZ_API_EXAMPLES", "5"))
 HUNTING = "IPFS_KIT_FUZZ_API_EXAMPLES" in os.environ  # a local hunt: new random inputs on every run
 REQUEST_TIMEOUT = 20.0  # seconds; a request that takes longer is reported as a hang
