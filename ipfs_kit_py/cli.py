@@ -13,7 +13,6 @@ and exit with status 1.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -25,17 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typer.core import TyperGroup
 
 from .access import Scope
 from .client import ContentBackend, open_backend
@@ -44,13 +33,29 @@ from .config import default_repo_path
 from .content import multibase
 from .content.fswalk import walk_files
 from .errors import InvalidArgument, IPFSKitError
-from .model import AddOptions
 from .tokens import TokenStore, read_run_secret
+from .types import AddOptions
 
 T = TypeVar("T")
 READ_SIZE = 1 << 20
 
-err_console = Console(stderr=True, highlight=False)
+
+
+class _StderrConsole:
+    """rich's Console on stderr, made when first used: importing rich costs every start
+    (``ipfs-kit version`` never prints through it)."""
+
+    _console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            type(self)._console = Console(stderr=True, highlight=False)
+        return getattr(self._console, name)
+
+
+err_console: Any = _StderrConsole()
 
 app = typer.Typer(
     name="ipfs-kit",
@@ -117,12 +122,14 @@ def run(ctx: typer.Context, op: Callable[[ContentBackend], Awaitable[T]]) -> T:
         finally:
             await backend.close()
 
+    import asyncio
+
     return asyncio.run(go())
 
 
 # -- output helpers ----------------------------------------------------------------------------
 def show_progress(quiet: bool = False) -> bool:
-    return not quiet and err_console.is_terminal
+    return not quiet and sys.stderr.isatty()
 
 
 @contextlib.contextmanager
@@ -131,6 +138,15 @@ def progress_bar(label: str, total: int | None, enabled: bool) -> Iterator[Progr
     if not enabled:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
@@ -144,6 +160,8 @@ def block_counter(label: str, enabled: bool) -> Iterator[ProgressFn]:
     if not enabled:
         yield lambda n: None
         return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} blocks"),
                TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
@@ -162,6 +180,8 @@ async def stream_out(chunks: AsyncIterator[bytes]) -> None:
 
 
 async def read_stream(f: BinaryIO) -> AsyncIterator[bytes]:
+    import asyncio
+
     while chunk := await asyncio.to_thread(f.read, READ_SIZE):
         yield chunk
 
@@ -476,8 +496,15 @@ def version(
     number: Annotated[bool, typer.Option("-n", "--number", help="Print only the version number.")] = False,
 ) -> None:
     """Print the version (of the server when one runs on the repo)."""
-    v = run(ctx, lambda b: b.version())
-    print(v.version if number else f"ipfs-kit version {v.version}")
+    from . import __version__
+    from .repo import api_url_for
+
+    state = ctx.find_object(State) or State(None, None)
+    if state.api or api_url_for(state.repo):
+        v = run(ctx, lambda b: b.version()).version
+    else:  # the repo's own version is this package's: no need to open it (nor import the model)
+        v = __version__
+    print(v if number else f"ipfs-kit version {v}")
 
 
 @metadata_app.command("get")
@@ -609,7 +636,39 @@ def check(ctx: typer.Context) -> None:
 
 
 # -- commands generated from the registry -------------------------------------------------
-def registry_command(group: typer.Typer, name: str, op_name: str, *, body: str | None = None,
+class _LazyGroup(TyperGroup):
+    """A command group whose registry commands are built when a command line or a help
+    page first asks for one: importing the registry loads every operation module, a cost
+    that ``ipfs-kit version`` or ``add`` would otherwise pay at every start."""
+
+    lazy: dict[str, tuple[str, dict[str, Any]]] = {}  # command name -> (operation, options); one per group
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in self.lazy if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and cmd_name in self.lazy:
+            op_name, options = self.lazy[cmd_name]
+            one = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
+            _build_registry_command(one, cmd_name, op_name, **options)
+            cmd = typer.main.get_command(one)
+            cmd.name = cmd_name
+            self.add_command(cmd, cmd_name)
+        return cmd
+
+
+def registry_command(group: typer.Typer, name: str, op_name: str, **options: Any) -> None:
+    """Declare ``ipfs-kit <group> <name>`` for a registry operation (``options``: those of
+    ``_build_registry_command``); it is built when first asked for (``_LazyGroup``)."""
+    cls: Any = group.info.cls
+    if not (isinstance(cls, type) and issubclass(cls, _LazyGroup)):
+        cls = type("LazyGroup", (_LazyGroup,), {"lazy": {}})
+        group.info.cls = cls
+    cls.lazy[name] = (op_name, options)
+
+
+def _build_registry_command(group: typer.Typer, name: str, op_name: str, *, body: str | None = None,
                      topic: bool = False, raw: bool = False, stream: bool = False) -> None:
     """Add ``ipfs-kit <group> <name>`` for a registry operation: its positional ``arg``
     and Kubo's options (long names, short flags) become the command's arguments; it

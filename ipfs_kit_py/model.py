@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .content import dag, dagpb
 from .content.car import CarParser, write_car
@@ -38,6 +38,9 @@ from .gc_guard import GCGuard, Lease
 from .repo import Repo
 from .retrieval import BlockSource, ReadOp, read_options, reader_pool, writer_pool
 from .types import AddOptions as AddOptions  # the options of add live with the shared types
+
+if TYPE_CHECKING:
+    from .http_sources import HttpSources
 
 log = logging.getLogger("ipfs_kit_py.model")
 
@@ -240,9 +243,12 @@ class IPFSModel:
         self._readers = reader_pool(r.read_threads)  # reads that may wait on the network run here
         self._fetch_io = writer_pool()  # fetched blocks are written here (never waits on the network)
         # a node without libp2p still reads through the trustless gateways, if any are set
-        from .http_sources import sources_from_settings
+        # (imported only then: httpx costs every in-process CLI command its start)
+        self._http_only: HttpSources | None = None
+        if r.gateways or r.routers:
+            from .http_sources import sources_from_settings
 
-        self._http_only = sources_from_settings(r)
+            self._http_only = sources_from_settings(r)
 
     # -- where blocks come from ----------------------------------------------------------
     def attach_network(self, source: BlockSource | None) -> None:

@@ -20,7 +20,6 @@ puts them behind one object.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,6 @@ from ..errors import RepoLocked
 from ..repo import api_url_for
 from ..tokens import read_run_secret
 from .base import CarSource, ContentBackend
-from .http import HTTPClient, normalize_url
 from .types import (
     Added,
     AddOptions,
@@ -49,6 +47,7 @@ from .types import (
 
 if TYPE_CHECKING:
     from ..local_backend import LocalClient
+    from .http import HTTPClient, normalize_url
 
 __all__ = [
     "AddOptions", "Added", "BlockStat", "CarImport", "CarSource", "ContentBackend", "HTTPClient", "LocalClient",
@@ -56,11 +55,19 @@ __all__ = [
     "VersionInfo", "normalize_url", "open_backend",
 ]
 
+
+
 def __getattr__(name: str) -> Any:
-    if name == "LocalClient":  # the in-process backend imports the model: only when asked for
+    # imported when first used: the in-process backend loads the model, the HTTP client
+    # httpx; the CLI's start (``ipfs-kit version``) needs neither
+    if name == "LocalClient":
         from ..local_backend import LocalClient
 
         return LocalClient
+    if name in ("HTTPClient", "normalize_url"):
+        from . import http
+
+        return getattr(http, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -76,9 +83,13 @@ async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | No
     run secret (``<repo>/api_secret``). ``offline`` and ``timeout`` are Kubo's global
     options, sent with every request."""
     if api:
+        from .http import HTTPClient
+
         return HTTPClient(api, token=token, offline=offline, request_timeout=timeout)
 
     def own_server(url: str) -> HTTPClient:
+        from .http import HTTPClient
+
         return HTTPClient(url, token=token or read_run_secret(repo or default_repo_path()),
                           offline=offline, request_timeout=timeout)
 
@@ -90,6 +101,8 @@ async def open_backend(repo: str | os.PathLike[str] | None = None, api: str | No
     try:
         return LocalClient(repo)
     except RepoLocked:
+        import asyncio
+
         # a server is starting (it takes the lock before it writes its address)
         deadline = time.monotonic() + SERVER_START_WAIT
         while time.monotonic() < deadline:

@@ -1,0 +1,87 @@
+"""``ipfs-kit`` starts fast (issue 10): ``version`` and ``add -n`` are answered by
+cli_entry.py without typer, pydantic, asyncio, the model or the store, with the very
+output of the full CLI; the full CLI itself loads the registry, the model and httpx
+only for the commands that use them. Whole processes, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("typer", "pydantic", "asyncio", "rich", "httpx", "ipfs_kit_py.model", "ipfs_kit_py.cli",
+         "ipfs_kit_py.registry", "ipfs_kit_py.content.index", "sqlite3")
+
+
+def run(*argv: str, entry: str = "ipfs_kit_py.cli_entry") -> tuple[int, str, str]:
+    p = subprocess.run([sys.executable, "-m", entry, *argv], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def modules_after(code: str) -> set[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)), file=sys.stderr)"
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return set(json.loads(p.stderr.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    d = tmp_path / "tree"
+    (d / "sub").mkdir(parents=True)
+    (d / "a").write_bytes(random.Random(1).randbytes(700_000))  # several leaves
+    (d / "sub" / "b").write_bytes(b"b")
+    (d / ".hidden").write_bytes(b"h")
+    (tmp_path / "one").write_bytes(random.Random(2).randbytes(300_000))
+    return tmp_path
+
+
+@pytest.mark.parametrize("args", [
+    ["version"], ["version", "-n"], ["add", "-n", "one"], ["add", "-Q", "-n", "one"], ["add", "-qn", "one"],
+    ["add", "-n", "-w", "one"], ["add", "-n", "-r", "tree"], ["add", "-n", "-r", "-H", "-w", "tree"],
+    ["add", "-Q", "-n", "-r", "tree", "one"], ["add", "-n", "--cid-version", "1", "one"],
+    ["add", "-n", "--cid-version=1", "--raw-leaves=false", "one"], ["add", "-n", "--profile", "v1-2025", "one"],
+    ["add", "-n", "--chunker", "size-1000", "--raw-leaves", "one"],
+    # errors: the fast path hands these to the full CLI, which reports them
+    ["add", "-n", "tree"], ["add", "-n", "missing"], ["add", "-n", "--chunker", "size-0", "one"],
+    ["add", "-n", "--profile", "v9", "one"],
+])
+def test_the_fast_path_answers_as_the_full_cli(tree: Path, args: list[str]) -> None:
+    repo = ["--repo", str(tree / "repo")]
+    paths = [str(tree / a) if a in ("one", "tree", "missing") else a for a in args]
+    fast = run(*repo, *paths)
+    full = run(*repo, *paths, entry="ipfs_kit_py.cli")
+    assert fast == full
+
+
+def test_version_and_add_n_load_only_what_they_use(tree: Path) -> None:
+    repo = str(tree / "repo")
+    for argv in (["version"], ["add", "-Q", "-n", "-r", str(tree / "tree")]):
+        loaded = modules_after(f"from ipfs_kit_py.cli_entry import fast\nassert fast({['--repo', repo, *argv]!r}) == 0")
+        assert [m for m in HEAVY if m in loaded] == []
+    # and without --repo (IPFS_KIT_PATH or the default repo)
+    loaded = modules_after("from ipfs_kit_py.cli_entry import fast\nassert fast(['version', '-n']) == 0")
+    assert [m for m in HEAVY if m in loaded] == []
+
+
+def test_the_fast_path_steps_aside_for_a_server(tree: Path) -> None:
+    """With --api (or a server on the repo) version asks the server: the full CLI runs it."""
+    from ipfs_kit_py.cli_entry import fast
+
+    assert fast(["--api", "http://127.0.0.1:9", "version"]) is None
+    assert fast(["--repo", str(tree / "repo"), "add", "-n", "--encrypt-media", str(tree / "one")]) is None
+    assert fast(["--repo", str(tree / "repo"), "add", str(tree / "one")]) is None  # it stores: the model adds
+
+
+def test_the_full_cli_loads_the_registry_only_for_its_commands() -> None:
+    loaded = modules_after("import ipfs_kit_py.cli")
+    assert [m for m in ("ipfs_kit_py.registry", "ipfs_kit_py.ops", "ipfs_kit_py.model", "httpx", "rich",
+                        "ipfs_kit_py.server") if m in loaded] == []
+    code = ("import typer\nfrom ipfs_kit_py.cli import app\nroot = typer.main.get_command(app)\n"
+            "assert root.get_command(typer.Context(root), 'cid').get_command(typer.Context(root), 'format')")
+    assert "ipfs_kit_py.registry" in modules_after(code)
