@@ -68,7 +68,8 @@ app = typer.Typer(
 )
 pin_app = typer.Typer(help="Pin content so gc keeps it; unpin it; list pins.", no_args_is_help=True)
 block_app = typer.Typer(help="Raw blocks: get, put, stat.", no_args_is_help=True)
-dag_app = typer.Typer(help="DAGs as CAR v1 files: export, import.", no_args_is_help=True)
+dag_app = typer.Typer(help="IPLD DAGs: put, get, resolve, stat; export and import as CAR v1 files.",
+                      no_args_is_help=True)
 repo_app = typer.Typer(help="The repo: gc, stat, verify.", no_args_is_help=True)
 metadata_app = typer.Typer(help="Metadata of a CID: get, set.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens of the repo (scopes read, write, admin): create, ls, rm.",
@@ -347,10 +348,21 @@ def pin_add(
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", "-r",
                                             help="Pin the whole DAG (else only the block).")] = True,
     progress: Annotated[bool, typer.Option("--progress", help="Show blocks fetched so far.")] = False,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="A name for the pin(s) (pin ls --names).",
+                                             show_default=False)] = None,
 ) -> None:
     """Pin content (recursively by default), fetching from the network what the repo lacks."""
 
     async def op(b: ContentBackend) -> list[str]:
+        if name is not None:  # pin names: through the registry's pin/add (HTTP or in-process)
+            from . import registry
+
+            out: list[str] = []
+            for p in paths:
+                query = [("arg", p), ("recursive", "true" if recursive else "false"), ("name", name)]
+                await _run_kubo(b, registry.get("pin_add"), "pin/add", query, None,
+                                lambda obj: out.extend(obj.get("Pins") or []), None)
+            return out
         if not progress:
             return [c for p in paths for c in await b.pin_add(p, recursive)]
         out = []
@@ -380,8 +392,23 @@ def pin_ls(
     paths: Annotated[list[str] | None, typer.Argument(help="Only these CIDs.", show_default=False)] = None,
     type_: Annotated[str, typer.Option("-t", "--type", help="all, recursive, direct or indirect.")] = "all",
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the CIDs.")] = False,
+    names: Annotated[bool, typer.Option("--names", help="Print each pin's name too.")] = False,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Only pins whose name contains this "
+                                             "(implies --names).", show_default=False)] = None,
 ) -> None:
-    """List pins: '<cid> <type>'."""
+    """List pins: '<cid> <type>' (with --names: '<cid> <type> <name>')."""
+
+    if names or name:  # pin names: through the registry's pin/ls (HTTP or in-process)
+        from . import registry
+
+        query = [("arg", p) for p in paths or []] + [("type", type_), ("names", "true"), ("stream", "true")]
+        if name:
+            query.append(("name", name))
+        lines: list[dict[str, Any]] = []
+        run(ctx, lambda b: _run_kubo(b, registry.get("pin_ls"), "pin/ls", query, None, lines.append, None))
+        for obj in lines:
+            print(obj["Cid"] if quiet else f"{obj['Cid']} {obj['Type']} {obj.get('Name', '')}".rstrip())
+        return
 
     async def op(b: ContentBackend) -> list[Any]:
         if not paths:
@@ -713,9 +740,11 @@ def _build_registry_command(group: typer.Typer, name: str, op_name: str, *, body
     if body is not None:
         ann = Annotated[str, typer.Argument(help=f"{body} ('-': stdin)", show_default=False)]
         params.append(inspect.Parameter("file", inspect.Parameter.KEYWORD_ONLY, annotation=ann, default="-"))
-    if raw:
-        ann = Annotated[Path | None, typer.Option("--output", "-o", help="write to this new file (mode 0600) "
-                                                  "instead of stdout", show_default=False)]
+    if raw:  # -o, unless one of Kubo's flags has it (files read: -o is --offset)
+        taken = any("o" in (p.kubo, *p.flags) for p in op.param_specs)
+        ann = Annotated[Path | None, typer.Option("--output", *(() if taken else ("-o",)),
+                                                  help="write to this new file (mode 0600) instead of stdout",
+                                                  show_default=False)]
         params.append(inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=None))
 
     def command(ctx: typer.Context, **values: Any) -> None:
@@ -773,12 +802,13 @@ async def _run_kubo(backend: ContentBackend, op: Any, path: str, query: list[tup
     from .client.http import HTTPClient
 
     if isinstance(backend, HTTPClient):
-        if raw is not None:
-            async for chunk in backend._bytes(path, query):
-                raw.write(chunk)
+        files = {"file": ("data", data)} if data is not None else None
+        if raw is not None:  # bytes out (with a body in, when the command reads one: multibase encode)
+            async with backend._stream(path, query, files=files) as resp:
+                async for chunk in resp.aiter_bytes():
+                    raw.write(chunk)
             raw.flush()
             return
-        files = {"file": ("data", data)} if data is not None else None
         async for obj in backend._ndjson(path, query, files=files):
             show(obj)
         return
@@ -801,8 +831,9 @@ async def _run_kubo(backend: ContentBackend, op: Any, path: str, query: list[tup
         show(shaped)
 
 
-cid_app = typer.Typer(help="CIDs: format.", no_args_is_help=True)
-swarm_app = typer.Typer(help="libp2p peers of the running server: connect, peers.", no_args_is_help=True)
+cid_app = typer.Typer(help="CIDs: format, base32, codecs.", no_args_is_help=True)
+swarm_app = typer.Typer(help="libp2p peers of the running server: connect, disconnect, peers, addrs, peering.",
+                        no_args_is_help=True)
 app.add_typer(cid_app, name="cid")
 app.add_typer(swarm_app, name="swarm")
 registry_command(cid_app, "format", "cid_format")
@@ -818,7 +849,8 @@ files_app = typer.Typer(help="MFS, the mutable file system: mkdir, write, read, 
 app.add_typer(files_app, name="files")
 for _verb in ("mkdir", "ls", "stat", "cp", "mv", "rm", "flush", "chcid"):
     registry_command(files_app, _verb, f"files_{_verb}")
-config_app = typer.Typer(help="This node's settings in Kubo's config shape: show, get.", no_args_is_help=True)
+config_app = typer.Typer(help="This node's settings in Kubo's config shape: show, get, set, replace.",
+                         no_args_is_help=True)
 app.add_typer(config_app, name="config")
 registry_command(config_app, "show", "config_show")
 registry_command(config_app, "get", "config")
@@ -831,14 +863,38 @@ app.add_typer(refs_app, name="refs")
 registry_command(refs_app, "links", "refs")
 registry_command(refs_app, "local", "refs_local")
 for _grp, _verb, _op in ((pin_app, "update", "pin_update"), (pin_app, "verify", "pin_verify"),
-                         (dag_app, "get", "dag_get"), (dag_app, "resolve", "dag_resolve"), (dag_app, "stat", "dag_stat")):
+                         (dag_app, "resolve", "dag_resolve"), (dag_app, "stat", "dag_stat")):
     registry_command(_grp, _verb, _op)
+registry_command(dag_app, "get", "dag_get", raw=True)
+registry_command(dag_app, "put", "dag_put", body="the object, in the input codec")
+registry_command(files_app, "write", "files_write", body="the bytes to write")
+registry_command(files_app, "read", "files_read", raw=True)
+registry_command(config_app, "set", "config")  # config get KEY VALUE sets too, as Kubo's `ipfs config KEY VALUE`
+registry_command(config_app, "replace", "config_replace", body="a Kubo config JSON file")
+multibase_app = typer.Typer(help="Multibase text: encode, decode.", no_args_is_help=True)
+app.add_typer(multibase_app, name="multibase")
+registry_command(multibase_app, "encode", "multibase_encode", body="the bytes", raw=True)
+registry_command(multibase_app, "decode", "multibase_decode", body="the multibase text", raw=True)
 registry_command(app, "resolve", "resolve")
 registry_command(app, "shutdown", "shutdown")
-stats_app = typer.Typer(help="Statistics: repo.", no_args_is_help=True)
+stats_app = typer.Typer(help="Statistics: repo, bw (libp2p bandwidth), bitswap.", no_args_is_help=True)
 app.add_typer(stats_app, name="stats")
 registry_command(stats_app, "repo", "stats_repo")
-registry_command(swarm_app, "addrs-local", "swarm_addrs_local")
+registry_command(stats_app, "bw", "stats_bw")
+registry_command(stats_app, "bitswap", "stats_bitswap")
+bitswap_app = typer.Typer(help="Bitswap of the running server: stat, wantlist, ledger.", no_args_is_help=True)
+app.add_typer(bitswap_app, name="bitswap")
+for _verb in ("stat", "wantlist", "ledger"):
+    registry_command(bitswap_app, _verb, f"bitswap_{_verb}")
+# the swarm (ops/swarm.py): Kubo's `swarm addrs local|listen` are addrs-local and addrs-listen here
+for _verb, _op in (("disconnect", "swarm_disconnect"), ("addrs", "swarm_addrs"), ("addrs-local", "swarm_addrs_local"),
+                   ("addrs-listen", "swarm_addrs_listen")):
+    registry_command(swarm_app, _verb, _op)
+peering_app = typer.Typer(help="Peers kept connected (redialed when lost): add, ls, rm.", no_args_is_help=True)
+swarm_app.add_typer(peering_app, name="peering")
+for _verb in ("add", "ls", "rm"):
+    registry_command(peering_app, _verb, f"swarm_peering_{_verb}")
+registry_command(app, "ping", "ping_peer", stream=True)
 log_app = typer.Typer(help="Logging: level.", no_args_is_help=True)
 app.add_typer(log_app, name="log")
 registry_command(log_app, "level", "log_level")

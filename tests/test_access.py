@@ -134,7 +134,8 @@ def test_every_operation_and_api_route_has_a_scope(tmp_path: Path) -> None:
         "name_publish": W, "name_put": W, "pubsub_pub": W,
         # MFS and node configuration (issue 14): settings, bootstrap, logging and shutdown are admin
         "files_mkdir": W, "files_write": W, "files_cp": W, "files_mv": W, "files_rm": W, "files_chcid": W,
-        "pin_update": W, "dag_put": W, "config": A, "config_replace": A, "bootstrap_add": A, "bootstrap_rm": A,
+        "pin_update": W, "dag_put": W, "swarm_disconnect": W, "swarm_peering_add": W, "swarm_peering_rm": W,
+        "ping_peer": W, "config": A, "config_replace": A, "bootstrap_add": A, "bootstrap_rm": A,
         "log_level": A, "shutdown": A}
     from ipfs_kit_py.mcp.server import create_app
 

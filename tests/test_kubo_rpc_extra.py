@@ -9,6 +9,7 @@ our server cleanly.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -291,3 +292,170 @@ def test_pin_names_as_kubo(kubo: str, ours: str) -> None:
         assert json_lines(k) == json_lines(o), (path, args, opts, k.text, o.text)
     k, o = call(kubo, "pin/add", c, name="x" * 256), call(ours, "pin/add", c, name="x" * 256)
     assert k.status_code >= 400 and o.status_code >= 400 and k.json()["Message"] == o.json()["Message"]
+
+
+# -- the swarm, ping, bandwidth: an online Kubo (loopback, no bootstrap) and our node connected ----------
+@pytest.fixture(scope="module")
+def kubo_online(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from kubo_daemon import KUBO as KUBO_BIN
+    from kubo_daemon import KuboDaemon
+
+    if KUBO_BIN is None:
+        pytest.skip("no Kubo binary")
+    d = KuboDaemon(tmp_path_factory.mktemp("kubo-online") / "repo")
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture(scope="module")
+def ours_online(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    srv = start_server(tmp_path_factory.mktemp("ours-online") / "repo")  # libp2p on, loopback (conftest)
+    try:
+        yield srv.url
+    finally:
+        srv.stop()
+
+
+def _wait(cond: Any, timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _peer_ids(url: str) -> list[str]:
+    return [p["Peer"] for p in call(url, "swarm/peers").json()["Peers"] or []]
+
+
+def _numbers(v: Any) -> Any:
+    """The shape with int and float both 'number' (Kubo writes a rate of 0 as 0)."""
+    s = shape(v)
+    if isinstance(s, dict):
+        return {k: "number" if x in ("int", "float") else x for k, x in s.items()}
+    return s
+
+
+def test_swarm_ping_bandwidth_as_kubo(kubo_online: Any, ours_online: str) -> None:
+    """swarm/peers (plain and with every flag), swarm/addrs[/local|/listen], stats/bw, stats/bitswap,
+    ping, swarm/peering add/ls/rm and swarm/disconnect: the same requests to Kubo and to our node,
+    each about the other, give answers of the same shape (and the same texts where they are fixed)."""
+    kubo = kubo_online.api.rsplit("/api/v0", 1)[0]
+    ours = ours_online
+    me = call(ours, "id").json()
+    my_addr = next(a for a in me["Addresses"] if a.startswith("/ip4/127.0.0.1/"))
+    r = call(ours, "swarm/connect", kubo_online.full_addr)
+    assert r.status_code == 200, r.text
+    _wait(lambda: me["ID"] in _peer_ids(kubo) and kubo_online.peer_id in _peer_ids(ours), what="the connection")
+    # ping each way first: the latency it measures shows in swarm/peers
+    for url, other in ((kubo, me["ID"]), (ours, kubo_online.peer_id)):
+        lines = json_lines(call(url, "ping", other, count=2))
+        assert [x["Text"] for x in lines[:1]] == [f"PING {other}."], lines
+        assert all(x["Success"] and x["Time"] > 0 and x["Text"] == "" for x in lines[1:3]), lines
+        assert lines[3]["Text"].startswith("Average latency: ") and lines[3]["Text"].endswith("ms"), lines
+    for opts in ({}, {"verbose": True}, {"latency": True, "streams": True, "direction": True}, {"identify": True}):
+        kp, op_ = call(kubo, "swarm/peers", **opts).json()["Peers"], call(ours, "swarm/peers", **opts).json()["Peers"]
+        kc = next(p for p in kp if p["Peer"] == me["ID"])
+        oc = next(p for p in op_ if p["Peer"] == kubo_online.peer_id)
+        assert set(oc) - {"Streams"} == set(kc) - {"Streams"}, (opts, kc, oc)  # Streams: only when some are open
+        for key in set(oc) & set(kc):
+            assert _numbers(oc[key]) == _numbers(kc[key]) or key == "Identify" and not opts, (opts, key, kc, oc)
+        if opts.get("verbose") or opts.get("latency"):
+            assert oc["Latency"] != "n/a" and re.fullmatch(r"[\d.]+(ns|µs|ms|s)", oc["Latency"]), oc
+        if opts.get("verbose") or opts.get("direction"):
+            assert (kc["Direction"], oc["Direction"]) == (1, 2)  # we dialed Kubo
+        if opts.get("verbose") or opts.get("identify"):
+            assert oc["Identify"]["ID"] == kubo_online.peer_id and "/ipfs/ping/1.0.0" in oc["Identify"]["Protocols"]
+    k, o = both(kubo, ours, "swarm/addrs")
+    assert k.json().keys() == o.json().keys() == {"Addrs"}
+    assert me["ID"] in k.json()["Addrs"] and kubo_online.peer_id in o.json()["Addrs"]
+    for path, opts in (("swarm/addrs/local", {}), ("swarm/addrs/local", {"id": True}), ("swarm/addrs/listen", {})):
+        k, o = both(kubo, ours, path, **opts)
+        same_shape(k.json(), o.json(), path)
+        assert my_addr.split("/p2p/")[0] in [s.split("/p2p/")[0] for s in o.json()["Strings"]]
+    for opts in ({}, {"proto": "/ipfs/ping/1.0.0"}, {"peer": kubo_online.peer_id}):
+        k = call(kubo, "stats/bw", **(opts if "peer" not in opts else {"peer": me["ID"]}))
+        o = call(ours, "stats/bw", **opts)
+        assert _numbers(json_lines(k)[0]) == _numbers(json_lines(o)[0]), (opts, k.text, o.text)
+    assert json_lines(call(ours, "stats/bw", proto="/ipfs/ping/1.0.0"))[0]["TotalOut"] >= 2 * 32  # two pings
+    k, o = call(kubo, "stats/bw", peer=me["ID"], proto="/x"), call(ours, "stats/bw", peer=me["ID"], proto="/x")
+    assert k.status_code == o.status_code == 400 and k.json()["Message"] == o.json()["Message"]
+    k, o = both(kubo, ours, "stats/bitswap")
+    assert set(k.json()) == set(o.json())
+    for bad in (("ping", (me["ID"],), {}, ours), ("ping", (kubo_online.peer_id,), {"count": 0}, ours)):
+        r = call(bad[3], bad[0], *bad[1], **bad[2])
+        kr = call(kubo, bad[0], kubo_online.peer_id if bad[1][0] == me["ID"] else me["ID"], **bad[2])
+        assert r.status_code >= 400 and kr.status_code >= 400 and r.json()["Message"] == kr.json()["Message"]
+    # peering: ours keeps Kubo connected, through a disconnect
+    k, o = both(kubo, ours, "swarm/peering/ls")
+    assert k.json()["Peers"] in ([], None) and o.json() == {"Peers": []}  # Kubo: [] or null; always [] here
+    k, o = call(kubo, "swarm/peering/add", my_addr), call(ours, "swarm/peering/add", kubo_online.full_addr)
+    assert json_lines(k) == [{"ID": me["ID"], "Status": "success"}]
+    assert json_lines(o) == [{"ID": kubo_online.peer_id, "Status": "success"}]
+    k, o = both(kubo, ours, "swarm/peering/ls")
+    assert _numbers(k.json()["Peers"][0]) == _numbers(o.json()["Peers"][0])
+    assert o.json()["Peers"][0]["Addrs"] == [kubo_online.addr.split("/p2p/")[0]]
+    k, o = call(kubo, "swarm/peering/rm", me["ID"]), call(ours, "swarm/disconnect", kubo_online.full_addr)
+    assert json_lines(k) == [{"ID": me["ID"], "Status": "success"}]
+    assert o.json() == {"Strings": [f"disconnect {kubo_online.peer_id} success"]}
+    _wait(lambda: kubo_online.peer_id in _peer_ids(ours), what="peering to redial Kubo")
+    o = call(ours, "swarm/peering/rm", kubo_online.peer_id)
+    assert json_lines(o) == [{"ID": kubo_online.peer_id, "Status": "success"}]
+    assert call(ours, "swarm/peering/ls").json() == {"Peers": []}
+    # disconnect by peer ID, then again: Kubo's failure texts
+    o = call(ours, "swarm/disconnect", f"/p2p/{kubo_online.peer_id}")
+    assert o.json() == {"Strings": [f"disconnect {kubo_online.peer_id} success"]}
+    _wait(lambda: me["ID"] not in _peer_ids(kubo), what="Kubo to see the disconnect")
+    k, o = (call(kubo, "swarm/disconnect", f"/p2p/{me['ID']}"),
+            call(ours, "swarm/disconnect", f"/p2p/{kubo_online.peer_id}"))
+    assert k.json()["Strings"][0].replace(me["ID"], "X") == o.json()["Strings"][0].replace(kubo_online.peer_id, "X")
+
+
+def test_cli_verbs(kubo_online: Any, ours_online: str, tmp_path: Path,
+                   capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """The verbs of these groups, generated from the registry: through the running server, and
+    on a repo with no server (in-process) where the command needs no network."""
+    from ipfs_kit_py.cli import main
+
+    def cli(*argv: str, api: str | None = ours_online) -> tuple[int, bytes]:
+        capsysbinary.readouterr()
+        rc = main([*(["--api", api] if api else ["--repo", str(tmp_path / "offline")]), *argv])
+        return rc, capsysbinary.readouterr().out
+
+    body = tmp_path / "body"
+    for api in (ours_online, None):
+        body.write_bytes(b"hello from the cli\n")
+        assert cli("files", "write", "--create", "--parents", "/cli/f", str(body), api=api) == (0, b"")
+        assert cli("files", "read", "/cli/f", api=api) == (0, b"hello from the cli\n")
+        body.write_bytes(b"HELLO")
+        assert cli("files", "write", "--truncate", "/cli/f", str(body), api=api)[0] == 0
+        assert cli("files", "read", "/cli/f", "--offset", "1", "--count", "3", api=api) == (0, b"ELL")
+        body.write_bytes(b'{"cli": [1, 2.5, {"/": {"bytes": "aGk"}}]}')
+        rc, out = cli("dag", "put", str(body), api=api)
+        assert rc == 0 and out.decode().strip().startswith("bafyrei"), out
+        root = out.decode().strip()
+        assert cli("dag", "get", f"{root}/cli/1", api=api) == (0, b"2.5")
+        assert cli("dag", "get", root, api=api) == (0, b'{"cli":[1,2.5,{"/":{"bytes":"aGk"}}]}')
+        rc, out = cli("pin", "add", "--name", "from-cli", root, api=api)
+        assert rc == 0 and out.decode().split()[1] == root, out
+        rc, out = cli("pin", "ls", "--name", "from-cli", api=api)
+        assert rc == 0 and out.decode().split() == [root, "recursive", "from-cli"], out
+        body.write_bytes(b"multibase")
+        assert cli("multibase", "encode", "-b", "base32", str(body), api=api) == (0, b"bnv2wy5djmjqxgzi")
+    # the network verbs, through the server that is connected to Kubo
+    assert call(ours_online, "swarm/connect", kubo_online.full_addr).status_code == 200
+    rc, out = cli("ping", "-n", "1", kubo_online.peer_id)
+    lines = out.decode().splitlines()
+    assert rc == 0 and lines[0] == f"PING {kubo_online.peer_id}." and lines[1].startswith("Pong received: time="), lines
+    rc, out = cli("swarm", "peers", "--latency", "--direction")
+    assert rc == 0 and f"/p2p/{kubo_online.peer_id} " in out.decode() and " outbound" in out.decode(), out
+    rc, out = cli("stats", "bw")
+    assert rc == 0 and out.decode().startswith("Bandwidth\nTotalIn: "), out
+    rc, out = cli("swarm", "peering", "add", kubo_online.full_addr)
+    assert (rc, out.decode().strip()) == (0, f"add {kubo_online.peer_id} success")
+    rc, out = cli("swarm", "peering", "ls")
+    assert (rc, out.decode().strip()) == (0, kubo_online.peer_id)
+    assert cli("swarm", "peering", "rm", kubo_online.peer_id)[0] == 0
+    rc, out = cli("swarm", "addrs")
+    assert rc == 0 and kubo_online.peer_id in out.decode()

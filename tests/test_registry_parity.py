@@ -188,6 +188,18 @@ def kubo_rpc_probes(w: World) -> dict[str, Probe]:
         "bootstrap_add": Probe({"address": NO_PEER}, error="invalid_argument"),
         "bootstrap_rm": Probe({"address": SOME_PEER}, same=lambda h, t: _eq(h["Peers"], t["peers"])),
         "swarm_addrs_local": Probe({}, same=lambda h, t: _eq(h["Strings"], t["strings"])),
+        # the swarm (ops/swarm.py): this test's own peer stays connected, so nothing disconnects it
+        "swarm_addrs_listen": Probe({}, same=lambda h, t: _eq(h["Strings"], t["strings"])),
+        "swarm_addrs": Probe({}, same=lambda h, t: _eq(h["Addrs"], t["addrs"])),
+        "swarm_disconnect": Probe({"address": "not-a-peer"}, error="invalid_argument"),
+        "swarm_peering_add": Probe({"address": NO_PEER}, error="invalid_argument"),
+        "swarm_peering_ls": Probe({}, same=lambda h, t: _eq(h["Peers"], t["peers"])),
+        "swarm_peering_rm": Probe({"peer": SOME_PEER.rsplit("/", 1)[1]},
+                                  same=lambda h, t: _eq((h[0]["ID"], h[0]["Status"]), (t["id"], t["status"]))),
+        "ping_peer": Probe({"peer": w.info["ID"]}, error="invalid_argument"),  # ourselves: refused, as Kubo
+        "stats_bw": Probe({}, same=lambda h, t: _eq(set(h[0]), {"TotalIn", "TotalOut", "RateIn", "RateOut"})
+                          or _eq(set(t), {"total_in", "total_out", "rate_in", "rate_out"})),
+        "stats_bitswap": Probe({}, same=lambda h, t: _eq(h["Peers"], t["peers"])),
         "log_level": Probe({"subsystem": "all", "level": "nope"}, error="invalid_argument"),
         "shutdown": Probe({}, skip="it stops the server: tests/test_kubo_rpc_extra.py"),
         "stats_repo": Probe({}, same=lambda h, t: _eq(h["RepoPath"], t["repo_path"])),
@@ -331,7 +343,7 @@ async def test_every_operation_means_the_same_on_every_channel(world: World) -> 
 def _same_typed(name: str, a: dict[str, Any], b: dict[str, Any]) -> None:
     # id's "operations": what the asking channel offers (checked against the registry below)
     volatile = {"add": {"cid"}, "metadata_set": {"added"}, "gc": {"removed"}, "swarm_peers": {"peers"},
-                "id": {"operations"}}
+                "id": {"operations"}, "stats_bw": {"total_in", "total_out", "rate_in", "rate_out"}}
     if name in ("block_put", "add", "dag_import"):  # each channel uploaded the same bytes: same CIDs
         volatile = {}
     skip = volatile.get(name, set())

@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import content, dag, kubo_extra, media, mfs, names, node, pubsub
+from . import content, dag, kubo_extra, media, mfs, names, node, pubsub, swarm
 
-OPS: list[Any] = [*content.OPS, *node.OPS, *media.OPS, *mfs.OPS, *dag.OPS, *kubo_extra.OPS, *names.OPS, *pubsub.OPS]
+OPS: list[Any] = [*content.OPS, *node.OPS, *swarm.OPS, *media.OPS, *mfs.OPS, *dag.OPS, *kubo_extra.OPS, *names.OPS, *pubsub.OPS]

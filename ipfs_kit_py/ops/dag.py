@@ -195,7 +195,7 @@ OPS: list[Operation[Any, Any]] = [
                             ("input-codec", "string", "dag-json (default), dag-cbor, dag-pb, raw"),
                             ("pin", "boolean", "pin the object"), ("hash", "string", HASH_CHOICES),
                             ("allow-big-block", "boolean", "blocks over 1 MiB"))),
-              cli_text=lambda line: str(line["Cid"]["/"])),
+              cli="dag put", cli_text=lambda line: str(line["Cid"]["/"])),
     Operation("dag_get", DagGetParams, DagNode, R, "An IPLD object or a value inside it (dag-json by default)",
               dag_get, Kubo("dag/get", _kubo_dag_get), cli="dag get"),
     Operation("dag_resolve", PathParams, DagResolved, R, "Resolve a path to its last block and the path left in it",

@@ -1,7 +1,7 @@
 """Kubo RPC commands people's tools call (issue 14), on the registry: ``config``
 (a Kubo-shaped view of this node's settings), ``pin/update``, ``pin/verify``,
 ``resolve``, ``bootstrap``, ``refs``, ``cid/base32``,
-``cid/codecs``, ``multibase``, ``stats/repo``, ``swarm/addrs/local``,
+``cid/codecs``, ``multibase``, ``stats/repo``,
 ``log/level`` and ``shutdown``.
 
 ``config``: Kubo's keys map onto the settings of ``config.py`` (one setting,
@@ -581,29 +581,7 @@ def _kubo_peers(r: PeerList, a: KuboArgs) -> dict[str, Any]:
     return {"Peers": r.peers}
 
 
-# -- node: addresses, log level, shutdown, stats ------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Strings:
-    strings: list[str]
-
-
-@dataclass
-class AddrsLocalParams:
-    id: bool = param(False, doc="append /p2p/<peer-id>")
-
-
-async def swarm_addrs_local(ctx: Context, p: AddrsLocalParams) -> Strings:
-    svc = ctx.service("libp2p")
-    addrs = [str(a) for a in svc.get_addrs()]
-    if not p.id:
-        addrs = [a.split("/p2p/")[0] for a in addrs]
-    return Strings(addrs)
-
-
-def _kubo_strings(r: Strings, a: KuboArgs) -> dict[str, Any]:
-    return {"Strings": r.strings}
-
-
+# -- node: log level, shutdown, stats -------------------------------------------------------------------
 @dataclass
 class LogLevelParams:
     subsystem: str = param(kubo="arg", doc='a logger name below ipfs_kit_py, or "all"')
@@ -680,7 +658,7 @@ OPS: list[Operation[Any, Any]] = [
     Operation("config", ConfigParams, ConfigValue, A, "Get (or with a value, set) one Kubo config key", config,
               Kubo("config", run=_kubo_config, arg_doc="KEY [VALUE]"), cli="config get"),
     Operation("config_replace", ConfigReplaceParams, ConfigDoc, A, "Set the mapped keys from a Kubo config document",
-              config_replace, Kubo("config/replace", run=_kubo_config_replace, body="files")),
+              config_replace, Kubo("config/replace", run=_kubo_config_replace, body="files"), cli="config replace"),
     Operation("pin_update", PinUpdateParams, PinsUpdated, W, "Replace a recursive pin with another", pin_update,
               Kubo("pin/update", run=_kubo_pin_update, arg_doc="FROM then TO",
                    options=(("unpin", "boolean", "remove the old pin (default true)"),)), cli="pin update"),
@@ -700,17 +678,16 @@ OPS: list[Operation[Any, Any]] = [
               Kubo("cid/codecs", _kubo_codecs), cli="cid codecs",
               cli_text=lambda line: f"{line['Code']:>5}  {line['Name']}" if "Code" in line else json.dumps(line)),
     Operation("multibase_encode", MultibaseEncodeParams, Text, R, "Encode bytes as multibase text",
-              multibase_encode, Kubo("multibase/encode", run=_kubo_multibase_encode, body="files")),
+              multibase_encode, Kubo("multibase/encode", run=_kubo_multibase_encode, body="files"),
+              cli="multibase encode"),
     Operation("multibase_decode", MultibaseDecodeParams, Decoded, R, "Decode multibase text", multibase_decode,
-              Kubo("multibase/decode", run=_kubo_multibase_decode, body="files")),
+              Kubo("multibase/decode", run=_kubo_multibase_decode, body="files"), cli="multibase decode"),
     Operation("bootstrap_list", NoParams, PeerList, R, "The bootstrap peers (libp2p.bootstrap_peers)",
               bootstrap_list, Kubo("bootstrap/list", _kubo_peers), cli="bootstrap list"),
     Operation("bootstrap_add", BootstrapParams, PeerList, A, "Add a bootstrap peer (next start)", bootstrap_add,
               Kubo("bootstrap/add", _kubo_peers), cli="bootstrap add"),
     Operation("bootstrap_rm", BootstrapParams, PeerList, A, "Remove bootstrap peers (next start)", bootstrap_rm,
               Kubo("bootstrap/rm", _kubo_peers), cli="bootstrap rm"),
-    Operation("swarm_addrs_local", AddrsLocalParams, Strings, R, "This node's libp2p addresses", swarm_addrs_local,
-              Kubo("swarm/addrs/local", _kubo_strings), cli="swarm addrs-local"),
     Operation("log_level", LogLevelParams, Message, A, "Change a logger's level", log_level,
               Kubo("log/level", run=_kubo_log_level, arg_doc="SUBSYSTEM then LEVEL"), cli="log level"),
     Operation("shutdown", NoParams, Done, A, "Stop the server", shutdown, Kubo("shutdown", _kubo_empty),

@@ -1,5 +1,6 @@
 """Operations of the node: identity, version, CID formatting, and the libp2p
-service's peers, transfers and DHT, and ``transfer_content``.
+service's transfers, bitswap and DHT, and ``transfer_content`` (the swarm's
+operations are in ``ops/swarm.py``).
 
 The services (``p2p/service.py``, ``transfer.py``) are Python APIs; these
 operations are their only wire form.
@@ -12,7 +13,7 @@ import base64
 import platform
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import __version__
@@ -201,60 +202,7 @@ async def _kubo_cid_format(invoke: Invoke, a: KuboArgs, upload: Upload | None) -
     return NDJSON(lines())
 
 
-# -- libp2p: peers, transfers, DHT -------------------------------------------------------------------
-@dataclass
-class AddrParams:
-    address: str = param(kubo="arg", doc="<multiaddr>/p2p/<peer-id>")
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    peer: str
-
-
-async def swarm_connect(ctx: Context, p: AddrParams) -> Connected:
-    from ..errors import ChannelUnavailable
-
-    svc = ctx.service("libp2p")
-    try:
-        return Connected(await svc.connect(p.address))
-    except ValueError as e:
-        raise InvalidArgument(str(e)) from None
-    except ConnectionError as e:
-        raise ChannelUnavailable(str(e)) from None
-
-
-def _kubo_swarm_connect(results: list[Connected], a: KuboArgs) -> dict[str, Any]:
-    return {"Strings": [f"connect {r.peer} success" for r in results]}
-
-
-@dataclass(frozen=True, slots=True)
-class Peers:
-    peers: list[str]
-    connections: list[dict[str, Any]] = field(default_factory=list)  # {"peer", "addrs", "kind": direct|relayed}
-
-
-async def swarm_peers(ctx: Context, p: NoParams) -> Peers:
-    svc = ctx.service("libp2p")
-    return Peers(list(svc.peer.get_connected_peers()), await svc.connections())
-
-
-def _kubo_swarm_peers(r: Peers, a: KuboArgs) -> dict[str, Any]:
-    # Kubo's Addr, plus Relayed: whether the connection goes through a circuit relay
-    conns: dict[str, dict[str, Any]] = {}
-    for c in r.connections:
-        conns.setdefault(c["peer"], c)
-    out = []
-    for p in r.peers:
-        c = conns.get(p)
-        entry: dict[str, Any] = {"Peer": p}
-        if c is not None:
-            entry["Addr"] = c["addrs"][0] if c["addrs"] else ""
-            entry["Relayed"] = c["kind"] == "relayed"
-        out.append(entry)
-    return {"Peers": out}
-
-
+# -- libp2p: transfers, DHT (the swarm's operations are in ops/swarm.py) ----------------------------
 @dataclass
 class TransferParams:
     cid: str = param(kubo="arg")
@@ -498,12 +446,6 @@ OPS: list[Operation[Any, Any]] = [
     Operation("cid_format", CidFormatParams, CidFormatted, R, "Format a CID (Kubo's `cid format`)", cid_format,
               Kubo("cid/format", run=_kubo_cid_format, arg_doc="CIDs to format"), cli="cid format",
               cli_text=lambda line: str(line["Formatted"])),
-    Operation("swarm_connect", AddrParams, Connected, W, "Connect to a libp2p peer", swarm_connect,
-              Kubo("swarm/connect", _kubo_swarm_connect, each_arg=True, arg_doc="<multiaddr>/p2p/<peer-id>"),
-              cli="swarm connect", cli_text=lambda obj: "\n".join(obj["Strings"])),
-    Operation("swarm_peers", NoParams, Peers, R, "Connected libp2p peers", swarm_peers,
-              Kubo("swarm/peers", _kubo_swarm_peers), cli="swarm peers",
-              cli_text=lambda obj: "\n".join(p["Peer"] for p in obj["Peers"])),
     Operation("transfer_via_libp2p", TransferParams, Libp2pTransfer, W,
               "Push a CID's DAG to a peer over /ipfs-kit/content/1.0.0 (it verifies and pins it)",
               transfer_via_libp2p, Kubo("libp2p/transfer", _kubo_asdict, arg_doc="CID")),
@@ -517,11 +459,12 @@ OPS: list[Operation[Any, Any]] = [
     Operation("transfers", NoParams, Transfers, R, "Running libp2p transfers", transfers,
               Kubo("libp2p/transfers", _kubo_asdict)),
     Operation("bitswap_stat", NoParams, BitswapStat, R, "Bitswap totals since start, peers and wantlist",
-              bitswap_stat, Kubo("bitswap/stat", _kubo_bitswap_stat)),
+              bitswap_stat, Kubo("bitswap/stat", _kubo_bitswap_stat), cli="bitswap stat"),
     Operation("bitswap_wantlist", NoParams, Wantlist, R, "Blocks the node's reads want now", bitswap_wantlist,
-              Kubo("bitswap/wantlist", _kubo_wantlist)),
+              Kubo("bitswap/wantlist", _kubo_wantlist), cli="bitswap wantlist",
+              cli_text=lambda obj: "\n".join(k["/"] for k in obj["Keys"])),
     Operation("bitswap_ledger", PeerIdParams, LedgerEntry, R, "What we exchanged with a peer", bitswap_ledger,
-              Kubo("bitswap/ledger", _kubo_ledger, arg_doc="peer ID")),
+              Kubo("bitswap/ledger", _kubo_ledger, arg_doc="peer ID"), cli="bitswap ledger"),
     Operation("peer_reputation", OptPeerIdParams, PeerReputation, R,
               "Every peer's record (or one's): blocks and bytes each way, latency, throughput, failures, "
               "bad blocks, score, standing, ban", peer_reputation,

@@ -24,11 +24,13 @@ from ..http_sources import sources_from_settings
 from ..network_profiles import warn_if_public
 from ..node import Node
 from ..routing.reprovider import Reprovider
-from . import content_protocol, mcp_protocol, metadata_protocol
+from . import bandwidth, content_protocol, mcp_protocol, metadata_protocol
 from .autonat import AutoNAT
+from .bandwidth import BandwidthCounter
 from .bitswap import Bitswap
 from .dht import DHT
 from .peer import IPFSLibp2pPeer, split_peer_addr
+from .peering import Peering
 from .relay import Relay, RelayLimitSettings, peer_connections
 from .reputation import FILE_NAME as LEDGER_FILE
 from .reputation import PeerLedger, PeerRecord
@@ -78,6 +80,10 @@ class Libp2pService:
         self._bus_token: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        # stats/bw: every stream counted from the host's start; swarm/peering: peers kept connected
+        self.bandwidth = BandwidthCounter()
+        self.peer.add_trio_service(bandwidth.service(self.bandwidth))
+        self.peering = Peering(self.peer.get_connected_peers, self.connect, self._spawn)
         self.reprovider = make_reprovider(node, self.dht) if s.role in SERVING_ROLES and s.provide_pins else None
         if s.role in SERVING_ROLES:  # a leecher serves nothing
             self.peer.register_protocol_handler(mcp_protocol.PROTOCOL_ID, self._handle_mcp)

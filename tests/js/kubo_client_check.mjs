@@ -5,10 +5,13 @@ import { createHash } from 'node:crypto'
 import assert from 'node:assert/strict'
 import { create } from 'kubo-rpc-client'
 import { CID } from 'multiformats/cid'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 
 const url = process.argv[2]
-if (!url) {
-  console.error('usage: node kubo_client_check.mjs SERVER_URL')
+const peerAddr = process.argv[3] // another node's <multiaddr>/p2p/<id>, for the swarm checks
+if (!url || !peerAddr) {
+  console.error('usage: node kubo_client_check.mjs SERVER_URL PEER_MULTIADDR')
   process.exit(2)
 }
 const ipfs = create({ url, timeout: 30000 })
@@ -236,6 +239,34 @@ check('pin names: add with a name, ls with names and a name filter', async () =>
   assert.deepEqual(filtered.map((p) => p.cid.toString()), [cid.toString()])
   await ipfs.pin.rm(cid)
   assert.deepEqual(await all(ipfs.pin.ls({ name: 'js-named' })), [])
+})
+
+check('swarm: connect, peers (verbose), addrs, localAddrs, ping, stats.bw, bitswap.stat, disconnect', async () => {
+  const peerId = peerAddr.split('/p2p/')[1]
+  await ipfs.swarm.connect(multiaddr(peerAddr))
+  const pong = await all(ipfs.ping(peerIdFromString(peerId), { count: 2 }))
+  assert.equal(pong[0].text, `PING ${peerId}.`)
+  assert.ok(pong.slice(1, 3).every((p) => p.success && p.time > 0), JSON.stringify(pong))
+  assert.match(pong[3].text, /^Average latency: [\d.]+ms$/)
+  const peers = await ipfs.swarm.peers({ verbose: true })
+  const p = peers.find((x) => x.peer.toString() === peerId)
+  assert.ok(p, 'the connected peer is listed')
+  assert.equal(p.direction, 'outbound')
+  assert.match(p.latency, /^[\d.]+(ns|µs|ms|s)$/)
+  assert.equal(p.identify.ID, peerId)
+  const addrs = await ipfs.swarm.addrs()
+  assert.ok(addrs.some((a) => a.id.toString() === peerId && a.addrs.length > 0))
+  assert.ok((await ipfs.swarm.localAddrs()).length > 0)
+  const bw = await all(ipfs.stats.bw())
+  assert.equal(bw.length, 1)
+  assert.ok(bw[0].totalOut > 0n && bw[0].totalIn > 0n && typeof bw[0].rateIn === 'number')
+  const ping = await all(ipfs.stats.bw({ proto: '/ipfs/ping/1.0.0' }))
+  assert.ok(ping[0].totalOut >= 64n, 'two pings of 32 bytes counted under their protocol')
+  const bs = await ipfs.bitswap.stat()
+  assert.equal(typeof bs.blocksReceived, 'bigint')
+  const out = await ipfs.swarm.disconnect(multiaddr(peerAddr))
+  assert.deepEqual(out, [`disconnect ${peerId} success`])
+  assert.ok(!(await ipfs.swarm.peers()).some((x) => x.peer.toString() === peerId))
 })
 
 let failed = 0
