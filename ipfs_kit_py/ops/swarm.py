@@ -35,6 +35,7 @@ PING_INTERVAL = 1.0  # seconds between pings, as Kubo
 PING_TIMEOUT = 10.0  # seconds one ping may take (Kubo's kPingTimeout)
 PING_PROTOCOL = "/ipfs/ping/1.0.0"
 PING_SIZE = 32
+MAX_PING_COUNT = 3600  # pings one call may ask for (an hour of them)
 
 
 def go_duration(ns: int) -> str:
@@ -307,7 +308,7 @@ def _kubo_peering_changes(results: list[PeeringChange], a: KuboArgs) -> NDJSON:
 @dataclass
 class PingParams:
     peer: str = param(kubo="arg", doc="peer ID or <multiaddr>/p2p/<peer-id>")
-    count: int = param(10, flags=("n",), doc="pings to send (one a second)")
+    count: int = param(10, flags=("n",), doc=f"pings to send, one a second (at most {MAX_PING_COUNT})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +330,8 @@ async def ping(ctx: Context, p: PingParams) -> ItemStream[PingLine]:
         raise InvalidArgument("error: can't ping self")
     if p.count <= 0:
         raise InvalidArgument(f"ping count must be greater than 0, was {p.count}")
+    if p.count > MAX_PING_COUNT:  # one a second: a bound, so no call holds a channel for days
+        raise InvalidArgument(f"ping count must be at most {MAX_PING_COUNT}, was {p.count}")
 
     async def lines() -> AsyncIterator[PingLine]:
         if addr is None and pid not in svc.peer.get_connected_peers() and not await svc.peer.bridge.call(

@@ -57,7 +57,7 @@ class Peering:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while True:
+            while self.peers:  # the task ends with the last peer removed (add starts it again)
                 connected = set(self._connected())
                 now = loop.time()
                 for pid, p in list(self.peers.items()):
