@@ -46,6 +46,8 @@ def blob(label: str, n: int) -> bytes:
 
 
 def free_port() -> int:
+    """A port free now (another process may take it before ours binds it: a small race,
+    taken because a cluster peer's addresses must be known before it starts)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
