@@ -8,6 +8,7 @@ empty) and Tsize, and UnixFS blocksizes are unpacked repeated varints.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,7 @@ def encode_node(links: list[PBLink], data: bytes | None) -> bytes:
     return out
 
 
+@functools.lru_cache(maxsize=16)  # a file's leaves are all one size but the last
 def file_leaf_parts(chunk_len: int) -> tuple[bytes, bytes]:
     """The bytes around a chunk in a dag-pb UnixFS file leaf: ``prefix + chunk + suffix``.
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,21 @@ from .profiles import PROFILES as PROFILES
 from .profiles import Profile as Profile
 from .profiles import parse_chunker as parse_chunker
 from .profiles import resolve_profile as resolve_profile
+
+HASH_THREADS = min(4, os.cpu_count() or 1)  # leaves hashed at once by one import (1: in the caller's thread)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _hash_pool() -> ThreadPoolExecutor | None:
+    """The threads that hash leaves (made on first use; None on a single core)."""
+    global _pool
+    if HASH_THREADS < 2:
+        return None
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="ipfs-kit-hash")
+        return _pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +87,7 @@ class FileImporter:
         self._on_block = on_block
         self._buf = bytearray()
         self._levels: list[list[Entry]] = [[]]
+        self._pending: deque[Future[list[tuple[CID, list[bytes | memoryview], Entry]]]] = deque()
         self.bytes_written = 0
         self.blocks = 0
         self._node_version = profile.cid_version
@@ -92,26 +111,49 @@ class FileImporter:
                 return
             self._leaf(bytes(self._buf))
             self._buf.clear()
+        whole = len(mv) // size
+        if whole >= 2 and isinstance(data, bytes) and (pool := _hash_pool()) is not None:
+            # immutable bytes: whole chunks are hashed in worker threads (hashlib lets go of
+            # the GIL) while the caller reads on; their blocks go out here, in order
+            chunks = [mv[i * size:(i + 1) * size] for i in range(whole)]
+            step = -(-whole // HASH_THREADS)  # one task per thread
+            for i in range(0, whole, step):
+                self._pending.append(pool.submit(self._hash_leaves, chunks[i:i + step]))
+            self._drain(keep=2 * HASH_THREADS)  # bounded: at most two writes in flight
+            mv = mv[whole * size:]
         while len(mv) >= size:
             self._leaf(mv[:size])
             mv = mv[size:]
         if len(mv):
             self._buf += mv
 
-    def _leaf(self, chunk: bytes | memoryview) -> None:
+    def _hash_leaf(self, chunk: bytes | memoryview) -> tuple[CID, list[bytes | memoryview], Entry]:
+        """A leaf's CID, block parts and entry (no side effects: runs in worker threads)."""
         n = len(chunk)
         if self.profile.raw_leaves:
             cid = CID(1, RAW, b"\x12\x20" + hashlib.sha256(chunk).digest())
-            self._put(cid, [chunk])
-            entry = Entry(cid, n, n)
-        else:
-            prefix, suffix = file_leaf_parts(n)
-            h = hashlib.sha256(prefix)
-            h.update(chunk)
-            h.update(suffix)
-            cid = CID.from_digest(h.digest(), DAG_PB, self._node_version)
-            self._put(cid, [prefix, chunk, suffix])
-            entry = Entry(cid, len(prefix) + n + len(suffix), n)
+            return cid, [chunk], Entry(cid, n, n)
+        prefix, suffix = file_leaf_parts(n)
+        h = hashlib.sha256(prefix)
+        h.update(chunk)
+        h.update(suffix)
+        cid = CID.from_digest(h.digest(), DAG_PB, self._node_version)
+        return cid, [prefix, chunk, suffix], Entry(cid, len(prefix) + n + len(suffix), n)
+
+    def _hash_leaves(self, chunks: list[memoryview]) -> list[tuple[CID, list[bytes | memoryview], Entry]]:
+        return [self._hash_leaf(c) for c in chunks]
+
+    def _drain(self, keep: int = 0) -> None:
+        """Take in the leaves hashed in worker threads, oldest first, until ``keep`` tasks remain."""
+        while len(self._pending) > keep:
+            for cid, parts, entry in self._pending.popleft().result():
+                self._put(cid, parts)
+                self._push(0, entry)
+
+    def _leaf(self, chunk: bytes | memoryview) -> None:
+        self._drain()  # leaves stay in file order
+        cid, parts, entry = self._hash_leaf(chunk)
+        self._put(cid, parts)
         self._push(0, entry)
 
     def _push(self, level: int, entry: Entry) -> None:
@@ -134,6 +176,7 @@ class FileImporter:
 
     def finish(self) -> Entry:
         """Flush the last chunk and the partial levels; return the root."""
+        self._drain()
         if self._buf or self.blocks == 0:
             self._leaf(bytes(self._buf))
             self._buf.clear()
