@@ -3,7 +3,7 @@ over ``/ipfs-kit/mcp/1.0.0``.
 
     python examples/connect_to_mcp_libp2p.py http://127.0.0.1:8000 CID
 
-The server's peer ID and address come from its ``/api/v0/id``.
+The server's peer ID and address come from its ``id`` (``HTTPClient.id()``).
 """
 
 import argparse
@@ -11,7 +11,7 @@ import asyncio
 import base64
 import json
 
-import httpx
+from ipfs_kit_py.client import HTTPClient
 
 CID = "QmSomeContentIdentifier"
 
@@ -51,6 +51,12 @@ async def connect_to_mcp_libp2p(peer_id, multiaddr):
     return response
 
 
+async def fetch(url: str) -> dict:
+    async with HTTPClient(url) as client:
+        ident = await client.id()
+    return await connect_to_mcp_libp2p(ident.id, ident.addresses[0])
+
+
 def main() -> None:
     global CID
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,8 +65,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=30.0)
     args = ap.parse_args()
     CID = args.cid
-    ident = httpx.post(f"{args.url.rstrip('/')}/api/v0/id", timeout=10).json()
-    response = asyncio.run(asyncio.wait_for(connect_to_mcp_libp2p(ident["ID"], ident["Addresses"][0]), args.timeout))
+    response = asyncio.run(asyncio.wait_for(fetch(args.url), args.timeout))
     raise SystemExit(1 if "error" in response else 0)
 
 

@@ -27,9 +27,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import websockets
 
+from .client.http import HTTPClient
 from .content.cid import CID
 from .errors import ChannelUnavailable, InvalidArgument, IPFSKitError, TransferError
 from .events import NotificationType
@@ -80,11 +80,11 @@ async def resolve_target(target: Target, timeout: float = 10.0) -> Target:
     """Fill in the peer ID and multiaddrs from the target's own ``/api/v0/id``."""
     if target.url and not target.peer_id:
         try:
-            async with httpx.AsyncClient(timeout=timeout) as client:
-                ident = (await client.post(f"{target.url}/api/v0/id")).json()
-            target.peer_id = ident.get("ID") or None
-            target.multiaddrs = target.multiaddrs or [a for a in ident.get("Addresses") or [] if "/p2p/" in a]
-        except (httpx.HTTPError, ValueError):
+            async with HTTPClient(target.url, timeout=timeout) as client:
+                ident = await client.id()
+            target.peer_id = ident.id or None
+            target.multiaddrs = target.multiaddrs or [a for a in ident.addresses if "/p2p/" in a]
+        except IPFSKitError:
             pass  # the HTTP leg will report the target as unreachable
     return target
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from conftest import ServerProcess, start_server, stream_bytes
 
+from ipfs_kit_py.client import HTTPClient
 from ipfs_kit_py.client.ws_rpc import GeneralChannel
 from ipfs_kit_py.errors import NotFound, TransferError
 from ipfs_kit_py.high_level_api import IPFSSimpleAPI
@@ -54,7 +55,8 @@ async def events(srv: ServerProcess, cid: str, type_: str) -> list[dict]:
 async def test_next_channel_carries_the_transfer(source: ServerProcess, tmp_path: Path, cut: dict, carrier: str) -> None:
     data = stream_bytes(700_000) + carrier.encode()
     cid = add(source, data)
-    source_id = httpx.post(f"{source.url}/api/v0/id", timeout=10).json()["ID"]
+    async with HTTPClient(source.url) as client:
+        source_id = (await client.id()).id
     target = start_server(tmp_path / "target", env={**cut, "IPFS_KIT_LIBP2P_ACCEPT_PUSH_FROM": source_id})
     try:
         async with IPFSSimpleAPI(mcp_url=source.url) as api:

@@ -17,10 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ..errors import ChannelUnavailable, IPFSKitError
-from .auth import auth_headers
+from .http import HTTPClient
 from .selection import Channel, select_protocol
 from .streaming import MediaStream, stream_content
 from .ws_rpc import GeneralChannel, raise_error
@@ -41,16 +39,16 @@ class Retrieved:
 async def fetch_over_libp2p(url: str, cid: str, size: int, timeout: float = 60.0, token: str | None = None) -> bytes:
     from ..libp2p_peer import IPFSLibp2pPeer
 
-    async with httpx.AsyncClient(timeout=timeout, headers=auth_headers(token)) as client:
-        ident = (await client.post(f"{url}/api/v0/id")).json()
-    addrs = [a for a in ident.get("Addresses") or [] if "/p2p/" in a]
+    async with HTTPClient(url, timeout=timeout, token=token) as client:
+        ident = await client.id()
+    addrs = [a for a in ident.addresses if "/p2p/" in a]
     if not addrs:
         raise ChannelUnavailable("the node has no libp2p address (libp2p.enabled=false?)")
     out = bytearray()
     async with IPFSLibp2pPeer(role="leecher") as peer:
-        await peer.connect_to_peer(ident["ID"], addrs[0])
+        await peer.connect_to_peer(ident.id, addrs[0])
         while len(out) < size or not out and size == 0:
-            stream = await peer.new_stream(ident["ID"], "/ipfs-kit/mcp/1.0.0")
+            stream = await peer.new_stream(ident.id, "/ipfs-kit/mcp/1.0.0")
             await stream.write(json.dumps({"action": "cat", "cid": cid, "offset": len(out),
                                            "length": LIBP2P_RANGE}).encode())
             answer = json.loads(await stream.read(2 * LIBP2P_RANGE))

@@ -2,7 +2,7 @@
 
 Each check does real work over its channel and times it:
 
-- ``http``: ``/api/v0/version`` and ``/api/v0/id``;
+- ``http``: ``/api/v0/version``, and ``id`` through ``HTTPClient``;
 - ``websocket``: subscribes on ``/ws/notifications``, adds a small probe over the
   general channel ``/ws`` and waits for its ``content_added`` event (a real round trip);
 - ``webrtc``: a real session that decodes frames of the server's built-in test
@@ -30,6 +30,7 @@ import httpx
 import websockets
 
 from ..client.auth import auth_headers, token_from_env
+from ..client.http import HTTPClient
 from ..client.notifications import ws_url
 
 CHECKS = ("http", "websocket", "webrtc", "libp2p")
@@ -64,7 +65,8 @@ async def check_http(url: str, timeout: float, token: str | None = None) -> tupl
         if r.status_code != 200:
             raise CheckFailed(f"/api/v0/version answered {r.status_code}", "check the server log")
         version = r.json().get("Version")
-        ident = (await client.post(f"{url}/api/v0/id")).json()
+    async with HTTPClient(url, timeout=timeout, token=token) as api:
+        ident = (await api.id()).to_kubo()
     return f"version {version}", {"id": ident}
 
 
@@ -118,13 +120,13 @@ async def check_webrtc(url: str, timeout: float, token: str | None = None) -> tu
 async def check_libp2p(url: str, timeout: float, token: str | None = None) -> tuple[str, dict[str, Any]]:
     from ..p2p.check import probe_peer
 
-    async with httpx.AsyncClient(timeout=timeout, headers=auth_headers(token)) as client:
-        ident = (await client.post(f"{url}/api/v0/id")).json()
-    addrs = [a for a in ident.get("Addresses") or [] if "/p2p/" in a]
+    async with HTTPClient(url, timeout=timeout, token=token) as api:
+        ident = await api.id()
+    addrs = [a for a in ident.addresses if "/p2p/" in a]
     if not addrs:
         raise CheckFailed("the server reports no libp2p addresses",
                           "enable the peer: IPFS_KIT_LIBP2P_ENABLED=true (and check libp2p.listen_addrs)")
-    result = await probe_peer(ident["ID"], addrs, timeout=timeout)
+    result = await probe_peer(ident.id, addrs, timeout=timeout)
     return result.pop("summary"), result
 
 
