@@ -16,10 +16,9 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument
 from . import hamt
@@ -44,6 +43,9 @@ from .profiles import Profile as Profile
 from .profiles import parse_chunker as parse_chunker
 from .profiles import resolve_profile as resolve_profile
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
 HASH_THREADS = min(4, os.cpu_count() or 1)  # leaves hashed at once by one import (1: in the caller's thread)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -56,6 +58,8 @@ def _hash_pool() -> ThreadPoolExecutor | None:
         return None
     with _pool_lock:
         if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # here: add -n starts without it
+
             _pool = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="ipfs-kit-hash")
         return _pool
 
