@@ -47,12 +47,16 @@ class _StderrConsole:
 
     _console: Any = None
 
-    def __getattr__(self, name: str) -> Any:
+    def real(self) -> Any:
+        """The Console itself (what rich's Progress takes)."""
         if self._console is None:
             from rich.console import Console
 
             type(self)._console = Console(stderr=True, highlight=False)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
 
 
 err_console: Any = _StderrConsole()
@@ -150,7 +154,7 @@ def progress_bar(label: str, total: int | None, enabled: bool) -> Iterator[Progr
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with Progress(*columns, console=err_console.real(), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.update(task, completed=n)
 
@@ -165,7 +169,7 @@ def block_counter(label: str, enabled: bool) -> Iterator[ProgressFn]:
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} blocks"),
                TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with Progress(*columns, console=err_console.real(), transient=True) as bar:
         task = bar.add_task(label, total=None)
         yield lambda n: bar.update(task, completed=n)
 
