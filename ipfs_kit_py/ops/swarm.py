@@ -333,19 +333,25 @@ async def ping(ctx: Context, p: PingParams) -> ItemStream[PingLine]:
     if p.count > MAX_PING_COUNT:  # one a second: a bound, so no call holds a channel for days
         raise InvalidArgument(f"ping count must be at most {MAX_PING_COUNT}, was {p.count}")
 
+    # an unknown peer is looked up before the answer starts, so that "not found" is a clean 404
+    # rather than a stream cut short
+    looked_up = False
+    if addr is None and pid not in svc.peer.get_connected_peers() and not await svc.peer.bridge.call(
+            swarm_info.t_has_addrs, svc.peer, pid):
+        looked_up = True
+        found = await svc.dht.find_peer(pid, PING_TIMEOUT)
+        if not found:
+            raise NotFound(f"peer lookup failed: no addresses found for {pid}")
+        for a in found:
+            try:
+                await svc.connect(a if "/p2p/" in a else f"{a}/p2p/{pid}")
+                break
+            except Exception:  # noqa: BLE001 - the next address
+                continue
+
     async def lines() -> AsyncIterator[PingLine]:
-        if addr is None and pid not in svc.peer.get_connected_peers() and not await svc.peer.bridge.call(
-                swarm_info.t_has_addrs, svc.peer, pid):
+        if looked_up:
             yield PingLine(True, 0, f"Looking up peer {pid}")
-            found = await svc.dht.find_peer(pid, PING_TIMEOUT)
-            if not found:
-                raise NotFound(f"peer lookup failed: no addresses found for {pid}")
-            for a in found:
-                try:
-                    await svc.connect(a if "/p2p/" in a else f"{a}/p2p/{pid}")
-                    break
-                except Exception:  # noqa: BLE001 - the next address
-                    continue
         yield PingLine(True, 0, f"PING {pid}.")
         loop = asyncio.get_running_loop()
         stream = None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from libp2p.peer.id import ID
+from libp2p.peer.peerstore import PeerStoreError
 
 from .relay import connection_kind
 
@@ -137,4 +138,9 @@ async def t_record_latency(peer: Any, pid: str, seconds: float) -> None:
 
 async def t_has_addrs(peer: Any, pid: str) -> bool:
     host = peer.host
-    return bool(host is not None and host.get_peerstore().addrs(ID.from_base58(pid)))
+    if host is None:
+        return False
+    try:
+        return bool(host.get_peerstore().addrs(ID.from_base58(pid)))
+    except PeerStoreError:  # py-libp2p's answer for a peer it never heard of
+        return False
