@@ -335,9 +335,9 @@ def test_pin_add_ls_rm(srv: ServerProcess) -> None:
     assert post(srv, "pin/add", {"arg": cid}).json() == {"Pins": [cid]}
     assert post(srv, "pin/ls", {"arg": cid}).json() == {"Keys": {cid: {"Type": "recursive", "Name": ""}}}
     assert cid in post(srv, "pin/ls", {"type": "recursive"}).json()["Keys"]
-    assert cid not in post(srv, "pin/ls", {"type": "direct"}).json()["Keys"]
+    assert cid not in post(srv, "pin/ls", {"type": "direct"}).json().get("Keys", {})  # Kubo omits an empty Keys
     stream = [json.loads(x) for x in post(srv, "pin/ls", {"stream": "true"}).text.splitlines()]
-    assert {"Cid": cid, "Type": "recursive", "Name": ""} in stream
+    assert {"Cid": cid, "Type": "recursive"} in stream  # streamed lines leave an empty Name out, as Kubo
     assert post(srv, "pin/rm", {"arg": cid}).json() == {"Pins": [cid]}
     assert_kubo_error(post(srv, "pin/rm", {"arg": cid}), 404)
     assert_kubo_error(post(srv, "pin/ls", {"arg": cid}), 404)

@@ -107,7 +107,7 @@ def test_connected_peer_reads_with_the_ordinary_verbs(nodes: Callable[..., Serve
     assert r.content == data
     # the blocks are stored unpinned: gc takes them back
     assert has_block(b, cid)
-    assert cid not in api(b, "pin/ls").json()["Keys"]
+    assert cid not in api(b, "pin/ls").json().get("Keys", {})  # Kubo omits an empty Keys
     api(b, "repo/gc")
     assert not has_block(b, cid)
 
@@ -313,4 +313,4 @@ def test_client_going_away_stops_the_fetch(nodes: Callable[..., ServerProcess]) 
     count = api(b, "repo/stat").json()["NumObjects"]
     time.sleep(1.0)  # nothing more arrives once the sessions stopped
     assert api(b, "repo/stat").json()["NumObjects"] == count < 193
-    assert api(b, "pin/ls").json()["Keys"] == {}
+    assert api(b, "pin/ls").json() == {}  # Kubo omits an empty Keys

@@ -223,7 +223,7 @@ async def test_general_channel_operations(shared_server: ServerProcess) -> None:
         content = await c.call("get_content", cid=cid)
         assert base64.b64decode(content["content"]) == data and content["size"] == len(data)
 
-        assert (await c.call("pin_ls", cid=cid))["pins"] == [{"cid": cid, "type": "recursive"}]
+        assert (await c.call("pin_ls", cid=cid))["pins"] == [{"cid": cid, "type": "recursive", "name": ""}]
         md = await c.call("metadata_set", cid=cid, values={"title": "blob"})
         assert md["user"] == {"title": "blob"} and md["name"] == "blob.bin"
         assert (await c.call("metadata_get", cid=cid))["user"] == {"title": "blob"}

@@ -13,11 +13,13 @@ from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptBlock, InvalidArgument
-from .blockstore import ReadableStore
 from .cid import CID, DAG_PB, RAW
+
+if TYPE_CHECKING:  # only a protocol: the client's CAR receiver reads with no block store loaded
+    from .blockstore import ReadableStore
 from .dagpb import DIRECTORY, FILE, HAMT_SHARD, SYMLINK, decode_node, decode_unixfs, file_leaf_view
 from .dagpb import RAW as UNIXFS_RAW
 

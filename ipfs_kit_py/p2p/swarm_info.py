@@ -78,7 +78,11 @@ async def t_connections(peer: Any, identify: bool) -> list[ConnInfo]:
             except Exception:  # noqa: BLE001
                 latency = 0.0
             direction = DIRECTIONS.get(int(getattr(conn, "direction", -1)), 0)
-            out.append(ConnInfo(pid.to_base58(), addrs[0].split("/p2p/")[0] if addrs else "",
+            addr = addrs[0] if addrs else ""
+            own = f"/p2p/{pid.to_base58()}"
+            if addr.endswith(own):  # Kubo's Addr leaves the peer's own ID out (a relay's stays)
+                addr = addr[: -len(own)]
+            out.append(ConnInfo(pid.to_base58(), addr,
                                 connection_kind(conn), direction, latency, sorted(streams),
                                 _identify(host, pid) if identify else {}))
     return out
