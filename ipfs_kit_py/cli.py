@@ -27,6 +27,7 @@ import typer
 from typer.core import TyperGroup
 
 from .access import Scope
+from .cli_entry import kubo_bools  # one spelling of Kubo's --flag=false, shared with the fast path
 from .client import ContentBackend, open_backend
 from .client.types import Progress as ProgressFn
 from .config import default_repo_path
@@ -933,20 +934,6 @@ registry_command(pubsub_app, "peers", "pubsub_peers", topic=True)
 def _error(message: str) -> int:
     err_console.print(f"Error: {message}", markup=False, soft_wrap=True)
     return 1
-
-
-KUBO_BOOL_FLAGS = ("pin", "raw-leaves", "recursive", "pin-roots")
-
-
-def kubo_bools(argv: list[str]) -> list[str]:
-    """Kubo's ``--pin=false`` spelling to ``--no-pin`` (and ``--pin=true`` to ``--pin``)."""
-    out = []
-    for a in argv:
-        name, sep, value = a.partition("=")
-        if sep and name[2:] in KUBO_BOOL_FLAGS and name.startswith("--") and value.lower() in ("true", "false"):
-            a = name if value.lower() == "true" else "--no-" + name[2:]
-        out.append(a)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
