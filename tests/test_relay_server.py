@@ -51,7 +51,7 @@ def test_master_relays_and_swarm_peers_shows_relayed(master: ServerProcess) -> N
             conns = {c["peer"]: c["kind"] for c in await b.bridge.call(_conns, b)}
             assert conns == {info["ID"]: "direct", a.get_id(): "relayed"}
             peers = await asyncio.to_thread(_peers, master)
-            assert peers[a.get_id()]["Relayed"] is False and peers[b.get_id()]["Relayed"] is False
+            assert "Relayed" not in peers[a.get_id()] and "Relayed" not in peers[b.get_id()]  # only when true
             assert peers[a.get_id()]["Addr"].startswith("/ip4/127.0.0.1/tcp/")
 
     asyncio.run(asyncio.wait_for(run(), 60))
@@ -73,7 +73,7 @@ def test_swarm_connect_through_a_relay(master: ServerProcess) -> None:
             peers = await asyncio.to_thread(_peers, master)
             assert peers[target.get_id()]["Relayed"] is True
             assert peers[target.get_id()]["Addr"].endswith("/p2p-circuit")  # Kubo: the relay's address, circuit
-            assert peers[relay.get_id()]["Relayed"] is False
+            assert "Relayed" not in peers[relay.get_id()]
             assert info["ID"] not in peers
 
     asyncio.run(asyncio.wait_for(run(), 60))

@@ -177,7 +177,7 @@ _NO_IDENTIFY = {"ID": "", "PublicKey": "", "Addresses": None, "AgentVersion": ""
 
 def _kubo_swarm_peers(r: Peers, a: KuboArgs) -> dict[str, Any]:
     """Kubo's connInfos: one entry per connection, sorted by address; Identify is always
-    there (empty unless asked for). ``Relayed`` (through a circuit relay or not) is this server's own."""
+    there (empty unless asked for). ``Relayed`` (only when true) is this server's own."""
     out = []
     for c in r.connections:
         entry: dict[str, Any] = {"Addr": c["addrs"][0] if c["addrs"] else "", "Peer": c["peer"]}
@@ -188,7 +188,8 @@ def _kubo_swarm_peers(r: Peers, a: KuboArgs) -> dict[str, Any]:
         if c.get("streams"):
             entry["Streams"] = [{"Protocol": s} for s in c["streams"]]
         entry["Identify"] = c.get("identify") or dict(_NO_IDENTIFY)
-        entry["Relayed"] = c["kind"] == "relayed"
+        if c["kind"] == "relayed":  # only when true: a direct entry keeps Kubo's keys exactly
+            entry["Relayed"] = True
         out.append(entry)
     return {"Peers": out}  # Kubo sends null for none; [] here, which every client reads the same
 
