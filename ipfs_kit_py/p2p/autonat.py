@@ -6,10 +6,13 @@ requests on ``/libp2p/autonat/1.0.0`` (a ``master`` node serves the check);
 :attr:`AutoNAT.reachability` to ``public``, ``private`` or ``unknown``.
 The server dials only addresses on the requester's observed IP, so a node
 behind a NAT that advertises its private address learns ``private``.
+Callables in :attr:`AutoNAT.on_change` get each new verdict (hole punching
+starts on ``private``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -31,6 +34,7 @@ class AutoNAT:
         self.confirmations = confirmations
         self.service: AutoNATService | None = None
         self.reachability = "unknown"
+        self.on_change: list[Callable[[str], None]] = []
         peer.add_trio_service(self._run)
 
     async def _run(self, host: Any, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -61,5 +65,9 @@ class AutoNAT:
             with trio.fail_after(timeout):
                 return await self.service.check_reachability([ID.from_base58(s) for s in servers])
 
-        self.reachability = _NAMES.get(await self.peer.bridge.call(run), "unknown")
-        return self.reachability
+        verdict = _NAMES.get(await self.peer.bridge.call(run), "unknown")
+        changed, self.reachability = verdict != self.reachability, verdict
+        if changed:
+            for fn in self.on_change:
+                fn(verdict)
+        return verdict
