@@ -112,6 +112,8 @@ class Libp2pSettings:
     relay_max_reservations: int = 32  # relay reservations held at once
     relay_max_duration: int = 120  # seconds one relayed circuit may last
     relay_max_bytes: int = 128 << 20  # bytes one relayed circuit may carry
+    hole_punching: str = "auto"  # DCUtR: upgrade relayed connections to direct ones by hole punching. auto: this node starts it for relayed connections it receives once AutoNAT says it is behind a NAT; always: for every relayed connection it receives; off: neither starts nor answers one
+    hole_punch_relay_grace: float = 10.0  # seconds a relayed connection stays open after hole punching made a direct one (streams still on it finish; new ones go direct)
     dht_protocol: str = "/ipfs/lan/kad/1.0.0"  # Kubo's LAN DHT; "/ipfs/kad/1.0.0" for the public one
     provide_pins: bool = True  # announce pinned content on the DHT (roles master/worker); false: same as provide.enabled=false
 

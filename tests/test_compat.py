@@ -15,6 +15,7 @@ from aiortc.rtcicetransport import RTCIceGatherer
 from ipfs_kit_py.compat import IncompatibleDependency
 from ipfs_kit_py.compat import aioice as aioice_compat
 from ipfs_kit_py.compat import aiortc as aiortc_compat
+from ipfs_kit_py.compat import dcutr as dcutr_compat
 from ipfs_kit_py.config import WebRTCSettings
 from ipfs_kit_py.ice import peer_connection
 
@@ -22,6 +23,17 @@ from ipfs_kit_py.ice import peer_connection
 def test_installed_versions_have_what_the_hooks_use() -> None:
     aiortc_compat.check()
     aioice_compat.check()
+    dcutr_compat.check()
+
+
+def test_dcutr_hooks_fail_loudly_when_py_libp2p_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dcutr_compat, "version", lambda: "0.9.0")
+    with pytest.raises(IncompatibleDependency, match="libp2p 0.9.0 is untested"):
+        dcutr_compat.check()
+    monkeypatch.undo()
+    monkeypatch.delattr("libp2p.transport.tcp.tcp.TCP.dial_with_source")
+    with pytest.raises(IncompatibleDependency, match="dial_with_source"):
+        dcutr_compat.check()
 
 
 def test_an_untested_or_changed_dependency_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:

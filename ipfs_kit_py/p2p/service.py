@@ -28,6 +28,7 @@ from . import bandwidth, content_protocol, mcp_protocol, metadata_protocol
 from .autonat import AutoNAT
 from .bandwidth import BandwidthCounter
 from .bitswap import Bitswap
+from .dcutr import DCUtR
 from .dht import DHT
 from .peer import IPFSLibp2pPeer, split_peer_addr
 from .peering import Peering
@@ -60,6 +61,10 @@ class Libp2pService:
             reservations=s.relay_max_reservations, duration=s.relay_max_duration, data=s.relay_max_bytes))
         # AutoNAT: a master answers dial-back checks; every node asks its bootstrap peers
         self.autonat = AutoNAT(self.peer, serve=s.role == "master")
+        # DCUtR: relayed connections become direct ones by hole punching (behind a NAT, by default)
+        self.dcutr = DCUtR(self.peer, mode=s.hole_punching, reachability=lambda: self.autonat.reachability,
+                           relay_grace=s.hole_punch_relay_grace)
+        self.autonat.on_change.append(lambda _verdict: self.dcutr.reachability_changed())
         self.transfers: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.content = content_protocol.ContentServer(node.model, s)
         # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
