@@ -29,7 +29,6 @@ from .node import Node
 from .p2p import pubsub as pubsub_service
 from .p2p import service as libp2p_service
 from .routing import http_server as routing_v1
-from .routing import kubo_rpc as routing_rpc
 from .server import console, gateway, http_api, ws_hub
 from .server.guard import AccessGuard, AccessPolicy
 from .server.read_context import ReadContext
@@ -80,7 +79,6 @@ def create_app(node: Node, policy: AccessPolicy | None = None) -> FastAPI:
     libp2p_service.register(node)  # a service: no routes; its operations are in the registry
     ipns_service.register(node)  # keys and IPNS names (after libp2p: it uses the DHT)
     pubsub_service.register(node)  # gossipsub on the libp2p peer
-    routing_rpc.register(app, node)  # Kubo's routing/dht verbs (not yet registry operations)
     routing_v1.register(app, node)  # /routing/v1 delegated routing (public; IPNS records by GET/PUT)
     mcp_http.register(app, node)  # Model Context Protocol at /mcp, generated from the registry
     return app

@@ -235,6 +235,7 @@ class Kubo:
     server does not support before anything runs. ``run``: the whole adapter, for
     the few commands whose Kubo form is several calls (block/put with one block per
     part, dag/import pinning after every part, block/rm reporting per block).
+    ``aliases``: other paths that serve the same command.
     """
 
     path: str
@@ -246,6 +247,11 @@ class Kubo:
     check: Callable[[KuboArgs], None] | None = None
     run: Callable[[Invoke, KuboArgs, Upload | None], Awaitable[Any]] | None = None
     arg_doc: str = "IPFS path or CID"
+    aliases: tuple[str, ...] = ()  # further paths of the same command (Kubo's legacy dht/*, stats/provide)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return (self.path, *self.aliases)
 
 
 # -- operations ---------------------------------------------------------------------------------
@@ -281,7 +287,9 @@ class Operation(Generic[P, R]):
     libp2p: bool = True  # offered on /ipfs-kit/mcp/1.0.0
     frames: bool = False  # on /ws, its Upload arrives as binary frames after the request
     json_result: Callable[[Any], Awaitable[Any]] | None = None  # a stream -> one JSON answer (non-streaming channels)
-    cli_text: Callable[[dict[str, Any]], str] | None = None  # a generated CLI command's line per Kubo object
+    # a generated CLI command's text per Kubo object; called with (obj, verbose=...) when the
+    # operation has a ``verbose`` parameter; bytes are written as they are (routing get)
+    cli_text: Callable[..., str | bytes] | None = None
 
     @property
     def param_specs(self) -> tuple[ParamSpec, ...]:

@@ -203,7 +203,7 @@ def render_operations_doc() -> str:
             if not p.required:
                 text += f" = {json_default(p.default)}"
             params.append(text)
-        kubo = f"`{op.kubo.path}`" if op.kubo else ""
+        kubo = ", ".join(f"`{path}`" for path in op.kubo.paths) if op.kubo else ""
         cli = f"`{op.cli}`" if op.cli else ""
         lines.append(f"| `{name}` | {op.scope.value} | {', '.join(params) or 'none'} | {_result_text(op)} "
                      f"| {kubo} | {cli} |")

@@ -136,7 +136,9 @@ def test_every_operation_and_api_route_has_a_scope(tmp_path: Path) -> None:
         "files_mkdir": W, "files_write": W, "files_cp": W, "files_mv": W, "files_rm": W, "files_chcid": W,
         "pin_update": W, "dag_put": W, "swarm_disconnect": W, "swarm_peering_add": W, "swarm_peering_rm": W,
         "ping_peer": W, "config": A, "config_replace": A, "bootstrap_add": A, "bootstrap_rm": A,
-        "log_level": A, "shutdown": A}
+        "log_level": A, "shutdown": A,
+        # routing (ops/routing.py): storing DHT values and running the reprovider change what the network holds
+        "routing_put": W, "reprovide": W}
     from ipfs_kit_py.mcp.server import create_app
 
     node = Node(tmp_path / "repo")

@@ -136,7 +136,9 @@ def test_operation_table_classification() -> None:
             # Kubo RPC breadth (issue 14): MFS, config, bootstrap, pin update, logging, shutdown
             "files_chcid", "files_cp", "files_mkdir", "files_mv", "files_rm", "files_write", "config",
             "config_replace", "bootstrap_add", "bootstrap_rm", "pin_update", "log_level", "shutdown",
-            "dag_put", "swarm_disconnect", "swarm_peering_add", "swarm_peering_rm", "ping_peer"} == operations.MUTATING
+            "dag_put", "swarm_disconnect", "swarm_peering_add", "swarm_peering_rm", "ping_peer",
+            # routing (ops/routing.py)
+            "routing_put", "reprovide"} == operations.MUTATING
     assert operations.READ_ONLY | operations.MUTATING == set(operations.OPERATIONS)
     assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version", "block_get",
             "block_stat", "get", "dag_export", "repo_stat", "cid_format", "swarm_peers",
@@ -147,7 +149,7 @@ def test_operation_table_classification() -> None:
             "cid_codecs", "config_show", "dag_get", "dag_resolve", "dag_stat", "files_flush", "files_ls", "files_read",
             "files_stat", "multibase_decode", "multibase_encode", "pin_verify", "refs", "refs_local", "resolve",
             "stats_repo", "swarm_addrs_local", "swarm_addrs", "swarm_addrs_listen", "swarm_peering_ls", "stats_bw",
-            "stats_bitswap"} == operations.READ_ONLY
+            "stats_bitswap", "find_peer", "routing_get", "provide_stat"} == operations.READ_ONLY
     admin = {n for n, op in operations.OPERATIONS.items() if op.scope is Scope.ADMIN}
     # the guard's and the libp2p policy's admin set (issue 9), and private keys (issue 15)
     assert admin == {"gc", "repo_verify", "key_export", "key_gen", "key_import", "key_rename", "key_rm", "key_sign",

@@ -47,7 +47,8 @@ EXCLUDED = {
 DESTRUCTIVE = frozenset({"pin_rm", "block_rm", "gc", "transfer_cancel", "metadata_set", "files_rm", "key_rm",
                          "bootstrap_rm", "config_replace", "shutdown"})
 NETWORK = frozenset({"swarm_connect", "transfer_via_libp2p", "fetch_via_libp2p", "bitswap_fetch",
-                     "find_providers", "provide", "transfer_content"})
+                     "find_providers", "provide", "transfer_content", "find_peer", "routing_get", "routing_put",
+                     "reprovide"})
 TEXT_LIMIT = 64 << 10  # bytes of cat answered as text; more (or binary) gets a summary and a link
 CHUNK = 256 << 10  # bytes per chunk of an add from text, base64 or a path
 ADD_SOURCES = ("text", "content", "path")

@@ -1,6 +1,6 @@
 """Operations of the node: identity, version, CID formatting, and the libp2p
-service's transfers, bitswap and DHT, and ``transfer_content`` (the swarm's
-operations are in ``ops/swarm.py``).
+service's transfers and bitswap, and ``transfer_content`` (the swarm's
+operations are in ``ops/swarm.py``, routing and providing in ``ops/routing.py``).
 
 The services (``p2p/service.py``, ``transfer.py``) are Python APIs; these
 operations are their only wire form.
@@ -8,7 +8,6 @@ operations are their only wire form.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import platform
 import weakref
@@ -374,47 +373,6 @@ def _kubo_reputation(r: PeerReputation, a: KuboArgs) -> dict[str, Any]:
     return {"Peers": r.peers}
 
 
-@dataclass
-class FindProvsParams:
-    cid: str = param(kubo="arg")
-    num_providers: int = param(20, flags=("n",), minimum=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Provider:
-    id: str
-    addrs: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Providers:
-    providers: list[Provider]
-
-
-async def find_providers(ctx: Context, p: FindProvsParams) -> Providers:
-    CID.decode(p.cid)
-    found = await ctx.service("libp2p").dht.find_providers(p.cid, p.num_providers)
-    return Providers([Provider(f["ID"], list(f.get("Addrs") or [])) for f in found])
-
-
-@dataclass
-class ProvideParams:
-    cid: str = param(kubo="arg")
-
-
-@dataclass(frozen=True, slots=True)
-class Provided:
-    provided: bool
-
-
-async def provide(ctx: Context, p: ProvideParams) -> Provided:
-    cid = CID.decode(p.cid)
-    svc = ctx.service("libp2p")
-    if not await asyncio.to_thread(ctx.model.store.has, cid):
-        raise NotFound(f"{p.cid} is not in this repo")
-    return Provided(bool(await svc.dht.provide(p.cid)))
-
-
 # -- transfer_content (libp2p, else WebSocket, else HTTP) --------------------------------------------
 @dataclass
 class TransferContentParams:
@@ -469,9 +427,6 @@ OPS: list[Operation[Any, Any]] = [
               "Every peer's record (or one's): blocks and bytes each way, latency, throughput, failures, "
               "bad blocks, score, standing, ban", peer_reputation,
               Kubo("ipfs-kit/peer_reputation", _kubo_reputation, arg_doc="peer ID")),
-    # over HTTP: routing/findprovs and routing/provide of ipfs_kit_py/routing/kubo_rpc.py (Kubo's QueryEvents)
-    Operation("find_providers", FindProvsParams, Providers, R, "Find providers of a CID on the DHT", find_providers),
-    Operation("provide", ProvideParams, Provided, W, "Announce a CID we hold on the DHT", provide),
     Operation("transfer_content", TransferContentParams, TransferReport, W,
               "Push a CID to another node: libp2p, else WebSocket, else HTTP", transfer_content,
               Kubo("ipfs-kit/transfer", _kubo_asdict, arg_doc="CID")),

@@ -7,6 +7,7 @@
   DHT values, provide stats) over the local store and the DHT.
 - ``reprovider``: re-announces what this node provides on an interval.
 - ``http_server``: ``/routing/v1`` (public, CORS) over ``api``.
-- ``kubo_rpc``: ``/api/v0/routing/*``, the legacy ``/api/v0/dht/*`` and
-  ``/api/v0/provide/stat`` over ``api``.
+
+Kubo's ``/api/v0/routing/*`` (with the legacy ``dht/*`` aliases) and
+``provide/stat`` are registry operations over ``api``: ``ipfs_kit_py/ops/routing.py``.
 """

@@ -65,17 +65,9 @@ APP_SUBPROTOCOL = "ipfs-kit"  # offered with it, and chosen, so the token is not
 
 # Scope each /api/v0 route needs: its registry operation's (a route that is not an
 # operation needs admin, the safe default). tests/test_access.py checks every route has one.
-R, W = Scope.READ, Scope.WRITE
 API_SCOPES: dict[str, Scope] = {
-    op.kubo.path: op.scope for op in registry.OPERATIONS.values() if op.kubo is not None
+    path: op.scope for op in registry.OPERATIONS.values() if op.kubo is not None for path in op.kubo.paths
 }
-# The routing verbs (ipfs_kit_py/routing/kubo_rpc.py) are routes of their own, not yet
-# registry operations: lookups read, announcing and storing DHT values write.
-API_SCOPES.update({
-    "routing/findprovs": R, "routing/findpeer": R, "routing/get": R, "dht/findprovs": R, "dht/findpeer": R,
-    "dht/get": R, "provide/stat": R, "stats/provide": R,
-    "routing/provide": W, "routing/put": W, "routing/reprovide": W, "dht/provide": W, "dht/put": W,
-})
 
 # https://specs.ipfs.tech/http-gateways/path-gateway/ (as Kubo's gateway sends them)
 GATEWAY_CORS = [

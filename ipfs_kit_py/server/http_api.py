@@ -91,12 +91,15 @@ class KuboRPC:
                                                    "application/x-directory for directories"}
         elif kubo.body == "json":
             extra["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
-        endpoint.__name__ = "api_" + kubo.path.replace("/", "_").replace("-", "_")
         tag = "ipfs-kit extras" if kubo.path.startswith(("ipfs-kit/", "libp2p/")) else "Kubo RPC"
-        app.add_api_route(f"{API}/{kubo.path}", endpoint, methods=["POST"], summary=op.summary, tags=[tag],
-                          openapi_extra=extra, description=f"registry operation `{op.name}` ({op.scope.value})")
-        app.add_api_route(f"{API}/{kubo.path}", _method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"],
-                          include_in_schema=False)
+        for path in kubo.paths:  # the path, then its aliases (Kubo's legacy dht/*)
+            endpoint.__name__ = "api_" + path.replace("/", "_").replace("-", "_")
+            alias = f"; alias of `{kubo.path}`" if path != kubo.path else ""
+            app.add_api_route(f"{API}/{path}", endpoint, methods=["POST"], summary=op.summary, tags=[tag],
+                              openapi_extra=extra,
+                              description=f"registry operation `{op.name}` ({op.scope.value}){alias}")
+            app.add_api_route(f"{API}/{path}", _method_not_allowed, methods=["GET", "PUT", "DELETE", "PATCH"],
+                              include_in_schema=False)
 
     @staticmethod
     def options(op: Operation[Any, Any]) -> list[Opt]:
