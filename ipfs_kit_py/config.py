@@ -143,6 +143,8 @@ class IpnsSettings:
     lifetime: float = 172800.0  # seconds a published record stays valid when name/publish gives no lifetime (Kubo's 48h)
     ttl: float = 300.0  # seconds resolvers may cache a record when name/publish gives no ttl (Kubo's 5m; capped to the lifetime)
     resolve_timeout: float = 60.0  # seconds name/resolve and /routing/v1/ipns may spend collecting DHT records
+    use_pubsub: bool = False  # IPNS over pubsub too (Kubo's Ipns.UsePubsub): publishing puts the record on the name's /record/ topic, resolving joins that topic and takes the records arriving there, next to the DHT's
+    pubsub_rebroadcast: float = 60.0  # seconds between re-publications of the records of the names whose /record/ topics we are in (Kubo's minute; 0: never)
 
 
 @dataclass

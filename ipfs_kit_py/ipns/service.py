@@ -4,7 +4,9 @@ Published records (ours, and those stored with ``name put``) are kept in
 ``<repo>/ipns/<peer-id>.rec``: they give the next sequence number and are what
 we serve from the DHT. Resolved records are cached for their TTL (never past
 their validity). With a libp2p peer, records go to the DHT with Kubo's keys
-(:mod:`.dht`); without one, only local names resolve.
+(:mod:`.dht`); without one, only local names resolve. With ``ipns.use_pubsub``
+they also go over pubsub (:mod:`.pubsub`), and resolving asks both, as Kubo's
+``Ipns.UsePubsub`` does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from libp2p.peer.id import ID
 
@@ -27,6 +29,9 @@ from ..keystore import Keystore, format_id
 from . import dht as ipns_dht
 from . import record as rec
 from .names import name_id, split_name_path
+
+if TYPE_CHECKING:
+    from .pubsub import IpnsPubsub
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,7 @@ class Names:
         self.dir = Path(node.repo.path) / "ipns"
         self._cache: dict[bytes, tuple[rec.Record, float]] = {}
         self._locks: dict[bytes, asyncio.Lock] = {}
+        self.pubsub: IpnsPubsub | None = None  # IPNS over pubsub (ipns.use_pubsub), set by register()
 
     # -- local records --------------------------------------------------------------------------
     def _file(self, name: ID) -> Path:
@@ -110,13 +116,29 @@ class Names:
             raw = rec.create(k.private, value, seq, eol, int(ttl * 1e9), v1_compat=v1_compat)
             await asyncio.to_thread(self._save, name, raw)
             self._cache_put(name, rec.parse(raw))
-        peers: list[str] = []
-        if dht is not None:
-            peers = await ipns_dht.put(dht, name, raw)
+        peers = await self._route(dht, name, raw, allow_offline)
+        return Published(name, value, seq, peers)
+
+    async def _route(self, dht: Any, name: ID, raw: bytes, allow_offline: bool) -> list[str]:
+        """Put ``raw`` on the DHT and, with IPNS over pubsub, on the name's topic (at once, as
+        Kubo's parallel router); the DHT peers that took it. Kubo's rule: publishing fails only
+        if every router failed (a pubsub publish with nobody listening counts as done)."""
+        if dht is None:
+            return []
+        put_dht = ipns_dht.put(dht, name, raw)
+        if self.pubsub is None:
+            peers = await put_dht
+            pubsub_error: BaseException | None = ChannelUnavailable("IPNS over pubsub is off")
+        else:
+            peers, pubsub_error = await asyncio.gather(put_dht, self.pubsub.put(name, raw), return_exceptions=True)
+            if isinstance(peers, BaseException):
+                raise peers
+        if pubsub_error is not None:
+            log.debug("IPNS over pubsub: %s", pubsub_error)
             if not peers and not allow_offline:
                 raise ChannelUnavailable("failed to publish: no DHT peer took the record "
                                          "(it is kept locally; pass --allow-offline to accept that)")
-        return Published(name, value, seq, peers)
+        return peers
 
     # -- records --------------------------------------------------------------------------------
     async def best_record(self, name: ID, *, nocache: bool = False, count: int = 16,
@@ -134,7 +156,14 @@ class Names:
         if dht is not None:
             if timeout is None:
                 timeout = self.node.settings.ipns.resolve_timeout
-            for raw in await ipns_dht.get(dht, name, count=count, timeout=timeout):
+            on_dht = ipns_dht.get(dht, name, count=count, timeout=timeout)
+            if self.pubsub is None:
+                found = await on_dht
+            else:  # both at once; the pubsub side answers from its store, or waits for a first fetch
+                found, held = await asyncio.gather(on_dht, self.pubsub.search(name, timeout))
+                if held is not None:
+                    candidates.append(held)
+            for raw in found:
                 try:
                     candidates.append(rec.verify(raw, name))
                 except rec.InvalidRecord:
@@ -163,7 +192,7 @@ class Names:
             raise InvalidArgument(f"record sequence {r.sequence} is not newer than the stored {old.sequence}")
         await asyncio.to_thread(self._save, pid, raw)
         self._cache_put(pid, r)
-        peers = await ipns_dht.put(dht, pid, raw) if dht is not None else []
+        peers = await self._route(dht, pid, raw, True)
         return Published(pid, r.value, r.sequence, peers)
 
     # -- resolve --------------------------------------------------------------------------------
@@ -208,9 +237,12 @@ class NamesService(Names):
         dht = self._dht()
         if dht is not None and dht.kad is not None:
             await dht.peer.bridge.call(_install_async, dht)
+        if self.pubsub is not None:
+            await self.pubsub.start(self.node.services["pubsub"])
 
     async def stop(self) -> None:
-        pass
+        if self.pubsub is not None:
+            await self.pubsub.stop()
 
 
 async def _install_async(dht: Any) -> None:
@@ -221,4 +253,11 @@ def register(node: Any) -> None:
     from ..compat import kad_kubo
 
     kad_kubo.apply()  # before the DHT serves its first stream (Kubo crashes on py-libp2p's ADD_PROVIDER echo)
-    node.add_service("ipns", NamesService(node))
+    names = NamesService(node)
+    libp2p = node.services.get("libp2p")
+    s = node.settings.ipns
+    if s.use_pubsub and libp2p is not None:  # the pubsub service joins after us: start() finds it
+        from .pubsub import IpnsPubsub
+
+        names.pubsub = IpnsPubsub(names, libp2p.peer, rebroadcast=s.pubsub_rebroadcast)
+    node.add_service("ipns", names)

@@ -514,6 +514,63 @@ async def _kubo_name_inspect(invoke: Invoke, a: KuboArgs, upload: Upload | None)
     return out
 
 
+# -- IPNS over pubsub (Kubo's name/pubsub/*) ---------------------------------------------------------
+def _ipns_pubsub(ctx: Context) -> Any:
+    """The node's IPNS-over-pubsub store; a client error when it is off (Kubo's words)."""
+    ps = names_of(ctx.node).pubsub if ctx.node is not None else None
+    if ps is None:
+        raise InvalidArgument("IPNS pubsub subsystem is not enabled")
+    return ps
+
+
+@dataclass
+class NamePubsubStateParams:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NamePubsubState:
+    enabled: bool
+
+
+async def name_pubsub_state(ctx: Context, p: NamePubsubStateParams) -> NamePubsubState:
+    return NamePubsubState(ctx.node is not None and names_of(ctx.node).pubsub is not None)
+
+
+@dataclass
+class NamePubsubSubsParams:
+    ipns_base: str = param("base36", doc="b58mh, base36 or base32")
+
+
+@dataclass(frozen=True, slots=True)
+class NamePubsubSubs:
+    names: list[str]  # /ipns/<name> of each name whose /record/ topic we are in
+
+
+async def name_pubsub_subs(ctx: Context, p: NamePubsubSubsParams) -> NamePubsubSubs:
+    form = _base(p)
+    return NamePubsubSubs(["/ipns/" + format_id(n, form) for n in _ipns_pubsub(ctx).subscriptions()])
+
+
+@dataclass
+class NamePubsubCancelParams:
+    name: str = param(kubo="arg", doc="the IPNS name (or /ipns/ path) to stop following")
+
+
+@dataclass(frozen=True, slots=True)
+class NamePubsubCanceled:
+    canceled: bool  # false: there was no subscription
+
+
+async def name_pubsub_cancel(ctx: Context, p: NamePubsubCancelParams) -> NamePubsubCanceled:
+    ps = _ipns_pubsub(ctx)
+    try:
+        pid = parse_peer_id(p.name.strip().removeprefix("/ipns/"))
+    except InvalidArgument as e:
+        raise InvalidArgument(f"not a valid IPNS name: {e}") from None
+    return NamePubsubCanceled(await ps.cancel(pid))
+
+
 def _kubo_key_info(r: KeyInfo, a: KuboArgs) -> dict[str, str]:
     return _kubo_key(r)
 
@@ -566,6 +623,18 @@ OPS: list[Operation[Any, Any]] = [
     Operation("name_inspect", NameInspectParams, Inspected, R, "Decode (and verify) an IPNS record", name_inspect,
               Kubo("name/inspect", run=_kubo_name_inspect, body="files",
                    options=(("verify", "string", "IPNS name to verify against"),)), cli="name inspect"),
+    Operation("name_pubsub_state", NamePubsubStateParams, NamePubsubState, R,
+              "Is IPNS over pubsub on (ipns.use_pubsub)?", name_pubsub_state,
+              Kubo("name/pubsub/state", lambda r, a: {"Enabled": r.enabled}), cli="name pubsub state",
+              cli_text=lambda o: "enabled" if o["Enabled"] else "disabled"),
+    Operation("name_pubsub_subs", NamePubsubSubsParams, NamePubsubSubs, R,
+              "Names whose IPNS pubsub topics this node is in", name_pubsub_subs,
+              Kubo("name/pubsub/subs", lambda r, a: {"Strings": r.names or None}),
+              cli="name pubsub subs", cli_text=lambda o: "\n".join(o["Strings"] or [])),
+    Operation("name_pubsub_cancel", NamePubsubCancelParams, NamePubsubCanceled, W,
+              "Leave a name's IPNS pubsub topic", name_pubsub_cancel,
+              Kubo("name/pubsub/cancel", lambda r, a: {"Canceled": r.canceled}, arg_doc="IPNS name"),
+              cli="name pubsub cancel", cli_text=lambda o: "canceled" if o["Canceled"] else "no subscription"),
 ]
 
 __all__ = ["OPS", "format_duration"]

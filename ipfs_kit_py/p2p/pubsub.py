@@ -24,7 +24,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,23 @@ class Message:
     topics: list[str]
 
 
+class _GossipSub(GossipSub):
+    """GossipSub that reports each peer joining a topic (go-libp2p-pubsub's ``PeerJoin``
+    event) to ``join_listeners``, called on the trio thread with (topic, peer)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.join_listeners: list[Callable[[str, ID], None]] = []
+
+    async def on_peer_subscribed(self, peer_id: ID, topic: str) -> None:
+        for listener in list(self.join_listeners):
+            try:
+                listener(topic, peer_id)
+            except Exception:  # noqa: BLE001 - a listener's bug must not break the router
+                log.exception("pubsub join listener failed")
+        await super().on_peer_subscribed(peer_id, topic)
+
+
 def event_data(m: Message, topic: str) -> dict[str, Any]:
     """A message as a ``pubsub_message`` event's data (bytes as standard base64)."""
     return {"topic": topic, "from": m.from_peer, "data": base64.b64encode(m.data).decode("ascii"),
@@ -64,7 +81,7 @@ class PubsubService:
         self.bus = bus
         self.max_bridged = max_bridged
         self._bridges: dict[str, tuple[int, asyncio.Task[None] | None]] = {}  # topic -> (holders, task)
-        self.router = GossipSub(protocols=[PROTOCOL_ID_V11, PROTOCOL_ID], degree=6, degree_low=4, degree_high=12,
+        self.router = _GossipSub(protocols=[PROTOCOL_ID_V11, PROTOCOL_ID], degree=6, degree_low=4, degree_high=12,
                                 heartbeat_interval=1, heartbeat_initial_delay=0.1,
                                 max_messages_per_topic_per_second=max_rate)
         self.pubsub: Pubsub | None = None
