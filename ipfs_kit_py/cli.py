@@ -752,6 +752,8 @@ def _build_registry_command(group: typer.Typer, name: str, op_name: str, *, body
                                                   show_default=False)]
         params.append(inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=None))
 
+    verbose_text = any(p.name == "verbose" for p in op.param_specs)  # cli_text(obj, verbose=...)
+
     def command(ctx: typer.Context, **values: Any) -> None:
         query: list[tuple[str, str]] = []
         for pname, qname in names.items():
@@ -773,8 +775,12 @@ def _build_registry_command(group: typer.Typer, name: str, op_name: str, *, body
                 err_console.print(f"Error: {error}", markup=False, soft_wrap=True)
                 failed = True
                 return
-            text = op.cli_text(obj) if op.cli_text else json.dumps(obj, indent=2)
-            if text:
+            text = (op.cli_text(obj, verbose=bool(values.get("verbose"))) if verbose_text else op.cli_text(obj)) \
+                if op.cli_text else json.dumps(obj, indent=2)
+            if isinstance(text, bytes):  # a value as it is (routing get)
+                sys.stdout.buffer.write(text)
+                sys.stdout.buffer.flush()
+            elif text:
                 print(text, flush=stream)
 
         out: BinaryIO | None = None
@@ -932,6 +938,24 @@ registry_command(pubsub_app, "pub", "pubsub_pub", topic=True, body="the message"
 registry_command(pubsub_app, "sub", "pubsub_sub", topic=True, stream=True)
 registry_command(pubsub_app, "ls", "pubsub_ls")
 registry_command(pubsub_app, "peers", "pubsub_peers", topic=True)
+
+# routing and providing (ops/routing.py); `dht` holds Kubo's legacy names of the same commands
+routing_app = typer.Typer(help="Content and peer routing (DHT): findprovs, findpeer, provide, get, put, reprovide.",
+                          no_args_is_help=True)
+dht_app = typer.Typer(help="Kubo's legacy names of the routing commands: findprovs, findpeer, provide, get, put.",
+                      no_args_is_help=True)
+provide_app = typer.Typer(help="Providing content on the DHT: stat.", no_args_is_help=True)
+app.add_typer(routing_app, name="routing")
+app.add_typer(dht_app, name="dht")
+app.add_typer(provide_app, name="provide")
+for _grp in (routing_app, dht_app):
+    for _verb, _op in (("findprovs", "find_providers"), ("findpeer", "find_peer"), ("provide", "provide"),
+                       ("get", "routing_get")):
+        registry_command(_grp, _verb, _op, stream=True)
+    registry_command(_grp, "put", "routing_put", body="the value (a public key or a signed IPNS record)")
+registry_command(routing_app, "reprovide", "reprovide")
+registry_command(provide_app, "stat", "provide_stat")
+registry_command(stats_app, "provide", "provide_stat")
 
 
 # -- entry point ---------------------------------------------------------------------------
