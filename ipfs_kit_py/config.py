@@ -145,6 +145,7 @@ class IpnsSettings:
     resolve_timeout: float = 60.0  # seconds name/resolve and /routing/v1/ipns may spend collecting DHT records
     use_pubsub: bool = False  # IPNS over pubsub too (Kubo's Ipns.UsePubsub): publishing puts the record on the name's /record/ topic, resolving joins that topic and takes the records arriving there, next to the DHT's
     pubsub_rebroadcast: float = 60.0  # seconds between re-publications of the records of the names whose /record/ topics we are in (Kubo's minute; 0: never)
+    pubsub_max_names: int = 1024  # /record/ topics held at once; joining one more (a publish or resolve of another name) leaves the least recently used
 
 
 @dataclass

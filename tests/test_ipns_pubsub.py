@@ -42,10 +42,10 @@ def wait_for(cond: Callable[[], Any], timeout: float = 20, what: str = "") -> An
         time.sleep(0.05)
 
 
-def pubsub_node(repo: Path, dht: str) -> ServerProcess:
+def pubsub_node(repo: Path, dht: str, **env: str) -> ServerProcess:
     """Our node with IPNS over pubsub, alone on DHT protocol ``dht``."""
     return start_server(repo, env={"IPFS_KIT_IPNS_USE_PUBSUB": "true",
-                                   "IPFS_KIT_LIBP2P_DHT_PROTOCOL": f"/ipfs-kit-test/{dht}/kad/1.0.0"})
+                                   "IPFS_KIT_LIBP2P_DHT_PROTOCOL": f"/ipfs-kit-test/{dht}/kad/1.0.0", **env})
 
 
 def libp2p_addr(srv: ServerProcess) -> tuple[str, str]:
@@ -78,7 +78,8 @@ def test_topic_and_fetch_messages() -> None:
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     base = tmp_path_factory.mktemp("ipnsps")
     with ThreadPoolExecutor(2) as pool:  # both start at once
-        starts = [pool.submit(pubsub_node, base / n, n) for n in ("a", "b")]
+        starts = [pool.submit(pubsub_node, base / "a", "a"),
+                  pool.submit(pubsub_node, base / "b", "b", IPFS_KIT_IPNS_PUBSUB_MAX_NAMES="2")]
     if any(f.exception() for f in starts):
         for f in starts:
             if not f.exception():
@@ -125,6 +126,22 @@ def test_resolve_over_pubsub_then_updates_arrive(pair: tuple[ServerProcess, Serv
     assert rpc(b, "name/pubsub/cancel", arg=name).json() == {"Canceled": False}
     assert rpc(b, "name/pubsub/subs").json() == {"Strings": None}
     assert rpc(b, "pubsub/ls").json()["Strings"] in ([], None)
+
+
+def test_topics_held_are_bounded(pair: tuple[ServerProcess, ServerProcess]) -> None:
+    from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.peer.id import ID
+
+    _, b = pair
+    names = [ID.from_pubkey(create_new_key_pair().public_key).to_base58() for _ in range(3)]
+    for n in names:  # nobody publishes them: each resolve joins the topic, then finds nothing
+        r = rpc(b, "name/resolve", arg=n)
+        assert r.status_code == 404, r.text
+    # ipns.pubsub_max_names=2 on b: the least recently used topic was left
+    subs = rpc(b, "name/pubsub/subs", **{"ipns-base": "b58mh"}).json()["Strings"]
+    assert subs is not None and f"/ipns/{names[0]}" not in subs and \
+        {f"/ipns/{names[1]}", f"/ipns/{names[2]}"} <= set(subs) and len(subs) == 2, subs
+    assert len(rpc(b, "pubsub/ls").json()["Strings"]) == 2
 
 
 def test_bad_name_and_disabled(pair: tuple[ServerProcess, ServerProcess], tmp_path: Path) -> None:

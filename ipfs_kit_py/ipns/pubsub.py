@@ -13,7 +13,9 @@ join), we ask it for the topic's key and it answers with its record. Requests an
 answers are varint-length-delimited protobufs (``FetchRequest{identifier=1:
 string}``, ``FetchResponse{status=1: OK 0 | NOT_FOUND 1 | ERROR 2, data=2: bytes}``).
 Subscribed names' records are re-published every ``ipns.pubsub_rebroadcast``
-seconds (Kubo: one minute).
+seconds (Kubo: one minute). At most ``ipns.pubsub_max_names`` topics are held:
+joining one more leaves the one least recently published or resolved (Kubo holds
+every topic until ``name/pubsub/cancel``; a reader could make it join without end).
 
 Messages whose record does not verify for the topic's name are rejected by the
 topic validator (not delivered, not forwarded). Kubo also *ignores* (does not
@@ -45,6 +47,7 @@ TOPIC_PREFIX = "/record/"
 FETCH_PROTOCOL = "/libp2p/fetch/0.0.1"
 FETCH_TIMEOUT = 10.0  # seconds one fetch from one peer may take (go-libp2p-pubsub-router's)
 MAX_FETCH_MESSAGE = 1 << 20  # bytes of one delimited fetch message (go's reader limit)
+MAX_SERVING = 64  # fetch requests answered at once; more are reset
 OK, NOT_FOUND, ERROR = 0, 1, 2
 
 
@@ -122,16 +125,19 @@ class _Sub:
     fetched: asyncio.Event = field(default_factory=asyncio.Event)  # the first fetch round is over
     updated: asyncio.Event = field(default_factory=asyncio.Event)  # a better record arrived
     fetches: set[asyncio.Task[None]] = field(default_factory=set)
+    used: float = 0.0  # loop time of the last publish or resolve (the least recent is left first)
 
 
 class IpnsPubsub:
     """The pubsub value store of IPNS records (go-libp2p-pubsub-router's ``PubsubValueStore``)."""
 
-    def __init__(self, names: Names, peer: Any, *, rebroadcast: float = 60.0,
+    def __init__(self, names: Names, peer: Any, *, rebroadcast: float = 60.0, max_names: int = 1024,
                  fetch_timeout: float = FETCH_TIMEOUT) -> None:
         self.names = names
         self.peer = peer
         self.rebroadcast = rebroadcast
+        self.max_names = max(1, max_names)
+        self._serving = 0
         self.fetch_timeout = fetch_timeout
         self.service: Any = None  # the node's PubsubService, from start()
         self._records: dict[bytes, rec.Record] = {}  # name -> best verified record (read by the trio side too)
@@ -199,8 +205,13 @@ class IpnsPubsub:
         async with self._locks.setdefault(key, asyncio.Lock()):
             sub = self._subs.get(key)
             if sub is not None:
+                sub.used = asyncio.get_running_loop().time()
                 return sub
-            sub = _Sub(name, topic_of(name))
+            while len(self._subs) >= self.max_names:
+                oldest = min(self._subs.values(), key=lambda s: s.used)
+                log.info("IPNS over pubsub: leaving %s (ipns.pubsub_max_names=%d)", oldest.name, self.max_names)
+                await self.cancel(oldest.name)
+            sub = _Sub(name, topic_of(name), used=asyncio.get_running_loop().time())
             await self.peer.bridge.call(self._set_validator, sub.topic, name)  # before joining, as Kubo
             try:
                 sub.entry = await self.service._attach(sub.topic)
@@ -221,6 +232,7 @@ class IpnsPubsub:
     async def cancel(self, name: ID) -> bool:
         """Leave ``name``'s topic; False if we were not in it (Kubo's ``name/pubsub/cancel``)."""
         sub = self._subs.pop(name.to_bytes(), None)
+        self._locks.pop(name.to_bytes(), None)
         if sub is None:
             return False
         tasks = [t for t in [sub.reader, *sub.fetches] if t is not None]
@@ -327,6 +339,11 @@ class IpnsPubsub:
 
     # -- fetch: the server (trio) -----------------------------------------------------------------------
     async def _serve_fetch(self, stream: Any) -> None:
+        if self._serving >= MAX_SERVING:
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            return
+        self._serving += 1
         try:
             with trio.fail_after(self.fetch_timeout):
                 key = parse_fetch_request(await _read_delimited(stream))
@@ -341,6 +358,8 @@ class IpnsPubsub:
             log.debug("fetch request refused: %s", e)
             with contextlib.suppress(Exception):
                 await stream.reset()
+        finally:
+            self._serving -= 1
 
     # -- the topic validator (trio) -----------------------------------------------------------------------
     async def _set_validator(self, topic: str, name: ID) -> None:

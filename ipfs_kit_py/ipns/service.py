@@ -259,5 +259,6 @@ def register(node: Any) -> None:
     if s.use_pubsub and libp2p is not None:  # the pubsub service joins after us: start() finds it
         from .pubsub import IpnsPubsub
 
-        names.pubsub = IpnsPubsub(names, libp2p.peer, rebroadcast=s.pubsub_rebroadcast)
+        names.pubsub = IpnsPubsub(names, libp2p.peer, rebroadcast=s.pubsub_rebroadcast,
+                                  max_names=s.pubsub_max_names)
     node.add_service("ipns", names)
