@@ -6,7 +6,7 @@ line): ``{"op": "reserve", "relay": ADDR}``, ``{"op": "dial_via", "addr": CIRCUI
 ``{"op": "connect", "addr": A}``, ``{"op": "autonat", "server": ID}``,
 ``{"op": "serve", "size": N}`` (serve N test bytes on /reach-test/1.0.0),
 ``{"op": "fetch", "peer": ID}`` (also says over which connection the stream went),
-``{"op": "holepunch", "peer": ID}``, ``{"op": "conns"}``, ``{"op": "swarm_peers"}``
+``{"op": "holepunch", "peer": ID}``, ``{"op": "upgraded"}``, ``{"op": "conns"}``, ``{"op": "swarm_peers"}``
 (Kubo's swarm/peers answer, through the server's own operation), ``{"op": "quit"}``."""
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ async def main() -> None:
                 res = {"size": n, "sha256": h.hexdigest(), "seconds": time.perf_counter() - t0, "via": via}
             elif op == "holepunch":
                 res = {"seconds": await dcutr.upgrade(cmd["peer"])}
+            elif op == "upgraded":  # seconds each successful hole punch took, by peer
+                res = {"upgraded": dict(dcutr.upgraded)}
             elif op == "autonat":
                 res = {"reachability": await autonat.check([cmd["server"]])}
             elif op == "conns":
