@@ -134,6 +134,18 @@ def run(ctx: typer.Context, op: Callable[[ContentBackend], Awaitable[T]]) -> T:
 
 
 # -- output helpers ----------------------------------------------------------------------------
+def humanize_bytes(n: int) -> str:
+    """Bytes as Kubo prints them (go-humanize's SI ``Bytes``): 94 B, 262 kB, 1.2 MB."""
+    import math
+
+    if n < 10:
+        return f"{n} B"
+    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
+    e = min(int(math.floor(math.log(n) / math.log(1000))), len(units) - 1)
+    val = math.floor(n / 1000**e * 10 + 0.5) / 10
+    return f"{val:.0f} {units[e]}" if val >= 10 else f"{val:.1f} {units[e]}"
+
+
 def show_progress(quiet: bool = False) -> bool:
     return not quiet and sys.stderr.isatty()
 
@@ -352,7 +364,7 @@ def pin_add(
     paths: Annotated[list[str], typer.Argument(help="CIDs or /ipfs/ paths.")],
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", "-r",
                                             help="Pin the whole DAG (else only the block).")] = True,
-    progress: Annotated[bool, typer.Option("--progress", help="Show blocks fetched so far.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show blocks fetched so far.")] = False,
     name: Annotated[str | None, typer.Option("--name", "-n", help="A name for the pin(s) (pin ls --names).",
                                              show_default=False)] = None,
 ) -> None:
@@ -401,27 +413,21 @@ def pin_ls(
     name: Annotated[str | None, typer.Option("--name", "-n", help="Only pins whose name contains this "
                                              "(implies --names).", show_default=False)] = None,
 ) -> None:
-    """List pins: '<cid> <type>' (with --names: '<cid> <type> <name>')."""
+    """List pins: '<cid> <type>' (with --names: '<cid> <type> <name>'); indirect pins are
+    the blocks below recursive pins ('indirect through <root>' for a path asked for)."""
+    from . import registry
 
-    if names or name:  # pin names: through the registry's pin/ls (HTTP or in-process)
-        from . import registry
+    # through the registry's pin/ls (HTTP or in-process): indirect pins and names are its work
+    query = [("arg", p) for p in paths or []] + [("type", type_), ("stream", "true")]
+    if names or name:
+        query.append(("names", "true"))
+    if name:
+        query.append(("name", name))
 
-        query = [("arg", p) for p in paths or []] + [("type", type_), ("names", "true"), ("stream", "true")]
-        if name:
-            query.append(("name", name))
-        lines: list[dict[str, Any]] = []
-        run(ctx, lambda b: _run_kubo(b, registry.get("pin_ls"), "pin/ls", query, None, lines.append, None))
-        for obj in lines:
-            print(obj["Cid"] if quiet else f"{obj['Cid']} {obj['Type']} {obj.get('Name', '')}".rstrip())
-        return
+    def show(obj: dict[str, Any]) -> None:
+        print(obj["Cid"] if quiet else f"{obj['Cid']} {obj['Type']} {obj.get('Name', '')}".rstrip())
 
-    async def op(b: ContentBackend) -> list[Any]:
-        if not paths:
-            return await b.pin_ls(type_)
-        return [pin for p in paths for pin in await b.pin_ls(type_, p)]
-
-    for p in run(ctx, op):
-        print(p.cid if quiet else f"{p.cid} {p.type}")
+    run(ctx, lambda b: _run_kubo(b, registry.get("pin_ls"), "pin/ls", query, None, show, None))
 
 
 # -- blocks --------------------------------------------------------------------------------
@@ -482,6 +488,47 @@ def dag_import(
                 print(f"Pinned root\t{root}\t{'FAILED: ' + error if error else 'success'}")
         if stats and result.blocks is not None:
             print(f"Imported {result.blocks} blocks")
+
+
+@dag_app.command("stat")
+def dag_stat(
+    ctx: typer.Context,
+    roots: Annotated[list[str], typer.Argument(help="CIDs or /ipfs/ paths of DAG roots.")],
+    progress: Annotated[bool | None, typer.Option(
+        "--progress/--no-progress", "-p", help="Show blocks and bytes visited so far on stderr "
+        "(default: when stderr is a terminal).", show_default=False)] = None,
+) -> None:
+    """Blocks and bytes of DAGs (each block once), as Kubo's 'dag stat' prints them."""
+    from . import registry
+
+    shown = sys.stderr.isatty() if progress is None else progress
+    query = [("arg", r) for r in roots] + [("progress", "true" if shown else "false")]
+    final: dict[str, Any] = {}
+
+    def show(obj: dict[str, Any]) -> None:
+        if "Ratio" not in obj and "UniqueBlocks" not in obj:  # a progress line (Kubo: Ratio == 0)
+            if shown:
+                stats = obj.get("DagStats") or []
+                blocks = sum(d.get("NumBlocks", 0) for d in stats)
+                size = sum(d.get("Size", 0) for d in stats)
+                sys.stderr.write(f"Fetched/Processed {blocks} blocks, {size} bytes ({humanize_bytes(size)})\r")
+                sys.stderr.flush()
+            return
+        final.update(obj)
+
+    run(ctx, lambda b: _run_kubo(b, registry.get("dag_stat"), "dag/stat", query, None, show, None))
+    if shown:
+        sys.stderr.write("\033[2K\r")
+        sys.stderr.flush()
+    stats = final.get("DagStats") or []
+    width = len(stats[0]["Cid"]) if stats else 3
+    lines = ["", f"{'CID':<{width}}\t{'Blocks':<15}\tSize"]
+    lines += [f"{d['Cid']}\t{d.get('NumBlocks', 0)!s:<15}\t{d.get('Size', 0)}" for d in stats]
+    total, shared = final.get("TotalSize", 0), final.get("SharedSize", 0)
+    lines += ["", "Summary", f"Total Size: {total} ({humanize_bytes(total)})",
+              f"Unique Blocks: {final.get('UniqueBlocks', 0)}",
+              f"Shared Size: {shared} ({humanize_bytes(shared)})", f"Ratio: {final.get('Ratio', 0):f}", "", ""]
+    print("\n".join(lines))
 
 
 # -- repo ----------------------------------------------------------------------------------
@@ -874,7 +921,7 @@ app.add_typer(refs_app, name="refs")
 registry_command(refs_app, "links", "refs")
 registry_command(refs_app, "local", "refs_local")
 for _grp, _verb, _op in ((pin_app, "update", "pin_update"), (pin_app, "verify", "pin_verify"),
-                         (dag_app, "resolve", "dag_resolve"), (dag_app, "stat", "dag_stat")):
+                         (dag_app, "resolve", "dag_resolve")):  # dag stat: dag_stat() above
     registry_command(_grp, _verb, _op)
 registry_command(dag_app, "get", "dag_get", raw=True)
 registry_command(dag_app, "put", "dag_put", body="the object, in the input codec")
@@ -891,7 +938,40 @@ registry_command(app, "shutdown", "shutdown")
 stats_app = typer.Typer(help="Statistics: repo, bw (libp2p bandwidth), bitswap.", no_args_is_help=True)
 app.add_typer(stats_app, name="stats")
 registry_command(stats_app, "repo", "stats_repo")
-registry_command(stats_app, "bw", "stats_bw")
+
+
+@stats_app.command("bw")
+def stats_bw(
+    ctx: typer.Context,
+    peer: Annotated[str | None, typer.Option("--peer", "-p", help="Only this peer's traffic.",
+                                             show_default=False)] = None,
+    proto: Annotated[str | None, typer.Option("--proto", "-t", help="Only this protocol's traffic.",
+                                              show_default=False)] = None,
+    poll: Annotated[bool, typer.Option("--poll", help="Print a line every interval, until interrupted.")] = False,
+    interval: Annotated[str, typer.Option("--interval", "-i", help="With --poll: time between lines "
+                                          "(500ms, 1s, 1m).")] = "1s",
+) -> None:
+    """libp2p bandwidth of the running server: totals and rates (all, one peer, one protocol)."""
+    from . import registry
+
+    op = registry.get("stats_bw")
+    query = [(k, v) for k, v in (("peer", peer), ("proto", proto)) if v is not None]
+    if poll:
+        query += [("poll", "true"), ("interval", interval)]
+    end = "\r" if sys.stdout.isatty() else "\n"  # Kubo redraws one line; piped, a line each
+
+    def show(obj: dict[str, Any]) -> None:
+        if not poll:
+            print(op.cli_text(obj) if op.cli_text else json.dumps(obj))
+            return
+        h = humanize_bytes
+        sys.stdout.write(f"{h(int(obj['TotalOut'])):>8}    {h(int(obj['TotalIn'])):>8}    "
+                         f"{h(int(obj['RateOut'])):>8}/s  {h(int(obj['RateIn'])):>8}/s      {end}")
+        sys.stdout.flush()
+
+    if poll:  # as Kubo, before the first answer
+        print("Total Up    Total Down  Rate Up     Rate Down", flush=True)
+    run(ctx, lambda b: _run_kubo(b, op, "stats/bw", query, None, show, None))
 registry_command(stats_app, "bitswap", "stats_bitswap")
 bitswap_app = typer.Typer(help="Bitswap of the running server: stat, wantlist, ledger.", no_args_is_help=True)
 app.add_typer(bitswap_app, name="bitswap")

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-KUBO_BOOL_FLAGS = ("pin", "raw-leaves", "recursive", "pin-roots")
+KUBO_BOOL_FLAGS = ("pin", "raw-leaves", "recursive", "pin-roots", "progress")
 GLOBAL_VALUES = ("--repo", "--api", "--token", "--timeout")  # the global options that take a value
 # add's options this parser knows: flags, and those taking a value; anything else goes to cli.py
 ADD_FLAGS = {

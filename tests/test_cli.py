@@ -298,3 +298,84 @@ def test_serve_command(tmp_path: Path) -> None:
     assert rc in (0, -signal.SIGTERM)
     assert b"Application shutdown complete" in proc.stderr.read()
     assert not (repo / "api").exists()
+
+
+def test_pin_ls_indirect(mode: Mode) -> None:
+    """pin ls --type=indirect lists the blocks below recursive pins (Kubo's indirect pins), pin ls
+    (all) lists them after the pins, and a path asked for is 'indirect through <root>'."""
+    d = mode.tmp / "indirect"
+    (d / "sub").mkdir(parents=True)
+    small, big = f"indirect pins, {mode.name}\n".encode(), os.urandom(300_000)
+    (d / "small.txt").write_bytes(small)
+    (d / "sub" / "big.bin").write_bytes(big)
+    added = {name: cid for _, cid, name in (line.split(" ", 2) for line in
+                                            mode.out("add", "-r", "--cid-version", "1", d).splitlines())}
+    root = added["indirect"]
+    leaves = [str(CID.hash(big[:262144], RAW, 1)), str(CID.hash(big[262144:], RAW, 1))]  # raw leaves, 256 KiB
+    assert added["indirect/small.txt"] == str(CID.hash(small, RAW, 1))
+    below = {added["indirect/small.txt"], added["indirect/sub"], added["indirect/sub/big.bin"], *leaves}
+    listed = mode.out("pin", "ls", "--type=indirect").splitlines()
+    assert {f"{c} indirect" for c in below} <= set(listed) and not any(x.startswith(root) for x in listed)
+    everything = mode.out("pin", "ls").splitlines()
+    assert f"{root} recursive" in everything and {f"{c} indirect" for c in below} <= set(everything)
+    assert everything.index(f"{root} recursive") < min(everything.index(f"{c} indirect") for c in below)
+    assert mode.out("pin", "ls", leaves[1]) == f"{leaves[1]} indirect through {root}\n"
+    assert mode.out("pin", "ls", "-t", "indirect", "-q", added["indirect/sub"]) == added["indirect/sub"] + "\n"
+    for type_, cid in (("recursive", leaves[0]), ("indirect", root)):
+        p = mode.run("pin", "ls", "--type", type_, cid, ok=False)
+        assert p.returncode == 1 and b"not pinned" in p.stderr and p.stdout == b"", (type_, p.stderr)
+
+
+def test_dag_stat_progress(mode: Mode) -> None:
+    """dag stat prints Kubo's table and summary; progress ('Fetched/Processed N blocks, ...' redrawn
+    on stderr) with --progress, or by default when stderr is a terminal."""
+    f = mode.tmp / "dagstat.bin"
+    f.write_bytes(os.urandom(600_000))  # a v0 root and three leaves
+    cid = mode.out("add", "-Q", f).strip()
+    p = mode.run("dag", "stat", cid)
+    assert p.stderr == b""  # stderr is not a terminal: no progress
+    lines = p.stdout.decode().split("\n")
+    assert lines[:2] == ["", f"{'CID':<{len(cid)}}\t{'Blocks':<15}\tSize"]
+    row = lines[2].split("\t")
+    assert row[:2] == [cid, f"{'4':<15}"] and int(row[2]) > 600_000
+    assert lines[3:] == ["", "Summary", f"Total Size: {row[2]} ({int(row[2]) / 1e3:.0f} kB)", "Unique Blocks: 4",
+                         "Shared Size: 0 (0 B)", "Ratio: 1.000000", "", "", ""]
+    p = mode.run("dag", "stat", "--progress", cid)
+    shown = p.stderr.decode().split("\r")
+    assert [s.split(" blocks, ")[0] for s in shown[:4]] == [f"Fetched/Processed {n}" for n in (1, 2, 3, 4)]
+    assert shown[3] == f"Fetched/Processed 4 blocks, {row[2]} bytes ({int(row[2]) / 1e3:.0f} kB)"
+    assert shown[4:] == ["\x1b[2K", ""] and p.stdout.decode().split("\n") == lines  # the line is cleared
+    assert mode.run("dag", "stat", "--progress=false", cid).stderr == b""
+    out, tty = run_on_tty(mode, "dag", "stat", cid)
+    assert b"Fetched/Processed 4 blocks" in tty and out.decode().split("\n") == lines
+
+
+def test_stats_bw_poll_until_interrupted(mode: Mode) -> None:
+    """stats bw --poll prints Kubo's header, then a line every --interval until interrupted
+    (Ctrl-C: exit 130); without a running libp2p node it is a clear error."""
+    if mode.server is None:
+        p = mode.run("stats", "bw", "--poll", ok=False)
+        assert p.returncode == 1 and p.stderr.startswith(b"Error: ") and b"libp2p" in p.stderr, p.stderr
+        return
+    cmd = [sys.executable, "-m", "ipfs_kit_py.cli", "--repo", str(mode.repo), "stats", "bw", "--poll",
+           "--interval", "100ms"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        got, deadline = b"", time.monotonic() + 60  # a bound for a loaded machine: lines come every 100 ms
+        while got.count(b"\n") < 4:
+            assert time.monotonic() < deadline and proc.poll() is None, (got, proc.poll())
+            if select.select([proc.stdout], [], [], 1)[0]:
+                got += os.read(proc.stdout.fileno(), 4096)
+        lines = got.decode().split("\n")
+        assert lines[0] == "Total Up    Total Down  Rate Up     Rate Down"
+        for line in lines[1:4]:  # humanized as Kubo: "0 B", "1.2 kB", "56 kB", and rates per second
+            cols = line.split()
+            assert len(cols) == 8 and cols[5].endswith("B/s") and cols[7].endswith("B/s"), line
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130  # typer's answer to Ctrl-C
+        assert proc.stderr is not None and b"Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

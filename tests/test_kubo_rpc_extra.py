@@ -294,6 +294,70 @@ def test_pin_names_as_kubo(kubo: str, ours: str) -> None:
     assert k.status_code >= 400 and o.status_code >= 400 and k.json()["Message"] == o.json()["Message"]
 
 
+def test_pin_ls_indirect_as_kubo(kubo: str, ours: str) -> None:
+    """pin/ls type=indirect and type=all list the blocks below recursive pins as Kubo does (a
+    direct or recursive pin of its own wins), streamed or not; a path asked for that is only
+    reachable is "indirect through <root>"."""
+    import json
+
+    def add(body: bytes, **opts: Any) -> str:
+        k, o = both(kubo, ours, "add", body=body, **opts)
+        assert k.json()["Hash"] == o.json()["Hash"]
+        return str(o.json()["Hash"])
+
+    big = add(b"pin/ls indirect " + stream_bytes(600_000), pin=False)  # a root and 3 leaves
+    direct = add(b"pinned directly, and linked\n", pin=False)
+    rec = add(b"pinned recursively, and linked\n")
+    both(kubo, ours, "pin/add", direct, recursive=False)
+    doc = json.dumps({"big": {"/": big}, "direct": {"/": direct}, "rec": {"/": rec}}).encode()
+    k, o = both(kubo, ours, "dag/put", body=doc, pin=True)
+    root = o.json()["Cid"]["/"]
+    assert k.json()["Cid"]["/"] == root
+    leaves = [line["Ref"] for line in json_lines(both(kubo, ours, "refs", big)[0])]
+    assert len(leaves) == 3
+    mine = {root, big, direct, rec, *leaves}
+    expected = {root: "recursive", rec: "recursive", direct: "direct", big: "indirect",
+                **dict.fromkeys(leaves, "indirect")}
+    for type_ in ("indirect", "all"):
+        want = {c: t for c, t in expected.items() if type_ == "all" or t == "indirect"}
+        k, o = both(kubo, ours, "pin/ls", type=type_)
+        kk = {c: v["Type"] for c, v in k.json()["Keys"].items() if c in mine}
+        ok = {c: v["Type"] for c, v in o.json()["Keys"].items() if c in mine}
+        assert kk == ok == want, (type_, kk, ok)
+        assert {json.dumps(shape(v)) for v in k.json()["Keys"].values()} == \
+            {json.dumps(shape(v)) for v in o.json()["Keys"].values()}  # {"Type": str, "Name": str}
+        k, o = both(kubo, ours, "pin/ls", type=type_, stream=True)
+        kl, ol = ([line for line in json_lines(r) if line["Cid"] in mine] for r in (k, o))
+        assert sorted(kl, key=json.dumps) == sorted(ol, key=json.dumps), (type_, kl, ol)
+        assert {line["Cid"]: line["Type"] for line in ol} == want
+        # Kubo's order: recursive pins, then direct ones, then indirect ones
+        order = {"recursive": 0, "direct": 1, "indirect": 2}
+        assert [order[line["Type"]] for line in ol] == sorted(order[line["Type"]] for line in ol)
+    # type=indirect: a direct pin that is also linked is "indirect through"; a recursive pin is not
+    for arg, type_ in ((leaves[0], "all"), (leaves[1], "indirect"), (big, "indirect"), (direct, "indirect")):
+        k, o = both(kubo, ours, "pin/ls", arg, type=type_)
+        assert k.json() == o.json() == {"Keys": {arg: {"Type": f"indirect through {root}", "Name": ""}}}, arg
+    for arg, type_ in ((leaves[0], "recursive"), (leaves[0], "direct"), (root, "indirect"), (rec, "indirect")):
+        k, o = call(kubo, "pin/ls", arg, type=type_), call(ours, "pin/ls", arg, type=type_)
+        assert k.status_code >= 400 and o.status_code >= 400 and o.json()["Type"] == "error", (arg, type_, o.text)
+
+
+def test_dag_stat_progress_as_kubo(kubo: str, ours: str) -> None:
+    """dag/stat streams a line per block visited (progress is on unless progress=false, as Kubo's
+    RPC), then the summary; several roots count shared blocks once (SharedSize, Ratio)."""
+    a = both(kubo, ours, "add", body=b"dag stat progress " + stream_bytes(700_000))[1].json()["Hash"]
+    b = both(kubo, ours, "add", body=b"dag stat, a second root\n")[1].json()["Hash"]
+    for args, opts in (((a,), {}), ((a,), {"progress": True}), ((a,), {"progress": False}),
+                       ((a, b), {}), ((a, b, a), {}), ((a, b, a), {"progress": False})):
+        k, o = both(kubo, ours, "dag/stat", *args, **opts)
+        kl, ol = json_lines(k), json_lines(o)
+        assert kl == ol, (args, opts, kl, ol)
+        blocks = sum(d["NumBlocks"] for d in ol[-1]["DagStats"])  # one progress line per block visited
+        assert len(ol) == (1 if opts.get("progress") is False else 1 + blocks), (args, opts)
+    k, o = call(kubo, "dag/stat"), call(ours, "dag/stat")
+    assert k.status_code >= 400 and o.status_code >= 400 and o.json()["Type"] == "error"
+
+
 # -- the swarm, ping, bandwidth: an online Kubo (loopback, no bootstrap) and our node connected ----------
 @pytest.fixture(scope="module")
 def kubo_online(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:

@@ -10,7 +10,7 @@ fetching the content again repairs the pin.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..errors import BlockNotFound
@@ -99,3 +99,41 @@ def _walk(store: Blockstore, root: CID, here: Callable[[CID], bool], keep: set[b
         else:  # complete when every child is
             status[mh] = next((status[c.multihash] for c in v.links if status.get(c.multihash)), None)
     return status.get(root.multihash)
+
+
+def indirect_pins(store: Blockstore, recursive: Iterable[str], exclude: Container[str]) -> Iterator[CID]:
+    """Kubo's indirect pins: the blocks linked, at any depth, from the roots of the
+    ``recursive`` pins, each once, in walk order (one pin's DAG after the other), but
+    those in ``exclude`` (pinned on their own: that pin's type wins, as in Kubo). A
+    missing block is still listed (a link names it); what is below it is not known."""
+    seen: set[bytes] = set()  # across pins: a DAG shared by several pins is walked once
+    for cid_s in recursive:
+        try:
+            root = CID.decode(cid_s)
+        except ValueError:
+            continue  # reported by walk_pins (repo verify)
+        for v in walk_blocks(store.get, root, skip=lambda c: c.multihash in seen, read_leaves=False,
+                             errors="yield"):
+            seen.add(v.cid.multihash)
+            if v.depth > 0 and str(v.cid) not in exclude:
+                yield v.cid
+
+
+def pinned_via(store: Blockstore, recursive: Iterable[str], target: CID) -> str | None:
+    """The first of the ``recursive`` pins whose DAG links to ``target`` (Kubo's
+    ``indirect through <root>``), or None. A pin's own root does not count, unless
+    another pin links to it."""
+    seen: set[bytes] = set()
+    for cid_s in recursive:
+        try:
+            root = CID.decode(cid_s)
+        except ValueError:
+            continue
+        for v in walk_blocks(store.get, root, skip=lambda c: c.multihash in seen, read_leaves=False,
+                             errors="yield"):
+            if v.depth == 0:
+                continue  # not marked: another pin's link to this root is still looked at
+            if v.cid == target:
+                return cid_s
+            seen.add(v.cid.multihash)
+    return None

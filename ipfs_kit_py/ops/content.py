@@ -16,8 +16,9 @@ from ..access import Scope
 from ..content import tar as tar_stream
 from ..content.car import CarParser, merge_roots
 from ..content.cid import CID
-from ..content.pinset import IncompletePin
-from ..errors import InvalidArgument, IPFSKitError
+from ..content.index import DIRECT, RECURSIVE
+from ..content.pinset import IncompletePin, indirect_pins, pinned_via
+from ..errors import InvalidArgument, IPFSKitError, NotFound
 from ..model import AddOptions, AddResult
 from ..operation import (
     INLINE_LIMIT,
@@ -429,9 +430,46 @@ class PinLsParams:
     name: str = param("", flags=("n",), doc="only pins whose name contains this (implies names)")
 
 
+async def _kubo_pins(ctx: Context, type_: str, path: str | None) -> list[tuple[str, str]]:
+    """Pins as Kubo lists them: recursive, then direct, then indirect ones (the blocks
+    below recursive pins, walked from the store); a path pinned only through another
+    pin is ``indirect through <root>``. (``model.pin_ls`` lists the pins themselves.)"""
+    model = ctx.model
+    if type_ not in ("all", "indirect"):
+        return await model.pin_ls(type_, path)
+    if path is not None:
+        if type_ == "all":
+            try:
+                return await model.pin_ls(type_, path)
+            except NotFound:
+                pass
+        cid = await asyncio.to_thread(model.resolve, path)
+
+        def via() -> str | None:
+            recursive = [c for c, _ in model.index.pins(RECURSIVE)]
+            if str(cid) in recursive:  # as Kubo: a recursive pin is not also indirect (a direct one may be)
+                return None
+            return pinned_via(model.store, recursive, cid)
+
+        root = await model.in_reader(via)
+        if root is None:
+            raise NotFound(f"{cid} is not pinned")
+        return [(str(cid), f"indirect through {root}")]
+
+    def listing() -> list[tuple[str, str]]:
+        pinned = model.index.pins("all")
+        recursive = [c for c, t in pinned if t == RECURSIVE]
+        out = [(c, t) for c, t in pinned if t == RECURSIVE] + [(c, t) for c, t in pinned if t == DIRECT] \
+            if type_ == "all" else []
+        mine = {c for c, _ in pinned}
+        return out + [(str(c), "indirect") for c in indirect_pins(model.store, recursive, mine)]
+
+    return await model.in_reader(listing)
+
+
 async def pin_ls(ctx: Context, p: PinLsParams) -> PinList:
     _check_pin_name(p.name)
-    pins = await ctx.model.pin_ls(p.type, p.cid)
+    pins = await _kubo_pins(ctx, p.type, p.cid)
     if not (p.names or p.name):
         return PinList([Pin(c, t) for c, t in pins])
     names = await asyncio.to_thread(ctx.model.index.pin_names)

@@ -6,10 +6,14 @@ are ``content/ipld.py``; blocks the repo lacks are fetched on the way.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
-from collections.abc import AsyncIterator
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..access import Scope
 from ..content import dag, ipld
@@ -20,6 +24,7 @@ from ..operation import NDJSON, Bytes, Context, Invoke, Kubo, KuboArgs, Operatio
 MAX_BLOCK = 1 << 20  # Kubo's limit for a block it will exchange (dag put --allow-big-block lifts it)
 MAX_BIG_BLOCK = 4 << 20  # what this server takes even then
 HASH_CHOICES = ", ".join(name for name, _ in HASHES.values())
+T = TypeVar("T")
 
 
 # -- dag/put --------------------------------------------------------------------------------------
@@ -166,25 +171,123 @@ class DagStats:
     num_blocks: int
 
 
+# set by dag/stat (Kubo's adapter) around one call: the walk hands over each batch of
+# blocks it visited, (root, [(block, size), ...]), and waits until it is taken
+StatBatch = tuple[CID, list[tuple[CID, int]]]
+_stat_progress: contextvars.ContextVar[Callable[[StatBatch], Awaitable[None]] | None] = \
+    contextvars.ContextVar("ipfs_kit_dag_stat_progress", default=None)
+STAT_BATCH = 256  # blocks visited in the reader pool between two hand-overs
+STAT_BATCH_SECONDS = 0.1  # ... or this long, whichever comes first
+
+
 async def dag_stat(ctx: Context, p: PathParams) -> DagStats:
     cid, rest, _ = await _locate(ctx, p.path)
     if rest:
         raise InvalidArgument(f"{p.path} ends inside block {cid}, not at a block")
+    store, report = ctx.model.store, _stat_progress.get()
+    walk = dag.walk(store, cid)  # depth first, each block once: Kubo's order
 
-    def run() -> DagStats:
-        size = n = 0
-        for c in dag.walk(ctx.model.store, cid):
-            size += ctx.model.store.size(c)
-            n += 1
-        return DagStats(str(cid), size, n)
+    def batch() -> list[tuple[CID, int]]:
+        out: list[tuple[CID, int]] = []
+        deadline = time.monotonic() + STAT_BATCH_SECONDS
+        for c in walk:
+            out.append((c, store.size(c)))
+            if len(out) >= STAT_BATCH or time.monotonic() >= deadline:
+                break
+        return out
 
-    return await ctx.model.in_reader(run)
+    size = n = 0
+    while visits := await ctx.model.in_reader(batch):
+        n += len(visits)
+        size += sum(s for _, s in visits)
+        if report is not None:
+            await report((cid, visits))
+    return DagStats(str(cid), size, n)
 
 
-def _kubo_dag_stat(r: DagStats, a: KuboArgs) -> dict[str, Any]:
-    a.bool("progress")
-    return {"UniqueBlocks": r.num_blocks, "TotalSize": r.size, "Ratio": 1,
-            "DagStats": [{"Cid": r.cid, "Size": r.size, "NumBlocks": r.num_blocks}]}
+def _float32(x: float) -> float | int:
+    """``x`` as Go writes a float32 in JSON: the shortest decimal that reads back as the
+    same float32 (1, 1.5, 1.3333334)."""
+    f32 = struct.unpack("f", struct.pack("f", x))[0]
+    for digits in range(1, 10):
+        text = f"{f32:.{digits}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == f32:
+            v = float(text)
+            return int(v) if v.is_integer() else v
+    return f32
+
+
+def _omitempty(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if v}
+
+
+async def _kubo_dag_stat(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> NDJSON:
+    """Kubo's DagStatSummary lines: with ``progress`` (the default, as Kubo's RPC), one line
+    per block visited, ``{"TotalSize", "DagStats": [{"Cid","Size","NumBlocks"}...]}``, then the
+    summary, which adds ``UniqueBlocks``, ``SharedSize`` (bytes met under several roots) and
+    ``Ratio`` (bytes of every DAG over unique bytes). Zero values are left out, as Kubo."""
+    paths = a.args()
+    if not paths:
+        raise InvalidArgument('argument "root" is required')
+    progress = bool(a.bool("progress", "p", default=True))
+    seen: set[bytes] | None = set() if len(paths) > 1 else None  # across roots (one root: the walk's own)
+
+    async def lines() -> AsyncIterator[dict[str, Any]]:
+        stats: list[dict[str, Any]] = []
+        total = redundant = 0
+        for path in paths:
+            q: asyncio.Queue[StatBatch] = asyncio.Queue(maxsize=4)
+            token = _stat_progress.set(q.put)
+            try:
+                task = asyncio.ensure_future(invoke({"path": path}))  # copies the context
+            finally:
+                _stat_progress.reset(token)
+            entry: dict[str, Any] | None = None
+            try:
+                async for root, visits in _until_done(q, task):
+                    if entry is None:
+                        entry = {"Cid": str(root), "Size": 0, "NumBlocks": 0}
+                        stats.append(entry)
+                    for c, size in visits:
+                        entry["Size"] += size
+                        entry["NumBlocks"] += 1
+                        redundant += size
+                        if seen is None or c.multihash not in seen:
+                            total += size
+                            if seen is not None:
+                                seen.add(c.multihash)
+                        if progress:
+                            yield _omitempty({"TotalSize": total, "DagStats": [_omitempty(e) for e in stats]})
+                r: DagStats = await task
+            finally:
+                if not task.done():
+                    task.cancel()
+            if entry is None:  # nothing visited (cannot happen: a root is a block)
+                stats.append({"Cid": r.cid})
+        unique = len(seen) if seen is not None else sum(e.get("NumBlocks", 0) for e in stats)
+        yield _omitempty({"UniqueBlocks": unique, "TotalSize": total, "SharedSize": redundant - total,
+                          "Ratio": _float32(redundant / total) if total else 0,
+                          "DagStats": [_omitempty(e) for e in stats]})
+
+    return NDJSON(lines())
+
+
+async def _until_done(q: asyncio.Queue[T], task: asyncio.Future[Any]) -> AsyncIterator[T]:
+    """The items ``task`` puts in ``q`` until it ends (its outcome stays with the task)."""
+    while True:
+        if not q.empty():
+            yield q.get_nowait()
+            continue
+        if task.done():
+            return
+        getter = asyncio.ensure_future(q.get())
+        try:
+            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()  # a cancelled get leaves the item in the queue
+        if getter.done() and not getter.cancelled():
+            yield getter.result()
 
 
 R, W = Scope.READ, Scope.WRITE
@@ -202,5 +305,7 @@ OPS: list[Operation[Any, Any]] = [
               dag_resolve, Kubo("dag/resolve", lambda r, a: {"Cid": {"/": r.cid}, "RemPath": r.rem_path}),
               cli="dag resolve"),
     Operation("dag_stat", PathParams, DagStats, R, "Blocks and bytes of a DAG", dag_stat,
-              Kubo("dag/stat", _kubo_dag_stat, options=(("progress", "boolean", "accepted"),)), cli="dag stat"),
+              Kubo("dag/stat", run=_kubo_dag_stat, arg_doc="CIDs or /ipfs/ paths of DAG roots", options=(
+                  ("progress", "boolean", "a line per block visited before the summary (default true)"),)),
+              cli="dag stat"),
 ]
