@@ -430,7 +430,7 @@ class PinLsParams:
     name: str = param("", flags=("n",), doc="only pins whose name contains this (implies names)")
 
 
-async def _kubo_pins(ctx: Context, type_: str, path: str | None) -> list[tuple[str, str]]:
+async def _pins_as_kubo_lists_them(ctx: Context, type_: str, path: str | None) -> list[tuple[str, str]]:
     """Pins as Kubo lists them: recursive, then direct, then indirect ones (the blocks
     below recursive pins, walked from the store); a path pinned only through another
     pin is ``indirect through <root>``. (``model.pin_ls`` lists the pins themselves.)"""
@@ -469,7 +469,7 @@ async def _kubo_pins(ctx: Context, type_: str, path: str | None) -> list[tuple[s
 
 async def pin_ls(ctx: Context, p: PinLsParams) -> PinList:
     _check_pin_name(p.name)
-    pins = await _kubo_pins(ctx, p.type, p.cid)
+    pins = await _pins_as_kubo_lists_them(ctx, p.type, p.cid)
     if not (p.names or p.name):
         return PinList([Pin(c, t) for c, t in pins])
     names = await asyncio.to_thread(ctx.model.index.pin_names)
