@@ -7,8 +7,9 @@ READS streams the other side opened. py-libp2p's bundled bitswap answers on
 the stream Kubo opened, which Kubo never reads, so Kubo cannot fetch from it;
 this implementation replies on its own outbound stream.
 
-Serving (roles master/worker): want-block -> the block (or DONT_HAVE when
-asked), want-have -> HAVE / DONT_HAVE. Fetching runs in sessions
+Serving (roles master/worker, ``serving.py``): want-block -> the block (or
+DONT_HAVE when asked), want-have -> HAVE / DONT_HAVE, from a queue per peer that
+cancels shrink. Fetching runs in sessions
 (``session.py``): the engine hands every HAVE, DONT_HAVE and block to the
 sessions that want it. A block's CID is computed from its bytes, so a block
 reaches a session only if it hashes to what was wanted; bytes that match
@@ -37,6 +38,7 @@ from ..content.dagpb import _fields
 from ..errors import BlockNotFound, CorruptBlock
 from .framing import FrameDecoder, FramingError
 from .reputation import PeerLedger
+from .serving import DONT_HAVE, HAVE, WANT_BLOCK, WANT_HAVE, ServingQueues  # noqa: F401 - the wire constants live with the queues; sessions and tests use them from here
 from .session import BitswapSession, FindProviders, SessionSettings
 from .stream import P2PStream, trio_read_frames
 
@@ -45,8 +47,6 @@ log = logging.getLogger(__name__)
 PROTOCOLS = ["/ipfs/bitswap/1.2.0", "/ipfs/bitswap/1.1.0", "/ipfs/bitswap/1.0.0"]
 MAX_MESSAGE = (4 << 20) + 1024  # the spec's 4 MiB message, plus slack
 MAX_BLOCKS_PER_MESSAGE = 2 << 20  # bytes of blocks batched into one reply
-WANT_BLOCK, WANT_HAVE = 0, 1
-HAVE, DONT_HAVE = 0, 1
 SHA2_256 = 0x12
 RECENT_WANTS = 1 << 16  # multihashes remembered as wanted (a block for one of them is late, not bad)
 
@@ -191,6 +191,7 @@ class Bitswap:
         self._senders: dict[str, P2PStream] = {}
         self._send_locks: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.serving = ServingQueues(store, self._send_answer, max_batch_bytes=MAX_BLOCKS_PER_MESSAGE)
         # totals since start (Kubo's bitswap/stat)
         self.blocks_received = 0
         self.data_received = 0
@@ -252,6 +253,7 @@ class Bitswap:
             for s in list(sessions):
                 s.on_peer_gone(peer_id)
         self._senders.pop(peer_id, None)
+        self.serving.drop(peer_id)
         if self.on_ban is not None:
             self.on_ban(peer_id, reason)
         task = asyncio.ensure_future(self._disconnect(peer_id))
@@ -306,10 +308,11 @@ class Bitswap:
         for cid, kind in msg.presences:
             for s in list(self._sessions.get(cid.multihash, ())):
                 s.on_presence(peer_id, cid, kind == HAVE)
-        wants = [w for w in msg.wants if not w.cancel]
-        if wants and self.serve:
-            await self._answer_wants(peer_id, wants)
-        elif wants:  # a leecher serves nothing, but says so when asked (no one waits for a timeout)
+        if self.serve:
+            if msg.wants or msg.full:  # queued per peer; cancels remove what is still queued
+                self.serving.on_wants(peer_id, msg.wants, msg.full)
+        elif wants := [w for w in msg.wants if not w.cancel]:
+            # a leecher serves nothing, but says so when asked (no one waits for a timeout)
             nope = [(w.cid, DONT_HAVE) for w in wants if w.send_dont_have]
             if nope:
                 await self.send(peer_id, Message(presences=nope))
@@ -337,34 +340,14 @@ class Bitswap:
 
     async def peer_gone(self, peer_id: str) -> None:
         self._senders.pop(peer_id, None)
+        self.serving.drop(peer_id)
         for sessions in list(self._sessions.values()):
             for s in list(sessions):
                 s.on_peer_gone(peer_id)
 
-    async def _answer_wants(self, peer_id: str, wants: list[WantEntry]) -> None:
-        def lookup() -> tuple[list[tuple[CID, bytes]], list[tuple[CID, int]]]:
-            blocks, presences = [], []
-            for w in wants:
-                has = self.store.has(w.cid)
-                if w.want_type == WANT_BLOCK and has:
-                    blocks.append((w.cid, self.store.get(w.cid)))
-                elif w.want_type == WANT_HAVE and has:
-                    presences.append((w.cid, HAVE))
-                elif not has and w.send_dont_have:
-                    presences.append((w.cid, DONT_HAVE))
-            return blocks, presences
-
-        blocks, presences = await asyncio.to_thread(lookup)
-        batch: list[tuple[CID, bytes]] = []
-        size = 0
-        for cid, data in blocks:
-            if batch and size + len(data) > MAX_BLOCKS_PER_MESSAGE:
-                await self.send(peer_id, Message(blocks=batch))
-                batch, size = [], 0
-            batch.append((cid, data))
-            size += len(data)
-        if batch or presences:
-            await self.send(peer_id, Message(blocks=batch, presences=presences))
+    async def _send_answer(self, peer_id: str, blocks: list[tuple[CID, bytes]],
+                           presences: list[tuple[CID, int]]) -> None:
+        await self.send(peer_id, Message(blocks=blocks, presences=presences))
         if blocks:
             n = sum(len(d) for _c, d in blocks)
             self.blocks_sent += len(blocks)
