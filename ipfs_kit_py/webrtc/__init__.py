@@ -16,9 +16,10 @@ addresses and servers from settings, per peer connection) and ``ipfs_kit_py.car_
 (the data-channel protocol and its verifying receiver).
 """
 
+from ..errors import NotMedia
 from .bitrate import AdaptiveBitrateController, NetworkReport
 from .manager import WebRTCStreamingManager
-from .media import IPFSMediaStreamTrack, MediaInfo, NotMedia, probe
+from .media import IPFSMediaStreamTrack, MediaInfo, probe
 from .session import SessionState, StreamOptions
 
 __all__ = ["AdaptiveBitrateController", "IPFSMediaStreamTrack", "MediaInfo", "NetworkReport", "NotMedia",

@@ -25,13 +25,21 @@ from aiortc import RTCSessionDescription
 
 from ..compat import aiortc as aiortc_compat
 from ..config import WebRTCSettings
-from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, NotFound
+from ..errors import InvalidArgument, IPFSKitError, LimitExceeded, NotFound, SignalingError
 from ..events import EventBus, NotificationType
 from ..ice import peer_connection
 from ..model import IPFSModel
 from . import control, datachannel, negotiation, stats
 from .bitrate import PRESETS, AdaptiveBitrateController, NetworkReport
-from .media import IPFSMediaStreamTrack, MediaInfo, Rendition, SessionClock, keyframe_before, probe
+from .media import (
+    IPFSMediaStreamTrack,
+    MediaFile,
+    MediaInfo,
+    Rendition,
+    SessionClock,
+    keyframe_before,
+    probe,
+)
 from .messages import FrameError, IceCandidate, parse_candidate
 from .negotiation import check_sdp
 from .session import (
@@ -42,7 +50,6 @@ from .session import (
     Send,
     Session,
     SessionState,
-    SignalingError,
     StreamOptions,
     StreamSpec,
     track_name,
@@ -145,12 +152,16 @@ class WebRTCStreamingManager:
         sid = session.new_stream_id()
         st = MediaStreamState(sid, spec, cid, info, SessionClock())
         fixed = PRESETS.get(session.options.quality)
+
+        def open_reader(rendition: str | None = None) -> MediaFile:
+            return self.model.open(rendition or cid)
+
         for kind in spec.tracks:
             if (kind == "video" and not info.video_codec) or (kind == "audio" and not info.audio_codec):
                 continue
             name = track_name(sid, kind)
             track = IPFSMediaStreamTrack(
-                kind, lambda c=None, cid=cid: self.model.open(c or cid), info, st.clock, start=opened.start,
+                kind, open_reader, info, st.clock, start=opened.start,
                 loop=spec.loop, target_bitrate=fixed, allow_passthrough=fixed is None,
                 renditions=opened.renditions if kind == "video" else None)
             session.tracks[name] = track
@@ -561,9 +572,9 @@ class WebRTCStreamingManager:
             assert position is not None
             at = position
             if st.info is not None and st.info.video_codec:
-                def keyframe() -> float:
+                def keyframe(t: float = position) -> float:
                     with self.model.open(st.cid) as reader:
-                        return keyframe_before(reader, position)
+                        return keyframe_before(reader, t)
                 at = await asyncio.to_thread(keyframe)
             for t in tracks:
                 t.seek(at)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import fractions
+import io
 import logging
 import threading
 import time
@@ -35,6 +36,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..errors import NotMedia
 from ..sframe import PackageInfo
+
+MediaFile = IO[bytes] | io.RawIOBase  # what av.open reads here: an open file, a UnixFSReader
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ class MediaInfo:
         }
 
 
-def probe(reader: IO[bytes], size: int | None = None) -> MediaInfo:
+def probe(reader: MediaFile, size: int | None = None) -> MediaInfo:
     """Describe the media in ``reader``; raises ``NotMedia`` for anything else (blocking)."""
     try:
         container = av.open(reader, mode="r")
@@ -117,17 +120,20 @@ def probe(reader: IO[bytes], size: int | None = None) -> MediaInfo:
         container.close()
 
 
-def keyframe_before(reader: IO[bytes], t: float) -> float:
+def keyframe_before(reader: MediaFile, t: float) -> float:
     """Time of the video keyframe at or before ``t`` (where playback from ``t`` really starts,
     so that audio can start there too); ``t`` when there is no video (blocking)."""
     with av.open(reader, mode="r") as container:
         if not container.streams.video:
             return t
         v = container.streams.video[0]
-        container.seek(int(t / v.time_base), stream=v, backward=True)
+        tb = v.time_base
+        if tb is None:  # a demuxed stream always has one
+            return t
+        container.seek(int(t / tb), stream=v, backward=True)
         for packet in container.demux(v):
             if packet.pts is not None and packet.is_keyframe:
-                return min(t, float(packet.pts * v.time_base))
+                return min(t, float(packet.pts * tb))
     return t
 
 
@@ -184,7 +190,7 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
     passthrough or own encoder) or ``frames``.
     """
 
-    def __init__(self, kind: str, open_reader: Callable[[str | None], IO[bytes]], info: MediaInfo,
+    def __init__(self, kind: str, open_reader: Callable[[str | None], MediaFile], info: MediaInfo,
                  clock: SessionClock | None = None, *, start: float = 0.0, loop: bool = False,
                  target_bitrate: int | None = None, allow_passthrough: bool = True,
                  renditions: list[Rendition] | None = None) -> None:
@@ -315,8 +321,8 @@ class IPFSMediaStreamTrack(MediaStreamTrack):
     def _open(self, kind: str, rendition: str | None = None, at: float | None = None) -> tuple[Any, Any]:
         container = av.open(self.open_reader(rendition), mode="r")
         stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
-        stream.thread_type = "SLICE"  # frame threading would delay every decoded frame
-        if at:
+        stream.codec_context.thread_type = "SLICE"  # frame threading would delay every decoded frame
+        if at and stream.time_base is not None:  # a demuxed stream always has a time base
             container.seek(int(at / stream.time_base), stream=stream, backward=True)
         return container, stream
 
@@ -446,7 +452,7 @@ class Encoder:
         # a new bitrate reopens the encoder, which starts with a keyframe
         return frame.width == self.width and frame.height == self.height and bitrate == self.bitrate
 
-    def encode(self, frame: av.VideoFrame) -> list[av.Packet]:
+    def encode(self, frame: av.VideoFrame) -> list[av.Packet[Any]]:
         if frame.format.name != "yuv420p":
             frame = frame.reformat(format="yuv420p")
         return list(self.cc.encode(frame))

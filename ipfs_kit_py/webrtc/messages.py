@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidArgument, NotFound
-from .session import QUALITIES, SignalingError, StreamOptions, StreamSpec, parse_start
+from ..errors import InvalidArgument, NotFound, SignalingError
+from .session import QUALITIES, StreamOptions, StreamSpec, parse_start
 
 
 @dataclass(frozen=True)

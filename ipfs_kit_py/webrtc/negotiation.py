@@ -9,9 +9,9 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 
 from ..compat import aiortc as aiortc_compat
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, SignalingError
 from .messages import IceCandidate
-from .session import CODECS, Session, SignalingError
+from .session import CODECS, Session
 
 
 def check_sdp(sdp: Any) -> str:

@@ -18,9 +18,9 @@ from typing import IO
 import av
 
 from .. import sframe
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, NotMedia
 from ..model import AddOptions, IPFSModel
-from .media import NotMedia, probe
+from .media import probe
 
 
 def _nal_length_size(extradata: bytes | None) -> int:

@@ -23,12 +23,12 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, Response
 
 from .. import access
-from ..errors import Forbidden, IPFSKitError, public_message
+from ..errors import Forbidden, IPFSKitError, SignalingError, public_message
 from ..node import Node
 from . import messages
 from .manager import WebRTCStreamingManager
 from .messages import REQUEST_TYPES, parse_message
-from .session import Send, SignalingError
+from .session import Send
 from .testpattern import test_pattern_cid
 
 __all__ = ["REQUEST_TYPES", "SignalingError", "dispatch", "error_reply", "handle_websocket", "parse_message",
