@@ -204,6 +204,34 @@ def test_kubo_shapes(kubo: str, ours: str) -> None:
     same_shape(k.json(), o.json(), "log/level")
 
 
+def test_refs_of_shared_subtrees_as_kubo(kubo: str, ours: str) -> None:
+    """refs over a DAG whose blocks are linked several times and at several depths: every
+    option gives Kubo's lines. Before the walk moved onto content/walk.py, ``-u`` with
+    ``--max-depth`` dropped the leaves of a block met deeper first, and ``--max-depth``
+    without ``-r`` went deeper than the direct links (Kubo ignores it there)."""
+    import json
+
+    def put_pb(links: list[tuple[str, str]]) -> str:
+        doc = {"Data": {"/": {"bytes": "CAE"}},
+               "Links": [{"Hash": {"/": c}, "Name": n, "Tsize": 1} for n, c in links]}
+        k, o = both(kubo, ours, "dag/put", body=json.dumps(doc).encode(), store_codec="dag-pb")
+        assert k.json() == o.json()
+        return str(o.json()["Cid"]["/"])
+
+    x = both(kubo, ours, "add", body=b"shared leaf\n", pin=False)[0].json()["Hash"]
+    big = both(kubo, ours, "add", body=stream_bytes(600_000), pin=False)[0].json()["Hash"]
+    inner = put_pb([("big", big), ("x", x)])
+    root = put_pb([("a", inner), ("b", big), ("c", x), ("d", x)])  # big: at depth 2, then 1
+    for opts in ({}, {"recursive": True}, {"recursive": True, "unique": True}, {"recursive": True, "edges": True},
+                 {"recursive": True, "unique": True, "edges": True}, {"recursive": True, "max_depth": 2},
+                 {"recursive": True, "max_depth": 0}, {"max_depth": 2},
+                 {"recursive": True, "unique": True, "max_depth": 1},
+                 {"recursive": True, "unique": True, "max_depth": 2},
+                 {"recursive": True, "format": "<src> <dst> <linkname>"}):
+        k, o = both(kubo, ours, "refs", root, **opts)
+        assert json_lines(k) == json_lines(o), opts
+
+
 def test_shutdown_stops_the_server(tmp_path: Path) -> None:
     srv: ServerProcess = start_server(tmp_path / "repo", env={"IPFS_KIT_LIBP2P_ENABLED": "false"})
     try:

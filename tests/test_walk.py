@@ -13,7 +13,7 @@ import pytest
 
 from ipfs_kit_py.car_channel import assemble
 from ipfs_kit_py.content import dag, ipld
-from ipfs_kit_py.content.blockstore import Blockstore
+from ipfs_kit_py.content.blockstore import Blockstore, multihash_key
 from ipfs_kit_py.content.cid import CID, DAG_CBOR, DAG_PB, IDENTITY, RAW
 from ipfs_kit_py.content.dagpb import PBLink, encode_node
 from ipfs_kit_py.content.importer import PROFILES, import_bytes, import_path
@@ -170,3 +170,47 @@ async def test_gc_keeps_what_a_dag_cbor_pin_links_to(tmp_path: Path) -> None:
     assert result.incomplete == [] and child not in result.removed
     assert await model.block_get(child) == b"child of a pinned dag-cbor block"
     model.repo.close()
+
+
+def test_unique_within_a_depth_limit_walks_again_what_it_meets_closer(store: Blockstore) -> None:
+    """root -> (x, s), x -> s, s -> leaf: ``s`` is first met at depth 2, at the limit (not
+    read), then at depth 1. With unique and max_depth it is walked again there (``again``),
+    so its leaf at depth 2 is reached, as Kubo's ``refs -u --max-depth 2`` does; before,
+    unique dropped it and the leaf was never reached."""
+    leaf = put(store, b"leaf", RAW)
+    s = put(store, encode_node([PBLink(leaf, "leaf", 4)], b"\x08\x01"))
+    x = put(store, encode_node([PBLink(s, "s", 0)], b"\x08\x01"))
+    root = put(store, encode_node([PBLink(x, "x", 0), PBLink(s, "s", 0)], b"\x08\x01"))
+    d = {"root": root, "x": x, "s": s, "leaf": leaf}
+    visits = list(walk_blocks(store.get, root, max_depth=2))
+    assert [(n, v.depth, v.again) for n, v in zip(names(d, visits), visits, strict=True)] == \
+        [("root", 0, False), ("x", 1, False), ("s", 2, False), ("s", 1, True), ("leaf", 2, False)]
+    assert visits[2].data is None and visits[3].data is not None
+    # without a limit each block is visited once
+    assert names(d, list(walk_blocks(store.get, root))) == ["root", "x", "s", "leaf"]
+
+
+async def test_pin_verify_reports_every_bad_block_and_goes_on(tmp_path: Path) -> None:
+    """pin/verify rides on the walk: a missing leaf and a corrupt leaf are bad nodes (in
+    link order), the rest of the DAG is still checked, a good pin is Ok."""
+    from ipfs_kit_py import registry
+    from ipfs_kit_py.ops.kubo_extra import PinVerifyParams
+
+    model = IPFSModel(Repo(tmp_path / "repo"), EventBus())
+    try:
+        data = random.Random(4).randbytes(1 << 20)  # 4 leaves of 256 KiB
+        root = import_bytes(data, model.store, PROFILES["v0"]).cid
+        good = import_bytes(b"fine", model.store, PROFILES["v0"]).cid
+        await model.pin_add(root)
+        await model.pin_add(good)
+        leaves = [v.cid for v in walk_blocks(model.store.get, root)][1:]
+        model.store.delete(leaves[1])
+        key = multihash_key(leaves[3].multihash)
+        next((tmp_path / "repo").rglob(f"{key}.data")).write_bytes(b"not the leaf")  # bit rot on disk
+        r = await registry.call_typed(model, "pin_verify", PinVerifyParams(verbose=True))
+        by = {c.cid: c for c in r.pins}
+        assert by[str(good)].ok and by[str(good)].bad_nodes == []
+        bad = by[str(root)]
+        assert not bad.ok and [b["Cid"] for b in bad.bad_nodes] == [str(leaves[1]), str(leaves[3])]
+    finally:
+        model.repo.close()

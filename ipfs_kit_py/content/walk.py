@@ -12,7 +12,9 @@ asks for several blocks of the frontier at once). Options:
   parent (what needs the children's outcome first: the pin walk of GC);
   ``"level"`` breadth first (fetching a DAG level by level).
 - ``unique``: each block once (by multihash), the first time the order reaches it;
-  False repeats shared subtrees as often as they are linked.
+  False repeats shared subtrees as often as they are linked. With ``max_depth`` too, a
+  block reached again closer to the root than before is visited again (``again``) so
+  that its links within the limit are followed, as Kubo's ``refs -u --max-depth``.
 - ``skip(cid)``: prune a block and everything under it (it is not visited).
 - ``max_depth``: the root is depth 0; blocks at ``max_depth`` are visited but not
   read, so their links are not followed (and they may be missing).
@@ -51,6 +53,7 @@ class Visit:
     name: str = ""  # the dag-pb link name in the parent ("" for other codecs)
     links: list[CID] = field(default_factory=list)  # the links followed from here, in order
     error: IPFSKitError | None = None  # errors="yield": why the block could not be read or decoded
+    again: bool = False  # unique with max_depth: visited before, deeper (its links are followed further now)
 
 
 def block_links(cid: CID, data: bytes) -> list[CID]:
@@ -95,40 +98,42 @@ _Entry = tuple[CID, int, CID | None, str]  # cid, depth, parent, name
 
 
 def _walk(root: CID, o: _Options, out: deque[Visit]) -> Asks:
-    seen: set[bytes] = set()
+    seen: dict[bytes, int] = {}  # unique: multihash -> the smallest depth it was visited at
 
-    def admit(cid: CID) -> bool:
-        """Whether to visit ``cid`` now (and mark it, with unique)."""
-        if o.unique and cid.multihash in seen:
-            return False
+    def admit(cid: CID, depth: int) -> bool | None:
+        """Whether to visit ``cid`` at ``depth`` now (None: no; True: again, it was visited
+        deeper before; False: the first time), and mark it, with unique."""
+        old = seen.get(cid.multihash) if o.unique else None
+        if old is not None and (o.max_depth is None or old <= depth):
+            return None
         if o.skip is not None and o.skip(cid):
-            return False
+            return None
         if o.unique:
-            seen.add(cid.multihash)
-        return True
+            seen[cid.multihash] = depth
+        return old is not None
 
     def needs_read(cid: CID, depth: int) -> bool:
         if o.max_depth is not None and depth >= o.max_depth:
             return False
         return o.read_leaves or cid.codec != RAW
 
-    def visit(e: _Entry, got: bytes | IPFSKitError | None) -> tuple[Visit, list[_Entry]]:
+    def visit(e: _Entry, got: bytes | IPFSKitError | None, again: bool) -> tuple[Visit, list[_Entry]]:
         """The visit of entry ``e`` given its bytes (None: not read), and its children."""
         cid, depth, parent, name = e
         if isinstance(got, IPFSKitError):
             if o.errors == "raise":
                 raise got
-            return Visit(cid, None, depth, parent, name, error=got), []
+            return Visit(cid, None, depth, parent, name, error=got, again=again), []
         if got is None:
-            return Visit(cid, None, depth, parent, name), []
+            return Visit(cid, None, depth, parent, name, again=again), []
         try:
             pairs = named_links(cid, got)
         except CorruptBlock as err:
             if o.errors == "raise":
                 raise
-            return Visit(cid, got, depth, parent, name, error=err), []
+            return Visit(cid, got, depth, parent, name, error=err, again=again), []
         kids: list[_Entry] = [(c, depth + 1, cid, n) for n, c in pairs]
-        return Visit(cid, got, depth, parent, name, [c for _, c in pairs]), kids
+        return Visit(cid, got, depth, parent, name, [c for _, c in pairs], again=again), kids
 
     def read(entries: list[_Entry]) -> Generator[list[CID], list[bytes | IPFSKitError], Got]:
         """Ask for the bytes of the entries that need reading; returns them (None: not read)."""
@@ -145,17 +150,20 @@ def _walk(root: CID, o: _Options, out: deque[Visit]) -> Asks:
         return got
 
     first: _Entry = (root, 0, None, "")
-    if not admit(root):
+    if admit(root, 0) is None:
         return
     if o.order == "level":
-        queue: deque[_Entry] = deque([first])
+        # depths only grow along the queue: a block is first admitted at its smallest depth
+        queue: deque[tuple[_Entry, bool]] = deque([(first, False)])
         while queue:
             batch = [queue.popleft() for _ in range(min(o.window, len(queue)))]
-            got = yield from read(batch)
-            for e, g in zip(batch, got, strict=True):
-                v, kids = visit(e, g)
+            got = yield from read([e for e, _ in batch])
+            for (e, again), g in zip(batch, got, strict=True):
+                v, kids = visit(e, g, again)
                 out.append(v)
-                queue.extend(k for k in kids if admit(k[0]))
+                for k in kids:
+                    if (a := admit(k[0], k[1])) is not None:
+                        queue.append((k, a))
         return
     # depth first: a stack of entries; in post order a parent waits under its children
     stack: list[tuple[_Entry, Visit | None]] = [(first, None)]
@@ -164,10 +172,13 @@ def _walk(root: CID, o: _Options, out: deque[Visit]) -> Asks:
         if done is not None:  # post order: its children have all been visited
             out.append(done)
             continue
-        if e is not first and not admit(e[0]):
-            continue
+        again = False
+        if e is not first:
+            if (a := admit(e[0], e[1])) is None:
+                continue
+            again = a
         (g,) = yield from read([e])
-        v, kids = visit(e, g)
+        v, kids = visit(e, g, again)
         if o.order == "pre":
             out.append(v)
         else:

@@ -24,9 +24,9 @@ from typing import Any
 
 from ..access import Scope
 from ..config import CONFIG_FILE, Settings
-from ..content import dag, multibase
-from ..content.cid import CID, CODEC_NAMES, DAG_PB, RAW
-from ..content.dagpb import decode_node
+from ..content import multibase
+from ..content.cid import CID, CODEC_NAMES, RAW
+from ..content.walk import walk_blocks
 from ..errors import (
     ChannelUnavailable,
     CorruptBlock,
@@ -265,19 +265,17 @@ async def pin_verify(ctx: Context, p: PinVerifyParams) -> PinChecks:
 
     def check(root: CID, recursive: bool) -> PinCheck:
         bad: list[dict[str, str]] = []
-        todo, seen = [root], set()
-        while todo:
-            c = todo.pop()
-            if c.multihash in seen:
-                continue
-            seen.add(c.multihash)
+        if not recursive:
             try:
-                store.get(c, verify=True)
+                store.get(root, verify=True)
             except (NotFound, CorruptBlock) as e:
-                bad.append({"Cid": str(c), "Err": str(e)})
-                continue
-            if recursive:
-                todo += dag.links(store, c)
+                bad.append({"Cid": str(root), "Err": str(e)})
+            return PinCheck(str(root), not bad, bad)
+        # every block once, each read (and hashed) once; a missing, corrupt or undecodable
+        # block is a bad node and the walk goes on with the rest; bad nodes in link order
+        for v in walk_blocks(lambda c: store.get(c, verify=True), root, errors="yield"):
+            if v.error is not None:
+                bad.append({"Cid": str(v.cid), "Err": str(v.error)})
         return PinCheck(str(root), not bad, bad)
 
     out = []
@@ -339,39 +337,26 @@ async def refs(ctx: Context, p: RefsParams) -> Refs:
         raise InvalidArgument("using format argument with edges is not allowed")
     root = await asyncio.to_thread(ctx.model.resolve, p.path)
     store = ctx.model.store
-    depth_limit = p.max_depth if p.recursive else 1
-    if not p.recursive and p.max_depth not in (-1, 1):
-        depth_limit = p.max_depth
+    depth_limit = p.max_depth if p.recursive else 1  # as Kubo: without -r, the direct links only
 
     def run() -> list[str]:
+        # Kubo's refs: depth first, a parent's links in order; -u: each block listed once
+        # (by multihash), the first time it is reached, but walked again when reached closer
+        # to the root within a depth limit; blocks at the depth limit are listed but not read.
+        # Each line is the edge from a visited block's parent.
         out: list[str] = []
-        seen: set[bytes] = set()
-
-        def visit(c: CID, depth: int) -> None:
-            if depth_limit != -1 and depth >= depth_limit:
-                return
-            for name, child in _named_links(store, c):
-                if p.unique and child.multihash in seen:
-                    continue
-                seen.add(child.multihash)
-                if p.edges:
-                    out.append(f"{c} -> {child}")
-                else:
-                    out.append(p.format.replace("<src>", str(c)).replace("<dst>", str(child))
-                               .replace("<linkname>", name))
-                visit(child, depth + 1)
-
-        visit(root, 0)
+        for v in walk_blocks(store.get, root, unique=p.unique, read_leaves=False,
+                             max_depth=None if depth_limit == -1 else depth_limit):
+            if v.parent is None or v.again:
+                continue
+            if p.edges:
+                out.append(f"{v.parent} -> {v.cid}")
+            else:
+                out.append(p.format.replace("<src>", str(v.parent)).replace("<dst>", str(v.cid))
+                           .replace("<linkname>", v.name))
         return out
 
     return Refs(await asyncio.to_thread(run))
-
-
-def _named_links(store: Any, c: CID) -> list[tuple[str, CID]]:
-    if c.codec != DAG_PB:
-        return [("", x) for x in dag.links(store, c)]
-    node = decode_node(store.get(c))
-    return [(lk.name, lk.cid) for lk in node.links]
 
 
 def _kubo_refs(r: Refs, a: KuboArgs) -> NDJSON:
@@ -640,9 +625,9 @@ def _kubo_repo_stat(s: Any, a: KuboArgs) -> dict[str, Any]:
 
 
 async def stats_repo(ctx: Context, p: NoParams) -> RepoStat:
-    from .content import repo_stat
+    from . import content
 
-    return await repo_stat(ctx, p)
+    return await content.repo_stat(ctx, content.NoParams())  # repo/stat's own (empty) parameters
 
 
 def _typed_json(r: Any, a: KuboArgs) -> Any:
