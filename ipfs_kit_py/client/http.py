@@ -139,7 +139,8 @@ _STATUS_OF_CODE = {1: 400, 3: 404}  # go-ipfs-cmds ErrClient, ErrNotFound
 def _raise_line(obj: Any) -> None:
     """NDJSON streams report a failure after the 200 status as an error object line."""
     if isinstance(obj, dict) and "Message" in obj and obj.get("Type") == "error":
-        raise error_from_kubo(_STATUS_OF_CODE.get(obj.get("Code"), 500), obj)
+        code = obj.get("Code")
+        raise error_from_kubo(_STATUS_OF_CODE.get(code, 500) if isinstance(code, int) else 500, obj)
 
 
 # -- multipart --------------------------------------------------------------------------------
@@ -267,7 +268,8 @@ class HTTPClient:
                       files: Any = None, headers: dict[str, str] | None = None) -> AsyncIterator[httpx.Response]:
         """POST and yield the response with its body unread; non-2xx answers raise."""
         try:
-            req = self._http.build_request("POST", path, params=params, content=content, files=files,
+            query = tuple(params) if params is not None else None  # a tuple: httpx's type takes it as it is
+            req = self._http.build_request("POST", path, params=query, content=content, files=files,
                                            headers=headers)
             resp = await self._http.send(req, stream=True)
         except httpx.ConnectError as e:

@@ -25,7 +25,8 @@ class StreamWithMetadata:
 
 async def send_metadata_via_websocket(url: str, cid: str, token: str | None = None) -> dict[str, Any]:
     async with GeneralChannel(url, token=token) as ws:
-        return await ws.request("metadata_get", cid=cid)
+        result: dict[str, Any] = await ws.request("metadata_get", cid=cid)
+        return result
 
 
 async def start_webrtc_stream(url: str, cid: str, **options: Any) -> MediaStream:

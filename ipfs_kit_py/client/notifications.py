@@ -190,7 +190,7 @@ class NotificationSubscription:
             msg = json.loads(raw)
             kind = msg.get("type")
             if kind in EVENT_TYPES and isinstance(msg.get("seq"), int):
-                if msg["seq"] <= self.last_seq:  # type: ignore[operator]
+                if msg["seq"] <= self.last_seq:
                     continue  # already delivered before a reconnect
                 self.last_seq = msg["seq"]
                 await self._deliver(msg)

@@ -20,7 +20,7 @@ import itertools
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import av
 import websockets
@@ -151,7 +151,7 @@ class StreamView:
 class MediaStream:
     """A running WebRTC session with the node: one stream or several (``streams``)."""
 
-    def __init__(self, signaling: Signaling, pc: RTCPeerConnection, pc_id: str, cid: str,
+    def __init__(self, signaling: Signaling, pc: RTCPeerConnection, pc_id: str, cid: str | None,
                  media: dict[str, Any] | None, datachannel: bool = True, key: bytes | None = None) -> None:
         self.signaling, self.pc, self.pc_id, self.cid, self.media = signaling, pc, pc_id, cid, media
         self.datachannel = datachannel
@@ -229,11 +229,9 @@ class MediaStream:
     def _attach(self, channel: Any) -> None:
         self._channel = channel
 
-        @channel.on("open")
         def _open() -> None:
             self._channel_open.set()
 
-        @channel.on("message")
         def _message(message: str | bytes) -> None:
             if self._transfer is None:
                 return
@@ -242,6 +240,8 @@ class MediaStream:
             else:
                 self._transfer.on_binary(message)
 
+        channel.on("open", _open)  # pyee: on(event, handler) registers it
+        channel.on("message", _message)
         if channel.readyState == "open":
             self._channel_open.set()
 
@@ -276,7 +276,7 @@ class MediaStream:
         first = view.stream_id == "s0"
         try:
             while True:
-                frame = await track.recv()
+                frame = cast(av.VideoFrame, await track.recv())  # audio frames are only counted
                 if track.kind == "audio":
                     view.audio_frames += 1
                     if first:

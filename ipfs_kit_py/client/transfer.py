@@ -28,6 +28,8 @@ async def _post(url: str, path: str, params: dict[str, str], timeout: float | No
         err = error_from_kubo(r.status_code, body)
         err.body = body  # type: ignore[attr-defined]  # the whole answer, for callers that need more
         raise err
+    if not isinstance(body, dict):
+        raise errors.IPFSKitError(f"{path}: the server answered {str(body)[:200]!r}, not a JSON object")
     return body
 
 
