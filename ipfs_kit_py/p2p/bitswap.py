@@ -31,10 +31,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..content import dag
 from ..content.blockstore import Blockstore
 from ..content.cid import CID, DAG_PB, decode_varint, encode_varint
 from ..content.dagpb import _fields
+from ..content.walk import awalk_blocks
 from ..errors import BlockNotFound, CorruptBlock
 from .framing import FrameDecoder, FramingError
 from .reputation import PeerLedger
@@ -397,19 +397,27 @@ class Bitswap:
 
     async def fetch_dag(self, root: CID | str, peers: list[str] | None = None, *,
                         window: int = 128, timeout: float = 120.0) -> tuple[int, int]:
-        """Fetch every block of the DAG under ``root``; returns (blocks, bytes)."""
+        """Fetch every block of the DAG under ``root`` (each once) through one session, up to
+        ``window`` blocks of the frontier at a time (``content.walk``); returns (blocks, bytes)."""
         root = CID.decode(root)
+        if not (peers or self.peer.get_connected_peers()):
+            raise BlockNotFound("no connected peer to ask")
+        session = self.session(peers=peers)
+        session.settings = dataclasses.replace(self.session_settings, find_timeout=60.0)
+
+        async def get(cid: CID) -> bytes:
+            if await asyncio.to_thread(self.store.has, cid):
+                return await asyncio.to_thread(self.store.get, cid)
+            data = await session.get(cid)
+            await asyncio.to_thread(self.store.put, cid, data)
+            return data
+
         count = size = 0
-        level = [root]
-        async with asyncio.timeout(timeout):
-            while level:
-                nxt: list[CID] = []
-                for i in range(0, len(level), window):
-                    part = level[i:i + window]
-                    datas = await self.get_blocks(part, peers)
-                    for cid, data in zip(part, datas, strict=True):
-                        count += 1
-                        size += len(data)
-                        nxt.extend(await asyncio.to_thread(dag.links, self.store, cid))
-                level = nxt
+        try:
+            async with asyncio.timeout(timeout):
+                async for v in awalk_blocks(get, root, order="level", window=window):
+                    count += 1
+                    size += len(v.data or b"")
+        finally:
+            session.close()
         return count, size
