@@ -196,6 +196,11 @@ class ReadOp:
                         window: int = 64) -> tuple[int, int]:
         """Make every block of the DAG under ``root`` local, fetching up to ``window`` at
         once; ``on_block(n)`` after each block. Returns (blocks, block bytes)."""
+        # Not content/walk.py, on purpose: its level order asks for a batch of the frontier
+        # and waits for the whole batch (the slowest block of each batch stalls the others),
+        # while this keeps ``window`` fetches in flight, each finished one making room for the
+        # next, in no fixed order; and a raw leaf already here is counted by size, never read.
+        # Only the link extraction is shared (dag.block_links, the walk's).
         pending: deque[CID] = deque([root])
         seen = {root.multihash}
         running: set[asyncio.Task[tuple[int, list[CID]]]] = set()
