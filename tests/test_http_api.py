@@ -1,4 +1,10 @@
-"""The Kubo-compatible /api/v0 RPC, driven over real sockets against the real server."""
+"""The Kubo-compatible /api/v0 RPC against the real server application.
+
+Most tests talk to the app in this process through httpx's ASGI transport (tests/inproc.py:
+the same composition as ``python -m ipfs_kit_py.mcp.server``, the same access guard). The
+ones where the socket is the point run against the server process on 127.0.0.1: a client
+that dies or stalls mid-upload, a response cut mid-stream, the process's memory over a 64 MiB
+add and cat."""
 
 from __future__ import annotations
 
@@ -10,12 +16,14 @@ import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
 from conftest import VECTORS, ServerProcess, start_server, stream_bytes
+from inproc import InProcessServer, inprocess
 
 from ipfs_kit_py.content.car import read_car
 
@@ -45,11 +53,16 @@ def multipart(entries: list[tuple[str, bytes | None]], boundary: str | None = No
     return bytes(out), f"multipart/form-data; boundary={b}"
 
 
-def post(srv: ServerProcess, path: str, params: dict | list | None = None, **kw) -> httpx.Response:
+Server = ServerProcess | InProcessServer
+
+
+def post(srv: Server, path: str, params: dict | list | None = None, **kw) -> httpx.Response:
+    if isinstance(srv, InProcessServer):
+        return srv.client.post(f"/api/v0/{path}", params=params, **kw)
     return httpx.post(f"{srv.url}/api/v0/{path}", params=params, timeout=60, **kw)
 
 
-def add(srv: ServerProcess, entries: list[tuple[str, bytes | None]], **params: str) -> list[dict]:
+def add(srv: Server, entries: list[tuple[str, bytes | None]], **params: str) -> list[dict]:
     body, ctype = multipart(entries)
     r = post(srv, "add", params, content=body, headers={"Content-Type": ctype})
     assert r.status_code == 200, r.text
@@ -65,20 +78,27 @@ def assert_kubo_error(r: httpx.Response, status: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def srv(shared_server: ServerProcess) -> ServerProcess:
-    return shared_server
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """One app for the module, in this process."""
+    yield from inprocess(tmp_path_factory.mktemp("inproc") / "repo")
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[InProcessServer]:
+    """A second app with an empty repo of its own, in this process."""
+    yield from inprocess(tmp_path / "repo")
 
 
 # -- version, id, method, docs ----------------------------------------------------------------
-def test_version_and_post_only(srv: ServerProcess) -> None:
+def test_version_and_post_only(srv: InProcessServer) -> None:
     r = post(srv, "version")
     assert r.status_code == 200 and set(r.json()) >= {"Version", "Commit", "Repo", "System"}
-    g = httpx.get(f"{srv.url}/api/v0/version")
+    g = srv.client.get("/api/v0/version")
     assert_kubo_error(g, 405)
-    assert httpx.get(f"{srv.url}/api/v0/cat?arg={HELLO_V0}").status_code == 405
+    assert srv.client.get(f"/api/v0/cat?arg={HELLO_V0}").status_code == 405
 
 
-def test_cross_origin_requests_are_refused(srv: ServerProcess) -> None:
+def test_cross_origin_requests_are_refused(srv: InProcessServer) -> None:
     evil = post(srv, "pin/ls", headers={"Origin": "http://evil.example"})
     assert_kubo_error(evil, 403)
     assert_kubo_error(post(srv, "version", headers={"Origin": "null"}), 403)
@@ -86,7 +106,7 @@ def test_cross_origin_requests_are_refused(srv: ServerProcess) -> None:
     assert post(srv, "version").status_code == 200  # no Origin: not a browser
 
 
-def test_id(srv: ServerProcess) -> None:
+def test_id(srv: InProcessServer) -> None:
     body = post(srv, "id").json()
     assert set(body) >= {"ID", "PublicKey", "Addresses", "AgentVersion", "ProtocolVersion"}
     assert body["ID"].startswith("12D3KooW") and isinstance(body["Addresses"], list)
@@ -94,9 +114,9 @@ def test_id(srv: ServerProcess) -> None:
     assert_kubo_error(post(srv, "id", {"arg": "12D3KooWSomeoneElse"}), 400)
 
 
-def test_openapi_docs(srv: ServerProcess) -> None:
-    assert httpx.get(f"{srv.url}/docs").status_code == 200
-    spec = httpx.get(f"{srv.url}/openapi.json").json()
+def test_openapi_docs(srv: InProcessServer) -> None:
+    assert srv.client.get("/docs").status_code == 200
+    spec = srv.client.get("/openapi.json").json()
     for route in ("add", "cat", "get", "ls", "pin/add", "block/put", "dag/import", "repo/gc", "ipfs-kit/metadata/set"):
         assert "post" in spec["paths"][f"/api/v0/{route}"], route
     names = {p["name"] for p in spec["paths"]["/api/v0/add"]["post"]["parameters"]}
@@ -105,7 +125,7 @@ def test_openapi_docs(srv: ServerProcess) -> None:
 
 # -- add: Kubo's CIDs for every profile -----------------------------------------------------------
 @pytest.mark.parametrize("profile", list(PROFILE_ARGS))
-def test_add_file_vectors(srv: ServerProcess, profile: str) -> None:
+def test_add_file_vectors(srv: InProcessServer, profile: str) -> None:
     for v in SMALL:
         lines = add(srv, [("", stream_bytes(v["size"]))], **PROFILE_ARGS[profile])
         assert lines[-1]["Hash"] == v["cid"][profile], (v["name"], profile)
@@ -117,7 +137,7 @@ def test_add_file_vectors(srv: ServerProcess, profile: str) -> None:
 
 
 @pytest.mark.parametrize("profile", list(PROFILE_ARGS))
-def test_add_two_level_tree_vector_only_hash(srv: ServerProcess, profile: str) -> None:
+def test_add_two_level_tree_vector_only_hash(srv: InProcessServer, profile: str) -> None:
     lines = add(srv, [("big", stream_bytes(TWO_LEVEL["size"]))], **PROFILE_ARGS[profile], **{"only-hash": "true"})
     assert lines == [{"Name": "big", "Hash": TWO_LEVEL["cid"][profile], "Size": lines[0]["Size"]}]
     assert_kubo_error(post(srv, "block/stat", {"arg": TWO_LEVEL["cid"][profile]}), 404)  # nothing stored
@@ -132,7 +152,7 @@ def _testdir_entries() -> list[tuple[str, bytes | None]]:
 
 
 @pytest.mark.parametrize("profile", list(PROFILE_ARGS))
-def test_add_directory_vector(srv: ServerProcess, profile: str) -> None:
+def test_add_directory_vector(srv: InProcessServer, profile: str) -> None:
     lines = add(srv, _testdir_entries(), **PROFILE_ARGS[profile])
     by_name = {line["Name"]: line for line in lines}
     assert set(by_name) == {"testdir", "testdir/a.txt", "testdir/b.bin", "testdir/sub", "testdir/sub/c.txt"}
@@ -141,13 +161,13 @@ def test_add_directory_vector(srv: ServerProcess, profile: str) -> None:
     assert [line["Name"] for line in lines[:3]] == ["testdir/a.txt", "testdir/b.bin", "testdir/sub/c.txt"]
 
 
-def test_add_directory_from_file_paths_only(srv: ServerProcess) -> None:
+def test_add_directory_from_file_paths_only(srv: InProcessServer) -> None:
     """Clients may send only file parts; parents are implied by the paths."""
     entries = [(p, d) for p, d in _testdir_entries() if d is not None]
     assert add(srv, entries)[-1]["Hash"] == TESTDIR["cid"]["v0"]
 
 
-def test_add_progress_quieter_wrap_pin(srv: ServerProcess) -> None:
+def test_add_progress_quieter_wrap_pin(srv: InProcessServer) -> None:
     data = stream_bytes(1_048_577)
     lines = add(srv, [("p.bin", data)], progress="true")
     progress = [line for line in lines if "Bytes" in line]
@@ -170,14 +190,14 @@ def test_add_progress_quieter_wrap_pin(srv: ServerProcess) -> None:
     assert post(srv, "pin/ls", {"arg": pinned}).json()["Keys"] == {pinned: {"Type": "recursive", "Name": ""}}
 
 
-def test_add_bad_options(srv: ServerProcess) -> None:
+def test_add_bad_options(srv: InProcessServer) -> None:
     body, ctype = multipart([("a", b"x")])
     for params in ({"cid-version": "7"}, {"profile": "nope"}, {"chunker": "rabin"}, {"pin": "maybe"},
                    {"trickle": "true"}, {"hash": "blake3"}, {"cid-version": "x"}):
         assert_kubo_error(post(srv, "add", params, content=body, headers={"Content-Type": ctype}), 400)
 
 
-def test_add_malformed_multipart(srv: ServerProcess) -> None:
+def test_add_malformed_multipart(srv: InProcessServer) -> None:
     r = post(srv, "add", content=b"just bytes", headers={"Content-Type": "application/octet-stream"})
     assert "multipart" in assert_kubo_error(r, 400)["Message"]
     r = post(srv, "add", content=b"x", headers={"Content-Type": "multipart/form-data"})
@@ -190,7 +210,7 @@ def test_add_malformed_multipart(srv: ServerProcess) -> None:
     assert_kubo_error(post(srv, "add", content=escape, headers={"Content-Type": ctype}), 400)
 
 
-def test_add_truncated_upload_stores_and_pins_nothing(srv: ServerProcess) -> None:
+def test_add_truncated_upload_stores_and_pins_nothing(srv: InProcessServer) -> None:
     data = stream_bytes(600_000) + b"truncated-upload-marker"
     body, ctype = multipart([("t.bin", data)])
     cut = body[: len(body) - 40]  # no closing boundary: the upload stopped half-way
@@ -201,7 +221,7 @@ def test_add_truncated_upload_stores_and_pins_nothing(srv: ServerProcess) -> Non
     assert_kubo_error(post(srv, "block/stat", {"arg": expected}), 404)
 
 
-def _raw_http(srv: ServerProcess, request: bytes, read: bool = True) -> bytes:
+def _raw_http(srv: Server, request: bytes, read: bool = True) -> bytes:
     u = urlsplit(srv.url)
     with socket.create_connection((u.hostname, u.port), timeout=10) as s:
         s.sendall(request)
@@ -214,8 +234,10 @@ def _raw_http(srv: ServerProcess, request: bytes, read: bool = True) -> bytes:
         return bytes(out)
 
 
-def test_broken_upload_does_not_disturb_another_client(srv: ServerProcess) -> None:
-    """A client that dies mid-upload (connection closed half-way) while another adds and reads."""
+def test_broken_upload_does_not_disturb_another_client(shared_server: ServerProcess) -> None:
+    """A client that dies mid-upload (connection closed half-way) while another adds and reads
+    (real sockets: the server process end to end)."""
+    srv = shared_server
     u = urlsplit(srv.url)
     b = "BROKEN"
     head = (f"POST /api/v0/add HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: multipart/form-data; boundary={b}\r\n"
@@ -263,7 +285,7 @@ def test_stalled_upload_is_aborted_and_does_not_block_gc(tmp_path: Path) -> None
 
 
 # -- cat, get, ls ---------------------------------------------------------------------------------
-def test_cat_offset_length_and_errors(srv: ServerProcess) -> None:
+def test_cat_offset_length_and_errors(srv: InProcessServer) -> None:
     data = stream_bytes(1_048_577)
     cid = add(srv, [("c.bin", data)])[-1]["Hash"]
     r = post(srv, "cat", {"arg": cid})
@@ -281,7 +303,7 @@ def test_cat_offset_length_and_errors(srv: ServerProcess) -> None:
     assert_kubo_error(post(srv, "cat", {"arg": f"{root}/nope"}), 404)
 
 
-def test_get_tar(srv: ServerProcess) -> None:
+def test_get_tar(srv: InProcessServer) -> None:
     root = add(srv, _testdir_entries())[-1]["Hash"]
     r = post(srv, "get", {"arg": root})
     assert r.status_code == 200 and r.headers["content-type"] == "application/x-tar"
@@ -297,8 +319,10 @@ def test_get_tar(srv: ServerProcess) -> None:
     assert_kubo_error(post(srv, "get", {"arg": root, "compress": "true"}), 400)
 
 
-def test_get_refuses_names_that_escape(srv: ServerProcess) -> None:
-    """A DAG whose directory links are named '..' or 'a/b' (crafted, put as raw blocks)."""
+def test_get_refuses_names_that_escape(shared_server: ServerProcess) -> None:
+    """A DAG whose directory links are named '..' or 'a/b' (crafted, put as raw blocks); real
+    sockets: a TAR cut mid-stream is a connection closed before the chunked body ended."""
+    srv = shared_server
     from ipfs_kit_py.content.cid import CID
     from ipfs_kit_py.content.dagpb import DIRECTORY, PBLink, UnixFSData, encode_node, encode_unixfs
 
@@ -318,7 +342,7 @@ def test_get_refuses_names_that_escape(srv: ServerProcess) -> None:
     assert post(srv, "cat", {"arg": HELLO_V0}).text == "hello world\n"
 
 
-def test_ls(srv: ServerProcess) -> None:
+def test_ls(srv: InProcessServer) -> None:
     root = add(srv, _testdir_entries())[-1]["Hash"]
     objs = post(srv, "ls", {"arg": root}).json()["Objects"]
     assert len(objs) == 1 and objs[0]["Hash"] == root
@@ -330,7 +354,7 @@ def test_ls(srv: ServerProcess) -> None:
 
 
 # -- pins -----------------------------------------------------------------------------------------
-def test_pin_add_ls_rm(srv: ServerProcess) -> None:
+def test_pin_add_ls_rm(srv: InProcessServer) -> None:
     cid = add(srv, [("pin.txt", b"pin lifecycle\n")], pin="false")[-1]["Hash"]
     assert post(srv, "pin/add", {"arg": cid}).json() == {"Pins": [cid]}
     assert post(srv, "pin/ls", {"arg": cid}).json() == {"Keys": {cid: {"Type": "recursive", "Name": ""}}}
@@ -349,7 +373,7 @@ def test_pin_add_ls_rm(srv: ServerProcess) -> None:
 
 
 # -- blocks ---------------------------------------------------------------------------------------
-def test_block_put_get_stat_rm(srv: ServerProcess) -> None:
+def test_block_put_get_stat_rm(srv: InProcessServer) -> None:
     data = b"a raw block for block/put"
     body, ctype = multipart([("", data)])
     r = post(srv, "block/put", content=body, headers={"Content-Type": ctype})
@@ -382,18 +406,19 @@ def test_block_put_get_stat_rm(srv: ServerProcess) -> None:
 
 
 # -- CAR ------------------------------------------------------------------------------------------
-def car_of(srv: ServerProcess, cid: str) -> bytes:
+def car_of(srv: Server, cid: str) -> bytes:
     r = post(srv, "dag/export", {"arg": cid})
     assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.ipld.car"
     return r.content
 
 
-def import_car(srv: ServerProcess, *cars: bytes, **params: str) -> httpx.Response:
+def import_car(srv: Server, *cars: bytes, **params: str) -> httpx.Response:
     body, ctype = multipart([("", c) for c in cars])
     return post(srv, "dag/import", params, content=body, headers={"Content-Type": ctype})
 
 
-def test_dag_export_import_round_trip_into_second_server(srv: ServerProcess, server: ServerProcess) -> None:
+def test_dag_export_import_round_trip_into_second_server(srv: InProcessServer, fresh: InProcessServer) -> None:
+    server = fresh
     root = add(srv, _testdir_entries())[-1]["Hash"]
     car = car_of(srv, root)
     blocks = list(read_car([car]))
@@ -410,7 +435,8 @@ def test_dag_export_import_round_trip_into_second_server(srv: ServerProcess, ser
     assert_kubo_error(post(srv, "dag/export", {"arg": MISSING}), 404)
 
 
-def test_dag_import_rejects_truncated_and_corrupt_cars(srv: ServerProcess, server: ServerProcess) -> None:
+def test_dag_import_rejects_truncated_and_corrupt_cars(srv: InProcessServer, fresh: InProcessServer) -> None:
+    server = fresh
     data = stream_bytes(700_000) + b"car-corruption-test"
     root = add(srv, [("c", data)])[-1]["Hash"]
     car = car_of(srv, root)
@@ -428,7 +454,8 @@ def test_dag_import_rejects_truncated_and_corrupt_cars(srv: ServerProcess, serve
     assert post(server, "cat", {"arg": root}).content == data
 
 
-def test_dag_import_reports_missing_root_without_pinning(srv: ServerProcess, server: ServerProcess) -> None:
+def test_dag_import_reports_missing_root_without_pinning(srv: InProcessServer, fresh: InProcessServer) -> None:
+    server = fresh
     root = add(srv, _testdir_entries())[-1]["Hash"]
     car = car_of(srv, root)
     blocks = list(read_car([car]))
@@ -441,7 +468,8 @@ def test_dag_import_reports_missing_root_without_pinning(srv: ServerProcess, ser
 
 
 # -- repo, metadata ----------------------------------------------------------------------------
-def test_repo_gc_stat_verify(server: ServerProcess) -> None:
+def test_repo_gc_stat_verify(fresh: InProcessServer) -> None:
+    server = fresh
     keep = add(server, [("keep", b"kept\n")])[-1]["Hash"]
     gone = add(server, [("gone", stream_bytes(300_000))], pin="false")[-1]["Hash"]
     before = post(server, "repo/stat").json()
@@ -464,7 +492,7 @@ def test_repo_gc_stat_verify(server: ServerProcess) -> None:
     assert any("corrupt" in x["Msg"] for x in v) and "1 blocks were corrupt" in v[-1]["Msg"]
 
 
-def test_metadata_get_set(srv: ServerProcess) -> None:
+def test_metadata_get_set(srv: InProcessServer) -> None:
     cid = add(srv, [("photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 100)])[-1]["Hash"]
     md = post(srv, "ipfs-kit/metadata/get", {"arg": cid}).json()
     assert md["cid"] == cid and md["name"] == "photo.png" and md["content_type"] == "image/png"
@@ -482,7 +510,7 @@ def test_metadata_get_set(srv: ServerProcess) -> None:
     assert_kubo_error(post(srv, "ipfs-kit/metadata/get", {"arg": "xyz"}), 400)
 
 
-def test_files_stat(srv: ServerProcess) -> None:
+def test_files_stat(srv: InProcessServer) -> None:
     root = add(srv, _testdir_entries())[-1]["Hash"]
     st = post(srv, "files/stat", {"arg": f"/ipfs/{root}/b.bin"}).json()
     assert st["Type"] == "file" and st["Size"] == 300_000 and st["Hash"]
@@ -573,14 +601,14 @@ def test_multipart_stream_rejects_bad_input() -> None:
         MultipartStream("B").feed(b"--B\r\nno-colon-header\r\n\r\n")
 
 
-def test_cross_origin_refused_on_every_api_route(srv: ServerProcess) -> None:
+def test_cross_origin_refused_on_every_api_route(srv: InProcessServer) -> None:
     """Routes other modules add under /api/v0 (libp2p, transfer) are covered too."""
     for path in ("ipfs-kit/transfer?arg=x&target=y", "swarm/peers"):
-        r = httpx.post(f"{srv.url}/api/v0/{path}", headers={"Origin": "http://evil.example"}, timeout=10)
+        r = srv.client.post(f"/api/v0/{path}", headers={"Origin": "http://evil.example"})
         assert r.status_code == 403 and "cross-origin" in r.json()["Message"]
 
 
-async def test_add_directory_with_symlinks_matches_local_import(srv: ServerProcess, tmp_path) -> None:
+async def test_add_directory_with_symlinks_matches_local_import(srv: InProcessServer, tmp_path) -> None:
     """Kubo's clients send symlinks as application/symlink parts; the CID equals a local add."""
     import os
 
@@ -593,7 +621,7 @@ async def test_add_directory_with_symlinks_matches_local_import(srv: ServerProce
     (d / "sub" / "file.txt").write_text("pointed at\n")
     os.symlink("sub/file.txt", d / "link")
     os.symlink("../nowhere", d / "sub" / "dangling")
-    client = HTTPClient(srv.url)
+    client = HTTPClient(srv.url, transport=srv.async_transport())
     try:
         added = await client.add_path(d, AddOptions(recursive=True))
     finally:
