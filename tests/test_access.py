@@ -1,6 +1,8 @@
 """Who may drive the node: Origin, Host, tokens and scopes on every control surface
-(issue 9, access). Real servers on 127.0.0.1, real HTTP and WebSocket clients, the real CLI.
-The browser's view of the same rules is in test_browser_origin.py."""
+(issue 9, access). Real servers on 127.0.0.1, real HTTP and WebSocket clients, the real CLI;
+the route-by-route scope check talks to the same app in this process (tests/inproc.py: the
+same guard, reached as a loopback client). The browser's view of the same rules is in
+test_browser_origin.py."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import httpx
 import pytest
 import websockets
 from conftest import ROOT, ServerProcess, start_server
+from inproc import InProcessServer, inprocess
 from websockets.exceptions import InvalidStatus
 
 from ipfs_kit_py import access, errors, operations
@@ -39,26 +42,28 @@ def port_of(srv: ServerProcess) -> int:
     return int(srv.url.rsplit(":", 1)[1])
 
 
-def api(srv: ServerProcess, path: str, *, token: str | None = None, headers: dict[str, str] | None = None,
-        **kw: Any) -> httpx.Response:
+def api(srv: ServerProcess | InProcessServer, path: str, *, token: str | None = None,
+        headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
     h = dict(headers or {})
     if token:
         h["Authorization"] = f"Bearer {token}"
+    if isinstance(srv, InProcessServer):
+        return srv.client.post(f"/api/v0/{path}", headers=h, **kw)
     return httpx.post(f"{srv.url}/api/v0/{path}", headers=h, timeout=30, **kw)
 
 
-def add(srv: ServerProcess, data: bytes, token: str | None = None, name: str = "f.bin") -> str:
+def add(srv: ServerProcess | InProcessServer, data: bytes, token: str | None = None, name: str = "f.bin") -> str:
     r = api(srv, "add", token=token, files={"file": (name, data)})
     assert r.status_code == 200, r.text
     return json.loads(r.text.splitlines()[-1])["Hash"]
 
 
-def pinned(srv: ServerProcess, cid: str) -> bool:
+def pinned(srv: ServerProcess | InProcessServer, cid: str) -> bool:
     r = api(srv, "pin/ls", params={"arg": cid}, token=srv_secret(srv))
     return r.status_code == 200 and cid in r.json()["Keys"]
 
 
-def srv_secret(srv: ServerProcess) -> str:
+def srv_secret(srv: ServerProcess | InProcessServer) -> str:
     """The server's run secret (what the repo's owner and the CLI use)."""
     return (srv.repo / "api_secret").read_text().strip()
 
@@ -343,8 +348,17 @@ def tsrv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
         s.stop()
 
 
-def test_http_needs_a_token_with_the_route_scope(tsrv: tuple[ServerProcess, dict[str, str]]) -> None:
-    s, t = tsrv
+@pytest.fixture(scope="module")
+def tapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProcessServer, dict[str, str]]]:
+    """The app in this process, its tokens created (in its repo, as the CLI does) while it runs."""
+    for s in inprocess(tmp_path_factory.mktemp("tokens-app") / "repo"):
+        store = TokenStore(s.repo)
+        yield s, {name: store.create(name, scope) for name, scope in
+                  (("reader", "read"), ("writer", "write"), ("admin", "admin"))}
+
+
+def test_http_needs_a_token_with_the_route_scope(tapp: tuple[InProcessServer, dict[str, str]]) -> None:
+    s, t = tapp
     cid = add(s, b"guarded content", token=t["writer"])
     none = api(s, "pin/ls")
     assert none.status_code == 401 and none.json()["Type"] == "error"
