@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -48,7 +48,7 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type.value, "seq": self.seq, "timestamp": self.timestamp, "data": dict(self.data)}
 
-    def matches(self, types: set[NotificationType] | None, filters: Mapping[str, Any] | None) -> bool:
+    def matches(self, types: Set[NotificationType] | None, filters: Mapping[str, Any] | None) -> bool:
         """True when the event is of one of ``types`` (None: any) and every filter
         key equals the event's data field (a list of values matches any of them)."""
         if types is not None and self.type not in types:

@@ -80,11 +80,11 @@ def guarded_protocol(limit: int, first_request_timeout: float) -> type[asyncio.P
         return "auto"
     refusal = _refusal(limit)
 
-    class CappedHTTPProtocol(base):  # type: ignore[misc, valid-type]
+    class CappedHTTPProtocol(base):  # type: ignore[misc]
         _refused = False
         _first_request: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
             if len(self.connections) >= limit:
                 self._refused = True
                 log.warning("connection refused with 503: %d connections are open (server.max_connections)", limit)

@@ -225,7 +225,8 @@ def _ws_token(scope: ASGIScope) -> str | None:
     access logs do not show it)."""
     for proto in scope.get("subprotocols") or []:
         if proto.startswith(TOKEN_SUBPROTOCOL):
-            return proto[len(TOKEN_SUBPROTOCOL):]
+            token: str = proto[len(TOKEN_SUBPROTOCOL):]
+            return token
     raw = scope.get("query_string") or b""
     if b"token=" not in raw:
         return None
@@ -291,7 +292,8 @@ class AccessGuard:
                 (b"access-control-expose-headers", b"X-Stream-Output, X-Chunked-Output, X-Stream-Error")]
 
     def _check_host(self, headers: dict[str, list[str]]) -> None:
-        for host in headers.get("host") or [None]:  # every value must pass (a second one cannot sneak in)
+        hosts: list[str | None] = [*headers.get("host", [])] or [None]
+        for host in hosts:  # every value must pass (a second one cannot sneak in)
             if not self.policy.host_allowed(host):
                 raise Forbidden(f"Host {host!r} is not allowed here (server.allowed_hosts): refused, as a "
                                 "DNS-rebinding page would be")
@@ -299,7 +301,7 @@ class AccessGuard:
     def _check(self, scope: ASGIScope, port: int | None) -> Caller:
         headers = _headers(scope)
         self._check_host(headers)
-        origins = headers.get("origin") or [None]
+        origins: list[str | None] = [*headers.get("origin", [])] or [None]
         for origin in origins:
             if not self.policy.origin_allowed(origin, port):
                 raise Forbidden(f"cross-origin request from {origin} refused (server.allowed_origins)")

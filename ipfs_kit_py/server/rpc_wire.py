@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from ..errors import InvalidArgument, IPFSKitError, NotFound, TransferError, public_message
@@ -185,7 +185,7 @@ async def ndjson_stream(objects: AsyncIterator[dict[str, Any]]) -> AsyncIterator
         raise AbortedStream(str(e)) from e
 
 
-async def ndjson_response(objects: AsyncIterator[dict[str, Any]], headers: dict[str, str] | None = None) -> Any:
+async def ndjson_response(objects: AsyncIterator[dict[str, Any]], headers: dict[str, str] | None = None) -> Response:
     """A streamed NDJSON response whose status reflects errors raised before the first line."""
     try:
         first: dict[str, Any] | None = await objects.__anext__()

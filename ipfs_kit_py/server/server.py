@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -88,7 +89,7 @@ def settings_from_args(args: argparse.Namespace, repo: str | os.PathLike[str]) -
         if not sep or not dot:
             raise SystemExit(f"--set expects SECTION.NAME=VALUE, got {item!r}")
         overrides.setdefault(section, {})[name] = value
-    return load_settings(repo, overrides)
+    return load_settings(Path(repo), overrides)
 
 
 def check_exposure(node: Node) -> None:

@@ -111,7 +111,8 @@ class Connection:
         self.send_nowait(message)
 
     def offer(self, event: Event, text: str) -> None:
-        if self.queue.offer_event(self.sub, event.seq, text) or self.sub.paused:  # type: ignore[arg-type]
+        sub = self.sub
+        if sub is not None and (self.queue.offer_event(sub, event.seq, text) or sub.paused):  # offered when subscribed
             self._wake.set()
 
     async def _write_loop(self) -> None:
@@ -379,9 +380,11 @@ class WebSocketManager:
     async def _hold_topics(self, conn: Connection, want: set[str], req_id: Any = None) -> None:
         """Bridge the pubsub topics ``want`` for this connection and release the others."""
         pubsub = self.node.services.get("pubsub") if self.node is not None else None
-        if want - conn.topics and pubsub is None:
-            raise proto.ProtocolError("unavailable", "pubsub is not running on this node (libp2p.enabled=false)",
-                                      req_id)
+        if pubsub is None:  # then nothing was ever bridged here: only a new topic is an error
+            if want - conn.topics:
+                raise proto.ProtocolError("unavailable", "pubsub is not running on this node "
+                                          "(libp2p.enabled=false)", req_id)
+            return
         if len(want) > self.settings.max_pubsub_topics:
             raise proto.ProtocolError("limit_exceeded", f"at most {self.settings.max_pubsub_topics} pubsub "
                                       "topics per connection (websocket.max_pubsub_topics)", req_id)

@@ -310,6 +310,7 @@ class SendQueue:
         return self.control >= CONTROL_LIMIT or self.control_bytes >= CONTROL_BYTES
 
     def push_control(self, message: Mapping[str, Any] | bytes) -> None:
+        item: tuple[int, bytes | str, bool]
         if isinstance(message, (bytes, bytearray, memoryview)):
             item = (BINARY, bytes(message), False)
         else:
