@@ -1,14 +1,20 @@
-"""The path gateway GET/HEAD /ipfs/{cid}[/{path}] over real sockets against the real server."""
+"""The path gateway GET/HEAD /ipfs/{cid}[/{path}] against the real server application: in this
+process through httpx's ASGI transport (tests/inproc.py), and over real sockets against the
+server process where the connection is the point (a stream cut when a block is missing)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from conftest import ServerProcess, stream_bytes
+from inproc import InProcessServer, inprocess
 from test_http_api import MISSING, add, import_car, multipart, post
 
 from ipfs_kit_py.content.car import CarParser
@@ -21,9 +27,22 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 
 @pytest.fixture(scope="module")
-def site(shared_server: ServerProcess) -> dict[str, str]:
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """The app in this process; libp2p on, as the server's default, so a local-only miss is
+    answered with a network there to wait for."""
+    yield from inprocess(tmp_path_factory.mktemp("gateway") / "repo", overrides={"libp2p": {"enabled": True}})
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[InProcessServer]:
+    """A second app with an empty repo, in this process."""
+    yield from inprocess(tmp_path / "repo")
+
+
+@pytest.fixture(scope="module")
+def site(app: InProcessServer) -> dict[str, Any]:
     """A small site: a directory with index.html, one without, a big file, a PNG."""
-    srv = shared_server
+    srv = app
     entries = [
         ("site/index.html", b"<!doctype html><title>home</title>hello"),
         ("site/style.css", b"body { color: red }"),
@@ -36,11 +55,11 @@ def site(shared_server: ServerProcess) -> dict[str, str]:
     by = {x["Name"]: x["Hash"] for x in lines}
     png = add(srv, [("picture", PNG)])[-1]["Hash"]  # no extension: sniffed
     return {"root": by["site"], "docs": by["site/docs"], "video": by["site/media/video.bin"], "png": png,
-            "url": srv.url}
+            "url": srv.url, "client": srv.client}
 
 
-def gw(site: dict[str, str], path: str, method: str = "GET", **kw) -> httpx.Response:
-    return httpx.request(method, f"{site['url']}{path}", timeout=30, follow_redirects=False, **kw)
+def gw(site: dict[str, Any], path: str, method: str = "GET", **kw) -> httpx.Response:
+    return site["client"].request(method, path, follow_redirects=False, **kw)
 
 
 # -- pure functions ----------------------------------------------------------------------------
@@ -68,7 +87,7 @@ def test_negotiation_and_etags() -> None:
 
 
 # -- files ----------------------------------------------------------------------------------------
-def test_file_headers_and_body(site: dict[str, str]) -> None:
+def test_file_headers_and_body(site: dict[str, Any]) -> None:
     r = gw(site, f"/ipfs/{site['png']}")
     assert r.status_code == 200 and r.content == PNG
     assert r.headers["content-type"] == "image/png"
@@ -86,7 +105,7 @@ def test_file_headers_and_body(site: dict[str, str]) -> None:
     assert weird.text == "escaped\n"
 
 
-def test_head_has_headers_and_no_body(site: dict[str, str]) -> None:
+def test_head_has_headers_and_no_body(site: dict[str, Any]) -> None:
     r = gw(site, f"/ipfs/{site['video']}", "HEAD")
     assert r.status_code == 200 and r.content == b""
     assert r.headers["content-length"] == str(BIG) and r.headers["etag"] == f'"{site["video"]}"'
@@ -98,7 +117,7 @@ def test_head_has_headers_and_no_body(site: dict[str, str]) -> None:
     assert gw(site, f"/ipfs/{site['png']}", "HEAD", headers={"Cache-Control": "only-if-cached"}).status_code == 200
 
 
-def test_if_none_match_304(site: dict[str, str]) -> None:
+def test_if_none_match_304(site: dict[str, Any]) -> None:
     etag = gw(site, f"/ipfs/{site['png']}", "HEAD").headers["etag"]
     r = gw(site, f"/ipfs/{site['png']}", headers={"If-None-Match": etag})
     assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == etag
@@ -108,7 +127,7 @@ def test_if_none_match_304(site: dict[str, str]) -> None:
     assert gw(site, f"/ipfs/{site['png']}?format=raw", headers={"If-None-Match": raw_etag}).status_code == 304
 
 
-def test_ranges_and_seeks_into_a_big_file(site: dict[str, str]) -> None:
+def test_ranges_and_seeks_into_a_big_file(site: dict[str, Any]) -> None:
     data = stream_bytes(BIG)
     url = f"/ipfs/{site['video']}"
     for start, end in [(0, 0), (262143, 262145), (3_000_000, 3_999_999), (BIG - 100, BIG - 1), (4_718_592, 4_718_592 + 262143)]:
@@ -128,24 +147,24 @@ def test_ranges_and_seeks_into_a_big_file(site: dict[str, str]) -> None:
     assert full.status_code == 200 and hashlib.sha256(full.content).digest() == hashlib.sha256(data).digest()
 
 
-def test_many_seeks_are_cheap(site: dict[str, str]) -> None:
+def test_many_seeks_are_cheap(site: dict[str, Any]) -> None:
     """50 small ranges spread over the file cost less than a few full reads: each seek
     reads only the blocks on the path to its offset."""
-    url = f"{site['url']}/ipfs/{site['video']}"
-    with httpx.Client(timeout=30) as c:
-        t0 = time.perf_counter()
-        c.get(url).read()
-        full = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for i in range(50):
-            off = (i * 104729) % (BIG - 1000)
-            assert len(c.get(url, headers={"Range": f"bytes={off}-{off + 999}"}).content) == 1000
-        seeks = time.perf_counter() - t0
+    url = f"/ipfs/{site['video']}"
+    c = site["client"]
+    t0 = time.perf_counter()
+    c.get(url).read()
+    full = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(50):
+        off = (i * 104729) % (BIG - 1000)
+        assert len(c.get(url, headers={"Range": f"bytes={off}-{off + 999}"}).content) == 1000
+    seeks = time.perf_counter() - t0
     assert seeks < max(25 * full, 2.0), (seeks, full)
 
 
 # -- directories -------------------------------------------------------------------------------------
-def test_directory_redirect_index_and_listing(site: dict[str, str]) -> None:
+def test_directory_redirect_index_and_listing(site: dict[str, Any]) -> None:
     r = gw(site, f"/ipfs/{site['root']}?x=1")
     assert r.status_code == 301 and r.headers["location"] == f"/ipfs/{site['root']}/?x=1"
     r = gw(site, f"/ipfs/{site['root']}/")
@@ -164,7 +183,7 @@ def test_directory_redirect_index_and_listing(site: dict[str, str]) -> None:
 
 
 # -- trustless responses --------------------------------------------------------------------------------
-def test_format_raw(site: dict[str, str]) -> None:
+def test_format_raw(site: dict[str, Any]) -> None:
     for kw in ({"params": {"format": "raw"}}, {"headers": {"Accept": "application/vnd.ipld.raw"}}):
         r = gw(site, f"/ipfs/{site['root']}", **kw)
         assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.ipld.raw"
@@ -175,8 +194,8 @@ def test_format_raw(site: dict[str, str]) -> None:
     assert b"read me\n" in r.content and len(r.content) < 30  # the leaf block itself, not a rendering
 
 
-def post_export(site: dict[str, str], cid: str) -> bytes:
-    return httpx.post(f"{site['url']}/api/v0/dag/export", params={"arg": cid}, timeout=30).content
+def post_export(site: dict[str, Any], cid: str) -> bytes:
+    return site["client"].post("/api/v0/dag/export", params={"arg": cid}).content
 
 
 def parse_car(body: bytes) -> tuple[list[CID], list[tuple[CID, bytes]]]:
@@ -186,7 +205,8 @@ def parse_car(body: bytes) -> tuple[list[CID], list[tuple[CID, bytes]]]:
     return p.roots or [], blocks
 
 
-def test_format_car_round_trips_into_a_second_server(site: dict[str, str], server: ServerProcess) -> None:
+def test_format_car_round_trips_into_a_second_server(site: dict[str, Any], fresh: InProcessServer) -> None:
+    server = fresh
     r = gw(site, f"/ipfs/{site['root']}", params={"format": "car"})
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.ipld.car; version=1; order=dfs; dups=n"
@@ -196,13 +216,13 @@ def test_format_car_round_trips_into_a_second_server(site: dict[str, str], serve
     assert len({c.multihash for c, _ in blocks}) == len(blocks)  # dups=n
     line = import_car(server, r.content).json()
     assert line == {"Root": {"Cid": {"/": site["root"]}, "PinErrorMsg": ""}}
-    back = httpx.get(f"{server.url}/ipfs/{site['root']}/media/video.bin", timeout=30)
+    back = server.client.get(f"/ipfs/{site['root']}/media/video.bin")
     assert hashlib.sha256(back.content).digest() == hashlib.sha256(stream_bytes(BIG)).digest()
-    same = httpx.get(f"{server.url}/ipfs/{site['root']}", params={"format": "car"}, timeout=30)
+    same = server.client.get(f"/ipfs/{site['root']}", params={"format": "car"})
     assert same.content == r.content
 
 
-def test_car_of_a_path_and_dag_scopes(site: dict[str, str]) -> None:
+def test_car_of_a_path_and_dag_scopes(site: dict[str, Any]) -> None:
     path = f"/ipfs/{site['root']}/docs/readme.txt"
     r = gw(site, path, headers={"Accept": "application/vnd.ipld.car"})
     roots, blocks = parse_car(r.content)
@@ -221,7 +241,7 @@ def test_car_of_a_path_and_dag_scopes(site: dict[str, str]) -> None:
 
 
 # -- errors -------------------------------------------------------------------------------------------
-def test_gateway_errors(site: dict[str, str]) -> None:
+def test_gateway_errors(site: dict[str, Any]) -> None:
     t0 = time.perf_counter()
     assert gw(site, f"/ipfs/{MISSING}").status_code == 404  # local only: no network wait
     assert time.perf_counter() - t0 < 2
@@ -235,16 +255,18 @@ def test_gateway_errors(site: dict[str, str]) -> None:
     assert gw(site, f"/ipfs/{MISSING}?format=car").status_code == 404
 
 
-def test_unpinned_then_collected_content_is_gone(server: ServerProcess) -> None:
+def test_unpinned_then_collected_content_is_gone(fresh: InProcessServer) -> None:
+    server = fresh
     cid = add(server, [("tmp", b"temporary\n")], pin="false")[-1]["Hash"]
-    assert httpx.get(f"{server.url}/ipfs/{cid}").text == "temporary\n"
+    assert server.client.get(f"/ipfs/{cid}").text == "temporary\n"
     post(server, "repo/gc")
-    assert httpx.get(f"{server.url}/ipfs/{cid}").status_code == 404
+    assert server.client.get(f"/ipfs/{cid}").status_code == 404
     body, ctype = multipart([("again", b"temporary\n")])
     assert json.loads(post(server, "add", content=body, headers={"Content-Type": ctype}).text)["Hash"] == cid
 
 
 def test_missing_block_cuts_the_stream_and_ranges_read_only_their_blocks(server: ServerProcess) -> None:
+    """Real sockets: the server process end to end, and a cut stream as the client sees it."""
     """A leaf removed from disk: a full read is cut mid-stream (never a short 200),
     while ranges that do not touch that leaf still succeed (only their blocks are read)."""
     from ipfs_kit_py.content.blockstore import multihash_key
