@@ -1,24 +1,32 @@
-"""Keys (Kubo's key/* verbs) on a real server: the keystore files, formats Kubo
-reads, signatures Kubo's scheme verifies."""
+"""Keys (Kubo's key/* verbs) on the real server application, in this process through httpx's
+ASGI transport (tests/inproc.py): the keystore files, formats Kubo reads, signatures Kubo's
+scheme verifies."""
 
 from __future__ import annotations
 
 import base64
 import os
 import stat
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import ServerProcess
+from inproc import InProcessServer, inprocess
 
 from ipfs_kit_py import keystore
 
 
-def rpc(srv: ServerProcess, path: str, *, files: dict | None = None, **params: object) -> httpx.Response:
-    return httpx.post(f"{srv.url}/api/v0/{path}", params=params, files=files, timeout=60)
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """The app in this process for the module (libp2p on, as the server's default: ``self`` is its identity)."""
+    yield from inprocess(tmp_path_factory.mktemp("keys") / "repo", overrides={"libp2p": {"enabled": True}})
 
 
-def test_gen_list_rename_rm(shared_server: ServerProcess) -> None:
+def rpc(srv: InProcessServer, path: str, *, files: dict | None = None, **params: object) -> httpx.Response:
+    return srv.client.post(f"/api/v0/{path}", params=params, files=files)
+
+
+def test_gen_list_rename_rm(shared_server: InProcessServer) -> None:
     r = rpc(shared_server, "key/gen", arg="alpha")
     assert r.status_code == 200, r.text
     alpha = r.json()
@@ -28,7 +36,7 @@ def test_gen_list_rename_rm(shared_server: ServerProcess) -> None:
     assert r.json()["Id"].startswith("k2k4r8")  # RSA keys are sha256 multihashes
     keys = rpc(shared_server, "key/list").json()["Keys"]
     assert [k["Name"] for k in keys] == ["self", "alpha", "beta"]
-    self_id = httpx.post(f"{shared_server.url}/api/v0/id", timeout=10).json()["ID"]
+    self_id = rpc(shared_server, "id").json()["ID"]
     assert keystore.parse_peer_id(keys[0]["Id"]).to_base58() == self_id
     # the key files: owner-only, Kubo's names, Kubo's bytes
     d = shared_server.repo / "keystore"
@@ -50,7 +58,7 @@ def test_gen_list_rename_rm(shared_server: ServerProcess) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["libp2p-protobuf-cleartext", "pem-pkcs8-cleartext"])
-def test_export_import_round_trip(shared_server: ServerProcess, fmt: str) -> None:
+def test_export_import_round_trip(shared_server: InProcessServer, fmt: str) -> None:
     name = f"exp-{fmt[:3]}"
     made = rpc(shared_server, "key/gen", arg=name).json()
     raw = rpc(shared_server, "key/export", arg=name, format=fmt)
@@ -65,7 +73,7 @@ def test_export_import_round_trip(shared_server: ServerProcess, fmt: str) -> Non
     assert bad.status_code == 400 and bad.json()["Type"] == "error"
 
 
-def test_sign_and_verify(shared_server: ServerProcess) -> None:
+def test_sign_and_verify(shared_server: InProcessServer) -> None:
     r = rpc(shared_server, "key/sign", files={"data": ("d", b"hello")})
     assert r.status_code == 200, r.text
     signed = r.json()
