@@ -20,7 +20,7 @@ import importlib.metadata
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiortc import RTCIceServer, sdp
+from aiortc import RTCIceServer, RTCRtpCodecParameters, sdp
 from aiortc.rtcicetransport import RTCIceGatherer
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -79,7 +79,7 @@ def sender_encoder(sender: RTCRtpSender) -> Any:
 def on_received_frame(receiver: RTCRtpReceiver, transform: Callable[[bytes], bytes | None]) -> None:
     """Replace each assembled frame's bytes by ``transform(data)`` before decoding; None drops the
     frame (the decoder never sees it). Runs on the event loop: keep it quick."""
-    jitter = receiver._RTCRtpReceiver__jitter_buffer
+    jitter = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]  # aiortc's private buffer (guarded)
     original = jitter.add
 
     def add(packet: Any) -> tuple[bool, Any]:
@@ -116,6 +116,13 @@ def keep_extension_ids(offer_sdp: str, remote_sdp: str | None) -> str:
     return str(description)
 
 
+def _pt(codec: RTCRtpCodecParameters) -> int:
+    """A parsed SDP codec's payload type (its rtpmap line always gives one)."""
+    if codec.payloadType is None:
+        raise ValueError(f"SDP codec {codec.mimeType} has no payload type")
+    return codec.payloadType
+
+
 def _codec_key(codec: Any, by_pt: dict[int, Any]) -> tuple[Any, ...]:
     """What makes two codec entries the same codec, whatever their payload type (an RTX
     entry: the codec it repairs)."""
@@ -144,27 +151,27 @@ def keep_payload_types(offer_sdp: str, remote_sdp: str | None) -> str:
         return offer_sdp
     pts: dict[tuple[Any, ...], int] = {}
     for media in sdp.SessionDescription.parse(remote_sdp).media:
-        by_pt = {c.payloadType: c for c in media.rtp.codecs}
+        by_pt = {_pt(c): c for c in media.rtp.codecs}
         for c in media.rtp.codecs:
-            pts.setdefault(_codec_key(c, by_pt), c.payloadType)
+            pts.setdefault(_codec_key(c, by_pt), _pt(c))
     used = set(pts.values())
     description = sdp.SessionDescription.parse(offer_sdp)
     keyed = []
     for media in description.media:
-        by_pt = {c.payloadType: c for c in media.rtp.codecs}
+        by_pt = {_pt(c): c for c in media.rtp.codecs}
         keyed.append([(c, _codec_key(c, by_pt)) for c in media.rtp.codecs])
     for media_codecs in keyed:
         for c, key in media_codecs:
             if key not in pts:
-                pt = c.payloadType if c.payloadType not in used else next(p for p in range(96, 128) if p not in used)
+                pt = _pt(c) if _pt(c) not in used else next(p for p in range(96, 128) if p not in used)
                 pts[key] = pt
                 used.add(pt)
     for media, media_codecs in zip(description.media, keyed, strict=True):
-        old_to_new = {c.payloadType: pts[key] for c, key in media_codecs}
+        old_to_new = {_pt(c): pts[key] for c, key in media_codecs}
         for c, key in media_codecs:
             c.payloadType = pts[key]
             if key[0] == "rtx" and "apt" in c.parameters:
-                c.parameters["apt"] = old_to_new.get(int(c.parameters["apt"]), c.parameters["apt"])
+                c.parameters["apt"] = old_to_new.get(int(str(c.parameters["apt"])), c.parameters["apt"])
         media.fmt = [old_to_new.get(f, f) if isinstance(f, int) else f for f in media.fmt]
     return str(description)
 
@@ -175,4 +182,6 @@ _default_servers: list[RTCIceServer] = []
 def set_default_ice_servers(servers: list[RTCIceServer]) -> None:
     """The ICE servers of every ``RTCPeerConnection()`` created without a configuration (process-wide)."""
     _default_servers[:] = servers
-    RTCIceGatherer.getDefaultIceServers = classmethod(lambda cls: list(_default_servers))  # type: ignore[method-assign]
+    # a patch of aiortc's classmethod (this module's purpose): mypy cannot type the replacement
+    RTCIceGatherer.getDefaultIceServers = classmethod(  # type: ignore[method-assign, assignment]
+        lambda cls: list(_default_servers))

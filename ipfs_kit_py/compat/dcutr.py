@@ -69,7 +69,7 @@ def protocol_class() -> Any:
     import trio
     from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
 
-    class Protocol(DCUtRProtocol):  # type: ignore[misc]
+    class Protocol(DCUtRProtocol):
         relay_grace: float = 60.0
         unilateral_timeout: float = 0.5
 
