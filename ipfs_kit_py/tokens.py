@@ -15,6 +15,7 @@ directory, which already gives full control of the node.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -26,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .access import Scope
 from .errors import InvalidArgument, NotFound
@@ -97,7 +99,7 @@ class TokenStore:
         self._infos = [self._info(e) for e in entries]
         self._loaded_stat = key
 
-    def _read(self) -> list[dict[str, object]]:
+    def _read(self) -> list[dict[str, Any]]:  # JSON entries
         try:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
@@ -110,7 +112,7 @@ class TokenStore:
         return [t for t in tokens if isinstance(t, dict) and {"name", "scope", "hash"} <= set(t)]
 
     @staticmethod
-    def _info(entry: dict[str, object]) -> TokenInfo:
+    def _info(entry: dict[str, Any]) -> TokenInfo:
         return TokenInfo(str(entry["name"]), Scope.parse(str(entry["scope"])), float(entry.get("created") or 0))
 
     def any(self) -> bool:
@@ -130,7 +132,7 @@ class TokenStore:
 
     # -- writing (the CLI, under a lock so two commands do not lose each other's token) ------
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[list[dict[str, object]]]:
+    def _locked(self) -> Iterator[builtins.list[dict[str, Any]]]:  # builtins: `list` is a method here
         self.dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.dir / f".{TOKENS_FILE}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:

@@ -71,9 +71,8 @@ async def read(target: Any, caller: Caller, uri: str, limit: int) -> types.ReadR
         st = await registry.call_typed(target, "stat", {"cid": path}, caller)
         if st.type == "directory":
             listing = await registry.call_typed(target, "ls", {"cid": path}, caller)
-            text = json.dumps(to_json(listing), indent=1)
-            return types.ReadResourceResult(contents=[
-                types.TextResourceContents(uri=uri, mime_type="application/json", text=text)])
+            return types.ReadResourceResult(contents=[types.TextResourceContents(
+                uri=uri, mime_type="application/json", text=json.dumps(to_json(listing), indent=1))])
         if st.size > limit:
             raise MCPError(types.INVALID_PARAMS, f"{uri} is {st.size} bytes, more than a resource read may return "
                            f"({limit} bytes, mcp.max_resource): read it with the cat tool (offset, length) or "

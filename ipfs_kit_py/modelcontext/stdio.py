@@ -28,7 +28,12 @@ from typing import Any
 
 import mcp_types as types
 from mcp import Client
-from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+
+# mcp exports it from here (its docs' import path) but lists no __all__: fine at run time
+from mcp.client.streamable_http import (  # type: ignore[attr-defined]
+    create_mcp_http_client,
+    streamable_http_client,
+)
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.stdio import stdio_server
@@ -63,7 +68,7 @@ async def serve(repo: str | os.PathLike[str] | None = None, api: str | None = No
     url = api or api_url_for(repo)
     node: Node | None = None
     if not url:
-        node = Node(repo)
+        node = Node(Path(repo) if repo is not None else None)
         try:
             node.repo.lock()
         except RepoLocked:

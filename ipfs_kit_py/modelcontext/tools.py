@@ -109,6 +109,7 @@ def tool_list(local_paths: bool = False) -> list[types.Tool]:
     for name in tool_names():
         op = registry.get(name)
         if name == "add":
+            output: dict[str, Any] | None
             schema, output = _add_schema(local_paths), dataclass_schema(AddedEntry)
             what = "Add a file: give `text`, base64 `content`" + (" or a local `path`" if local_paths else "") + \
                 "; the result names its CID (Kubo's CID for the same bytes and options)"
