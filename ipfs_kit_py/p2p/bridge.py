@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import trio
@@ -154,9 +154,9 @@ def _threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args:
         pass
 
 
-async def run_in_asyncio(loop: asyncio.AbstractEventLoop, coro: Awaitable[T]) -> T:
+async def run_in_asyncio(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
     """From trio: run an asyncio coroutine on ``loop`` and wait for it without blocking trio."""
-    cf = asyncio.run_coroutine_threadsafe(coro, loop)  # type: ignore[arg-type]
+    cf = asyncio.run_coroutine_threadsafe(coro, loop)
     done = trio.Event()
     token = trio.lowlevel.current_trio_token()
 

@@ -238,7 +238,8 @@ async def receive_blocks(framed: FramedStream, store: Blockstore, transfer: Tran
             if msg is None:
                 raise TransferFailed("peer closed the stream before the transfer ended")
             if not isinstance(msg, Block):
-                return msg
+                end: dict[str, Any] = msg  # the JSON end message (recv gives blocks or decoded JSON)
+                return end
             verify_block(msg)  # before it is stored, never after
             pending.append(msg)
             pending_size += len(msg.data)

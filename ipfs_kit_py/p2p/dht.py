@@ -15,7 +15,7 @@ speak the DHT protocol join the routing table when a query starts.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from libp2p.custom_types import TProtocol
@@ -31,6 +31,9 @@ from libp2p.tools.anyio_service.context import background_trio_service
 
 from ..content.cid import CID
 
+if TYPE_CHECKING:
+    from .peer import IPFSLibp2pPeer
+
 log = logging.getLogger(__name__)
 
 LAN_PROTOCOL = "/ipfs/lan/kad/1.0.0"
@@ -39,7 +42,7 @@ _MODULES = (_kad_common, _kad, _kad_routing, _kad_providers, _kad_values)
 
 
 def use_protocol(protocol_id: str) -> None:
-    current = str(_kad.PROTOCOL_ID)
+    current = str(_kad_common.PROTOCOL_ID)  # use_protocol sets every module's copy together
     if current == protocol_id:
         return
     for module in _MODULES:
@@ -50,7 +53,7 @@ def use_protocol(protocol_id: str) -> None:
 class DHT:
     """The DHT of one :class:`~ipfs_kit_py.p2p.peer.IPFSLibp2pPeer` (attach before it starts)."""
 
-    def __init__(self, peer: Any, *, server: bool, protocol_id: str = LAN_PROTOCOL) -> None:
+    def __init__(self, peer: IPFSLibp2pPeer, *, server: bool, protocol_id: str = LAN_PROTOCOL) -> None:
         use_protocol(protocol_id)
         self.peer = peer
         self.server = server

@@ -19,7 +19,7 @@ import inspect
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from libp2p import new_host
 from libp2p.abc import INotifee
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
+from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
@@ -44,7 +45,7 @@ ROLES = ("master", "worker", "leecher")
 DEFAULT_LISTEN = ["/ip4/127.0.0.1/tcp/0"]
 DEFAULT_MAX_STREAMS_PER_PEER = 64
 
-Handler = Callable[[P2PStream], Awaitable[None]]
+Handler = Callable[[P2PStream], Coroutine[Any, Any, None]]  # an async def (run on the asyncio loop)
 EventSink = Callable[[str, dict[str, Any]], None]
 
 
@@ -141,7 +142,7 @@ class IPFSLibp2pPeer:
         self._bridge = TrioBridge(f"libp2p-{self._peer_id[-6:]}")
         self._handlers: dict[str, Handler] = {}
         self._trio_handlers: dict[str, Callable[[Any], Awaitable[None]]] = {}
-        self._services: list[Callable[[Any, trio.Nursery], Awaitable[None]]] = []
+        self._services: list[Callable[..., Awaitable[None]]] = []  # run(host, *, task_status)
         self._host: Any = None
         self._host_scope: trio.CancelScope | None = None
         self._host_done: trio.Event | None = None
@@ -246,7 +247,8 @@ class IPFSLibp2pPeer:
         # py-libp2p's auto-connector dials every peer the peerstore learns about to
         # keep ~150 connections; we dial only the peers we are told about
         # (bootstrap, connect, DHT). Without start() its background task returns.
-        host.get_network().auto_connector.start = _noop
+        # (py-libp2p's Swarm has it; its INetworkService interface does not say so)
+        host.get_network().auto_connector.start = _noop  # type: ignore[attr-defined]
         self._host_done = trio.Event()
         try:
             with trio.CancelScope() as scope:
@@ -254,9 +256,9 @@ class IPFSLibp2pPeer:
                 async with host.run(maddrs):
                     host.get_network().register_notifee(_Notifee(self))
                     for pid in self._handlers:
-                        host.set_stream_handler(pid, self._make_trio_handler(pid))
+                        host.set_stream_handler(TProtocol(pid), self._make_trio_handler(pid))
                     for pid, th in self._trio_handlers.items():
-                        host.set_stream_handler(pid, th)
+                        host.set_stream_handler(TProtocol(pid), th)
                     async with trio.open_nursery() as nursery:
                         self._host = host
                         for svc in self._services:

@@ -26,7 +26,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from libp2p.peer.id import ID
@@ -36,6 +36,9 @@ from libp2p.tools.anyio_service.context import background_trio_service
 
 from ..errors import LimitExceeded
 from ..events import NotificationType
+
+if TYPE_CHECKING:
+    from .peer import IPFSLibp2pPeer
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ def event_data(m: Message, topic: str) -> dict[str, Any]:
 
 
 class PubsubService:
-    def __init__(self, peer: Any, *, max_message: int = 1 << 20, max_rate: float = 10.0,
+    def __init__(self, peer: IPFSLibp2pPeer, *, max_message: int = 1 << 20, max_rate: float = 10.0,
                  bus: Any = None, max_bridged: int = 256) -> None:
         self.peer = peer
         self.max_message = max_message

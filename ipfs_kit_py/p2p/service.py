@@ -15,9 +15,11 @@ import asyncio
 import logging
 import socket
 import uuid
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from .. import access
+from ..content.cid import CID
 from ..errors import ChannelUnavailable, InvalidArgument, Unauthorized
 from ..events import NotificationType
 from ..http_sources import sources_from_settings
@@ -40,6 +42,7 @@ from .session import SessionSettings
 from .stream import P2PStream
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SERVING_ROLES = ("master", "worker")
 LEDGER_SAVE_INTERVAL = 5.0  # seconds between writes of the peer ledger (when it changed)
@@ -65,7 +68,7 @@ class Libp2pService:
         self.dcutr = DCUtR(self.peer, mode=s.hole_punching, reachability=lambda: self.autonat.reachability,
                            relay_grace=s.hole_punch_relay_grace)
         self.autonat.on_change.append(lambda _verdict: self.dcutr.reachability_changed())
-        self.transfers: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self.transfers: dict[str, asyncio.Task[Any]] = {}
         self.content = content_protocol.ContentServer(node.model, s)
         # bitswap: Kubo and other IPFS peers fetch from us / we from them (a leecher only fetches)
         r = node.settings.retrieval
@@ -191,7 +194,7 @@ class Libp2pService:
     async def _provide_quietly(self, cid: str) -> None:
         assert self.reprovider is not None
         try:
-            await self.reprovider.provide_new(content_protocol.CID.decode(cid))
+            await self.reprovider.provide_new(CID.decode(cid))
         except Exception:  # noqa: BLE001 - announcing is best effort
             log.debug("DHT provide %s failed", cid, exc_info=True)
 
@@ -247,7 +250,7 @@ class Libp2pService:
         return peer
 
     # -- transfers --------------------------------------------------------------------------
-    async def _run_transfer(self, transfer_id: str, coro: Any) -> dict[str, Any]:
+    async def _run_transfer(self, transfer_id: str, coro: Coroutine[Any, Any, T]) -> T:
         if transfer_id in self.transfers:
             coro.close()
             raise InvalidArgument(f"transfer {transfer_id} is already running")
@@ -287,7 +290,7 @@ class Libp2pService:
         """Fetch ``cid``'s DAG over bitswap from ``source_peer`` (default: every connected peer)."""
         peers = [await self.resolve_peer(source_peer)] if source_peer else None
         tid = uuid.uuid4().hex[:16]
-        root = content_protocol.CID.decode(cid)
+        root = CID.decode(cid)
         transfer = content_protocol.Transfer(self.node.model, str(root), source_peer or "*", "receive", "bitswap",
                                              transfer_id=tid)
         transfer.start()
