@@ -302,7 +302,7 @@ class IPFSLibp2pPeer:
 
     # ---- services and handlers ----------------------------------------------
 
-    def add_trio_service(self, run: Callable[[Any, Any], Awaitable[None]]) -> None:
+    def add_trio_service(self, run: Callable[..., Awaitable[None]]) -> None:
         """A trio task ``run(host, task_status=...)`` started with the host (before ``start``)."""
         if self.started:
             raise RuntimeError("add services before the host starts")
