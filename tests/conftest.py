@@ -1,4 +1,5 @@
-"""Shared fixtures: a real server process on 127.0.0.1 with its own repo."""
+"""Shared fixtures: a real server process on 127.0.0.1 with its own repo, and the same server's
+app in this process (tests/inproc.py) for HTTP tests where a socket adds nothing."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from inproc import InProcessServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT.parent / "shared" / "vectors" / "cids.json"
@@ -104,3 +109,20 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def app_server(tmp_path: Path) -> Iterator[InProcessServer]:
+    """The server's app in this process over its own repo (libp2p off), reached through httpx's
+    ASGI transport as a loopback client: ``app_server.client.post("/api/v0/...")``."""
+    from inproc import inprocess  # imported on use: it imports the whole server
+
+    yield from inprocess(tmp_path / "repo")
+
+
+@pytest.fixture(scope="module")
+def shared_app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """One in-process app for a whole test module."""
+    from inproc import inprocess
+
+    yield from inprocess(tmp_path_factory.mktemp("shared-app") / "repo")

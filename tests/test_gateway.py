@@ -8,7 +8,6 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,9 +33,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[InProcessServer]:
+def fresh(app_server: InProcessServer) -> InProcessServer:
     """A second app with an empty repo, in this process."""
-    yield from inprocess(tmp_path / "repo")
+    return app_server
 
 
 @pytest.fixture(scope="module")

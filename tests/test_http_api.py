@@ -16,14 +16,13 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
 from conftest import VECTORS, ServerProcess, start_server, stream_bytes
-from inproc import InProcessServer, inprocess
+from inproc import InProcessServer
 
 from ipfs_kit_py.content.car import read_car
 
@@ -78,15 +77,15 @@ def assert_kubo_error(r: httpx.Response, status: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+def srv(shared_app_server: InProcessServer) -> InProcessServer:
     """One app for the module, in this process."""
-    yield from inprocess(tmp_path_factory.mktemp("inproc") / "repo")
+    return shared_app_server
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[InProcessServer]:
+def fresh(app_server: InProcessServer) -> InProcessServer:
     """A second app with an empty repo of its own, in this process."""
-    yield from inprocess(tmp_path / "repo")
+    return app_server
 
 
 # -- version, id, method, docs ----------------------------------------------------------------
