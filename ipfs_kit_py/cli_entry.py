@@ -2,8 +2,9 @@
 
 ``ipfs-kit version`` on a repo with no server, and ``ipfs-kit add -n`` (only hash) of
 files and directories on a repo with no server, are answered here, importing only
-what they use: the settings and, for add, the UnixFS importer (no typer, pydantic,
-asyncio, model, repo lock or store). Every other command line, and any of these two
+what they use: ``repo_paths`` and, for add, the UnixFS importer (no typer, pydantic,
+asyncio, model, repo lock or store; the settings module only when a config file or an
+``IPFS_KIT_`` variable could change the add profile). Every other command line, and any of these two
 with an option this parser does not know, a server running on the repo, or ``--api``,
 goes to the full CLI (``cli.py``), which gives the same answers, errors and usage.
 """
@@ -24,6 +25,7 @@ ADD_FLAGS = {
     "--pin": "pin", "--no-pin": "no_pin", "--raw-leaves": "raw_leaves", "--no-raw-leaves": "no_raw_leaves",
 }
 ADD_VALUES = ("--cid-version", "--chunker", "--profile")
+DEFAULT_ADD_PROFILE = "v0"  # config.AddSettings.profile's default (tests/test_cli_start.py holds them equal)
 
 
 def kubo_bools(argv: list[str]) -> list[str]:
@@ -84,12 +86,32 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str | bool], str, list[st
 
 def _no_server(opts: dict[str, str | bool]) -> Path | None:
     """The repo path when the command runs without a server (else _Unknown)."""
-    from .repo import api_url_for
+    from .repo_paths import api_url_for
 
     repo = Path(str(opts["--repo"])) if "--repo" in opts else None
     if "--api" in opts or api_url_for(repo):
         raise _Unknown
     return repo
+
+
+def _add_profile_setting(repo: Path) -> str:
+    """The repo's ``add.profile`` setting. Without the settings module when nothing could
+    set it (no config file, or an empty one as ``Repo`` writes it, and no ``IPFS_KIT_``
+    variable but the repo path); else from ``load_settings``, which also checks every
+    other setting, as the full CLI does."""
+    from .repo_paths import CONFIG_FILE
+
+    try:
+        empty = (repo / CONFIG_FILE).read_text().strip() == "{}"
+    except FileNotFoundError:
+        empty = True
+    except (OSError, UnicodeDecodeError):
+        empty = False
+    if empty and not any(k.startswith("IPFS_KIT_") and k != "IPFS_KIT_PATH" for k in os.environ):
+        return DEFAULT_ADD_PROFILE
+    from .config import load_settings
+
+    return load_settings(repo).add.profile
 
 
 def _version(opts: dict[str, str | bool], args: list[str]) -> int:
@@ -116,14 +138,14 @@ def _add_only_hash(opts: dict[str, str | bool], args: list[str]) -> int:
         if not given.exists() or (given.is_dir() and not o.get("recursive")):
             raise _Unknown  # its error message
     repo = _no_server(opts)
-    from .config import default_repo_path, load_settings
     from .content.profiles import resolve_profile
     from .errors import IPFSKitError
+    from .repo_paths import default_repo_path
 
     raw = True if o.get("raw_leaves") else False if o.get("no_raw_leaves") else None
     try:
         version = int(str(o["--cid-version"])) if "--cid-version" in o else None
-        default = load_settings(repo or default_repo_path()).add.profile
+        default = _add_profile_setting(repo or default_repo_path())
         profile = resolve_profile(str(o.get("--profile") or default), cid_version=version, raw_leaves=raw,
                                   chunker=str(o["--chunker"]) if "--chunker" in o else None)
     except (ValueError, IPFSKitError):

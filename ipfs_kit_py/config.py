@@ -20,11 +20,9 @@ from typing import Any
 
 from .errors import InvalidArgument
 
-CONFIG_FILE = "config.json"
-
-
-def default_repo_path() -> Path:
-    return Path(os.environ.get("IPFS_KIT_PATH") or Path.home() / ".ipfs_kit").expanduser()
+# here for the importers of config; they live where the CLI's fast path reads them
+from .repo_paths import CONFIG_FILE as CONFIG_FILE
+from .repo_paths import default_repo_path as default_repo_path
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import CONFIG_FILE, Settings, default_repo_path, load_settings
 from .errors import RepoLocked
+from .repo_paths import api_url_for as api_url_for  # lives there: the CLI's fast path reads it
 
 REPO_VERSION = "1"
 
@@ -98,22 +99,3 @@ class Repo:
         self.index.close()
 
 
-def api_url_for(path: str | os.PathLike[str] | None) -> str | None:
-    """The base URL of the server running on a repo, without opening the repo."""
-    p = Path(path).expanduser() if path else default_repo_path()
-    try:
-        url = (p / "api").read_text().strip()
-    except FileNotFoundError:
-        return None
-    try:
-        fd = os.open(p / "repo.lock", os.O_RDWR)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None  # stale api file: nobody holds the lock
-    except BlockingIOError:
-        return url or None
-    finally:
-        os.close(fd)

@@ -6,6 +6,7 @@ only for the commands that use them. Whole processes, as a user runs them."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -18,14 +19,22 @@ HEAVY = ("typer", "pydantic", "asyncio", "rich", "httpx", "ipfs_kit_py.model", "
          "ipfs_kit_py.registry", "ipfs_kit_py.content.index", "sqlite3")
 
 
-def run(*argv: str, entry: str = "ipfs_kit_py.cli_entry") -> tuple[int, str, str]:
-    p = subprocess.run([sys.executable, "-m", entry, *argv], capture_output=True, text=True, cwd=ROOT, timeout=60)
+def run(*argv: str, entry: str = "ipfs_kit_py.cli_entry", env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    p = subprocess.run([sys.executable, "-m", entry, *argv], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                       env=env)
     return p.returncode, p.stdout, p.stderr
+
+
+def no_settings_env() -> dict[str, str]:
+    """This environment without any ``IPFS_KIT_`` variable (a setting would make the fast
+    path read the settings module)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("IPFS_KIT_")}
 
 
 def modules_after(code: str) -> set[str]:
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)), file=sys.stderr)"
-    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                       env=no_settings_env())
     assert p.returncode == 0, p.stderr
     return set(json.loads(p.stderr.strip().splitlines()[-1]))
 
@@ -67,6 +76,47 @@ def test_version_and_add_n_load_only_what_they_use(tree: Path) -> None:
     # and without --repo (IPFS_KIT_PATH or the default repo)
     loaded = modules_after("from ipfs_kit_py.cli_entry import fast\nassert fast(['version', '-n']) == 0")
     assert [m for m in HEAVY if m in loaded] == []
+
+
+def test_add_n_of_a_file_loads_neither_the_settings_nor_the_store(tmp_path: Path) -> None:
+    """With no config file (or Repo's empty one) and no IPFS_KIT_ setting, ``add -n FILE``
+    imports neither config.py (its settings classes cost ~40 ms a start) nor the repo,
+    blockstore or HAMT modules; before, it loaded all of them."""
+    (tmp_path / "f").write_bytes(random.Random(3).randbytes(600_000))
+    for config in (None, "{}\n"):
+        if config is not None:
+            (tmp_path / "repo").mkdir(exist_ok=True)
+            (tmp_path / "repo" / "config.json").write_text(config)
+        argv = ["--repo", str(tmp_path / "repo"), "add", "-Q", "-n", str(tmp_path / "f")]
+        loaded = modules_after(f"from ipfs_kit_py.cli_entry import fast\nassert fast({argv!r}) == 0")
+        assert [m for m in (*HEAVY, "ipfs_kit_py.config", "ipfs_kit_py.repo", "ipfs_kit_py.content.blockstore",
+                            "ipfs_kit_py.content.hamt") if m in loaded] == []
+
+
+@pytest.mark.parametrize("config, env, want", [
+    ('{"add": {"profile": "v1raw"}}', {}, "bafybei"),  # the repo's setting: CIDv1, 2 raw leaves
+    ("{}", {"IPFS_KIT_ADD_PROFILE": "v1-2025"}, "bafkrei"),  # the environment's: one 1 MiB raw leaf
+    ('{"add": {"profile": "v1raw"}}', {"IPFS_KIT_ADD_PROFILE": "v0"}, "Qm"),  # the environment wins
+    ('{"server": {"port": "not a port"}}', {}, None),  # a bad setting elsewhere: the full CLI's error
+    ("", {}, None),  # an empty file is not valid JSON
+])
+def test_add_n_follows_the_settings_as_the_full_cli(tmp_path: Path, config: str, env: dict[str, str],
+                                                    want: str | None) -> None:
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "config.json").write_text(config)
+    (tmp_path / "f").write_bytes(random.Random(4).randbytes(300_000))
+    environ = {**no_settings_env(), **env}
+    argv = ["--repo", str(tmp_path / "repo"), "add", "-Q", "-n", str(tmp_path / "f")]
+    fast = run(*argv, env=environ)
+    assert fast == run(*argv, entry="ipfs_kit_py.cli", env=environ)
+    assert fast[1].startswith(want) if want else fast[0] != 0
+
+
+def test_the_fast_paths_default_profile_is_the_settings_default() -> None:
+    from ipfs_kit_py.cli_entry import DEFAULT_ADD_PROFILE
+    from ipfs_kit_py.config import load_settings
+
+    assert load_settings(None, environ={}).add.profile == DEFAULT_ADD_PROFILE
 
 
 def test_the_fast_path_steps_aside_for_a_server(tree: Path) -> None:

@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument
-from . import hamt
-from .blockstore import Blockstore, BlockWriter
 from .cid import CID, DAG_PB, RAW
 from .dagpb import (
     DIRECTORY,
@@ -45,6 +43,8 @@ from .profiles import resolve_profile as resolve_profile
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
+
+    from .blockstore import Blockstore
 
 HASH_THREADS = min(4, os.cpu_count() or 1)  # leaves hashed at once by one import (1: in the caller's thread)
 _pool: ThreadPoolExecutor | None = None
@@ -87,7 +87,11 @@ class FileImporter:
         on_block: BlockSink | None = None,
     ) -> None:
         self.profile = profile
-        self._writer = BlockWriter(store) if store is not None else None
+        self._writer = None
+        if store is not None:
+            from .blockstore import BlockWriter  # here: add -n (no store) starts without it
+
+            self._writer = BlockWriter(store)
         self._on_block = on_block
         self._buf = bytearray()
         self._levels: list[list[Entry]] = [[]]
@@ -270,6 +274,8 @@ class DirectoryBuilder:
             entry = self._write(child, f"{path}/{name}" if path else name) if isinstance(child, dict) else child
             links.append(PBLink(entry.cid, name, entry.tsize))
         block = encode_node(links, encode_unixfs(UnixFSData(DIRECTORY)))
+        from . import hamt  # here: adding a file starts without it
+
         if self.profile.shard_by == "block":
             shard = len(block) > hamt.SHARDING_THRESHOLD
         else:
