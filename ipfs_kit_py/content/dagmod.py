@@ -28,7 +28,7 @@ MAX_LINKS = 174  # helpers.DefaultLinksPerBlock
 WRITE_BUFFER = 1 << 21  # DagModifier syncs when its buffer grows past this
 SPARSE_CHUNK = 4096  # zero padding is cut in leaves this big
 
-Put = Callable[[CID, bytes], None]
+Put = Callable[[CID, bytes], object]  # a blockstore put (what it returns is not used)
 
 
 @dataclass(slots=True)

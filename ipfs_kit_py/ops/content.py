@@ -284,6 +284,9 @@ async def get(ctx: Context, p: GetParams) -> ByteStream:
     path = p.cid
     top = path.rstrip("/").split("/")[-1] if "/" in path.strip("/") else str(cid)
 
+    def read_all(c: CID) -> bytes:
+        return model.open(c).read()
+
     async def tar() -> AsyncIterator[bytes]:
         """TAR of the tree: entries named ``top/...`` as Kubo names them."""
         first_type = {"directory": 1, "symlink": 4}.get(st.type, 2)
@@ -298,7 +301,7 @@ async def get(ctx: Context, p: GetParams) -> ByteStream:
                 for e in reversed(entries):
                     stack.append((e.cid, f"{name}/{e.name}", e.type))
             elif type_ == 4:  # symlink
-                target = (await asyncio.to_thread(lambda c=c: model.open(c).read())).decode("utf-8", "replace")
+                target = (await asyncio.to_thread(read_all, c)).decode("utf-8", "replace")
                 yield tar_stream.symlink_header(name, target)
             else:
                 reader = await asyncio.to_thread(model.open, c)
@@ -393,7 +396,10 @@ async def _kubo_pin_add(invoke: Invoke, a: KuboArgs, upload: Upload | None) -> A
                                                      "name": name}))
             finally:
                 _pin_progress.reset(token)
-            task.add_done_callback(lambda _t, q=counted: q.put_nowait(None))
+            def done(_t: asyncio.Future[Pins], q: asyncio.Queue[int | None] = counted) -> None:
+                q.put_nowait(None)
+
+            task.add_done_callback(done)
             try:
                 last, sent = 0, 0.0
                 while (n := await counted.get()) is not None:

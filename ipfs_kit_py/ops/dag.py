@@ -208,7 +208,7 @@ async def dag_stat(ctx: Context, p: PathParams) -> DagStats:
 def _float32(x: float) -> float | int:
     """``x`` as Go writes a float32 in JSON: the shortest decimal that reads back as the
     same float32 (1, 1.5, 1.3333334)."""
-    f32 = struct.unpack("f", struct.pack("f", x))[0]
+    f32: float = struct.unpack("f", struct.pack("f", x))[0]
     for digits in range(1, 10):
         text = f"{f32:.{digits}g}"
         if struct.unpack("f", struct.pack("f", float(text)))[0] == f32:

@@ -32,11 +32,16 @@ class EncryptedMedia:
 
 
 async def add_encrypted_media(ctx: Context, p: EncryptMediaParams) -> EncryptedMedia:
+    from ..webrtc.media import MediaFile
     from ..webrtc.sframe_package import add_encrypted
 
-    if (p.cid is None) == (p.content is None):
+    src: MediaFile
+    if p.content is not None and p.cid is None:
+        src = io.BytesIO(p.content)
+    elif p.cid is not None and p.content is None:
+        src = await asyncio.to_thread(ctx.model.open, p.cid)
+    else:
         raise InvalidArgument("give exactly one of 'content' (the MP4's bytes) and 'cid'")
-    src = io.BytesIO(p.content) if p.content is not None else await asyncio.to_thread(ctx.model.open, p.cid)
     try:
         r = await add_encrypted(ctx.model, src, p.name, kid=p.kid, pin=p.pin)
     finally:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..access import Scope
 from ..content import dag, dagmod
@@ -51,6 +51,7 @@ from ..operation import (
 MAX_WRITE = 1 << 30  # bytes one files/write may carry (the whole file is rebuilt in memory)
 CHUNK = 262144  # Kubo's default chunker for MFS writes
 COPY_BUFFER = 4096  # Kubo reads the multipart body 4 KiB at a time into its DagModifier (which syncs past 2 MiB)
+T = TypeVar("T")
 EMPTY_DIR = encode_node([], encode_unixfs(UnixFSData(DIRECTORY)))
 
 _locks: weakref.WeakKeyDictionary[IPFSModel, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -172,7 +173,7 @@ def _changed(ctx: Context, op: str, path: str, root: CID) -> None:
     ctx.model.emit(NotificationType.MFS_CHANGED, {"op": op, "path": path, "root": str(root)})
 
 
-async def _run(ctx: Context, fn: Any, *args: Any, **kw: Any) -> Any:
+async def _run(ctx: Context, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     async with _lock(ctx.model):
         return await asyncio.to_thread(fn, *args, **kw)
 

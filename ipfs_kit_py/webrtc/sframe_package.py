@@ -20,7 +20,7 @@ import av
 from .. import sframe
 from ..errors import InvalidArgument, NotMedia
 from ..model import AddOptions, IPFSModel
-from .media import probe
+from .media import MediaFile, probe
 
 
 def _nal_length_size(extradata: bytes | None) -> int:
@@ -55,7 +55,7 @@ def protect_sample(data: bytes, size: int, ctx: sframe.Context, kid: int, ctr: i
     return b"".join(len(n).to_bytes(size, "big") + n for n in [*nals[:i], protected])
 
 
-def encrypt_package(src: IO[bytes], dst: IO[bytes], key: bytes, kid: int = 0) -> dict[str, object]:
+def encrypt_package(src: MediaFile, dst: IO[bytes], key: bytes, kid: int = 0) -> dict[str, object]:
     """Write the encrypted package of the MP4 in ``src`` to ``dst`` (blocking); returns
     ``{"frames", "kid", "media"}``. InvalidArgument unless it is H.264 without B-frames."""
     try:
@@ -88,7 +88,7 @@ def encrypt_package(src: IO[bytes], dst: IO[bytes], key: bytes, kid: int = 0) ->
     return {"frames": frames, "kid": kid, "media": info.to_dict()}
 
 
-async def add_encrypted(model: IPFSModel, src: IO[bytes], name: str = "", *, kid: int = 0, pin: bool = True,
+async def add_encrypted(model: IPFSModel, src: MediaFile, name: str = "", *, kid: int = 0, pin: bool = True,
                         key: bytes | None = None) -> dict[str, object]:
     """Encrypt the MP4 in ``src`` and add the package to ``model``: ``{"cid", "key", "kid", "frames",
     "size", "name"}``. The key (new unless given) is returned, never stored or logged; the
