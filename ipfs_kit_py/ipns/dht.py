@@ -100,7 +100,8 @@ async def put(dht: Any, name: ID, raw: bytes, timeout: float = 30.0) -> list[str
                     nursery.start_soon(one, pid)
         return stored
 
-    return await dht.peer.bridge.call(run)
+    stored: list[str] = await dht.peer.bridge.call(run)  # dht: p2p.dht.DHT
+    return stored
 
 
 async def _put_to_peer(kad: Any, pid: ID, key: bytes, raw: bytes) -> bool:
@@ -195,4 +196,5 @@ async def get(dht: Any, name: ID, *, count: int = 16, timeout: float = 30.0,
                     nursery.start_soon(one, pid, nursery)
         return found
 
-    return await dht.peer.bridge.call(run)
+    records: list[bytes] = await dht.peer.bridge.call(run)
+    return records

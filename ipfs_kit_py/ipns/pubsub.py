@@ -335,7 +335,8 @@ class IpnsPubsub:
                 return None
             raise rec.InvalidRecord(f"fetch: peer answered status {status}")
 
-        return await self.peer.bridge.call(run)
+        record: bytes | None = await self.peer.bridge.call(run)  # peer: p2p.peer.IPFSLibp2pPeer
+        return record
 
     # -- fetch: the server (trio) -----------------------------------------------------------------------
     async def _serve_fetch(self, stream: Any) -> None:

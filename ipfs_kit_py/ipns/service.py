@@ -130,9 +130,10 @@ class Names:
             peers = await put_dht
             pubsub_error: BaseException | None = ChannelUnavailable("IPNS over pubsub is off")
         else:
-            peers, pubsub_error = await asyncio.gather(put_dht, self.pubsub.put(name, raw), return_exceptions=True)
-            if isinstance(peers, BaseException):
-                raise peers
+            took, pubsub_error = await asyncio.gather(put_dht, self.pubsub.put(name, raw), return_exceptions=True)
+            if isinstance(took, BaseException):
+                raise took
+            peers = took
         if pubsub_error is not None:
             log.debug("IPNS over pubsub: %s", pubsub_error)
             if not peers and not allow_offline:
@@ -221,7 +222,7 @@ _by_node: weakref.WeakKeyDictionary[Any, Names] = weakref.WeakKeyDictionary()
 
 def names_of(node: Any) -> Names:
     """The node's IPNS publisher and resolver (one per node)."""
-    svc = node.services.get("ipns")
+    svc: Names | None = node.services.get("ipns")
     if svc is not None:
         return svc
     if node not in _by_node:

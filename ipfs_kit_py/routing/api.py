@@ -155,10 +155,14 @@ class RoutingAPI:
         """Announce each CID (``recursive``: every block of its DAG), one result per CID announced."""
         roots = await self.check_provide(cids)
         svc = self._online()
+
+        def dag_keys(r: CID) -> list[CID]:
+            return list(dag.walk(self.node.model.store, r))
+
         for root in roots:
             keys = [root]
             if recursive:
-                keys = await asyncio.to_thread(lambda r=root: list(dag.walk(self.node.model.store, r)))
+                keys = await asyncio.to_thread(dag_keys, root)
             for key in keys:
                 try:
                     peers = await svc.dht.provide_to_peers(key, timeout or self.timeout)
@@ -202,7 +206,8 @@ class RoutingAPI:
         reprovider = getattr(svc, "reprovider", None) if svc is not None else None
         if reprovider is None:
             raise ChannelUnavailable("no reprovider: libp2p is disabled or this node does not provide (leecher)")
-        return reprovider.stat()
+        stat: dict[str, Any] = reprovider.stat()  # routing.reprovider.Reprovider
+        return stat
 
 
 def routing_api(node: Node) -> RoutingAPI:

@@ -20,7 +20,7 @@ import email.utils
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -43,7 +43,7 @@ def _text(status: int, message: str) -> Response:
 
 
 async def _filtered(records: AsyncIterator[dict[str, Any]], addr_f: list[str],
-                    proto_f: list[str]) -> AsyncIterator[dict[str, Any]]:
+                    proto_f: list[str]) -> AsyncGenerator[dict[str, Any], None]:
     async for rec in records:
         kept = d.apply_filters(rec, addr_f, proto_f)
         if kept is not None:
@@ -53,19 +53,19 @@ async def _filtered(records: AsyncIterator[dict[str, Any]], addr_f: list[str],
 async def _answer(request: Request, key: str, records: AsyncIterator[dict[str, Any]]) -> Response:
     """One JSON document ``{key: [...]}`` (at most JSON_RECORDS_LIMIT) or an NDJSON stream."""
     q = request.query_params
-    records = _filtered(records, d.parse_filter(q.get("filter-addrs")), d.parse_filter(q.get("filter-protocols")))
+    kept = _filtered(records, d.parse_filter(q.get("filter-addrs")), d.parse_filter(q.get("filter-protocols")))
     media = d.negotiate(request.headers.getlist("accept"))
     if media == d.JSON:
         out = []
-        async for rec in records:
+        async for rec in kept:
             out.append(rec)
             if len(out) >= d.JSON_RECORDS_LIMIT:
                 break
-        await records.aclose()
+        await kept.aclose()
         body = json.dumps({key: out}, separators=(",", ":")).encode()
         return Response(body, status_code=200, headers=d.response_headers(d.JSON, bool(out)))
     try:
-        first = await records.__anext__()
+        first = await kept.__anext__()
     except StopAsyncIteration:
         first = None
 
@@ -74,7 +74,7 @@ async def _answer(request: Request, key: str, records: AsyncIterator[dict[str, A
             return
         yield json.dumps(first, separators=(",", ":")).encode() + b"\n"
         try:
-            async for rec in records:
+            async for rec in kept:
                 yield json.dumps(rec, separators=(",", ":")).encode() + b"\n"
         except Exception:  # noqa: BLE001 - headers are gone: end the stream, as boxo does
             log.warning("routing/v1 stream ended by an error", exc_info=True)
