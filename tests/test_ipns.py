@@ -1,4 +1,5 @@
-"""IPNS records (spec rules) and the name verbs on one real server, offline."""
+"""IPNS records (spec rules) and the name verbs on the real server application, offline, in this
+process through httpx's ASGI transport (tests/inproc.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import cbor2
 import httpx
 import pytest
-from conftest import ServerProcess, start_server
+from inproc import InProcessServer
 from libp2p.peer.id import ID
 
 from ipfs_kit_py.ipns import record as rec
@@ -56,21 +57,19 @@ def test_record_round_trip_and_rules() -> None:
 
 
 @pytest.fixture(scope="module")
-def offline(tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
-    srv = start_server(tmp_path_factory.mktemp("ipns") / "repo", env={"IPFS_KIT_LIBP2P_ENABLED": "false"})
-    yield srv
-    srv.stop()
+def offline(shared_app_server: InProcessServer) -> InProcessServer:
+    return shared_app_server  # libp2p off
 
 
-def rpc(srv: ServerProcess, path: str, *, files: dict | None = None, **params: object) -> httpx.Response:
-    return httpx.post(f"{srv.url}/api/v0/{path}", params=params, files=files, timeout=60)
+def rpc(srv: InProcessServer, path: str, *, files: dict | None = None, **params: object) -> httpx.Response:
+    return srv.client.post(f"/api/v0/{path}", params=params, files=files)
 
 
-def add(srv: ServerProcess, data: bytes) -> str:
-    return httpx.post(f"{srv.url}/api/v0/add", files={"f": ("f", data)}, timeout=60).json()["Hash"]
+def add(srv: InProcessServer, data: bytes) -> str:
+    return srv.client.post("/api/v0/add", files={"f": ("f", data)}).json()["Hash"]
 
 
-def test_publish_resolve_offline(offline: ServerProcess) -> None:
+def test_publish_resolve_offline(offline: InProcessServer) -> None:
     cid = add(offline, b"version one")
     r = rpc(offline, "name/publish", arg=cid)
     assert r.status_code == 503 and "allow-offline" in r.json()["Message"]  # no network: refused unless asked
@@ -90,7 +89,7 @@ def test_publish_resolve_offline(offline: ServerProcess) -> None:
     assert ins["Validation"]["Valid"] is True and ins["SignatureType"] == "V1+V2"
     assert ins["Entry"]["TTL"] == 300 * 10**9  # Kubo's default ttl, 5m
     # the gateway, with a path inside the name's directory... here a file
-    assert httpx.get(f"{offline.url}/ipns/{name}", timeout=30).content == b"version two"
+    assert offline.client.get(f"/ipns/{name}").content == b"version two"
     # recursive: a name pointing at a name
     rpc(offline, "key/gen", arg="alias")
     r = rpc(offline, "name/publish", arg=f"/ipns/{name}", key="alias", **{"allow-offline": "true"})
@@ -108,7 +107,7 @@ def test_publish_resolve_offline(offline: ServerProcess) -> None:
     assert rpc(offline, "name/publish", arg=cid, key="nokey", **{"allow-offline": "true"}).status_code == 404
 
 
-def test_put_refuses_older_and_forged(offline: ServerProcess) -> None:
+def test_put_refuses_older_and_forged(offline: InProcessServer) -> None:
     k = generate()
     name = _name(k).to_base58()
     eol = datetime.now(UTC) + timedelta(hours=1)
