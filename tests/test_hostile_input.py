@@ -29,6 +29,7 @@ import httpx
 import pytest
 import websockets
 from conftest import LOOPBACK_ENV, ROOT, ServerProcess, start_server
+from inproc import InProcessServer, inprocess
 
 from ipfs_kit_py.client.tarstream import extract_tar
 from ipfs_kit_py.content.car import CarParser, merge_roots, write_car
@@ -242,22 +243,29 @@ def test_identity_cid_at_the_limit_still_works(shared_server: ServerProcess) -> 
     assert httpx.post(f"{shared_server.url}/api/v0/block/get", params={"arg": cid}).content == b"a" * 128
 
 
-def _num_objects(url: str) -> int:
-    return httpx.post(f"{url}/api/v0/repo/stat", timeout=30).json()["NumObjects"]
+def _post(srv: ServerProcess | InProcessServer, route: str, **kw: object) -> httpx.Response:
+    if isinstance(srv, InProcessServer):
+        return srv.client.post(f"/api/v0/{route}", **kw)  # type: ignore[arg-type]
+    return httpx.post(f"{srv.url}/api/v0/{route}", timeout=120, **kw)  # type: ignore[arg-type]
 
 
-def test_car_with_an_oversized_identity_entry_leaves_nothing_behind(server: ServerProcess) -> None:
+def _num_objects(srv: ServerProcess | InProcessServer) -> int:
+    return _post(srv, "repo/stat").json()["NumObjects"]
+
+
+def test_car_with_an_oversized_identity_entry_leaves_nothing_behind(app_server: InProcessServer) -> None:
+    server = app_server  # the app in this process (tests/inproc.py)
     good = [os.urandom(1000) for _ in range(3)]
     cids = [CID.hash(b, RAW) for b in good]
     evil = identity(5000)
     car = b"".join(write_car([cids[0]], [*zip(cids, good, strict=True), (evil, b"a" * 5000)]))
-    before = _num_objects(server.url)
-    r = httpx.post(f"{server.url}/api/v0/dag/import", files={"file": ("e.car", car)}, timeout=30)
+    before = _num_objects(server)
+    r = _post(server, "dag/import", files={"file": ("e.car", car)})
     assert r.status_code == 400 and "digest too large" in r.json()["Message"], r.text
     assert str(server.repo) not in r.text
-    assert _num_objects(server.url) == before, "the blocks before the bad entry were left behind"
+    assert _num_objects(server) == before, "the blocks before the bad entry were left behind"
     for c in cids:
-        assert httpx.post(f"{server.url}/api/v0/block/stat", params={"arg": str(c)}).status_code == 404
+        assert _post(server, "block/stat", params={"arg": str(c)}).status_code == 404
 
 
 def test_cid_parsing_caps_digests_and_text() -> None:
@@ -322,23 +330,23 @@ def _many_roots_car(n: int) -> bytes:
     return b"".join(write_car([CID.hash(f"root {i}".encode(), RAW) for i in range(n)], []))
 
 
-def _import_while_polling(url: str, parts: list[bytes]) -> tuple[httpx.Response, list[float]]:
+def _import_while_polling(srv: InProcessServer, parts: list[bytes]) -> tuple[httpx.Response, list[float]]:
     """POST a dag/import of ``parts`` while another client asks for /version again and
-    again; return the import's response and every latency the other client saw."""
+    again; return the import's response and every latency the other client saw (the app
+    in this process: both requests are served by its one event loop, as in the server)."""
     result: dict[str, httpx.Response] = {}
 
     def run() -> None:
         files = [("file", (f"p{i}.car", p, "application/vnd.ipld.car")) for i, p in enumerate(parts)]
-        result["r"] = httpx.post(f"{url}/api/v0/dag/import", files=files, timeout=120)
+        result["r"] = _post(srv, "dag/import", files=files)
 
     th = threading.Thread(target=run)
     latencies: list[float] = []
-    with httpx.Client(timeout=120) as other:
-        th.start()
-        while th.is_alive() or len(latencies) < 3:
-            t = time.monotonic()
-            assert other.post(f"{url}/api/v0/version").status_code == 200
-            latencies.append(time.monotonic() - t)
+    th.start()
+    while th.is_alive() or len(latencies) < 3:
+        t = time.monotonic()
+        assert _post(srv, "version").status_code == 200
+        latencies.append(time.monotonic() - t)
     th.join()
     return result["r"], latencies
 
@@ -346,10 +354,10 @@ def _import_while_polling(url: str, parts: list[bytes]) -> tuple[httpx.Response,
 LATENCY_BOUND = 2.0  # seconds; the server answered in 30-70 s while it compared roots pairwise
 
 
-def test_car_with_20000_roots_is_refused_without_freezing_the_server(server: ServerProcess) -> None:
+def test_car_with_20000_roots_is_refused_without_freezing_the_server(app_server: InProcessServer) -> None:
     car = _many_roots_car(20_000)
     t = time.monotonic()
-    r, latencies = _import_while_polling(server.url, [car, car])
+    r, latencies = _import_while_polling(app_server, [car, car])
     assert r.status_code == 400, r.text[:300]
     assert "names 20000 roots; the limit is 1024 (repo.max_car_roots)" in r.json()["Message"]
     assert time.monotonic() - t < 10
@@ -359,10 +367,9 @@ def test_car_with_20000_roots_is_refused_without_freezing_the_server(server: Ser
 def test_car_roots_are_deduplicated_across_parts_off_the_event_loop(tmp_path: Path) -> None:
     """With the cap raised, 20,000 roots named twice (two parts) are 20,000 roots, and the
     other clients are served all along."""
-    srv = start_server(tmp_path / "repo", env={"IPFS_KIT_REPO_MAX_CAR_ROOTS": "20000"})
-    try:
+    for srv in inprocess(tmp_path / "repo", env={"IPFS_KIT_REPO_MAX_CAR_ROOTS": "20000"}):
         car = _many_roots_car(20_000)
-        r, latencies = _import_while_polling(srv.url, [car, car])
+        r, latencies = _import_while_polling(srv, [car, car])
         assert r.status_code == 200, r.text[:300]
         lines = [json.loads(line) for line in r.text.splitlines()]
         roots = [line["Root"]["Cid"]["/"] for line in lines]
@@ -370,11 +377,8 @@ def test_car_roots_are_deduplicated_across_parts_off_the_event_loop(tmp_path: Pa
         assert all("incomplete" in line["Root"]["PinErrorMsg"] for line in lines)  # no blocks: nothing pinned
         assert max(latencies) < LATENCY_BOUND, f"another client waited {max(latencies):.1f} s"
         third = _many_roots_car(20_001)
-        r = httpx.post(f"{srv.url}/api/v0/dag/import", files=[("file", ("a.car", car)), ("file", ("b.car", third))],
-                       timeout=60)
+        r = _post(srv, "dag/import", files=[("file", ("a.car", car)), ("file", ("b.car", third))])
         assert r.status_code == 400 and "limit is 20000" in r.json()["Message"]
-    finally:
-        srv.stop()
 
 
 def test_car_header_roots_deduplicated_and_capped() -> None:
