@@ -22,6 +22,7 @@ What every peer sent and received, and its bans, go to its record in the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -40,7 +41,7 @@ from .framing import FrameDecoder, FramingError
 from .reputation import PeerLedger
 from .serving import DONT_HAVE, HAVE, WANT_BLOCK, WANT_HAVE, ServingQueues  # noqa: F401 - the wire constants live with the queues; sessions and tests use them from here
 from .session import BitswapSession, FindProviders, SessionSettings
-from .stream import P2PStream, trio_read_frames
+from .stream import P2PStream
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,9 @@ class Bitswap:
             log.debug("disconnecting %s failed", peer_id, exc_info=True)
 
     # -- sending (always on our own outbound stream) --
-    async def send(self, peer_id: str, msg: Message) -> None:
+    async def send(self, peer_id: str, msg: Message, *, dial: bool = True) -> None:
+        """Send on our stream to the peer (opened when needed; ``dial=False``: only over
+        a connection open now, for answers)."""
         lock = self._send_locks.setdefault(peer_id, asyncio.Lock())
         data = frame(msg)
         async with lock:
@@ -275,7 +278,7 @@ class Bitswap:
                 stream = self._senders.get(peer_id)
                 try:
                     if stream is None:
-                        stream = await self.peer.new_stream(peer_id, PROTOCOLS)
+                        stream = await self.peer.new_stream(peer_id, PROTOCOLS, dial=dial)
                         self._senders[peer_id] = stream
                     await stream.write(data)
                     return
@@ -286,19 +289,16 @@ class Bitswap:
 
     # -- receiving --
     async def _handle(self, stream: P2PStream) -> None:
-        decoder = FrameDecoder(MAX_MESSAGE)
-        while True:
-            # whole messages are assembled in the libp2p thread (one crossing per message);
-            # FramingError: the peer wrapper resets this stream only
-            bodies = await stream._call(trio_read_frames, decoder)
-            if not bodies:
-                return
-            if self.is_banned(stream.peer_id):
-                await stream.reset()
-                return
-            self.messages_received += len(bodies)
-            for body in bodies:
-                await self._on_message(stream.peer_id, decode_message(body))
+        # whole messages are assembled in the libp2p thread and read ahead there;
+        # FramingError: the peer wrapper resets this stream only
+        async with contextlib.aclosing(stream.frames(FrameDecoder(MAX_MESSAGE))) as messages:
+            async for bodies in messages:
+                if self.is_banned(stream.peer_id):
+                    await stream.reset()
+                    return
+                self.messages_received += len(bodies)
+                for body in bodies:
+                    await self._on_message(stream.peer_id, decode_message(body))
 
     async def _on_message(self, peer_id: str, msg: Message) -> None:
         if msg.blocks:
@@ -315,7 +315,7 @@ class Bitswap:
             # a leecher serves nothing, but says so when asked (no one waits for a timeout)
             nope = [(w.cid, DONT_HAVE) for w in wants if w.send_dont_have]
             if nope:
-                await self.send(peer_id, Message(presences=nope))
+                await self.send(peer_id, Message(presences=nope), dial=False)
 
     def _on_blocks(self, peer_id: str, blocks: list[tuple[CID, bytes]]) -> None:
         """Each block's CID was computed from its bytes: a block reaches the sessions that
@@ -347,7 +347,8 @@ class Bitswap:
 
     async def _send_answer(self, peer_id: str, blocks: list[tuple[CID, bytes]],
                            presences: list[tuple[CID, int]]) -> None:
-        await self.send(peer_id, Message(blocks=blocks, presences=presences))
+        # never dial to answer: a peer that left (or banned us) does not want these
+        await self.send(peer_id, Message(blocks=blocks, presences=presences), dial=False)
         if blocks:
             n = sum(len(d) for _c, d in blocks)
             self.blocks_sent += len(blocks)

@@ -15,6 +15,7 @@ speak the DHT protocol join the routing table when a query starts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -59,6 +60,7 @@ class DHT:
         self.server = server
         self.protocol_id = protocol_id
         self.kad: KadDHT | None = None
+        self.excluded: Callable[[str], bool] = lambda _peer_id: False  # peers kept out (banned)
         peer.add_trio_service(self._run)
 
     async def _run(self, host: Any, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -71,6 +73,8 @@ class DHT:
         """(trio) put every connected peer that speaks the DHT into the routing table."""
         assert self.kad is not None
         for pid in list(self.peer.host.get_network().connections):
+            if self.excluded(pid.to_base58()):
+                continue
             try:
                 protocols = self.peer.host.get_peerstore().get_protocols(pid)
             except Exception:  # noqa: BLE001 - not identified yet
@@ -80,6 +84,18 @@ class DHT:
                     await self.kad.add_peer(pid)
                 except Exception:  # noqa: BLE001
                     log.debug("could not add %s to the routing table", pid, exc_info=True)
+
+    def forget(self, peer_id: str) -> None:
+        """Drop a peer from the routing table (banned: no query of ours dials it again)."""
+
+        async def drop() -> None:
+            if self.kad is not None:
+                self.kad.routing_table.remove_peer(ID.from_base58(peer_id))
+
+        try:
+            self.peer.bridge.spawn(drop)
+        except Exception:  # noqa: BLE001 - the host is not running: nothing to forget
+            pass
 
     async def provide(self, cid: CID | str, timeout: float = 30.0) -> bool:
         """Announce that we hold ``cid`` (ADD_PROVIDER to the closest peers)."""

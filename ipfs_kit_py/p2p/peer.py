@@ -30,6 +30,7 @@ from libp2p.abc import INotifee
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.network.exceptions import SwarmException
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
@@ -151,6 +152,8 @@ class IPFSLibp2pPeer:
         self._streams_per_peer: dict[str, int] = {}
         self._start_lock = threading.Lock()
         self._discovery_started = False
+        # peers never dialed (banned ones): no DHT query, provide or answer brings them back
+        self.refused: Callable[[str], bool] = lambda _peer_id: False
 
     # ---- identity and state -------------------------------------------------
 
@@ -249,6 +252,7 @@ class IPFSLibp2pPeer:
         # (bootstrap, connect, DHT). Without start() its background task returns.
         # (py-libp2p's Swarm has it; its INetworkService interface does not say so)
         host.get_network().auto_connector.start = _noop  # type: ignore[attr-defined]
+        self._guard_dials(host.get_network())
         self._host_done = trio.Event()
         try:
             with trio.CancelScope() as scope:
@@ -268,6 +272,18 @@ class IPFSLibp2pPeer:
         finally:
             self._host = None
             self._host_done.set()
+
+    def _guard_dials(self, network: Any) -> None:
+        """Every dial of the host (connect, new_stream, the DHT's queries) goes through
+        the swarm's ``dial_peer``: a refused peer fails there, on this host only."""
+        dial_peer = network.dial_peer
+
+        async def guarded(peer_id: ID) -> Any:
+            if self.refused(peer_id.to_base58()):
+                raise SwarmException(f"{peer_id} is refused (banned)")
+            return await dial_peer(peer_id)
+
+        network.dial_peer = guarded
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.stop_blocking)
@@ -386,14 +402,20 @@ class IPFSLibp2pPeer:
         if self._host is not None:
             await self._bridge.call(self._host.disconnect, ID.from_base58(peer_id))
 
-    async def new_stream(self, peer_id: str, protocol_id: str | list[str], timeout: float = 15.0) -> P2PStream:
-        """Open a stream to a connected (or known) peer speaking ``protocol_id``."""
+    async def new_stream(self, peer_id: str, protocol_id: str | list[str], timeout: float = 15.0,
+                         *, dial: bool = True) -> P2PStream:
+        """Open a stream to a connected (or known) peer speaking ``protocol_id``;
+        ``dial=False``: only over a connection that is open now (an answer to a peer
+        that left, or that we banned, must not bring it back)."""
         await self.start()
         pids = [protocol_id] if isinstance(protocol_id, str) else list(protocol_id)
 
         async def open_() -> Any:
+            pid = ID.from_base58(peer_id)
+            if not dial and not self._host.get_network().connections.get(pid):
+                raise ConnectionError("not connected")
             with trio.fail_after(timeout):
-                return await self._host.new_stream(ID.from_base58(peer_id), pids)
+                return await self._host.new_stream(pid, pids)
 
         try:
             raw = await self._bridge.call(open_)

@@ -81,6 +81,9 @@ class Libp2pService:
                                    rebroadcast_interval=r.rebroadcast_interval,
                                    provider_search_delay=r.provider_search_delay, find_timeout=r.find_timeout))
         self.dht = DHT(self.peer, server=s.role in SERVING_ROLES, protocol_id=s.dht_protocol)
+        # a banned peer is never dialed, and leaves the DHT's routing table
+        self.dht.excluded = self.peer.refused = self.bitswap.is_banned
+        self.bitswap.on_ban = lambda pid, _reason: self.dht.forget(pid)
         # every read of the model that lacks a block asks the network through this
         self.http = sources_from_settings(r, self.ledger)  # gateways and delegated routers, if configured
         self.source = NetworkBlockSource(self.peer, self.bitswap, self.dht, max_providers=r.max_providers,

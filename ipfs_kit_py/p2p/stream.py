@@ -13,7 +13,10 @@ unknown after that).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
@@ -152,6 +155,78 @@ class P2PStream:
                 except Exception:  # noqa: BLE001 - host already gone
                     pass
             raise
+
+    async def frames(self, decoder: FrameDecoder, max_pending: int = 8) -> AsyncIterator[list[bytes]]:
+        """Batches of whole frames until EOF, read ahead by a task in the libp2p thread.
+
+        For a long-lived inbound stream (bitswap): the reader there hands each batch
+        over as it completes (one crossing per batch, none per request), and stops
+        reading while ``max_pending`` batches wait here (so the peer's flow-control
+        window, not our memory, absorbs a slow consumer). Leaving the loop early
+        (an error, a cancel) resets the stream: its framing is unknown after that.
+        """
+        loop = asyncio.get_running_loop()
+        token = self._bridge.token
+        if token is None:
+            raise StreamResetError("libp2p host is not running")
+        ready: deque[list[bytes] | BaseException] = deque()
+        arrived = asyncio.Event()
+        scope = trio.CancelScope()
+        room: list[trio.Event] = []  # set while the reader waits for us to take a batch
+
+        def post(item: list[bytes] | BaseException) -> None:
+            ready.append(item)
+            try:
+                loop.call_soon_threadsafe(arrived.set)
+            except RuntimeError:  # the asyncio loop is gone
+                scope.cancel()
+
+        async def pump() -> None:
+            with scope:
+                try:
+                    while True:
+                        if len(ready) >= max_pending:
+                            ev = trio.Event()
+                            room.append(ev)
+                            if len(ready) >= max_pending:  # re-checked: the consumer may have just taken one
+                                await ev.wait()
+                            room.clear()
+                            continue
+                        batch = await trio_read_frames(self.raw, decoder)
+                        post(batch)
+                        if not batch:
+                            return
+                except trio.Cancelled:
+                    raise
+                except BaseException as e:  # noqa: BLE001 - handed to the consumer
+                    post(e)
+
+        self._bridge.spawn(pump)
+        clean = False
+        try:
+            while True:
+                while not ready:
+                    arrived.clear()
+                    if not ready:
+                        await arrived.wait()
+                item = ready.popleft()
+                if room:
+                    with contextlib.suppress(trio.RunFinishedError):
+                        token.run_sync_soon(room[0].set)
+                if isinstance(item, BaseException):
+                    raise item
+                if not item:
+                    clean = True
+                    return
+                yield item
+        finally:
+            if not clean:
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(scope.cancel)
+                if not self.closed:
+                    self.closed = True
+                    with contextlib.suppress(Exception):
+                        self._bridge.spawn(trio_reset, self.raw)
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         await self._call(trio_write, bytes(data))
