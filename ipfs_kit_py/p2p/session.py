@@ -227,7 +227,8 @@ class BitswapSession:
         return max(rates) if rates else 1.0
 
     def _assign(self, w: _Want, peer: str) -> None:
-        from .bitswap import WANT_BLOCK, WantEntry
+        from .bitswap import WantEntry
+        from .serving import WANT_BLOCK
 
         w.block_peer = peer
         w.block_sent = time.monotonic()
@@ -249,7 +250,8 @@ class BitswapSession:
         """Send what can be sent now: want-blocks to holders with room, discovery for the rest."""
         if self.closed:
             return
-        from .bitswap import WANT_HAVE, WantEntry
+        from .bitswap import WantEntry
+        from .serving import WANT_HAVE
 
         now = time.monotonic()
         connected: list[str] | None = None
