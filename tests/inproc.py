@@ -23,6 +23,7 @@ signalling the test process).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -312,6 +313,16 @@ def start_inprocess(repo: Path, *, env: dict[str, str] | None = None,
 
 def inprocess(repo: Path, **kw: Any) -> Iterator[InProcessServer]:
     """A fixture body: the app started over ``repo``, stopped after the test(s)."""
+    srv = start_inprocess(repo, **kw)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@contextlib.contextmanager
+def running(repo: Path, **kw: Any) -> Iterator[InProcessServer]:
+    """``with running(repo) as srv:`` for a test that needs its own settings."""
     srv = start_inprocess(repo, **kw)
     try:
         yield srv

@@ -29,7 +29,7 @@ import httpx
 import pytest
 import websockets
 from conftest import LOOPBACK_ENV, ROOT, ServerProcess, start_server
-from inproc import InProcessServer, inprocess
+from inproc import InProcessServer, running
 
 from ipfs_kit_py.client.tarstream import extract_tar
 from ipfs_kit_py.content.car import CarParser, merge_roots, write_car
@@ -367,7 +367,7 @@ def test_car_with_20000_roots_is_refused_without_freezing_the_server(app_server:
 def test_car_roots_are_deduplicated_across_parts_off_the_event_loop(tmp_path: Path) -> None:
     """With the cap raised, 20,000 roots named twice (two parts) are 20,000 roots, and the
     other clients are served all along."""
-    for srv in inprocess(tmp_path / "repo", env={"IPFS_KIT_REPO_MAX_CAR_ROOTS": "20000"}):
+    with running(tmp_path / "repo", env={"IPFS_KIT_REPO_MAX_CAR_ROOTS": "20000"}) as srv:
         car = _many_roots_car(20_000)
         r, latencies = _import_while_polling(srv, [car, car])
         assert r.status_code == 200, r.text[:300]

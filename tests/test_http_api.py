@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 from conftest import VECTORS, ServerProcess, start_server, stream_bytes
-from inproc import InProcessServer
+from inproc import InProcessServer, running
 
 from ipfs_kit_py.content.car import read_car
 
@@ -318,10 +318,17 @@ def test_get_tar(srv: InProcessServer) -> None:
     assert_kubo_error(post(srv, "get", {"arg": root, "compress": "true"}), 400)
 
 
-def test_get_refuses_names_that_escape(shared_server: ServerProcess) -> None:
-    """A DAG whose directory links are named '..' or 'a/b' (crafted, put as raw blocks); real
-    sockets: a TAR cut mid-stream is a connection closed before the chunked body ended."""
-    srv = shared_server
+@pytest.fixture(params=["socket", "in-process"])
+def both(request: pytest.FixtureRequest, shared_server: ServerProcess, srv: InProcessServer) -> Server:
+    """The server process over a real socket, then the app in this process."""
+    return shared_server if request.param == "socket" else srv
+
+
+def test_get_refuses_names_that_escape(both: Server) -> None:
+    """A DAG whose directory links are named '..' or 'a/b' (crafted, put as raw blocks). A TAR cut
+    mid-stream is a connection closed before the chunked body ended, over a real socket; the
+    in-process path must show the client the same (tests/inproc.py raises what httpx would)."""
+    srv = both
     from ipfs_kit_py.content.cid import CID
     from ipfs_kit_py.content.dagpb import DIRECTORY, PBLink, UnixFSData, encode_node, encode_unixfs
 
@@ -339,6 +346,39 @@ def test_get_refuses_names_that_escape(shared_server: ServerProcess) -> None:
         with pytest.raises(httpx.RemoteProtocolError):
             post(srv, "get", {"arg": top})
     assert post(srv, "cat", {"arg": HELLO_V0}).text == "hello world\n"
+
+
+def test_in_process_answers_as_the_server_process(shared_server: ServerProcess, tmp_path: Path) -> None:
+    """The in-process path is worth having only if it answers as the server process does: the
+    same statuses, content types and bodies, the guard's decisions included, for the same requests
+    (libp2p on in both, as the server's default: a miss names the network it asked)."""
+    cases: list[tuple[str, str, dict[str, str], dict[str, str]]] = [
+        ("POST", "/api/v0/version", {}, {}),
+        ("GET", "/api/v0/version", {}, {}),
+        ("POST", "/api/v0/version", {}, {"Origin": "http://evil.example"}),
+        ("POST", "/api/v0/version", {}, {"Origin": "null"}),
+        ("POST", "/api/v0/version", {}, {"Host": "evil.example"}),
+        ("POST", "/api/v0/version", {}, {"Host": "localhost"}),
+        ("POST", "/api/v0/cat", {"arg": MISSING}, {}),
+        ("POST", "/api/v0/cat", {"arg": "not-a-cid"}, {}),
+        ("POST", "/api/v0/cat", {"arg": HELLO_V0, "offset": "-1"}, {}),
+        ("POST", "/api/v0/pin/ls", {"type": "sideways"}, {}),
+        ("POST", "/api/v0/no/such/route", {}, {}),
+        ("POST", "/api/v0/add", {}, {"Content-Type": "application/octet-stream"}),
+        ("GET", f"/ipfs/{MISSING}", {}, {"Host": "any.example"}),
+        ("GET", "/ipfs/not-a-cid", {}, {}),
+    ]
+    with running(tmp_path / "repo", overrides={"libp2p": {"enabled": True}}) as srv:
+        for method, path, params, headers in cases:
+            real = httpx.request(method, f"{shared_server.url}{path}", params=params, headers=headers, timeout=30)
+            here = srv.client.request(method, path, params=params, headers=headers)
+            where = (method, path, params, headers)
+            assert here.status_code == real.status_code, (where, real.text, here.text)
+            assert here.headers.get("content-type") == real.headers.get("content-type"), where
+            if "json" in (real.headers.get("content-type") or ""):
+                assert here.json() == real.json(), where
+            else:
+                assert here.content == real.content, where
 
 
 def test_ls(srv: InProcessServer) -> None:
