@@ -87,6 +87,7 @@ class Connection:
         self.closed = False
         self.stalled = False  # dropped because one send waited longer than send_timeout
         self.sending_since: float | None = None  # monotonic time the current send started
+        self.next_text: str | None = None  # a request that cut an upload short: handled next
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -336,10 +337,13 @@ class WebSocketManager:
                  "max_cat_size": self.settings.max_cat_size}, __version__,
             ))
             while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                text = message.get("text")
+                if conn.next_text is not None:
+                    text, conn.next_text = conn.next_text, None
+                else:
+                    message = await websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        break
+                    text = message.get("text")
                 try:
                     if text is None:
                         raise proto.ProtocolError("invalid_message", "binary messages are not accepted: send JSON text")
@@ -422,9 +426,11 @@ class WebSocketManager:
                 await conn.websocket.close(1008, e.code)
             raise ConnectionError(str(e)) from None
         except IPFSKitError as e:
-            if frames is not None:
-                await frames.drain()  # skip the rest of the upload so the connection stays usable
+            # answered at once (a client that sent no frames is not kept waiting), then the
+            # rest of the upload is skipped so the connection stays usable
             await conn.send(proto.error(e.code, str(e), req.id))
+            if frames is not None:
+                await frames.drain()
             return
         except ConnectionError:
             raise
@@ -476,7 +482,9 @@ class _Frames:
                 raise ConnectionError("client went away during an upload")
             data = message.get("bytes")
             if data is None:
+                # the upload ends here; the text is the client's next request, not lost
                 self.ended = True
+                self.conn.next_text = message.get("text")
                 raise InvalidCAR("text message during an upload: send binary frames, end with an empty one")
             if not data:
                 self.ended = True
@@ -490,8 +498,11 @@ class _Frames:
         return registry.Upload(one())
 
     async def drain(self) -> None:
-        async for _ in self.chunks():
-            pass
+        """Skip the rest of the upload (a request that failed before reading it); a text
+        message ends it too (the client sent no frames), and is handled next."""
+        with contextlib.suppress(InvalidCAR):
+            async for _ in self.chunks():
+                pass
 
 
 WS_OPERATIONS = frozenset(registry.names("ws"))
