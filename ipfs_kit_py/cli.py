@@ -799,7 +799,8 @@ def _build_registry_command(group: typer.Typer, name: str, op_name: str, *, body
                                                   show_default=False)]
         params.append(inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=None))
 
-    verbose_text = any(p.name == "verbose" for p in op.param_specs)  # cli_text(obj, verbose=...)
+    # a text function that takes it gets the verbose flag: cli_text(obj, verbose=...)
+    verbose_text = op.cli_text is not None and "verbose" in inspect.signature(op.cli_text).parameters
 
     def command(ctx: typer.Context, **values: Any) -> None:
         query: list[tuple[str, str]] = []

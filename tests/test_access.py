@@ -136,7 +136,7 @@ def test_every_operation_and_api_route_has_a_scope(tmp_path: Path) -> None:
         "add_encrypted_media": W,
         # keys (private keys: admin), names and pubsub (issue 15)
         "key_gen": A, "key_rename": A, "key_rm": A, "key_import": A, "key_export": A, "key_sign": A,
-        "name_publish": W, "name_put": W, "pubsub_pub": W,
+        "name_publish": W, "name_put": W, "pubsub_pub": W, "name_pubsub_cancel": W,
         # MFS and node configuration (issue 14): settings, bootstrap, logging and shutdown are admin
         "files_mkdir": W, "files_write": W, "files_cp": W, "files_mv": W, "files_rm": W, "files_chcid": W,
         "pin_update": W, "dag_put": W, "swarm_disconnect": W, "swarm_peering_add": W, "swarm_peering_rm": W,

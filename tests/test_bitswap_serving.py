@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from waiting import async_wait_for
+
 from ipfs_kit_py.content.blockstore import Blockstore
 from ipfs_kit_py.content.cid import CID, RAW
 from ipfs_kit_py.p2p.bitswap import WantEntry
 from ipfs_kit_py.p2p.serving import DONT_HAVE, HAVE, WANT_BLOCK, WANT_HAVE, ServingQueues
-from waiting import async_wait_for
 
 
 def blocks(store: Blockstore, n: int, size: int = 64 << 10) -> list[CID]:

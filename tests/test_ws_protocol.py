@@ -132,7 +132,7 @@ def test_operation_table_classification() -> None:
             "transfer_content", "swarm_connect", "repo_verify", "add_encrypted_media",
             # keys, names, pubsub (issue 15)
             "key_export", "key_gen", "key_import", "key_rename", "key_rm", "key_sign", "name_publish", "name_put",
-            "pubsub_pub",
+            "pubsub_pub", "name_pubsub_cancel",
             # Kubo RPC breadth (issue 14): MFS, config, bootstrap, pin update, logging, shutdown
             "files_chcid", "files_cp", "files_mkdir", "files_mv", "files_rm", "files_write", "config",
             "config_replace", "bootstrap_add", "bootstrap_rm", "pin_update", "log_level", "shutdown",
@@ -143,7 +143,7 @@ def test_operation_table_classification() -> None:
     assert {"ls", "stat", "pin_ls", "metadata_get", "cat", "get_content", "id", "version", "block_get",
             "block_stat", "get", "dag_export", "repo_stat", "cid_format", "swarm_peers",
             "transfers", "find_providers", "key_list", "key_verify", "name_get", "name_inspect", "name_resolve",
-            "pubsub_ls", "pubsub_peers", "pubsub_sub",
+            "pubsub_ls", "pubsub_peers", "pubsub_sub", "name_pubsub_state", "name_pubsub_subs",
             # bitswap and reputation (issue 11), Kubo RPC breadth (issue 14)
             "bitswap_ledger", "bitswap_stat", "bitswap_wantlist", "peer_reputation", "bootstrap_list", "cid_base32",
             "cid_codecs", "config_show", "dag_get", "dag_resolve", "dag_stat", "files_flush", "files_ls", "files_read",
