@@ -16,8 +16,8 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import trio
 from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
@@ -27,6 +27,7 @@ from .bridge import TrioBridge
 from .framing import FrameDecoder, decode_payload, encode_block, encode_json
 
 READ_CHUNK = 256 * 1024
+T = TypeVar("T")
 
 
 class StreamResetError(ConnectionResetError):
@@ -142,7 +143,7 @@ class P2PStream:
         self.protocol = protocol
         self.closed = False
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         # A cancelled read or write leaves the stream in an unknown state (bytes
         # may have been consumed or half sent), so cancelling one resets the stream.
         try:
@@ -156,7 +157,7 @@ class P2PStream:
                     pass
             raise
 
-    async def frames(self, decoder: FrameDecoder, max_pending: int = 8) -> AsyncIterator[list[bytes]]:
+    async def frames(self, decoder: FrameDecoder, max_pending: int = 8) -> AsyncGenerator[list[bytes], None]:
         """Batches of whole frames until EOF, read ahead by a task in the libp2p thread.
 
         For a long-lived inbound stream (bitswap): the reader there hands each batch

@@ -337,6 +337,7 @@ class WebSocketManager:
                  "max_cat_size": self.settings.max_cat_size}, __version__,
             ))
             while True:
+                text: str | None
                 if conn.next_text is not None:
                     text, conn.next_text = conn.next_text, None
                 else:
