@@ -8,12 +8,19 @@ an ``httpx.Client`` bound to it. Requests arrive as a loopback client's do
 (``Host: 127.0.0.1``, client address 127.0.0.1), so the guard decides them as it
 decides a real one; nothing of the guard is relaxed.
 
-The app runs on its own event loop in a thread, as it does in the server process,
-so sync tests block on answers and async tests (:meth:`InProcessServer.async_transport`)
-await them from their own loop. What this path cannot show, the real-socket tests
-in the same files keep: uvicorn's HTTP parsing, connection caps, a client that goes
-away mid-request (the transport never disconnects early), backpressure (a response
-is read whole before the test sees it), the process's memory, signals.
+The app runs on its own event loop in a thread (asyncio's, where uvicorn may pick
+uvloop), as it does in the server process, so sync tests block on answers and async
+tests (:meth:`InProcessServer.async_transport`) await them from their own loop. Where
+uvicorn's behaviour shows to a client, it is reproduced: request bodies reach the app
+in 64 KiB pieces, an app error before the response is a 500, one after it started cuts
+the response (:class:`httpx.RemoteProtocolError`). tests/test_http_api.py checks the
+two paths answer alike (``test_in_process_answers_as_the_server_process``).
+
+What this path cannot show, the real-socket tests keep: uvicorn's HTTP parsing,
+connection caps, a client that goes away or stalls mid-request (the transport never
+disconnects early), backpressure and endless streams (a response is read whole before
+the test sees it: ``stats/bw --poll`` or an SSE stream would never answer), WebSockets,
+the process's memory, signals.
 
 Not set here: ``node.api_url`` and the ``api`` file (nothing listens on a port; the
 ``shutdown`` operation then answers that there is no server to stop instead of
