@@ -27,8 +27,9 @@ import contextvars
 import logging
 import time
 import uuid
+import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -318,6 +319,42 @@ class ReadOp:
         if now - self._last_progress >= 0.5:
             self._last_progress = now
             self._event("transfer_progress")
+
+
+class OpStream:
+    """The chunks of a read whose :class:`ReadOp` began before the stream did (the stat
+    that sized a cat shares its session with the body): the op ends with the stream,
+    when it is closed unread, or (a consumer that dropped it unstarted) when it is
+    garbage collected."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], op: ReadOp) -> None:
+        self._chunks = chunks
+        self._op = op
+        self._finalizer = weakref.finalize(self, op.close_threadsafe)
+
+    def __aiter__(self) -> OpStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            await self._op.settle()
+            self._end(None)
+            raise
+        except BaseException as e:
+            self._end(e)
+            raise
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        self._end(asyncio.CancelledError() if not self._op.closed else None)
+
+    def _end(self, error: BaseException | None) -> None:
+        self._finalizer.detach()
+        self._op.close(error)
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

@@ -37,6 +37,7 @@ from ..operation import (
     gather,
     param,
 )
+from ..retrieval import OpStream
 from ..types import BlockStat, Metadata, Pin, RepoStat, Stat
 
 PROGRESS_EVERY = 256 << 10  # bytes between progress items of add
@@ -244,13 +245,22 @@ class CatParams:
 
 
 async def cat(ctx: Context, p: CatParams) -> ByteStream:
-    st = await ctx.model.stat(p.cid)
-    if st.type == "directory":
-        raise InvalidArgument(f"{p.cid} is a directory: use ls")
+    # one read (one bitswap session) for the stat that sizes the answer and for its body:
+    # the peers that had the root are asked for the rest directly
+    model = ctx.model
+    op = model.begin_read("cat", p.cid)
+    try:
+        st = await model.stat(p.cid, op)
+        if st.type == "directory":
+            raise InvalidArgument(f"{p.cid} is a directory: use ls")
+    except BaseException as e:
+        op.close(e)
+        raise
     size = max(0, st.size - p.offset)
     if p.length is not None:
         size = min(size, p.length)
-    return ByteStream(ctx.model.cat(st.cid, p.offset, p.length, chunk_size=CHUNK), "text/plain", str(st.cid), size)
+    chunks = OpStream(model.cat(st.cid, p.offset, p.length, chunk_size=CHUNK, op=op), op)
+    return ByteStream(chunks, "text/plain", str(st.cid), size)
 
 
 @dataclass

@@ -453,6 +453,9 @@ class WebSocketManager:
         Bounded by ``websocket.max_cat_size`` (checked before the header when the size is known)."""
         limit = self.settings.max_cat_size
         if stream.size is not None and stream.size > limit:
+            aclose = getattr(stream.chunks, "aclose", None)
+            if aclose is not None:  # never read: the read it belongs to ends now
+                await aclose()
             raise LimitExceeded(f"{stream.size} bytes exceed this channel's limit of {limit}: use the HTTP gateway")
         head: dict[str, Any] = {"type": "content", "id": req.id, "action": req.action, "cid": stream.cid}
         if stream.size is not None:
