@@ -7,13 +7,15 @@ multibases Kubo prints (base58btc for v0, base32 lower for v1).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import InvalidCID
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~7 ms at `ipfs-kit add` start)
+if TYPE_CHECKING:
+    from typing import Any
 
 DAG_PB = 0x70
 RAW = 0x55
@@ -96,10 +98,14 @@ def b58decode(s: str) -> bytes:
 
 
 def b32encode(data: bytes) -> str:
+    import base64  # here: `ipfs-kit add` of a CIDv0 starts without it
+
     return base64.b32encode(data).decode().rstrip("=").lower()
 
 
 def b32decode(s: str) -> bytes:
+    import base64
+
     s = s.upper()
     return base64.b32decode(s + "=" * (-len(s) % 8))
 

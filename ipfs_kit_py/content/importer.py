@@ -11,26 +11,25 @@ by level, exactly like go-unixfs' balanced builder and js-ipfs-unixfs-importer.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
+from _thread import allocate_lock  # threading's lock without its import (add -n starts without it)
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument
 from .cid import CID, DAG_PB, RAW
 from .dagpb import (
     DIRECTORY,
-    FILE,
     SYMLINK,
     PBLink,
     UnixFSData,
     encode_node,
     encode_unixfs,
     file_leaf_parts,
+    file_parent,
 )
 from .fswalk import name_key, walk_files
 
@@ -41,26 +40,50 @@ from .profiles import Profile as Profile
 from .profiles import parse_chunker as parse_chunker
 from .profiles import resolve_profile as resolve_profile
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~7 ms at `ipfs-kit add` start)
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
+    from typing import Any
 
     from .blockstore import Blockstore
 
-HASH_THREADS = min(4, os.cpu_count() or 1)  # leaves hashed at once by one import (1: in the caller's thread)
+HASH_THREADS: int | None = None  # leaves hashed at once by one import; None: by the free cores (see hash_threads)
+MAX_HASH_THREADS = 4
 _pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+_pool_lock = allocate_lock()
 
 
-def _hash_pool() -> ThreadPoolExecutor | None:
-    """The threads that hash leaves (made on first use; None on a single core)."""
+def hash_threads() -> int:
+    """How many threads hash one import's leaves (1: the caller's thread alone).
+
+    ``HASH_THREADS`` when set; else one per core this process may run on that no other
+    work holds (the 1-minute load average), at most ``MAX_HASH_THREADS``. A second thread
+    halves the wall time of a big add on an idle machine, but costs CPU (a thread's
+    hand-offs and a chunk hashed on another core than the one that read it): on busy
+    cores it only queues behind the other work."""
+    if HASH_THREADS is not None:
+        return max(1, HASH_THREADS)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(MAX_HASH_THREADS, int(cpus - busy + 0.5)))
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    """The threads that hash leaves (made on first use)."""
     global _pool
-    if HASH_THREADS < 2:
-        return None
     with _pool_lock:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor  # here: add -n starts without it
 
-            _pool = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="ipfs-kit-hash")
+            _pool = ThreadPoolExecutor(MAX_HASH_THREADS, thread_name_prefix="ipfs-kit-hash")
         return _pool
 
 
@@ -74,6 +97,15 @@ class Entry:
 
 
 BlockSink = Callable[[CID, Sequence[bytes | memoryview]], None]
+# a node below the root as the importer keeps it: (binary CID, Tsize, file bytes); no
+# CID or Entry object per leaf unless a block sink needs the CID
+_Node = tuple[bytes, int, int]
+_Hashed = tuple[bytes, list[bytes | memoryview], int, int]  # (binary CID, block parts, Tsize, file bytes)
+
+
+def _cid(binary: bytes, codec: int) -> CID:
+    """The CID object of a binary sha2-256 CID the importer made (a v0 CID is its 34-byte multihash)."""
+    return CID(0, DAG_PB, binary) if len(binary) == 34 else CID(1, codec, binary[-34:])
 
 
 class FileImporter:
@@ -94,18 +126,26 @@ class FileImporter:
             self._writer = BlockWriter(store)
         self._on_block = on_block
         self._buf = bytearray()
-        self._levels: list[list[Entry]] = [[]]
-        self._pending: deque[Future[list[tuple[CID, list[bytes | memoryview], Entry]]]] = deque()
+        self._levels: list[list[_Node]] = [[]]
+        self._pending: deque[Future[list[_Hashed]]] = deque()
+        self._threads = 0  # decided at the first write of several chunks
         self.bytes_written = 0
         self.blocks = 0
         self._node_version = profile.cid_version
+        # a binary CID is this prefix + the sha2-256 digest
+        self._node_prefix = b"\x12\x20" if profile.cid_version == 0 else b"\x01\x70\x12\x20"
+        self._leaf_codec = RAW if profile.raw_leaves else DAG_PB
+        self._leaf_prefix = b"\x01\x55\x12\x20" if profile.raw_leaves else self._node_prefix
 
-    def _put(self, cid: CID, parts: Sequence[bytes | memoryview]) -> None:
+    def _put(self, cid: bytes, codec: int, parts: Sequence[bytes | memoryview]) -> None:
         self.blocks += 1
+        if self._writer is None and self._on_block is None:
+            return
+        obj = _cid(cid, codec)
         if self._writer is not None:
-            self._writer.put(cid, parts)
+            self._writer.put(obj, parts)
         if self._on_block is not None:
-            self._on_block(cid, parts)
+            self._on_block(obj, parts)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         size = self.profile.chunk_size
@@ -120,67 +160,79 @@ class FileImporter:
             self._leaf(bytes(self._buf))
             self._buf.clear()
         whole = len(mv) // size
-        if whole >= 2 and isinstance(data, bytes) and (pool := _hash_pool()) is not None:
-            # immutable bytes: whole chunks are hashed in worker threads (hashlib lets go of
-            # the GIL) while the caller reads on; their blocks go out here, in order
-            chunks = [mv[i * size:(i + 1) * size] for i in range(whole)]
-            step = -(-whole // HASH_THREADS)  # one task per thread
-            for i in range(0, whole, step):
-                self._pending.append(pool.submit(self._hash_leaves, chunks[i:i + step]))
-            self._drain(keep=2 * HASH_THREADS)  # bounded: at most two writes in flight
-            mv = mv[whole * size:]
-        while len(mv) >= size:
-            self._leaf(mv[:size])
-            mv = mv[size:]
+        if whole >= 2 and isinstance(data, bytes):
+            if not self._threads:
+                self._threads = hash_threads()
+            threads = self._threads
+            if threads > 1:
+                # immutable bytes: whole chunks are hashed in worker threads (hashlib lets go
+                # of the GIL) while the caller reads on; their blocks go out here, in order
+                pool = _hash_pool()
+                chunks = [mv[i * size:(i + 1) * size] for i in range(whole)]
+                step = -(-whole // threads)  # one task per thread
+                for i in range(0, whole, step):
+                    self._pending.append(pool.submit(self._hash_leaves, chunks[i:i + step]))
+                self._drain(keep=2 * threads)  # bounded: at most two writes in flight
+                mv = mv[whole * size:]
+        if len(mv) >= size:
+            self._drain()  # leaves stay in file order
+            hash_leaf, take = self._hash_leaf, self._take
+            while len(mv) >= size:
+                take(hash_leaf(mv[:size]))
+                mv = mv[size:]
         if len(mv):
             self._buf += mv
 
-    def _hash_leaf(self, chunk: bytes | memoryview) -> tuple[CID, list[bytes | memoryview], Entry]:
-        """A leaf's CID, block parts and entry (no side effects: runs in worker threads)."""
+    def _hash_leaf(self, chunk: bytes | memoryview) -> _Hashed:
+        """A leaf's binary CID, block parts, Tsize and size (no side effects: runs in worker threads)."""
         n = len(chunk)
-        if self.profile.raw_leaves:
-            cid = CID(1, RAW, b"\x12\x20" + hashlib.sha256(chunk).digest())
-            return cid, [chunk], Entry(cid, n, n)
+        if self._leaf_codec == RAW:
+            return self._leaf_prefix + sha256(chunk).digest(), [chunk], n, n
         prefix, suffix = file_leaf_parts(n)
-        h = hashlib.sha256(prefix)
+        h = sha256(prefix)
         h.update(chunk)
         h.update(suffix)
-        cid = CID.from_digest(h.digest(), DAG_PB, self._node_version)
-        return cid, [prefix, chunk, suffix], Entry(cid, len(prefix) + n + len(suffix), n)
+        return self._leaf_prefix + h.digest(), [prefix, chunk, suffix], len(prefix) + n + len(suffix), n
 
-    def _hash_leaves(self, chunks: list[memoryview]) -> list[tuple[CID, list[bytes | memoryview], Entry]]:
+    def _hash_leaves(self, chunks: list[memoryview]) -> list[_Hashed]:
         return [self._hash_leaf(c) for c in chunks]
+
+    def _take(self, leaf: _Hashed) -> None:
+        """A hashed leaf, in file order: its block out, its link into the level above."""
+        cid, parts, tsize, size = leaf
+        self._put(cid, self._leaf_codec, parts)
+        level = self._levels[0]
+        level.append((cid, tsize, size))
+        if len(level) == self.profile.max_links:
+            self._levels[0] = []
+            self._push(1, self._parent(level))
 
     def _drain(self, keep: int = 0) -> None:
         """Take in the leaves hashed in worker threads, oldest first, until ``keep`` tasks remain."""
-        while len(self._pending) > keep:
-            for cid, parts, entry in self._pending.popleft().result():
-                self._put(cid, parts)
-                self._push(0, entry)
+        pending, take = self._pending, self._take
+        while len(pending) > keep:
+            for leaf in pending.popleft().result():
+                take(leaf)
 
     def _leaf(self, chunk: bytes | memoryview) -> None:
         self._drain()  # leaves stay in file order
-        cid, parts, entry = self._hash_leaf(chunk)
-        self._put(cid, parts)
-        self._push(0, entry)
+        self._take(self._hash_leaf(chunk))
 
-    def _push(self, level: int, entry: Entry) -> None:
+    def _push(self, level: int, node: _Node) -> None:
         levels = self._levels
-        levels[level].append(entry)
+        if level == len(levels):
+            levels.append([])
+        levels[level].append(node)
         if len(levels[level]) == self.profile.max_links:
             parent = self._parent(levels[level])
             levels[level] = []
-            if level + 1 == len(levels):
-                levels.append([])
             self._push(level + 1, parent)
 
-    def _parent(self, children: list[Entry]) -> Entry:
-        filesize = sum(c.size for c in children)
-        data = encode_unixfs(UnixFSData(FILE, filesize=filesize, blocksizes=[c.size for c in children]))
-        block = encode_node([PBLink(c.cid, "", c.tsize) for c in children], data)
-        cid = CID.hash(block, DAG_PB, self._node_version)
-        self._put(cid, [block])
-        return Entry(cid, len(block) + sum(c.tsize for c in children), filesize)
+    def _parent(self, children: list[_Node]) -> _Node:
+        block = file_parent(children)
+        cid = self._node_prefix + sha256(block).digest()
+        self._put(cid, DAG_PB, [block])
+        return cid, len(block) + sum(c[1] for c in children), sum(c[2] for c in children)
 
     def finish(self) -> Entry:
         """Flush the last chunk and the partial levels; return the root."""
@@ -193,7 +245,9 @@ class FileImporter:
         while True:
             top = i == len(levels) - 1
             if top and len(levels[i]) == 1:
-                return self._done(levels[i][0])
+                cid, tsize, size = levels[i][0]
+                codec = self._leaf_codec if i == 0 else DAG_PB
+                return self._done(Entry(_cid(cid, codec), tsize, size))
             if levels[i]:
                 parent = self._parent(levels[i])
                 levels[i] = []
