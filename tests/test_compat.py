@@ -16,6 +16,7 @@ from ipfs_kit_py.compat import IncompatibleDependency
 from ipfs_kit_py.compat import aioice as aioice_compat
 from ipfs_kit_py.compat import aiortc as aiortc_compat
 from ipfs_kit_py.compat import dcutr as dcutr_compat
+from ipfs_kit_py.compat import yamux as yamux_compat
 from ipfs_kit_py.config import WebRTCSettings
 from ipfs_kit_py.ice import peer_connection
 
@@ -24,6 +25,21 @@ def test_installed_versions_have_what_the_hooks_use() -> None:
     aiortc_compat.check()
     aioice_compat.check()
     dcutr_compat.check()
+    yamux_compat.check()
+
+
+def test_yamux_window_updates_batched_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from libp2p.stream_muxer.yamux import yamux
+
+    monkeypatch.delenv(yamux_compat.ENV, raising=False)
+    monkeypatch.setattr(yamux, "_yamux_release_on_read", yamux._yamux_release_on_read)  # undone after
+    yamux_compat.batch_window_updates()
+    assert yamux._yamux_release_on_read() is False  # go-yamux's half-window credit
+    monkeypatch.setenv(yamux_compat.ENV, "1")
+    assert yamux._yamux_release_on_read() is True  # an explicit setting is py-libp2p's again
+    monkeypatch.setattr(yamux_compat, "version", lambda: "0.9.0")
+    with pytest.raises(IncompatibleDependency, match="libp2p 0.9.0 is untested"):
+        yamux_compat.check()
 
 
 def test_dcutr_hooks_fail_loudly_when_py_libp2p_changes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,8 @@
   ``__encoder``), frames a receiver assembled before they are decoded (its
   jitter buffer).
 - ``aioice``: which local addresses a connection gathers (``get_host_addresses``).
+- ``yamux``: py-libp2p's window updates batched as go-yamux batches them (once half
+  the window is read, not after every read).
 - ``kad_kubo``: py-libp2p's Kademlia handler, so Kubo's binary record keys are accepted
   and ADD_PROVIDER gets no reply Kubo would misread (applied before the DHT serves).
 
