@@ -71,6 +71,7 @@ class _Want:
     dont_have: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)  # peers that did not deliver
     asked: set[str] = field(default_factory=set)  # peers sent a want-have or want-block for it
+    haves: set[str] = field(default_factory=set)  # of those, the ones sent only a want-have
     block_peer: str | None = None  # the peer holding our want-block
     block_sent: float = 0.0
     broadcast_at: float = -1.0
@@ -101,6 +102,9 @@ class BitswapSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outbox: dict[str, list[Any]] = {}
         self._late: dict[bytes, float] = {}  # found by discovery: a late HAVE still adds its peer (until then)
+        # want-haves of delivered blocks, cancelled only once a late HAVE no longer counts: a
+        # provider that honours cancels at once would otherwise never say HAVE, never join
+        self._late_cancels: dict[bytes, tuple[CID, set[str]]] = {}
         self.closed = False
 
     # -- public ---------------------------------------------------------------------------
@@ -138,6 +142,7 @@ class BitswapSession:
         for mh in self._late:
             self.engine._unregister(self, mh)
         self._late.clear()
+        self._cancel_late(list(self._late_cancels))
         for t in (self._tick, self._searching):
             if t is not None:
                 t.cancel()
@@ -233,6 +238,7 @@ class BitswapSession:
         w.block_peer = peer
         w.block_sent = time.monotonic()
         w.asked.add(peer)
+        w.haves.discard(peer)
         st = self.peers.setdefault(peer, _Peer())
         if not st.inflight:
             st.busy_since = w.block_sent
@@ -289,6 +295,7 @@ class BitswapSession:
             for p in fresh:
                 if p != first:
                     w.asked.add(p)
+                    w.haves.add(p)
                     self._outbox.setdefault(p, []).append(WantEntry(w.cid, want_type=WANT_HAVE, send_dont_have=True))
         self._check_failures(now)
         self._flush()
@@ -323,10 +330,24 @@ class BitswapSession:
             del self.wants[w.cid.multihash]
             self.engine._unregister(self, w.cid.multihash)
         if cancel:
-            for p in w.asked:
+            later = w.haves - {except_peer} if except_peer is not None and not self.closed else set()
+            if later:
+                self._late_cancels[w.cid.multihash] = (w.cid, later)
+            for p in w.asked - later:
                 if p != except_peer:
                     self._outbox.setdefault(p, []).append(WantEntry(w.cid, cancel=True))
             w.asked.clear()
+            w.haves.clear()
+
+    def _cancel_late(self, mhs: list[bytes]) -> None:
+        from .bitswap import WantEntry
+
+        for mh in mhs:
+            held = self._late_cancels.pop(mh, None)
+            if held is not None:
+                for p in held[1]:
+                    self._outbox.setdefault(p, []).append(WantEntry(held[0], cancel=True))
+        self._flush()
 
     def _flush(self) -> None:
         from .bitswap import Message
@@ -365,7 +386,9 @@ class BitswapSession:
         while (self.wants or self._late) and not self.closed:
             await asyncio.sleep(interval)
             now = time.monotonic()
-            for mh in [mh for mh, until in self._late.items() if until <= now]:
+            expired = [mh for mh, until in self._late.items() if until <= now]
+            self._cancel_late(expired)
+            for mh in expired:
                 del self._late[mh]
                 if mh not in self.wants:
                     self.engine._unregister(self, mh)
