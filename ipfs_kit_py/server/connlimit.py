@@ -11,8 +11,8 @@ traceback about 2,000 times a second and nothing was served. Here:
   connections served at once: one more is answered ``503`` and closed at once,
   so its file descriptor is back at once; uvicorn's ``limit_concurrency`` (503 to
   requests past the same number of tasks) is set to it too, and the listen backlog
-  (which is also how many connections asyncio accepts per loop tick) to half the
-  reserve;
+  (which is also how many connections asyncio accepts per loop tick) to a quarter
+  of the reserve;
 - a connection that has not sent its first request head within
   ``server.first_request_timeout`` is closed (an idle or trickling client would
   otherwise hold a slot for ever: uvicorn starts no timer before a request).
@@ -122,7 +122,9 @@ def connection_caps(max_connections: int, first_request_timeout: float) -> dict[
     soft = raise_open_file_limit()
     limit = connection_limit(max_connections, soft)
     # asyncio accepts up to ``backlog`` connections per loop tick before any of them is
-    # counted: keep that burst inside the reserve, or it still runs into EMFILE
-    backlog = max(16, min(2048, (soft - limit) // 2))
+    # counted, and a refused one's descriptor is only freed a tick later (transport.close
+    # is deferred): two bursts may be open at once, and the process holds other files
+    # too, so a burst is kept to a quarter of the reserve, or it still runs into EMFILE
+    backlog = max(16, min(2048, (soft - limit) // 4))
     log.info("serving at most %d connections at once (open-file limit %d)", limit, soft)
     return {"http": guarded_protocol(limit, first_request_timeout), "limit_concurrency": limit, "backlog": backlog}
