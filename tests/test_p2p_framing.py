@@ -66,14 +66,8 @@ def test_mcp_request_forms() -> None:
 
 
 def test_bitswap_message_roundtrip() -> None:
-    from ipfs_kit_py.p2p.bitswap import (
-        DONT_HAVE,
-        WANT_HAVE,
-        Message,
-        WantEntry,
-        decode_message,
-        encode_message,
-    )
+    from ipfs_kit_py.p2p.bitswap import Message, WantEntry, decode_message, encode_message
+    from ipfs_kit_py.p2p.serving import DONT_HAVE, WANT_HAVE
 
     leaf = b"leaf bytes"
     raw = CID.hash(leaf, RAW)

@@ -39,7 +39,7 @@ from ..content.walk import awalk_blocks
 from ..errors import BlockNotFound, CorruptBlock
 from .framing import FrameDecoder, FramingError
 from .reputation import PeerLedger
-from .serving import DONT_HAVE, HAVE, WANT_BLOCK, WANT_HAVE, ServingQueues  # noqa: F401 - the wire constants live with the queues; sessions and tests use them from here
+from .serving import DONT_HAVE, HAVE, WANT_BLOCK, ServingQueues
 from .session import BitswapSession, FindProviders, SessionSettings
 from .stream import P2PStream
 

@@ -14,6 +14,7 @@ caps a peer's wantlist); a banned or disconnected peer's queue is dropped whole.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -92,7 +93,7 @@ class ServingQueues:
     async def _work(self, peer: str, q: _Queue) -> None:
         try:
             while q.wants:
-                batch = list(q.wants.values())[:256]
+                batch = list(itertools.islice(q.wants.values(), 256))  # not a copy of the whole queue
                 blocks, presences, answered = await asyncio.to_thread(self._lookup, batch)
                 # a cancel that came while the blocks were read removed its entry: not sent
                 live = {mh for mh in answered if q.wants.pop(mh, None) is not None}
