@@ -482,7 +482,7 @@ def test_peers_direct_relayed_traffic_and_standing(nodes, page: Page) -> None:
 def test_transfer_push_completes(nodes, page: Page) -> None:
     a, b, _ = nodes
     cid = httpx.post(f"{a.url}/api/v0/add", files={"file": ("push.bin", stream_bytes(700_000))}, timeout=30).json()["Hash"]
-    assert cid not in api(b, "pin/ls").json()["Keys"]
+    assert cid not in api(b, "pin/ls").json().get("Keys", {})  # Kubo omits an empty Keys
     pg = page.page
     pg.goto(f"{a.url}/#/transfers")
     pg.fill("#push-cid", cid)

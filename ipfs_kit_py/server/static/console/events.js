@@ -20,10 +20,12 @@ export class EventHub {
   setState(s) { this.state = s; this.emit("state", s); }
 
   start() {
-    if (this.held) return;
+    // one socket at a time: a retry timer that fires after reconnect() already opened one does nothing
+    if (this.held || this.ws) return;
     const ws = (this.ws = openSocket("/ws/notifications"));
     this.setState("connecting");
-    ws.onmessage = (ev) => this.onMessage(JSON.parse(ev.data));
+    // a replaced socket's late messages are not ours any more (we would answer on the new, unopened one)
+    ws.onmessage = (ev) => { if (this.ws === ws) this.onMessage(JSON.parse(ev.data)); };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
