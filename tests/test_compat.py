@@ -16,6 +16,7 @@ from ipfs_kit_py.compat import IncompatibleDependency
 from ipfs_kit_py.compat import aioice as aioice_compat
 from ipfs_kit_py.compat import aiortc as aiortc_compat
 from ipfs_kit_py.compat import dcutr as dcutr_compat
+from ipfs_kit_py.compat import noise as noise_compat
 from ipfs_kit_py.compat import yamux as yamux_compat
 from ipfs_kit_py.config import WebRTCSettings
 from ipfs_kit_py.ice import peer_connection
@@ -25,6 +26,7 @@ def test_installed_versions_have_what_the_hooks_use() -> None:
     aiortc_compat.check()
     aioice_compat.check()
     dcutr_compat.check()
+    noise_compat.check()
     yamux_compat.check()
 
 
@@ -37,6 +39,11 @@ def test_yamux_window_updates_batched_unless_asked(monkeypatch: pytest.MonkeyPat
     assert yamux._yamux_release_on_read() is False  # go-yamux's half-window credit
     monkeypatch.setenv(yamux_compat.ENV, "1")
     assert yamux._yamux_release_on_read() is True  # an explicit setting is py-libp2p's again
+    from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH
+
+    monkeypatch.setattr(yamux, "MAX_MESSAGE_SIZE", yamux.MAX_MESSAGE_SIZE)
+    yamux_compat.frames_in_one_noise_message()
+    assert yamux.MAX_MESSAGE_SIZE == MAX_PLAINTEXT_LENGTH  # header and data in one Noise message
     monkeypatch.setattr(yamux_compat, "version", lambda: "0.9.0")
     with pytest.raises(IncompatibleDependency, match="libp2p 0.9.0 is untested"):
         yamux_compat.check()
@@ -162,3 +169,67 @@ async def test_reoffers_keep_the_negotiated_extension_ids() -> None:
         assert aiortc_compat.keep_extension_ids(offer, None) == offer
     finally:
         await pc.close()
+
+
+class _Pipe:
+    """One end of a trio memory stream with py-libp2p's read/write/close shape."""
+
+    def __init__(self, stream: object) -> None:
+        self.stream = stream
+
+    async def read(self, n: int | None = None) -> bytes:
+        return await self.stream.receive_some(n)  # type: ignore[attr-defined]
+
+    async def write(self, data: bytes) -> None:
+        await self.stream.send_all(data)  # type: ignore[attr-defined]
+
+    async def close(self) -> None:
+        await self.stream.aclose()  # type: ignore[attr-defined]
+
+
+def test_noise_messages_cut_out_of_large_reads_whatever_the_split() -> None:
+    import random
+
+    import trio
+    import trio.testing
+    from libp2p.io.exceptions import IncompleteReadError
+
+    noise_compat.check()
+    rng = random.Random(7)
+    msgs = [rng.randbytes(rng.choice([0, 1, 17, 1000, 65519, 65535])) for _ in range(60)]
+    wire = b"".join(len(m).to_bytes(2, "big") + m for m in msgs)
+
+    async def main() -> None:
+        a, b = trio.testing.memory_stream_pair()
+        reader = noise_compat.BufferedPackets(_Pipe(b))
+        got: list[bytes] = []
+
+        async def send() -> None:
+            pos = 0
+            while pos < len(wire):  # pieces of 1 byte to 200 kB: across lengths, bodies, messages
+                n = rng.choice([1, 2, 3, 100, 65537, 200_000])
+                await a.send_all(wire[pos:pos + n])
+                pos += n
+                await trio.sleep(0)
+            await a.send_all(b"\x00\x05ab")  # a message cut short by the close
+            await a.aclose()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            for _ in msgs:
+                got.append(await reader.read_msg())
+            with pytest.raises(IncompleteReadError) as cut:
+                await reader.read_msg()
+        assert got == msgs
+        assert not cut.value.is_clean_close  # 4 bytes of a 7-byte message: not a clean close
+
+        a, b = trio.testing.memory_stream_pair()
+        reader = noise_compat.BufferedPackets(_Pipe(b))
+        await a.send_all(b"\x00\x01x")
+        await a.aclose()
+        assert await reader.read_msg() == b"x"
+        with pytest.raises(IncompleteReadError) as clean:
+            await reader.read_msg()
+        assert clean.value.is_clean_close  # closed between messages: yamux ends the connection quietly
+
+    trio.run(main)

@@ -142,3 +142,36 @@ def test_sessions_prefer_peers_with_good_records(nodes: Callable[..., ServerProc
     # without the records both would serve about half
     assert got_good > 2 * got_slow, (got_good, got_slow)
     wait_for(lambda: (repo / "peer_ledger.json").stat().st_mtime > now + 0.5)
+
+
+def test_a_peer_measured_slow_once_still_gets_a_share(nodes: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    """Rates are measured from a peer's own deliveries: one that measured low once must
+    still be asked (and so re-measured), or the best peer takes every want for good."""
+    data = stream_bytes(24 << 20)
+    fast, slow = nodes("fast"), nodes("slow")
+    cid = add(fast, data)
+    assert add(slow, data) == cid
+    fast_id, slow_id = peer_id(fast), peer_id(slow)
+    repo = tmp_path / "b"
+    repo.mkdir()
+    now = time.time()
+    good = {"blocks_received": 100, "bytes_received": 100 << 18, "first_seen": now, "last_seen": now}
+    (repo / "peer_ledger.json").write_text(json.dumps({"version": 1, "peers": [
+        # as measured from one block each (the first one's round trip, then a burst)
+        {"peer": fast_id, "throughput": 400e6, **good},
+        {"peer": slow_id, "throughput": 0.25e6, **good}]}))
+    b = nodes("b")
+    connect(b, fast)
+    connect(b, slow)
+
+    def recv(peer: str) -> int:
+        return api(b, "bitswap/ledger", arg=peer).json()["Recv"]
+
+    before = {p: recv(p) for p in (fast_id, slow_id)}
+    with httpx.stream("POST", f"{b.url}/api/v0/cat", params={"arg": cid}, timeout=120) as r:
+        assert r.status_code == 200
+        assert sum(len(c) for c in r.iter_raw()) == len(data)
+    got_fast, got_slow = (recv(p) - before[p] for p in (fast_id, slow_id))
+    assert got_slow + got_fast >= len(data)
+    # both serve at the same real speed: once re-measured, the slow one gets a fair share
+    assert got_slow >= len(data) // 8, (got_fast, got_slow)

@@ -12,7 +12,13 @@ and 38% less in the provider.
 
 :func:`batch_window_updates` (called once when a host starts) turns the branch off
 for the process, unless ``PY_YAMUX_RELEASE_ON_READ`` is set explicitly (then
-py-libp2p reads it as before). :func:`check` (``tests/test_compat.py``) fails
+py-libp2p reads it as before).
+
+py-libp2p's data frames carry 64 KiB (go-yamux's size), 12 bytes more than one
+Noise message holds: each frame went out as a full Noise message plus one of 17
+bytes, two encryptions, two socket writes, and two messages for the receiver to
+read and decrypt. :func:`frames_in_one_noise_message` sizes them to fit one
+(65,507 bytes of data); peers accept any frame size up to their window. :func:`check` (``tests/test_compat.py``) fails
 loudly when the module no longer has what this relies on.
 """
 
@@ -42,6 +48,8 @@ def check() -> None:
         raise IncompatibleDependency("libp2p's yamux has no _yamux_release_on_read")
     if "_yamux_release_on_read" not in yamux.YamuxStream._auto_tune_and_send_window_update.__code__.co_names:
         raise IncompatibleDependency("YamuxStream._auto_tune_and_send_window_update no longer asks _yamux_release_on_read")
+    if "MAX_MESSAGE_SIZE" not in yamux.YamuxStream.write.__code__.co_names:
+        raise IncompatibleDependency("YamuxStream.write no longer sizes its frames by MAX_MESSAGE_SIZE")
 
 
 def batch_window_updates() -> None:
@@ -58,3 +66,12 @@ def batch_window_updates() -> None:
 
     release_on_read._ipfs_kit = True  # type: ignore[attr-defined]
     yamux._yamux_release_on_read = release_on_read
+
+
+def frames_in_one_noise_message() -> None:
+    """Data frames of at most one Noise message (65,519 bytes, header included)."""
+    from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH
+    from libp2p.stream_muxer.yamux import yamux
+
+    check()
+    yamux.MAX_MESSAGE_SIZE = min(yamux.MAX_MESSAGE_SIZE, MAX_PLAINTEXT_LENGTH)

@@ -36,6 +36,7 @@ from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
+from ..compat import noise as noise_compat
 from ..compat import yamux as yamux_compat
 from .bridge import BridgeClosed, TrioBridge, run_in_asyncio
 from .identity import load_or_create_identity, peer_id_of
@@ -255,6 +256,8 @@ class IPFSLibp2pPeer:
         host.get_network().auto_connector.start = _noop  # type: ignore[attr-defined]
         self._guard_dials(host.get_network())
         yamux_compat.batch_window_updates()
+        yamux_compat.frames_in_one_noise_message()
+        noise_compat.buffered_transport_reads()
         self._host_done = trio.Event()
         try:
             with trio.CancelScope() as scope:

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 FindProviders = Callable[[CID], Awaitable[list[str]]]
 LATE_HAVE = 2.0  # seconds a HAVE for a block already received still adds its peer to the session
+RATE_SPREAD = 3.0  # a session's slowest measured peer is asked as if at most this much slower than its best
 
 
 @dataclass(slots=True)
@@ -220,12 +221,18 @@ class BitswapSession:
     def _rank(self, peer: str, best: float) -> float:
         """Lower is asked first: the expected time to clear the peer's queue plus one more
         block, from its measured throughput (an unmeasured peer is assumed as fast as the
-        best one: it gets tried) weighed by its score (a peer with failures counts slower)."""
+        best one: it gets tried) weighed by its score (a peer with failures counts slower).
+
+        A measured rate counts at least ``1/RATE_SPREAD`` of the best one: a peer's rate
+        is measured from its own deliveries, and one that measured low once (one block in
+        flight, a busy moment) would otherwise never be asked again, and never re-measured,
+        while the best peer takes every want (one provider of three serving everything).
+        A peer with no record yet counts as a good one: it has not failed."""
         st = self.peers.get(peer)
         load = len(st.inflight) if st is not None else 0
         r = self.engine.ledger.get(peer)
-        rate = r.throughput if r is not None and r.throughput else best
-        return (load + 1) / (rate * max(0.05, self.engine.ledger.score(peer)))
+        rate = min(best, max(best / RATE_SPREAD, r.throughput)) if r is not None and r.throughput else best
+        return (load + 1) / (rate * max(0.05, min(1.0, 2 * self.engine.ledger.score(peer))))
 
     def _best_rate(self, peers: list[str]) -> float:
         rates = [r.throughput for p in peers if (r := self.engine.ledger.get(p)) is not None and r.throughput]

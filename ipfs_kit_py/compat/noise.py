@@ -1,0 +1,97 @@
+"""py-libp2p 0.8.x's Noise transport (``libp2p.security.noise.io``): encrypted
+messages read from a buffer filled by large socket reads.
+
+py-libp2p reads each Noise message with two exact reads on the TCP stream: its
+2-byte length, then its body, each a ``recv`` of at most what is still missing
+(and a wait in the trio loop whenever less has arrived). A bulk transfer costs
+about three socket reads and as many scheduler rounds per 64 KiB message. Here,
+once the handshake is over, the connection's reader asks the socket for up to
+:data:`READ_SIZE` bytes at a time and cuts the messages out of what it got.
+
+Only the transport reader buffers: the handshake's reader must not read past
+its last message, since the bytes after it already belong to the transport
+reader (a peer writes right after the handshake). The transport reader is the
+last reader of the connection, so nothing can be left behind in its buffer.
+
+:func:`buffered_transport_reads` (called once when a host starts) installs it
+for the process; :func:`check` (``tests/test_compat.py``) fails loudly when the
+module no longer has what this relies on.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from libp2p.io.exceptions import IncompleteReadError
+from libp2p.security.noise import io as noise_io
+from libp2p.security.noise.io import NoisePacketReadWriter
+
+from . import IncompatibleDependency
+from .yamux import TESTED, version
+
+READ_SIZE = 256 * 1024  # bytes asked of the socket at once (a Noise message is at most 65,537 on the wire)
+LENGTH_BYTES = 2
+
+
+def check() -> None:
+    v = version()
+    if not v.startswith(TESTED):
+        raise IncompatibleDependency(f"libp2p {v} is untested (compat/noise.py was checked against {TESTED})")
+    if noise_io.NoisePacketReadWriter.size_len_bytes != LENGTH_BYTES:
+        raise IncompatibleDependency("Noise messages no longer have a 2-byte length")
+    init = inspect.signature(noise_io.NoiseTransportReadWriter.__init__)
+    if list(init.parameters) != ["self", "conn", "noise_state"]:
+        raise IncompatibleDependency(f"NoiseTransportReadWriter.__init__ is now {init}")
+    if "self.read_writer.read_msg()" not in inspect.getsource(noise_io.BaseNoiseMsgReadWriter.read_msg):
+        raise IncompatibleDependency("BaseNoiseMsgReadWriter.read_msg no longer reads self.read_writer.read_msg()")
+
+
+class BufferedPackets(NoisePacketReadWriter):
+    """Length-prefixed Noise messages cut out of large reads of the connection."""
+
+    def __init__(self, read_write_closer: Any) -> None:
+        super().__init__(read_write_closer)
+        self._buf = bytearray()
+        self._pos = 0  # start of the first unread message in _buf
+
+    async def read_msg(self) -> bytes:
+        buf = self._buf
+        while True:
+            pos = self._pos
+            if len(buf) - pos >= LENGTH_BYTES:
+                end = pos + LENGTH_BYTES + ((buf[pos] << 8) | buf[pos + 1])
+                if end <= len(buf):
+                    msg = bytes(buf[pos + LENGTH_BYTES:end])
+                    if end == len(buf):
+                        buf.clear()
+                        self._pos = 0
+                    else:
+                        self._pos = end
+                    return msg
+            chunk = await self.read_write_closer.read(READ_SIZE)
+            if not chunk:  # received_bytes == 0 is a clean close between messages (yamux asks)
+                have = len(buf) - self._pos
+                raise IncompleteReadError(
+                    f"Connection closed during read operation: {have} bytes of a Noise message",
+                    expected_bytes=max(have, LENGTH_BYTES) + 1, received_bytes=have)
+            if self._pos:
+                del buf[:self._pos]
+                self._pos = 0
+            buf += chunk
+
+
+def buffered_transport_reads() -> None:
+    """Make every Noise transport reader created from now on read through a buffer."""
+    cls = noise_io.NoiseTransportReadWriter
+    if getattr(cls.__init__, "_ipfs_kit", False):
+        return
+    check()
+    original = cls.__init__
+
+    def __init__(self: Any, conn: Any, noise_state: Any) -> None:
+        original(self, conn, noise_state)
+        self.read_writer = BufferedPackets(conn)
+
+    __init__._ipfs_kit = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__  # type: ignore[method-assign]
