@@ -702,24 +702,39 @@ class IPFSModel:
             if pin_roots:
                 # as Kubo: the blocks stay imported, but a root whose DAG is incomplete
                 # is not pinned (GC would then trip over the missing blocks)
+                incomplete = await asyncio.to_thread(self.incomplete_roots, roots)
+                if incomplete:
+                    raise BlockNotFound(next(iter(incomplete.values())))
                 for r in roots:
-                    await asyncio.to_thread(self._require_dag, r)
-                for r in roots:
-                    await self.pin_root(r)
+                    await self.pin_root(r, checked=True)
             return roots, count
         finally:
             self.store.release(claim, written)
             if lease is not None:
                 lease.release()
 
-    async def pin_root(self, root: CID) -> None:
+    async def pin_root(self, root: CID, *, checked: bool = False) -> None:
         """Pin content that arrived as blocks (a CAR, a transfer) and announce it like an
-        add: pin_status_changed, then content_added. The whole DAG must be present.
-        Callers that wrote the blocks hold the GC guard already; this joins their hold."""
+        add: pin_status_changed, then content_added. The whole DAG must be present
+        (``checked``: the caller, holding the GC guard since, found it so with
+        :meth:`incomplete_roots`). Callers that wrote the blocks hold the GC guard
+        already; this joins their hold."""
         async with self.gc_guard():
-            await asyncio.to_thread(self._require_dag, root)
+            if not checked:
+                await asyncio.to_thread(self._require_dag, root)
             st = await asyncio.to_thread(dag.stat, self.store, root)
             await self._after_add(Entry(root, st.cumulative_size, st.size), pin=True)
+
+    def incomplete_roots(self, roots: list[CID]) -> dict[CID, str]:
+        """(worker thread) the roots whose DAG is not all in the repo, and why: one thread
+        hop for a CAR's roots however many (a CAR may name thousands)."""
+        out: dict[CID, str] = {}
+        for r in roots:
+            try:
+                self._require_dag(r)
+            except BlockNotFound as e:
+                out[r] = str(e)
+        return out
 
     def _require_dag(self, root: CID) -> None:
         """Raise BlockNotFound unless every block under ``root`` is in the repo."""

@@ -698,9 +698,13 @@ async def dag_import(ctx: Context, p: DagImportParams) -> DagImported:
             blocks += n
             block_bytes += counter.bytes
         if p.pin_roots:
+            incomplete = await asyncio.to_thread(ctx.model.incomplete_roots, roots)
             for root in roots:
+                if root in incomplete:
+                    errors[str(root)] = incomplete[root]
+                    continue
                 try:
-                    await ctx.model.pin_root(root)
+                    await ctx.model.pin_root(root, checked=True)
                 except IPFSKitError as e:
                     errors[str(root)] = str(e)
     finally:
