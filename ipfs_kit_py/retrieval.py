@@ -118,9 +118,8 @@ class ReadOp:
         try:
             return await loop.run_in_executor(self.writer, self.store.get, cid)
         except BlockNotFound:
-            if self.source is None:
-                raise offline_error(cid) if self.offline else BlockNotFound(f"block {cid} not found") from None
-        return await self.fetch(cid)
+            pass
+        return await self._missing(cid)
 
     async def fetch(self, cid: CID) -> bytes:
         """Fetch a block we lack; concurrent requests for the same block share one fetch."""
@@ -229,10 +228,23 @@ class ReadOp:
 
     async def _visit(self, cid: CID) -> tuple[int, list[CID]]:
         loop = asyncio.get_running_loop()
-        if cid.codec == RAW and await loop.run_in_executor(self.writer, self.store.has, cid):
-            return await loop.run_in_executor(self.writer, self.store.size, cid), []
-        data = await self.get_block(cid)
+        local = await loop.run_in_executor(self.writer, self._local, cid)
+        if isinstance(local, int):
+            return local, []
+        data = local if local is not None else await self._missing(cid)
         return len(data), dag.block_links(cid, data)
+
+    def _local(self, cid: CID) -> bytes | int | None:
+        """(worker thread) a local block's bytes (a raw leaf's size: never read), or None."""
+        try:
+            return self.store.size(cid) if cid.codec == RAW else self.store.get(cid)
+        except BlockNotFound:
+            return None
+
+    async def _missing(self, cid: CID) -> bytes:
+        if self.source is None:
+            raise offline_error(cid) if self.offline else BlockNotFound(f"block {cid} not found")
+        return await self.fetch(cid)
 
     def close(self, error: BaseException | None = None) -> None:
         """Stop what is still in flight; publish the transfer's outcome if it fetched."""
@@ -264,6 +276,8 @@ class ReadOp:
     # -- worker-thread side ----------------------------------------------------------------
     def get_sync(self, cid: CID, verify: bool = False) -> bytes:
         """(worker thread) the block, waiting for the network when it is not local."""
+        if (held := self._storing.get(cid.multihash)) is not None:  # fetched, still being written
+            return held[0]
         try:
             return self.store.get(cid, verify=verify)
         except BlockNotFound:
@@ -271,8 +285,6 @@ class ReadOp:
                 if self.offline:
                     raise offline_error(cid) from None
                 raise
-        if (held := self._storing.get(cid.multihash)) is not None:  # fetched, still being written
-            return held[0]
         assert self.loop is not None
         if _on_loop(self.loop):
             raise RuntimeError("a read that needs the network ran on the event loop thread: use a worker thread")
