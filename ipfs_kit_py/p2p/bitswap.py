@@ -125,7 +125,7 @@ def decode_message(body: bytes) -> Message:
     """Parse a Message; blocks get the CID of their bytes (1.0.0 blocks count as CIDv0)."""
     msg = Message()
     try:
-        for fno, wt, val in _fields(body):
+        for fno, wt, val in _fields(memoryview(body)):  # views: each block's bytes copied once
             if fno == 1 and wt == 2:
                 for f2, w2, v2 in _fields(val):
                     if f2 == 1 and w2 == 2:

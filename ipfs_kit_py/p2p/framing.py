@@ -101,7 +101,8 @@ class FrameDecoder:
             if len(self._buf) < start + length:
                 self._need = start + length - pos
                 break
-            out.append(bytes(self._buf[start:start + length]))
+            with memoryview(self._buf) as mv:  # one copy (a bytearray slice would be a second)
+                out.append(bytes(mv[start:start + length]))
             pos = start + length
             self._need = 0
         if pos:
