@@ -62,7 +62,8 @@ class BufferedPackets(NoisePacketReadWriter):
             if len(buf) - pos >= LENGTH_BYTES:
                 end = pos + LENGTH_BYTES + ((buf[pos] << 8) | buf[pos + 1])
                 if end <= len(buf):
-                    msg = bytes(buf[pos + LENGTH_BYTES:end])
+                    with memoryview(buf) as mv:  # one copy (a bytearray slice would be a second)
+                        msg = bytes(mv[pos + LENGTH_BYTES:end])
                     if end == len(buf):
                         buf.clear()
                         self._pos = 0

@@ -79,50 +79,67 @@ def decode_payload(payload: bytes) -> Message:
 
 
 class FrameDecoder:
-    """Push bytes in with :meth:`feed`, take complete payloads out."""
+    """Push bytes in with :meth:`feed`, take complete payloads out.
+
+    A frame that arrives in many pieces (a 256 KiB block in 64 KiB reads) is kept as
+    those pieces and joined once, straight into its payload: one copy of each byte."""
 
     def __init__(self, max_size: int = DEFAULT_MAX_FRAME) -> None:
         self.max_size = max_size
-        self._buf = bytearray()
-        self._need = 0  # bytes the frame being received needs in all (0: unknown)
+        self._rest = b""  # the start of a length prefix
+        self._parts: list[bytes] = []  # pieces of the frame being received; its payload starts at _start in the first
+        self._start = 0
+        self._have = 0  # bytes of that frame received, prefix included
+        self._need = 0  # its whole size, prefix included (0: no frame being received)
 
     def feed(self, data: bytes) -> list[bytes]:
-        if self._need and len(self._buf) + len(data) < self._need:
-            self._buf += data  # still inside a known frame: nothing to parse yet
-            return []
-        self._buf += data
         out: list[bytes] = []
-        pos = 0
-        while True:
-            header = self._header(pos)
-            if header is None:
-                break
-            length, start = header
-            if len(self._buf) < start + length:
-                self._need = start + length - pos
-                break
-            with memoryview(self._buf) as mv:  # one copy (a bytearray slice would be a second)
+        if self._need:
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return out
+            over = self._have - self._need  # bytes after the frame, in the last piece
+            views = [memoryview(p) for p in self._parts]
+            views[0] = views[0][self._start:]
+            views[-1] = views[-1][:len(data) - over]
+            out.append(b"".join(views))
+            self._parts, self._have, self._need = [], 0, 0
+            if not over:
+                return out
+            data = data[len(data) - over:]
+        if self._rest:
+            data, self._rest = self._rest + data, b""
+        pos, n = 0, len(data)
+        with memoryview(data) as mv:
+            while pos < n:
+                header = self._header(data, pos)
+                if header is None:
+                    self._rest = data[pos:]
+                    break
+                length, start = header
+                if start + length > n:  # the rest comes later
+                    self._parts, self._start = [data], start
+                    self._have, self._need = n - pos, start + length - pos
+                    break
                 out.append(bytes(mv[start:start + length]))
-            pos = start + length
-            self._need = 0
-        if pos:
-            del self._buf[:pos]
+                pos = start + length
         return out
 
-    def _header(self, pos: int) -> tuple[int, int] | None:
+    def _header(self, buf: bytes, pos: int) -> tuple[int, int] | None:
         n = shift = 0
-        for i, b in enumerate(self._buf[pos:pos + MAX_VARINT_BYTES]):
+        for i, b in enumerate(buf[pos:pos + MAX_VARINT_BYTES]):
             n |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
                 if n > self.max_size:
                     raise FrameTooLarge(f"frame of {n} bytes exceeds the limit of {self.max_size}")
                 return n, pos + i + 1
-        if len(self._buf) - pos >= MAX_VARINT_BYTES:
+        if len(buf) - pos >= MAX_VARINT_BYTES:
             raise FramingError("length prefix too long")
         return None
 
     @property
     def pending(self) -> int:
         """Bytes received that do not yet form a whole frame."""
-        return len(self._buf)
+        return len(self._rest) + self._have
