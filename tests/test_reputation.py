@@ -118,18 +118,29 @@ def test_ledger_views_events_and_bans_across_a_restart(nodes: Callable[..., Serv
         b2.stop()
 
 
-def test_sessions_prefer_peers_with_good_records(nodes: Callable[..., ServerProcess], tmp_path: Path) -> None:
-    data = stream_bytes(24 << 20)
-    slow, good = nodes("slow"), nodes("good")
-    cid = add(slow, data)
-    assert add(good, data) == cid
-    slow_id, good_id = peer_id(slow), peer_id(good)
-    # b's ledger remembers the first provider sitting on want-blocks (a poor record)
-    repo = tmp_path / "b"
+def two_providers(nodes: Callable[..., ServerProcess], data: bytes, first: str, second: str
+                  ) -> tuple[str, ServerProcess, ServerProcess, str, str]:
+    """Two nodes holding ``data``: (its CID, the nodes, their peer IDs)."""
+    a, b = nodes(first), nodes(second)
+    cid = add(a, data)
+    assert add(b, data) == cid
+    return cid, a, b, peer_id(a), peer_id(b)
+
+
+def seed_ledger(repo: Path, *records: dict[str, object]) -> None:
+    """A repo whose peer ledger already holds ``records`` (seen just now)."""
     repo.mkdir()
     now = time.time()
     (repo / "peer_ledger.json").write_text(json.dumps({"version": 1, "peers": [
-        {"peer": slow_id, "failures": 40, "first_seen": now, "last_seen": now}]}))
+        {"first_seen": now, "last_seen": now, **r} for r in records]}))
+
+
+def test_sessions_prefer_peers_with_good_records(nodes: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    data = stream_bytes(24 << 20)
+    cid, slow, good, slow_id, good_id = two_providers(nodes, data, "slow", "good")
+    # b's ledger remembers the first provider sitting on want-blocks (a poor record)
+    repo, now = tmp_path / "b", time.time()
+    seed_ledger(repo, {"peer": slow_id, "failures": 40})
     b = nodes("b")
     assert {p["peer"]: p["standing"] for p in api(b, "ipfs-kit/peer_reputation").json()["Peers"]} == {slow_id: POOR}
     connect(b, slow)
@@ -148,24 +159,16 @@ def test_a_peer_measured_slow_once_still_gets_a_share(nodes: Callable[..., Serve
     """Rates are measured from a peer's own deliveries: one that measured low once must
     still be asked (and so re-measured), or the best peer takes every want for good."""
     data = stream_bytes(24 << 20)
-    fast, slow = nodes("fast"), nodes("slow")
-    cid = add(fast, data)
-    assert add(slow, data) == cid
-    fast_id, slow_id = peer_id(fast), peer_id(slow)
-    repo = tmp_path / "b"
-    repo.mkdir()
-    now = time.time()
-    good = {"blocks_received": 100, "bytes_received": 100 << 18, "first_seen": now, "last_seen": now}
-    (repo / "peer_ledger.json").write_text(json.dumps({"version": 1, "peers": [
-        # as measured from one block each (the first one's round trip, then a burst)
-        {"peer": fast_id, "throughput": 400e6, **good},
-        {"peer": slow_id, "throughput": 0.25e6, **good}]}))
+    cid, fast, slow, fast_id, slow_id = two_providers(nodes, data, "fast", "slow")
+    good = {"blocks_received": 100, "bytes_received": 100 << 18}
+    seed_ledger(tmp_path / "b",  # as measured from one block each (the first one's round trip, then a burst)
+                {"peer": fast_id, "throughput": 400e6, **good}, {"peer": slow_id, "throughput": 0.25e6, **good})
     b = nodes("b")
     connect(b, fast)
     connect(b, slow)
 
     def recv(peer: str) -> int:
-        return api(b, "bitswap/ledger", arg=peer).json()["Recv"]
+        return int(api(b, "bitswap/ledger", arg=peer).json()["Recv"])
 
     before = {p: recv(p) for p in (fast_id, slow_id)}
     with httpx.stream("POST", f"{b.url}/api/v0/cat", params={"arg": cid}, timeout=120) as r:
