@@ -302,10 +302,9 @@ class ContentServer:
                 transfer.failed(e)
             log.warning("content stream from %s: %s; resetting it", stream.peer_id, e)
             try:
-                await framed.send_json(error_message(e))
-            except Exception:  # noqa: BLE001
-                pass
-            await stream.reset()
+                await framed.answer_and_reset(error_message(e))
+            except Exception:  # noqa: BLE001 - the stream broke: reset it at once
+                await stream.reset()
         except IPFSKitError as e:
             if transfer is not None:
                 transfer.failed(e)

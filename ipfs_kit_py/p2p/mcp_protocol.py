@@ -145,8 +145,7 @@ async def handle(stream: P2PStream, target: IPFSModel | Node, caller: Caller | I
     try:
         data = await read_request(stream, idle_timeout)
     except (LimitExceeded, StreamIdle) as e:
-        await stream.write(json.dumps(error_response(e)).encode())
-        await stream.reset()
+        await stream.answer_and_reset(json.dumps(error_response(e)).encode())
         return
     response = await answer(target, caller, data)
     body = json.dumps(response, separators=(",", ":")).encode()

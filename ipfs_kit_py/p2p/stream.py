@@ -23,7 +23,7 @@ import trio
 from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
 
 from ..errors import IPFSKitError
-from .bridge import TrioBridge
+from .bridge import BridgeClosed, TrioBridge
 from .framing import FrameDecoder, decode_payload, encode_block, encode_json
 
 READ_CHUNK = 256 * 1024
@@ -74,6 +74,7 @@ async def trio_read_upto(raw: Any, n: int) -> bytes:
 
 
 WRITE_TIMEOUT = 60.0  # seconds one write may wait for the peer's flow-control window
+ANSWER_GRACE = 2.0  # seconds a last answer has to be read before its stream is reset
 
 
 async def trio_read_frames(raw: Any, decoder: FrameDecoder, timeout: float | None = None) -> list[bytes]:
@@ -123,6 +124,11 @@ async def trio_close(raw: Any) -> None:
             await raw.close()
         except Exception:  # noqa: BLE001 - closing a broken stream is not an error
             pass
+
+
+async def _reset_later(raw: Any, grace: float) -> None:
+    await trio.sleep(grace)
+    await trio_reset(raw)
 
 
 async def trio_reset(raw: Any) -> None:
@@ -259,6 +265,21 @@ class P2PStream:
         self.closed = True
         await self._bridge.call(trio_reset, self.raw)
 
+    async def answer_and_reset(self, data: bytes, grace: float = ANSWER_GRACE) -> None:
+        """Write a last answer (an error), close our side, and reset the stream ``grace``
+        seconds later. A reset at once could overtake the answer: py-libp2p's yamux drops
+        a stream's unread bytes when its RST arrives, and the peer's reader may not have
+        run yet (both frames can arrive in one read). The peer reads the answer, then
+        EOF; what it still sends is dropped with the reset."""
+        try:
+            await self.write(data)
+        finally:
+            if not self.closed:
+                self.closed = True
+                await self._bridge.call(trio_close, self.raw)
+                with contextlib.suppress(BridgeClosed):  # the host stopped: nothing left to reset
+                    self._bridge.spawn(_reset_later, self.raw, grace)
+
     def __repr__(self) -> str:
         return f"<P2PStream {self.protocol} peer={self.peer_id}>"
 
@@ -309,6 +330,14 @@ class FramedStream:
 
     async def send_block(self, cid: Any, data: bytes) -> None:
         await self.send_raw(encode_block(cid, data))
+
+    async def answer_and_reset(self, message: dict[str, Any]) -> None:
+        """Send ``message`` (an error) after what is queued, then end the stream as
+        :meth:`P2PStream.answer_and_reset` does."""
+        data = b"".join([*self._out, encode_json(message)])
+        self._out.clear()
+        self._out_len = 0
+        await self.stream.answer_and_reset(data)
 
     async def flush(self) -> None:
         if self._out:
