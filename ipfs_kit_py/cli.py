@@ -130,7 +130,40 @@ def run(ctx: typer.Context, op: Callable[[ContentBackend], Awaitable[T]]) -> T:
 
     import asyncio
 
-    return asyncio.run(go())
+    return asyncio.run(interruptible(go()))
+
+
+async def interruptible(coro: Awaitable[T]) -> T:
+    """Await ``coro``; Ctrl-C cancels it, again every half second until it has ended, then
+    raises KeyboardInterrupt. ``asyncio.run`` cancels once: a cancellation lost in a
+    dependency's cancel scope kept ``stats bw --poll`` running after Ctrl-C (seen twice
+    under CI load)."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    interrupted = False
+
+    def cancel() -> None:
+        nonlocal interrupted
+        interrupted = True
+        if not task.done():
+            task.cancel()
+            loop.call_later(0.5, cancel)
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, cancel)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        return await task
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 # -- output helpers ----------------------------------------------------------------------------
