@@ -171,14 +171,14 @@ class Fleet:
         self.n = n
 
     def start(self, timeout: float = 90) -> Fleet:
-        """Cluster peers first (they find each other while our nodes boot; each connector
-        retries ``id`` until its node answers), then our nodes side by side; returns when every
-        cluster peer sees the whole fleet and the connectors have meshed our nodes."""
+        """Our nodes side by side, then the cluster peers; returns when every cluster peer
+        sees the whole fleet, every peer's freespace metric has spread, and the connectors
+        have meshed our nodes. (A connector asks its node's ``id`` 10 times, a second apart,
+        then gives up on it: a node that took longer to start on a loaded machine left its
+        peer reporting no pins.)"""
         try:
             self.node_ports = [free_port() for _ in range(self.n)]
             self.peers = [ClusterPeer(self.base, i, port, self.secret) for i, port in enumerate(self.node_ports)]
-            for p in self.peers:
-                p.start(self.peers)
             with ThreadPoolExecutor(self.n) as pool:
                 futures = [pool.submit(self._start_node, i, timeout) for i in range(self.n)]
                 errors = []
@@ -189,6 +189,8 @@ class Fleet:
                         errors.append(e)
             if errors:
                 raise errors[0]
+            for p in self.peers:
+                p.start(self.peers)
             t = time.monotonic()
             self.wait_ready(range(self.n), timeout)
             self.converged_s = time.monotonic() - t
@@ -205,6 +207,8 @@ class Fleet:
             wait_until(self.peers[i].alive, timeout, f"cluster peer {i}'s REST API")
         wait_until(lambda: all(len(self.cluster_peers(p)) == self.n for p in self.peers), timeout,
                    "every cluster peer to see the whole fleet with its IPFS daemon")
+        wait_until(lambda: all(len(json_values(p.ctl("health", "metrics", "freespace"))[0]) == self.n
+                               for p in self.peers), timeout, "every peer's freespace metric to spread")
         ids = [self.rpc(i, "id").json()["ID"] for i in range(self.n)]
         for i in range(self.n):
             wait_until(lambda i=i: set(ids) - {ids[i]} <= self.swarm_peers(i), timeout,
@@ -222,9 +226,9 @@ class Fleet:
         self.nodes[i].stop()
 
     def bring_back(self, i: int, timeout: float = 90) -> None:
-        """Start node ``i`` again on its repo and port: cluster peer first, as in start()."""
-        self.peers[i].start(self.peers)
+        """Start node ``i`` again on its repo and port, then its cluster peer, as in start()."""
         self.nodes[i] = self._start_node(i, timeout)
+        self.peers[i].start(self.peers)
         self.wait_ready([i], timeout)
 
     def cluster_peers(self, p: ClusterPeer) -> list[dict[str, Any]]:
