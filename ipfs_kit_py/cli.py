@@ -154,8 +154,9 @@ async def interruptible(coro: Awaitable[T]) -> T:
 
     try:
         loop.add_signal_handler(signal.SIGINT, cancel)
+        handled = True
     except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-        return await task
+        handled = False
     try:
         return await task
     except asyncio.CancelledError:
@@ -163,7 +164,8 @@ async def interruptible(coro: Awaitable[T]) -> T:
             raise KeyboardInterrupt from None
         raise
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 # -- output helpers ----------------------------------------------------------------------------
