@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from ..errors import InvalidArgument, IPFSKitError, public_message
 from ..server.gateway import Gateway
+from ..server.routes import get_and_head
 from .names import name_id, split_name_path
 from .service import names_of
 
@@ -46,5 +47,5 @@ def register(app: FastAPI, node: object) -> None:
         response.headers["X-Ipfs-Path"] = f"/ipns/{rest}"
         return response
 
-    app.add_api_route("/ipns/{rest:path}", ipns, methods=["GET", "HEAD"], tags=["gateway"],
-                      summary="IPNS gateway: the named content, or ?format=ipns-record")
+    get_and_head(app, "/ipns/{rest:path}", ipns, tags=["gateway"],
+                 summary="IPNS gateway: the named content, or ?format=ipns-record")

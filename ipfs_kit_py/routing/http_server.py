@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from ..content.cid import CID
 from ..errors import IPFSKitError
 from ..node import Node
+from ..server.routes import get_and_head
 from . import delegated as d
 from .api import routing_api
 
@@ -86,8 +87,6 @@ async def _answer(request: Request, key: str, records: AsyncIterator[dict[str, A
 def register(app: FastAPI, node: Node) -> None:
     limit = d.STREAM_RECORDS_LIMIT
 
-    @app.api_route(PREFIX + "/providers/{cid}", methods=["GET", "HEAD"], tags=["routing"],
-                   summary="Delegated routing: providers of a CID (JSON, or NDJSON with Accept: application/x-ndjson)")
     async def providers(request: Request, cid: str) -> Response:
         try:
             root = CID.decode(cid)
@@ -101,8 +100,9 @@ def register(app: FastAPI, node: Node) -> None:
             log.exception("routing/v1 providers failed")
             return _text(500, f"FindProviders: delegate error: {e}")
 
-    @app.api_route(PREFIX + "/peers/{peer_id}", methods=["GET", "HEAD"], tags=["routing"],
-                   summary="Delegated routing: addresses of a peer (JSON, or NDJSON with Accept: application/x-ndjson)")
+    get_and_head(app, PREFIX + "/providers/{cid}", providers, tags=["routing"],
+                 summary="Delegated routing: providers of a CID (JSON, or NDJSON with Accept: application/x-ndjson)")
+
     async def peers(request: Request, peer_id: str) -> Response:
         async def found(pid: str) -> AsyncIterator[dict[str, Any]]:
             rec = await routing_api(node).find_peer(pid)
@@ -121,8 +121,9 @@ def register(app: FastAPI, node: Node) -> None:
             log.exception("routing/v1 peers failed")
             return _text(500, f"FindPeers: delegate error: {e}")
 
-    @app.api_route(PREFIX + "/ipns/{name}", methods=["GET", "HEAD"], tags=["routing"],
-                   summary="Delegated routing: the signed IPNS record of a name (application/vnd.ipfs.ipns-record)")
+    get_and_head(app, PREFIX + "/peers/{peer_id}", peers, tags=["routing"],
+                 summary="Delegated routing: addresses of a peer (JSON, or NDJSON with Accept: application/x-ndjson)")
+
     async def ipns_get(request: Request, name: str) -> Response:
         from ..ipns.names import name_id
         from ..ipns.service import names_of
@@ -139,6 +140,9 @@ def register(app: FastAPI, node: Node) -> None:
                    "Etag": f'"{hashlib.sha256(best.raw).hexdigest()[:32]}"',
                    "Last-Modified": email.utils.formatdate(usegmt=True)}
         return Response(best.raw if request.method == "GET" else b"", media_type=IPNS_RECORD, headers=headers)
+
+    get_and_head(app, PREFIX + "/ipns/{name}", ipns_get, tags=["routing"],
+                 summary="Delegated routing: the signed IPNS record of a name (application/vnd.ipfs.ipns-record)")
 
     @app.put(PREFIX + "/ipns/{name}", tags=["routing"],
              summary="Delegated routing: store a signed IPNS record (body: application/vnd.ipfs.ipns-record)")

@@ -49,6 +49,7 @@ from ..errors import (
 from ..model import IPFSModel, stream_in_thread
 from ..node import Node
 from ..retrieval import ReadOp, ReadOptions, read_options
+from .routes import get_and_head
 from .rpc_wire import first_then, log
 
 IMMUTABLE = "public, max-age=29030400, immutable"
@@ -209,8 +210,8 @@ class Gateway:
         self.model: IPFSModel = node.model
 
     def register(self, app: FastAPI) -> None:
-        app.add_api_route("/ipfs/{rest:path}", self.handle, methods=["GET", "HEAD"], tags=["gateway"],
-                          summary="Path gateway: UnixFS, ?format=raw, ?format=car (fetches what the repo lacks)")
+        get_and_head(app, "/ipfs/{rest:path}", self.handle, tags=["gateway"],
+                     summary="Path gateway: UnixFS, ?format=raw, ?format=car (fetches what the repo lacks)")
 
     async def handle(self, request: Request, rest: str) -> Response:
         try:

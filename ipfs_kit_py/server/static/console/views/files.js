@@ -180,7 +180,11 @@ function crumbs(path) {
   return ol;
 }
 
+let opening = 0;  // the latest open(): an earlier one still loading must not draw over it
+
 export async function open(path, name) {
+  const seq = ++opening;
+  const live = () => seq === opening;
   const box = root.querySelector("#browse");
   root.querySelector("#browse-path").value = path;
   if (decodeURIComponent(location.hash) !== `#/files?path=${path}`) history.pushState(null, "", `#/files?path=${path}`);
@@ -190,17 +194,20 @@ export async function open(path, name) {
   box.append(status);
   try {
     const st = await rpc("files/stat", { arg: path });
+    if (!live()) return;
     status.remove();
-    if (st.Type === "directory") await showDirectory(box, path);
-    else await showFile(box, path, st, name);
+    if (st.Type === "directory") await showDirectory(box, path, live);
+    else await showFile(box, path, st, name, live);
   } catch (e) {
+    if (!live()) return;
     status.className = "badge err";
     status.textContent = e.message;
   }
 }
 
-async function showDirectory(box, path) {
+async function showDirectory(box, path, live) {
   const res = await rpc("ls", { arg: path });
+  if (!live()) return;
   const links = (res.Objects && res.Objects[0] && res.Objects[0].Links) || [];
   const wrap = document.createElement("div");
   wrap.className = "table-wrap";
@@ -224,13 +231,14 @@ async function showDirectory(box, path) {
   box.append(wrap);
 }
 
-async function showFile(box, path, st, known) {
+async function showFile(box, path, st, known, live) {
   const name = path.split("/").length > 3 ? path.split("/").pop() : known || null;
   let meta = null;
   if (!name) { try { meta = await rpc("ipfs-kit/metadata/get", { arg: path.split("/")[2] }); } catch { /* no metadata */ } }
   const filename = name || (meta && meta.name) || path.split("/")[2];
   const head = await fetch(gatewayUrl(path), { method: "HEAD" });
   const type = (head.headers.get("content-type") || "application/octet-stream").split(";")[0];
+  if (!live()) return;
   const panel = document.createElement("div");
   panel.innerHTML = `<dl class="kv"><dt>Name</dt><dd>${esc(filename)}</dd><dt>CID</dt><dd class="cid" id="file-cid">${esc(st.Hash)}</dd>
     <dt>Size</dt><dd>${humanSize(st.Size)} (${st.Size} bytes)</dd><dt>Type</dt><dd>${esc(type)}</dd></dl>
@@ -249,6 +257,7 @@ async function showFile(box, path, st, known) {
   else if (type.startsWith("text/") || /json|xml|javascript/.test(type)) {
     const r = await fetch(src, { headers: { Range: `bytes=0-${TEXT_PREVIEW - 1}` } });
     const text = await r.text();
+    if (!live()) return;
     const pre = document.createElement("pre");
     pre.textContent = text + (st.Size > TEXT_PREVIEW ? `\n... (${humanSize(st.Size - TEXT_PREVIEW)} more)` : "");
     pre.setAttribute("aria-label", `Preview of ${filename}`);

@@ -128,13 +128,15 @@ function crumbs() {
 /** Show the MFS folder `path`. */
 export async function show(path) {
   if (!box) return;
-  dir = path === "" ? "/" : path;
+  const want = path === "" ? "/" : path;
+  dir = want;
   crumbs();
   const tbody = box.querySelector("#mfs tbody");
-  box.dataset.dir = dir;
+  box.dataset.dir = want;
   try {
-    const [ls, st] = await Promise.all([rpc("files/ls", { arg: dir, long: true }), rpc("files/stat", { arg: dir })]);
-    if (!box || box.dataset.dir !== dir) return;  // another folder was opened meanwhile
+    const [ls, st] = await Promise.all([rpc("files/ls", { arg: want, long: true }), rpc("files/stat", { arg: want })]);
+    // another folder was opened meanwhile: `dir` is already that folder, so compare this call's own
+    if (!box || box.dataset.dir !== want) return;
     const cidEl = box.querySelector("#mfs-cid");
     cidEl.replaceChildren(document.createTextNode("this folder: "), Object.assign(document.createElement("span"),
       { className: "cid", textContent: st.Hash }), ctx.copyButton(st.Hash));
@@ -142,8 +144,9 @@ export async function show(path) {
     tbody.replaceChildren();
     if (!entries.length) tbody.innerHTML = `<tr><td colspan="4" class="empty">Empty folder: upload, drop, make a folder or copy a CID here</td></tr>`;
     for (const e of entries) tbody.append(row(e));
-    box.dataset.loaded = dir;
+    box.dataset.loaded = want;
   } catch (e) {
+    if (!box || box.dataset.dir !== want) return;
     tbody.innerHTML = `<tr><td colspan="4" class="empty"></td></tr>`;
     tbody.querySelector("td").textContent = e.message;
     if (dir !== "/") {
