@@ -44,6 +44,10 @@ def test_yamux_window_updates_batched_unless_asked(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(yamux, "MAX_MESSAGE_SIZE", yamux.MAX_MESSAGE_SIZE)
     yamux_compat.frames_in_one_noise_message()
     assert yamux.MAX_MESSAGE_SIZE == MAX_PLAINTEXT_LENGTH  # header and data in one Noise message
+    monkeypatch.setattr(yamux.YamuxStream, "write", yamux.YamuxStream.write)
+    monkeypatch.setattr(yamux.YamuxStream, "send_window", getattr(yamux.YamuxStream, "send_window", 0), raising=False)
+    yamux_compat.frames_written_together()
+    assert yamux.YamuxStream.write is yamux_compat._write and isinstance(yamux.YamuxStream.send_window, property)
     monkeypatch.setattr(yamux_compat, "version", lambda: "0.9.0")
     with pytest.raises(IncompatibleDependency, match="libp2p 0.9.0 is untested"):
         yamux_compat.check()
@@ -231,5 +235,63 @@ def test_noise_messages_cut_out_of_large_reads_whatever_the_split() -> None:
         with pytest.raises(IncompleteReadError) as clean:
             await reader.read_msg()
         assert clean.value.is_clean_close  # closed between messages: yamux ends the connection quietly
+
+    trio.run(main)
+
+
+def _noise_pair() -> tuple[object, object]:
+    """Two Noise XX transport states (py-libp2p's suite), handshake done in memory."""
+    from noise.connection import Keypair, NoiseConnection
+
+    ends = []
+    for initiator in (True, False):
+        c = NoiseConnection.from_name(b"Noise_XX_25519_ChaChaPoly_SHA256")
+        c.set_as_initiator() if initiator else c.set_as_responder()
+        c.set_keypair_from_private_bytes(Keypair.STATIC, bytes([initiator + 1]) * 32)
+        c.start_handshake()
+        ends.append(c)
+    a, b = ends
+    b.read_message(a.write_message())
+    a.read_message(b.write_message())
+    b.read_message(a.write_message())
+    assert a.handshake_finished and b.handshake_finished
+    return a, b
+
+
+def test_noise_write_sends_all_its_messages_with_one_socket_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 kB: four Noise messages, encrypted in order, one socket write; the buffered reader
+    decrypts them back. py-libp2p's own writer made four socket writes of it."""
+    import trio
+    import trio.testing
+    from libp2p.security.noise import io as noise_io
+
+    monkeypatch.setattr(noise_io.NoiseTransportReadWriter, "__init__", noise_io.NoiseTransportReadWriter.__init__)
+    monkeypatch.setattr(noise_io.NoiseTransportReadWriter, "write_msg", noise_io.NoiseTransportReadWriter.write_msg,
+                        raising=False)
+    noise_compat.buffered_transport_reads()
+    noise_compat.one_socket_write_per_write()
+    enc, dec = _noise_pair()
+    payload = bytes(range(256)) * 800  # 204,800 bytes: 4 messages of at most 65,519
+    writes: list[int] = []
+
+    class Counting(_Pipe):
+        async def write(self, data: bytes) -> None:
+            writes.append(len(data))
+            await super().write(data)
+
+    async def main() -> None:
+        a, b = trio.testing.memory_stream_pair()
+        writer = noise_io.NoiseTransportReadWriter(Counting(a), enc)
+        reader = noise_io.NoiseTransportReadWriter(_Pipe(b), dec)
+        assert isinstance(reader.read_writer, noise_compat.BufferedPackets)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.write_msg, payload)
+            got = b""
+            while len(got) < len(payload):
+                got += await reader.read_msg()
+        assert got == payload
+        assert writes == [len(payload) + 4 * (2 + 16)]  # each message: 2-byte length, 16-byte tag
+        await writer.write_msg(b"")  # an empty write is one (empty) message, as before
+        assert await reader.read_msg() == b""
 
     trio.run(main)

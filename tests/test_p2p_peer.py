@@ -77,7 +77,10 @@ async def test_stream_between_processes(child: Child) -> None:
             assert child.peer_id in peer.get_connected_peers()
             payload = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4: several yamux frames
             stream = await peer.new_stream(child.peer_id, "/test/digest/1.0.0")
-            for i in range(0, len(payload), 256 * 1024):
+            # one write of 768 KiB: three times the initial window, so the writer waits for
+            # credit (compat.yamux wakes it when credit comes); then 256 KiB writes
+            await stream.write(payload[:768 * 1024])
+            for i in range(768 * 1024, len(payload), 256 * 1024):
                 await stream.write(payload[i:i + 256 * 1024])
             await stream.close()
             answer = await stream.read(1000)

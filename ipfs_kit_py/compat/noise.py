@@ -13,8 +13,14 @@ its last message, since the bytes after it already belong to the transport
 reader (a peer writes right after the handshake). The transport reader is the
 last reader of the connection, so nothing can be left behind in its buffer.
 
-:func:`buffered_transport_reads` (called once when a host starts) installs it
-for the process; :func:`check` (``tests/test_compat.py``) fails loudly when the
+Writing, py-libp2p encrypts a long write as 64 KiB Noise messages and sends each
+with its own socket write (a system call, the GIL given up and waited for again,
+and a trio checkpoint). :func:`one_socket_write_per_write` makes a transport
+writer encrypt them all first, in order, then send them with one write: yamux
+hands it several frames at once (:func:`~.yamux.frames_written_together`).
+
+:func:`buffered_transport_reads` and :func:`one_socket_write_per_write` (called
+once when a host starts) install both for the process; :func:`check` (``tests/test_compat.py``) fails loudly when the
 module no longer has what this relies on.
 """
 
@@ -45,6 +51,11 @@ def check() -> None:
         raise IncompatibleDependency(f"NoiseTransportReadWriter.__init__ is now {init}")
     if "self.read_writer.read_msg()" not in inspect.getsource(noise_io.BaseNoiseMsgReadWriter.read_msg):
         raise IncompatibleDependency("BaseNoiseMsgReadWriter.read_msg no longer reads self.read_writer.read_msg()")
+    write = inspect.signature(noise_io.BaseNoiseMsgReadWriter.write_msg)
+    if list(write.parameters) != ["self", "msg", "prefix_encoded"]:
+        raise IncompatibleDependency(f"BaseNoiseMsgReadWriter.write_msg is now {write}")
+    if not callable(getattr(noise_io.NoiseTransportReadWriter, "encrypt", None)):
+        raise IncompatibleDependency("NoiseTransportReadWriter has no encrypt")
 
 
 class BufferedPackets(NoisePacketReadWriter):
@@ -96,3 +107,24 @@ def buffered_transport_reads() -> None:
 
     __init__._ipfs_kit = True  # type: ignore[attr-defined]
     cls.__init__ = __init__  # type: ignore[method-assign]
+
+
+async def _write_msg_at_once(self: Any, msg: bytes, prefix_encoded: bool = False) -> None:
+    """``write_msg`` of a transport writer: every Noise message of ``msg``, one socket write."""
+    if prefix_encoded:  # the handshake's early data: never on a transport writer, kept as it was
+        await noise_io.BaseNoiseMsgReadWriter.write_msg(self, msg, prefix_encoded)
+        return
+    step = noise_io.MAX_PLAINTEXT_LENGTH
+    encode = self.read_writer.encode_msg
+    # encrypted in order before the one await: the nonces follow the bytes on the wire
+    wire = b"".join([encode(self.encrypt(msg[i:i + step])) for i in range(0, max(len(msg), 1), step)])
+    await self.read_writer.read_write_closer.write(wire)
+
+
+def one_socket_write_per_write() -> None:
+    """Make every Noise transport writer send a write's messages with one socket write."""
+    cls = noise_io.NoiseTransportReadWriter
+    if cls.__dict__.get("write_msg") is _write_msg_at_once:
+        return
+    check()
+    cls.write_msg = _write_msg_at_once  # type: ignore[method-assign]

@@ -18,15 +18,28 @@ py-libp2p's data frames carry 64 KiB (go-yamux's size), 12 bytes more than one
 Noise message holds: each frame went out as a full Noise message plus one of 17
 bytes, two encryptions, two socket writes, and two messages for the receiver to
 read and decrypt. :func:`frames_in_one_noise_message` sizes them to fit one
-(65,507 bytes of data); peers accept any frame size up to their window. :func:`check` (``tests/test_compat.py``) fails
-loudly when the module no longer has what this relies on.
+(65,507 bytes of data); peers accept any frame size up to their window.
+
+py-libp2p writes a stream's data one frame at a time, each through three trio
+locks and its own socket write, and a writer out of window polls every 10 ms for
+the peer's credit. :func:`frames_written_together` writes every frame the window
+allows at once (one Noise write, :func:`~.noise.one_socket_write_per_write`, so
+one socket write) and wakes a waiting writer as soon as credit arrives.
+
+:func:`check` (``tests/test_compat.py``) fails loudly when the module no longer
+has what this relies on.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import struct
 from collections.abc import Callable
 from importlib.metadata import version as _dist_version
+from typing import Any
+
+import trio
 
 from . import IncompatibleDependency
 
@@ -48,8 +61,20 @@ def check() -> None:
         raise IncompatibleDependency("libp2p's yamux has no _yamux_release_on_read")
     if "_yamux_release_on_read" not in yamux.YamuxStream._auto_tune_and_send_window_update.__code__.co_names:
         raise IncompatibleDependency("YamuxStream._auto_tune_and_send_window_update no longer asks _yamux_release_on_read")
-    if "MAX_MESSAGE_SIZE" not in yamux.YamuxStream.write.__code__.co_names:
+    if "MAX_MESSAGE_SIZE" not in yamux.YamuxStream.write.__code__.co_names and not _ours(yamux.YamuxStream.write):
         raise IncompatibleDependency("YamuxStream.write no longer sizes its frames by MAX_MESSAGE_SIZE")
+    for name in ("rw_lock", "window_lock", "send_window", "send_closed", "closed", "stream_id", "conn"):
+        if name not in inspect.getsource(yamux.YamuxStream.__init__) and not isinstance(
+                getattr(yamux.YamuxStream, name, None), property):
+            raise IncompatibleDependency(f"YamuxStream no longer sets {name}")
+    if list(inspect.signature(yamux.Yamux._write_frame).parameters) != ["self", "data"]:
+        raise IncompatibleDependency("Yamux._write_frame(data) has changed")
+    if (yamux.YAMUX_HEADER_FORMAT, yamux.HEADER_SIZE, yamux.TYPE_DATA) != ("!BBHII", 12, 0):
+        raise IncompatibleDependency("yamux's frame header has changed")
+
+
+def _ours(fn: Any) -> bool:
+    return bool(getattr(fn, "_ipfs_kit", False))
 
 
 def batch_window_updates() -> None:
@@ -75,3 +100,73 @@ def frames_in_one_noise_message() -> None:
 
     check()
     yamux.MAX_MESSAGE_SIZE = min(yamux.MAX_MESSAGE_SIZE, MAX_PLAINTEXT_LENGTH)
+
+
+WINDOW_WAIT = 5.0  # seconds a writer waits for credit, as py-libp2p's write does
+CLOSED_POLL = 0.05  # seconds between checks that a writer waiting for credit still has a stream
+
+
+def _send_window(self: Any) -> int:
+    window: int = self.__dict__["_send_window"]
+    return window
+
+
+def _set_send_window(self: Any, value: int) -> None:
+    grew = value > self.__dict__.get("_send_window", 0)
+    self.__dict__["_send_window"] = value
+    waiting = self.__dict__.get("_window_grew")
+    if grew and waiting is not None:
+        waiting.set()
+
+
+async def _write(self: Any, data: bytes) -> None:
+    """YamuxStream.write: every frame the window allows, in one write to the connection."""
+    from libp2p.stream_muxer.exceptions import MuxedStreamError
+    from libp2p.stream_muxer.yamux import yamux
+
+    total = len(data)
+    sent = 0
+    pack = struct.Struct(yamux.YAMUX_HEADER_FORMAT).pack
+    step = yamux.MAX_MESSAGE_SIZE - yamux.HEADER_SIZE
+    while sent < total:
+        frames: list[bytes] = []
+        async with self.rw_lock.write_lock():
+            if self.send_closed:
+                raise MuxedStreamError("Stream is closed for sending")
+            async with self.window_lock:
+                if self.closed:
+                    raise MuxedStreamError("Stream is closed")
+                while self.send_window > 0 and sent < total:
+                    n = min(self.send_window, step, total - sent)
+                    frames.append(pack(0, yamux.TYPE_DATA, 0, self.stream_id, n) + data[sent:sent + n])
+                    self.send_window -= n
+                    sent += n
+                if not frames:
+                    self._window_grew = trio.Event()
+        if frames:
+            await self.conn._write_frame(b"".join(frames) if len(frames) > 1 else frames[0])
+            continue
+        self._zero_window_waits += 1
+        # woken by credit; a stream closed meanwhile is noticed within CLOSED_POLL
+        with trio.move_on_after(WINDOW_WAIT) as waited:
+            while self.send_window <= 0 and not self.closed:
+                with trio.move_on_after(CLOSED_POLL):
+                    await self._window_grew.wait()
+        self._window_grew = None
+        if waited.cancelled_caught:
+            raise MuxedStreamError(f"Timed out waiting for window update after {WINDOW_WAIT:g} seconds.")
+
+
+_write._ipfs_kit = True  # type: ignore[attr-defined]
+
+
+def frames_written_together() -> None:
+    """Write all the frames the window allows at once; a writer out of window wakes on credit."""
+    from libp2p.stream_muxer.yamux import yamux
+
+    cls = yamux.YamuxStream
+    if _ours(cls.write):
+        return
+    check()
+    cls.send_window = property(_send_window, _set_send_window)  # type: ignore[assignment]
+    cls.write = _write  # type: ignore[method-assign]

@@ -257,7 +257,9 @@ class IPFSLibp2pPeer:
         self._guard_dials(host.get_network())
         yamux_compat.batch_window_updates()
         yamux_compat.frames_in_one_noise_message()
+        yamux_compat.frames_written_together()
         noise_compat.buffered_transport_reads()
+        noise_compat.one_socket_write_per_write()
         self._host_done = trio.Event()
         try:
             with trio.CancelScope() as scope:
