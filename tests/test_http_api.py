@@ -120,6 +120,11 @@ def test_openapi_docs(srv: InProcessServer) -> None:
         assert "post" in spec["paths"][f"/api/v0/{route}"], route
     names = {p["name"] for p in spec["paths"]["/api/v0/add"]["post"]["parameters"]}
     assert {"cid-version", "raw-leaves", "chunker", "only-hash", "pin", "wrap-with-directory", "progress"} <= names
+    # OpenAPI: every operationId once (a route serving GET and HEAD gave both the same one)
+    ids = [op["operationId"] for methods in spec["paths"].values() for op in methods.values()]
+    assert len(ids) == len(set(ids)), sorted(i for i in set(ids) if ids.count(i) > 1)
+    assert "get" in spec["paths"]["/ipfs/{rest}"] and "head" not in spec["paths"]["/ipfs/{rest}"]
+    assert srv.client.head("/routing/v1/providers/bafkqaaa").status_code == 200  # HEAD still served
 
 
 # -- add: Kubo's CIDs for every profile -----------------------------------------------------------
