@@ -17,7 +17,8 @@ DONT_HAVE and block to the sessions that want it. How a block is found:
    DHT), which dials the providers; they are asked at once.
 5. A block that nobody has fails with BlockNotFound once every connected peer said
    DONT_HAVE and the provider search found nobody new, or after ``find_timeout``
-   without any progress.
+   without any progress. A block whose only holder left or was banned is searched
+   for again.
 
 Peer reputation (``reputation.py``): the session measures each block's latency
 (want-block to block) and each peer's throughput while it had want-blocks in
@@ -193,13 +194,18 @@ class BitswapSession:
         self._pump()
 
     def on_peer_gone(self, peer: str) -> None:
-        """Disconnected or banned: its wants go elsewhere."""
+        """Disconnected or banned: its wants go elsewhere. A want it held with no other
+        holder left may search for providers again: an earlier search may have found just
+        this peer (a provider search that ran before a bad provider was banned found only it)."""
         st = self.peers.pop(peer, None)
         for w in self.wants.values():
+            held = peer in w.holders or w.block_peer == peer
             w.holders.discard(peer)
             if w.block_peer == peer:
                 w.failed.add(peer)
                 self._release(w)
+            if held and not (w.holders - w.failed):
+                w.searched = False
         if st is not None or self.wants:
             self._pump()
 
