@@ -44,6 +44,7 @@ import trio
 from . import IncompatibleDependency
 
 TESTED = "0.8."
+_HEADER = struct.Struct("!BBHII")  # yamux's frame header (check() compares it with py-libp2p's)
 ENV = "PY_YAMUX_RELEASE_ON_READ"
 
 
@@ -63,13 +64,13 @@ def check() -> None:
         raise IncompatibleDependency("YamuxStream._auto_tune_and_send_window_update no longer asks _yamux_release_on_read")
     if "MAX_MESSAGE_SIZE" not in yamux.YamuxStream.write.__code__.co_names and not _ours(yamux.YamuxStream.write):
         raise IncompatibleDependency("YamuxStream.write no longer sizes its frames by MAX_MESSAGE_SIZE")
+    init = inspect.getsource(yamux.YamuxStream.__init__)
     for name in ("rw_lock", "window_lock", "send_window", "send_closed", "closed", "stream_id", "conn"):
-        if name not in inspect.getsource(yamux.YamuxStream.__init__) and not isinstance(
-                getattr(yamux.YamuxStream, name, None), property):
+        if f"self.{name} =" not in init and not isinstance(getattr(yamux.YamuxStream, name, None), property):
             raise IncompatibleDependency(f"YamuxStream no longer sets {name}")
     if list(inspect.signature(yamux.Yamux._write_frame).parameters) != ["self", "data"]:
         raise IncompatibleDependency("Yamux._write_frame(data) has changed")
-    if (yamux.YAMUX_HEADER_FORMAT, yamux.HEADER_SIZE, yamux.TYPE_DATA) != ("!BBHII", 12, 0):
+    if (yamux.YAMUX_HEADER_FORMAT, yamux.HEADER_SIZE, yamux.TYPE_DATA) != (_HEADER.format, _HEADER.size, 0):
         raise IncompatibleDependency("yamux's frame header has changed")
 
 
@@ -126,7 +127,7 @@ async def _write(self: Any, data: bytes) -> None:
 
     total = len(data)
     sent = 0
-    pack = struct.Struct(yamux.YAMUX_HEADER_FORMAT).pack
+    pack = _HEADER.pack
     step = yamux.MAX_MESSAGE_SIZE - yamux.HEADER_SIZE
     while sent < total:
         frames: list[bytes] = []
