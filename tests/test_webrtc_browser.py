@@ -45,6 +45,20 @@ def wait_stats(page, ok, timeout: float = 15.0) -> dict:
         page.wait_for_timeout(200)
 
 
+def settled_count(page, stream: str, timeout: float = 6.0) -> int:
+    """The stream's decoded-frame count once it has not moved for 0.6 s."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = page.evaluate("window.ipfsPlayer.stats()")["streams"][stream]
+        if count != last:
+            last, since = count, time.monotonic()
+        elif time.monotonic() - since >= 0.6:
+            return count
+        page.wait_for_timeout(150)
+    raise AssertionError(f"{stream} kept decoding for {timeout} s after it was paused (at {last} frames)")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
@@ -109,9 +123,12 @@ def test_player_page_plays_a_grid_and_adds_a_stream_mid_session(media_server, br
                    and s["streams"]["s1"] > added["streams"]["s1"] + 15)
         page.evaluate("window.ipfsPlayer.control('s1', 'pause')")
         page.wait_for_function("(window.ipfsPlayer.streamStates || {}).s1 === 'paused'", timeout=5000)
-        held = page.evaluate("window.ipfsPlayer.stats()")["streams"]["s1"]
-        wait_stats(page, lambda s: s["streams"]["s2"] > 60)  # two more seconds of another stream
-        assert page.evaluate("window.ipfsPlayer.stats()")["streams"]["s1"] <= held + 5
+        # frames sent before the pause may still be decoded (jitter buffer, a loaded CI
+        # machine's decoder); the count must come to rest soon and then stay there
+        held = settled_count(page, "s1")
+        s2 = page.evaluate("window.ipfsPlayer.stats()")["streams"]["s2"]
+        wait_stats(page, lambda s: s["streams"]["s2"] > s2 + 50)  # two more seconds of another stream
+        assert page.evaluate("window.ipfsPlayer.stats()")["streams"]["s1"] <= held + 1
         assert page.evaluate("window.ipfsPlayer.error") is None
     finally:
         page.close()
