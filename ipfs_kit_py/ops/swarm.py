@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from ..access import Scope
@@ -27,8 +28,6 @@ from ..operation import (
     Upload,
     param,
 )
-from ..p2p import swarm_info
-from ..p2p.peer import split_peer_addr
 from .node import BitswapStat, NoParams, bitswap_stat
 
 PING_INTERVAL = 1.0  # seconds between pings, as Kubo
@@ -65,11 +64,21 @@ def go_duration(ns: int) -> str:
     return out + f"{frac(rest, 1_000_000_000, 9)}s"
 
 
+def _swarm_info() -> ModuleType:
+    # imported when first used: py-libp2p takes 1.5 s to import, and every CLI
+    # command builds the registry (this module) before it runs
+    from ..p2p import swarm_info
+
+    return swarm_info
+
+
 def _peer_and_addr(address: str) -> tuple[str, str | None]:
     """(peer ID, transport address or None) of ``<multiaddr>/p2p/<id>``, ``/p2p/<id>`` or a bare ID."""
     address = address.strip()
     if not address.startswith("/"):
         return _peer_id(address), None
+    from ..p2p.peer import split_peer_addr  # libp2p: only where it is used (CLI start-up)
+
     try:
         pid, ma = split_peer_addr(None, address)
     except ValueError as e:
@@ -126,7 +135,7 @@ class Disconnected:
 async def swarm_disconnect(ctx: Context, p: AddrParams) -> Disconnected:
     svc = ctx.service("libp2p")
     pid, addr = _peer_and_addr(p.address)
-    outcome = await svc.peer.bridge.call(swarm_info.t_disconnect, svc.peer, pid, addr)
+    outcome = await svc.peer.bridge.call(_swarm_info().t_disconnect, svc.peer, pid, addr)
     return Disconnected(pid, outcome)
 
 
@@ -155,7 +164,7 @@ class Peers:
 
 async def swarm_peers(ctx: Context, p: PeersParams) -> Peers:
     svc = ctx.service("libp2p")
-    infos = await svc.peer.bridge.call(swarm_info.t_connections, svc.peer, p.verbose or p.identify) \
+    infos = await svc.peer.bridge.call(_swarm_info().t_connections, svc.peer, p.verbose or p.identify) \
         if svc.peer.started else []
     conns = []
     for c in sorted(infos, key=lambda c: c.addr):
@@ -217,7 +226,7 @@ async def swarm_addrs(ctx: Context, p: NoParams) -> PeerAddrs:
     svc = ctx.service("libp2p")
     if not svc.peer.started:
         return PeerAddrs({})
-    return PeerAddrs(await svc.peer.bridge.call(swarm_info.t_peer_addrs, svc.peer))
+    return PeerAddrs(await svc.peer.bridge.call(_swarm_info().t_peer_addrs, svc.peer))
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +346,7 @@ async def ping(ctx: Context, p: PingParams) -> ItemStream[PingLine]:
     # rather than a stream cut short
     looked_up = False
     if addr is None and pid not in svc.peer.get_connected_peers() and not await svc.peer.bridge.call(
-            swarm_info.t_has_addrs, svc.peer, pid):
+            _swarm_info().t_has_addrs, svc.peer, pid):
         looked_up = True
         found = await svc.dht.find_peer(pid, PING_TIMEOUT)
         if not found:
@@ -373,7 +382,7 @@ async def ping(ctx: Context, p: PingParams) -> ItemStream[PingLine]:
                         raise ValueError("the pong did not echo the ping")
                     count += 1
                     total += rtt
-                    await svc.peer.bridge.call(swarm_info.t_record_latency, svc.peer, pid, rtt / 1e9)
+                    await svc.peer.bridge.call(_swarm_info().t_record_latency, svc.peer, pid, rtt / 1e9)
                     yield PingLine(True, rtt, "")
                 except Exception as e:  # noqa: BLE001 - one failed ping is a line, as Kubo
                     if stream is not None:
