@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Callable
 
 import aioice.ice
 import pytest
@@ -293,5 +294,105 @@ def test_noise_write_sends_all_its_messages_with_one_socket_write(monkeypatch: p
         assert writes == [len(payload) + 4 * (2 + 16)]  # each message: 2-byte length, 16-byte tag
         await writer.write_msg(b"")  # an empty write is one (empty) message, as before
         assert await reader.read_msg() == b""
+
+    trio.run(main)
+
+
+class _Dribble(_Pipe):
+    """A pipe whose reads return pieces of random size (1 byte to 200 kB): yamux frames
+    arrive cut at every possible place."""
+
+    def __init__(self, stream: object, seed: int) -> None:
+        import random
+
+        super().__init__(stream)
+        self.rng = random.Random(seed)
+        self.pending = b""
+
+    async def read(self, n: int | None = None) -> bytes:
+        if not self.pending:
+            self.pending = await self.stream.receive_some(None)  # type: ignore[attr-defined]
+            if not self.pending:
+                return b""
+        k = self.rng.choice([1, 5, 12, 13, 100, 65_531, 200_000])
+        piece, self.pending = self.pending[:k], self.pending[k:]
+        return piece
+
+
+def test_yamux_data_frames_go_straight_to_their_streams_and_the_rest_to_py_libp2p() -> None:
+    """Two real py-libp2p Yamux connections over an in-memory pipe cut at random places:
+    12 streams each way carry random data (plain DATA frames, taken directly), open with
+    SYN, end with FIN, one is reset; window updates and pings cross too (py-libp2p's loop).
+    Every byte arrives in order, and most frames took the direct path."""
+    import hashlib
+    import random
+
+    import trio
+    import trio.testing
+    from libp2p.peer.id import ID
+    from libp2p.stream_muxer.exceptions import MuxedStreamEOF, MuxedStreamError, MuxedStreamReset
+    from libp2p.stream_muxer.yamux import yamux
+
+    yamux_compat.data_frames_read_directly()
+    yamux_compat.frames_written_together()
+    rng = random.Random(11)
+    payloads = [rng.randbytes(rng.choice([0, 1, 1000, 65_507, 300_000, 1_100_000])) for _ in range(12)]
+
+    async def main() -> None:
+        a, b = trio.testing.memory_stream_pair()
+        left = yamux.Yamux(_Dribble(a, 1), ID(b"\x00\x01a"), is_initiator=True)
+        right = yamux.Yamux(_Dribble(b, 2), ID(b"\x00\x01b"), is_initiator=False)
+        got: dict[int, str] = {}
+        refused: list[int] = []
+
+        async def serve(mux: yamux.Yamux) -> None:
+            async with trio.open_nursery() as n:
+                while True:
+                    s = await mux.accept_stream()
+                    n.start_soon(echo_digest, s)
+
+        async def read_all(s: yamux.YamuxStream, into: Callable[[bytes], object]) -> None:
+            try:
+                while data := await s.read(65_536):
+                    into(data)
+            except MuxedStreamEOF:
+                pass
+
+        async def echo_digest(s: yamux.YamuxStream) -> None:
+            h, size = hashlib.sha256(), [0]
+            try:
+                await read_all(s, lambda d: (h.update(d), size.append(size.pop() + len(d))))
+                await s.write(f"{h.hexdigest()} {size[0]}".encode())
+                await s.close()
+            except (MuxedStreamReset, MuxedStreamError):
+                refused.append(s.stream_id)  # the stream reset on purpose
+
+
+        async def send(mux: yamux.Yamux, i: int) -> None:
+            s = await mux.open_stream()
+            for pos in range(0, len(payloads[i]), 400_000):
+                await s.write(payloads[i][pos:pos + 400_000])
+            await s.close()
+            answer = bytearray()
+            await read_all(s, answer.extend)
+            got[i] = answer.decode()
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                for mux in (left, right):
+                    await nursery.start(mux._handle_incoming_with_ready_signal)
+                    nursery.start_soon(serve, mux)
+                reset = await left.open_stream()
+                await reset.write(b"then reset")
+                await reset.reset()
+                async with trio.open_nursery() as senders:
+                    for i in range(12):
+                        senders.start_soon(send, left if i % 2 else right, i)
+                await left._write_frame(yamux_compat._HEADER.pack(0, 2, 1, 0, 7))  # a ping (SYN): answered
+                nursery.cancel_scope.cancel()
+        assert refused == [reset.stream_id]
+        assert got == {i: f"{hashlib.sha256(p).hexdigest()} {len(p)}" for i, p in enumerate(payloads)}
+        direct = sum(getattr(m.secured_conn, yamux_compat._FRAMES).direct for m in (left, right))
+        assert direct > sum(len(p) for p in payloads) // 65_519 // 2, direct
 
     trio.run(main)

@@ -26,6 +26,15 @@ the peer's credit. :func:`frames_written_together` writes every frame the window
 allows at once (one Noise write, :func:`~.noise.one_socket_write_per_write`, so
 one socket write) and wakes a waiting writer as soon as credit arrives.
 
+py-libp2p's reading loop (``Yamux.handle_incoming``) takes each frame through two
+``read_exactly`` calls, a timeout scope, a trio lock and half a dozen formatted debug
+messages: in a bulk fetch most of the receiving thread's time. With
+:func:`data_frames_read_directly`, :class:`DataFrames` sits between the loop and the
+secured connection: a plain DATA frame (no flags) for an open stream goes straight into
+that stream's buffer as its bytes arrive; every other frame (new streams, FIN, RST, window
+updates, pings, go-away) is handed to py-libp2p's loop whole and in order, which handles
+it as before.
+
 :func:`check` (``tests/test_compat.py``) fails loudly when the module no longer
 has what this relies on.
 """
@@ -72,6 +81,19 @@ def check() -> None:
         raise IncompatibleDependency("Yamux._write_frame(data) has changed")
     if (yamux.YAMUX_HEADER_FORMAT, yamux.HEADER_SIZE, yamux.TYPE_DATA) != (_HEADER.format, _HEADER.size, 0):
         raise IncompatibleDependency("yamux's frame header has changed")
+    for fn in (yamux.Yamux.handle_incoming, yamux.Yamux._read_data_body):
+        if not _ours(fn) and "read_exactly" not in fn.__code__.co_names:
+            raise IncompatibleDependency(f"{fn.__qualname__} no longer reads with read_exactly")
+    mux_init = inspect.getsource(yamux.Yamux.__init__)
+    for name in ("streams", "stream_buffers", "stream_events"):
+        if f"self.{name}:" not in mux_init and f"self.{name} =" not in mux_init:
+            raise IncompatibleDependency(f"Yamux no longer sets {name}")
+    for name in ("recv_window", "closed"):
+        if f"self.{name} =" not in init:
+            raise IncompatibleDependency(f"YamuxStream no longer sets {name}")
+    if not isinstance(getattr(yamux, "MAX_WINDOW_SIZE", None), int) or not callable(
+            getattr(yamux, "_yamux_data_read_timeout", None)):
+        raise IncompatibleDependency("yamux has no MAX_WINDOW_SIZE or _yamux_data_read_timeout")
 
 
 def _ours(fn: Any) -> bool:
@@ -171,3 +193,137 @@ def frames_written_together() -> None:
     check()
     cls.send_window = property(_send_window, _set_send_window)  # type: ignore[assignment]
     cls.write = _write  # type: ignore[method-assign]
+
+
+_FRAMES = "_ipfs_kit_frames"  # the DataFrames of a secured connection, set on it
+
+
+class DataFrames:
+    """What a Yamux connection's reading loop reads through (see the module's doc).
+
+    ``out`` holds the bytes of one frame for py-libp2p's loop; while it is not empty no
+    later frame is taken here, so frames keep their order.
+    """
+
+    def __init__(self, conn: Any, mux: Any) -> None:
+        from libp2p.stream_muxer.yamux import yamux
+
+        self.conn = conn
+        self.mux = mux
+        self.max_frame = yamux.MAX_WINDOW_SIZE
+        self.buf = bytearray()  # read, not parsed yet
+        self.out = bytearray()  # one frame (header, body) for py-libp2p's loop
+        self.through = 0  # bytes of that frame's body still to come
+        self.sid = 0  # the stream of the direct frame whose body is arriving
+        self.left = 0  # bytes of that body still to come
+        self.direct = 0  # frames delivered here
+
+    async def read_exactly(self, n: int) -> bytes:
+        """``n`` bytes for py-libp2p's loop (a header, or the body of a frame it reads)."""
+        from libp2p.io.exceptions import IncompleteReadError
+        from libp2p.stream_muxer.yamux import yamux
+
+        while len(self.out) < n:
+            if self.out and not self.through:
+                raise IncompleteReadError(f"yamux asked {n} bytes of a {len(self.out)}-byte frame", n, len(self.out))
+            mid_frame = bool(self.left or self.through or self.buf)
+            if mid_frame:  # a frame's bytes are bounded in time, as py-libp2p bounds a body
+                with trio.fail_after(yamux._yamux_data_read_timeout()):
+                    chunk = await self.conn.read()
+            else:
+                chunk = await self.conn.read()
+            if not chunk:
+                got = len(self.out)
+                raise IncompleteReadError(f"connection closed with {n - got} bytes of a frame missing", n,
+                                          got + int(mid_frame))
+            self._feed(chunk)
+        data = bytes(self.out[:n])
+        del self.out[:n]
+        return data
+
+    def _feed(self, chunk: bytes) -> None:
+        if self.buf:
+            self.buf += chunk
+            used = self._parse(self.buf)
+            del self.buf[:used]
+        else:  # parsed where it lies; only an unparsed tail is copied
+            used = self._parse(chunk)
+            if used < len(chunk):
+                self.buf = bytearray(memoryview(chunk)[used:])
+
+    def _parse(self, data: bytes | bytearray) -> int:
+        """Take what ``data`` holds: direct bodies delivered, one other frame into ``out``;
+        returns the bytes used."""
+        pos, end = 0, len(data)
+        streams = self.mux.streams
+        with memoryview(data) as view:
+            while pos < end:
+                if self.left:
+                    k = min(self.left, end - pos)
+                    self._deliver(view[pos:pos + k])
+                    pos += k
+                    self.left -= k
+                elif self.through:
+                    k = min(self.through, end - pos)
+                    self.out += view[pos:pos + k]
+                    pos += k
+                    self.through -= k
+                elif self.out or end - pos < _HEADER.size:
+                    break  # py-libp2p reads its frame first / a header is not all here
+                else:
+                    _v, typ, flags, sid, length = _HEADER.unpack_from(data, pos)
+                    pos += _HEADER.size
+                    stream = streams.get(sid) if typ == 0 and not flags and 0 < length <= self.max_frame else None
+                    if stream is not None and not stream.closed:
+                        self.sid, self.left = sid, length
+                        self.direct += 1
+                        continue
+                    self.out += view[pos - _HEADER.size:pos]
+                    if typ == 0 and length <= self.max_frame:  # py-libp2p reads the body (an oversized
+                        self.through = length  # frame ends the connection after its header)
+        return pos
+
+    def _deliver(self, piece: memoryview) -> None:
+        # as py-libp2p's loop does for a DATA frame; a stream gone meanwhile drops the bytes
+        mux, sid = self.mux, self.sid
+        stream = mux.streams.get(sid)
+        buffer = mux.stream_buffers.get(sid)
+        if stream is None or buffer is None:
+            return
+        buffer += piece
+        stream.recv_window -= len(piece)
+        if stream.recv_window < 0:  # the peer sent past our window: py-libp2p clamps it too
+            stream.recv_window = 0
+        event = mux.stream_events.get(sid)
+        if event is not None:
+            event.set()
+
+
+def data_frames_read_directly() -> None:
+    """Data frames of open streams go straight to their buffers; py-libp2p's loop does the rest."""
+    from libp2p.io.utils import read_exactly as original_read_exactly
+    from libp2p.stream_muxer.yamux import yamux
+
+    cls = yamux.Yamux
+    if _ours(cls.handle_incoming):
+        return
+    check()
+    original_loop = cls.handle_incoming
+
+    async def read_exactly(reader: Any, n: int, *args: Any) -> bytes:
+        frames = getattr(reader, _FRAMES, None)
+        if frames is None:
+            return await original_read_exactly(reader, n, *args)
+        result: bytes = await frames.read_exactly(n)
+        return result
+
+    async def handle_incoming(self: Any) -> None:
+        try:
+            setattr(self.secured_conn, _FRAMES, DataFrames(self.secured_conn, self))
+        except AttributeError:  # a connection type that takes no attribute: py-libp2p's path
+            pass
+        await original_loop(self)
+
+    handle_incoming._ipfs_kit = True  # type: ignore[attr-defined]
+    yamux.read_exactly = read_exactly
+    cls.handle_incoming = handle_incoming  # type: ignore[method-assign]

@@ -258,6 +258,7 @@ class IPFSLibp2pPeer:
         yamux_compat.batch_window_updates()
         yamux_compat.frames_in_one_noise_message()
         yamux_compat.frames_written_together()
+        yamux_compat.data_frames_read_directly()
         noise_compat.buffered_transport_reads()
         noise_compat.one_socket_write_per_write()
         self._host_done = trio.Event()
