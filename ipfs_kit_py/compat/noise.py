@@ -115,9 +115,13 @@ async def _write_msg_at_once(self: Any, msg: bytes, prefix_encoded: bool = False
         await noise_io.BaseNoiseMsgReadWriter.write_msg(self, msg, prefix_encoded)
         return
     step = noise_io.MAX_PLAINTEXT_LENGTH
-    encode = self.read_writer.encode_msg
-    # encrypted in order before the one await: the nonces follow the bytes on the wire
-    wire = b"".join([encode(self.encrypt(msg[i:i + step])) for i in range(0, max(len(msg), 1), step)])
+    parts: list[bytes] = []
+    # encrypted in order before the one await: the nonces follow the bytes on the wire;
+    # each message is its 2-byte length and its ciphertext, joined once
+    for i in range(0, max(len(msg), 1), step):
+        sealed = self.encrypt(msg[i:i + step])  # the noise library takes bytes only
+        parts += (len(sealed).to_bytes(2, "big"), sealed)
+    wire = b"".join(parts)
     await self.read_writer.read_write_closer.write(wire)
 
 

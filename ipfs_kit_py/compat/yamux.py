@@ -149,10 +149,11 @@ async def _write(self: Any, data: bytes) -> None:
 
     total = len(data)
     sent = 0
+    view = memoryview(data)
     pack = _HEADER.pack
     step = yamux.MAX_MESSAGE_SIZE - yamux.HEADER_SIZE
     while sent < total:
-        frames: list[bytes] = []
+        frames: list[bytes | memoryview] = []  # headers and views of ``data``: joined once
         async with self.rw_lock.write_lock():
             if self.send_closed:
                 raise MuxedStreamError("Stream is closed for sending")
@@ -161,13 +162,13 @@ async def _write(self: Any, data: bytes) -> None:
                     raise MuxedStreamError("Stream is closed")
                 while self.send_window > 0 and sent < total:
                     n = min(self.send_window, step, total - sent)
-                    frames.append(pack(0, yamux.TYPE_DATA, 0, self.stream_id, n) + data[sent:sent + n])
+                    frames += (pack(0, yamux.TYPE_DATA, 0, self.stream_id, n), view[sent:sent + n])
                     self.send_window -= n
                     sent += n
                 if not frames:
                     self._window_grew = trio.Event()
         if frames:
-            await self.conn._write_frame(b"".join(frames) if len(frames) > 1 else frames[0])
+            await self.conn._write_frame(b"".join(frames))
             continue
         self._zero_window_waits += 1
         # woken by credit; a stream closed meanwhile is noticed within CLOSED_POLL
@@ -325,5 +326,5 @@ def data_frames_read_directly() -> None:
         await original_loop(self)
 
     handle_incoming._ipfs_kit = True  # type: ignore[attr-defined]
-    yamux.read_exactly = read_exactly
+    yamux.read_exactly = read_exactly  # type: ignore[attr-defined,assignment]
     cls.handle_incoming = handle_incoming  # type: ignore[method-assign]

@@ -97,9 +97,10 @@ def cid_from_prefix(prefix: bytes, data: bytes) -> CID:
     return CID(1, codec, mh)
 
 
-def encode_message(msg: Message) -> bytes:
-    """The protobuf body (without the length prefix)."""
-    out = bytearray()
+def _message_parts(msg: Message) -> list[bytes]:
+    """The protobuf Message in pieces: each block's bytes is a piece of its own, so that
+    the one join of a framed message is the only copy of it."""
+    head = bytearray()
     if msg.wants or msg.full:
         wl = bytearray()
         for w in msg.wants:
@@ -113,12 +114,22 @@ def encode_message(msg: Message) -> bytes:
             wl += _pb_bytes(1, e)
         if msg.full:
             wl += _pb_int(2, 1)
-        out += _pb_bytes(1, bytes(wl))
+        head += _pb_bytes(1, bytes(wl))
+    parts = [bytes(head)] if head else []
     for cid, data in msg.blocks:
-        out += _pb_bytes(3, _pb_bytes(1, cid_prefix(cid)) + _pb_bytes(2, data))
+        prefix = _pb_bytes(1, cid_prefix(cid)) + b"\x12" + encode_varint(len(data))  # field 2: the data
+        parts += [b"\x1a" + encode_varint(len(prefix) + len(data)) + prefix, data]  # field 3: one block
+    tail = bytearray()
     for cid, kind in msg.presences:
-        out += _pb_bytes(4, _pb_bytes(1, bytes(cid)) + _pb_int(2, kind))
-    return bytes(out)
+        tail += _pb_bytes(4, _pb_bytes(1, bytes(cid)) + _pb_int(2, kind))
+    if tail:
+        parts.append(bytes(tail))
+    return parts
+
+
+def encode_message(msg: Message) -> bytes:
+    """The protobuf body (without the length prefix)."""
+    return b"".join(_message_parts(msg))
 
 
 def decode_message(body: bytes) -> Message:
@@ -171,8 +182,9 @@ def decode_message(body: bytes) -> Message:
 
 
 def frame(msg: Message) -> bytes:
-    body = encode_message(msg)
-    return encode_varint(len(body)) + body
+    """``uvarint(len) || Message``, the blocks' bytes copied once."""
+    parts = _message_parts(msg)
+    return b"".join([encode_varint(sum(map(len, parts))), *parts])
 
 
 # -- the engine -------------------------------------------------------------------------------
