@@ -105,6 +105,10 @@ def test_connected_peer_reads_with_the_ordinary_verbs(nodes: Callable[..., Serve
     r = api(b, "cat", arg=cid)
     assert r.status_code == 200, r.text
     assert r.content == data
+    # wants asked together go out together (one message per peer per turn of B's loop, and
+    # the read-ahead topped up half a window at a time): 13 blocks, far fewer messages
+    wants = api(a, "bitswap/stat").json()["MessagesReceived"]
+    assert wants <= 8, wants
     # the blocks are stored unpinned: gc takes them back
     assert has_block(b, cid)
     assert cid not in api(b, "pin/ls").json().get("Keys", {})  # Kubo omits an empty Keys

@@ -88,8 +88,10 @@ def test_a_seek_asks_for_the_block_at_the_position_first(tmp_path: Path) -> None
     assert b"".join(got) == data[start : start + 20 * KIB]
     # leaf 50 holds the position: asked for first, with one block read ahead, not behind eight
     assert store.batches[0] == [leaves[50], leaves[51]]
-    # the read-ahead doubles per block read in sequence, up to read_ahead
-    assert ahead[:6] == [1, 2, 4, 8, 8, 8], ahead
+    # the read-ahead doubles per block read in sequence, up to read_ahead; then it is
+    # topped up to read_ahead whenever only half of it is left (wants go out 4 at a time)
+    assert ahead[:10] == [1, 2, 4, 8, 7, 6, 5, 8, 7, 6], ahead
+    assert [len(b) for b in store.batches] == [2, 2, 3, 5, 4, 4, 1], [len(b) for b in store.batches]
     # and never passes the end of the range: leaves 50..70 only
     assert store.asked == leaves[50:71]
 

@@ -196,6 +196,11 @@ class UnixFSReader(io.RawIOBase):
         asked, seen = self._ahead.get(key, (-1, -1))
         if i == seen + 1 and seen >= 0:  # the next block in order
             self._ramp = min(max(self._ramp, 1) * 2, self.read_ahead)
+        if self._ramp >= self.read_ahead > 1 and asked - i > self.read_ahead // 2:
+            # in full stride, the read-ahead is topped up once half of it is read: wants go
+            # out (and blocks come back) several to a message, not one per block
+            self._ahead[key] = (asked, i)
+            return []
         upto = i + min(self._ramp, self.read_ahead)
         first = max(asked, i) + 1
         if len(self._ahead) > 4 * self._cache_nodes:

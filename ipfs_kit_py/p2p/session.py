@@ -102,6 +102,7 @@ class BitswapSession:
         self._searching: asyncio.Task[None] | None = None
         self._tick: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._flush_soon = False  # a _flush_now is scheduled
         self._outbox: dict[str, list[Any]] = {}
         self._late: dict[bytes, float] = {}  # found by discovery: a late HAVE still adds its peer (until then)
         # want-haves of delivered blocks, cancelled only once a late HAVE no longer counts: a
@@ -363,8 +364,22 @@ class BitswapSession:
         self._flush()
 
     def _flush(self) -> None:
+        """Send the outbox at the end of this turn of the loop: the wants that the blocks of
+        one message free go out as one message per peer, not one message per block."""
+        if not self._outbox or self._flush_soon:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the loop (a close from elsewhere): now
+            self._flush_now()
+            return
+        self._flush_soon = True
+        loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
         from .bitswap import Message
 
+        self._flush_soon = False
         outbox, self._outbox = self._outbox, {}
         for peer, entries in outbox.items():
             self._spawn(self._send(peer, Message(wants=entries)))
