@@ -168,7 +168,7 @@ class RetrievalSettings:
     provider_search_delay: float = 0.5  # seconds a block may be missing from connected peers before the DHT is asked
     max_providers: int = 10  # providers dialled from one DHT lookup
     peer_window: int = 32  # want-blocks in flight per peer in one session
-    read_ahead: int = 8  # blocks fetched ahead of a streaming reader (bounded to the requested range)
+    read_ahead: int = 16  # blocks fetched ahead of a streaming reader (bounded to the requested range)
     read_threads: int = 64  # worker threads for reads that may wait on the network (kept apart from other work)
     ban_time: float = 300.0  # seconds a peer that sent a block not matching its CID is refused (0: never banned)
     gateways: list[str] = field(default_factory=list)  # trustless HTTP gateways (base URLs) asked for blocks (?format=raw, verified) when peers do not deliver; the only source of a node without libp2p

@@ -88,7 +88,7 @@ class ReadOp:
 
     def __init__(self, store: Blockstore, source: BlockSource | None, loop: asyncio.AbstractEventLoop | None,
                  writer: ThreadPoolExecutor, *, offline: bool, name: str = "read", root: str = "",
-                 emit: Callable[[str, dict[str, Any]], None] | None = None, read_ahead: int = 8) -> None:
+                 emit: Callable[[str, dict[str, Any]], None] | None = None, read_ahead: int = 16) -> None:
         self.store = store
         self.source = None if offline or loop is None else source
         self.offline = offline

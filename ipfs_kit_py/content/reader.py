@@ -80,7 +80,7 @@ class UnixFSReader(io.RawIOBase):
         self._ahead: dict[int, tuple[int, int]] = {}  # id of a parent node -> (last child asked for, last read)
         self._ramp = 1  # blocks read ahead now: 1 after a seek, doubling per block read in sequence
         self._next = 0  # the position after the last piece read (a read elsewhere is a seek)
-        self.read_ahead = 8  # blocks fetched ahead when the store can fetch (see retrieval.FetchingStore)
+        self.read_ahead = 16  # blocks fetched ahead when the store can fetch (see retrieval.FetchingStore)
         self._prefetch = getattr(store, "prefetch", None)
 
     # -- io.RawIOBase -------------------------------------------------------
