@@ -207,11 +207,14 @@ class DataFrames:
     """
 
     def __init__(self, conn: Any, mux: Any) -> None:
+        from libp2p.io.exceptions import IncompleteReadError
         from libp2p.stream_muxer.yamux import yamux
 
         self.conn = conn
         self.mux = mux
         self.max_frame = yamux.MAX_WINDOW_SIZE
+        self.body_timeout = yamux._yamux_data_read_timeout  # seconds, read from the environment
+        self.incomplete = IncompleteReadError
         self.buf = bytearray()  # read, not parsed yet
         self.out = bytearray()  # one frame (header, body) for py-libp2p's loop
         self.through = 0  # bytes of that frame's body still to come
@@ -221,21 +224,18 @@ class DataFrames:
 
     async def read_exactly(self, n: int) -> bytes:
         """``n`` bytes for py-libp2p's loop (a header, or the body of a frame it reads)."""
-        from libp2p.io.exceptions import IncompleteReadError
-        from libp2p.stream_muxer.yamux import yamux
-
         while len(self.out) < n:
             if self.out and not self.through:
-                raise IncompleteReadError(f"yamux asked {n} bytes of a {len(self.out)}-byte frame", n, len(self.out))
+                raise self.incomplete(f"yamux asked {n} bytes of a {len(self.out)}-byte frame", n, len(self.out))
             mid_frame = bool(self.left or self.through or self.buf)
             if mid_frame:  # a frame's bytes are bounded in time, as py-libp2p bounds a body
-                with trio.fail_after(yamux._yamux_data_read_timeout()):
+                with trio.fail_after(self.body_timeout()):
                     chunk = await self.conn.read()
             else:
                 chunk = await self.conn.read()
             if not chunk:
                 got = len(self.out)
-                raise IncompleteReadError(f"connection closed with {n - got} bytes of a frame missing", n,
+                raise self.incomplete(f"connection closed with {n - got} bytes of a frame missing", n,
                                           got + int(mid_frame))
             self._feed(chunk)
         data = bytes(self.out[:n])
